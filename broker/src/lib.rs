@@ -1,0 +1,1 @@
+//! Sans-IO MQTT broker core.

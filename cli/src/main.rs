@@ -1,0 +1,5 @@
+//! The `mqtt-sim` command line.
+
+fn main() {
+    println!("mqtt-sim: not yet");
+}

@@ -1,0 +1,24 @@
+//! The MQTT wire codec shared by the broker, the device client and the conformance checks.
+//!
+//! It is sans-IO: it turns bytes into [`Packet`]s and back, and never touches a socket or a clock.
+//! One packet model serves MQTT 3.1.1 and MQTT 5.0; the version only changes the wire format.
+//!
+//! Modules:
+//! - [`packet`]: the packet model (one type per control packet, 5.0 properties, reason codes).
+//! - [`decode`]: incremental decoding; "need more bytes" is `Ok(None)`.
+//! - [`encode`]: encoding of every packet for either version.
+//! - [`error`]: typed decode and encode errors, each naming the normative statement it breaks.
+//! - [`topic`]: topic name and filter validation, matching, and `$share` parsing.
+//! - [`raw`]: a builder for deliberately malformed packets, for conformance checks.
+
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod packet;
+pub mod raw;
+pub mod topic;
+
+pub use decode::decode;
+pub use encode::encode;
+pub use error::{DecodeError, EncodeError};
+pub use packet::*;

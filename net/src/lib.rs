@@ -1,0 +1,1 @@
+//! Async drivers over any AsyncRead + AsyncWrite stream.
