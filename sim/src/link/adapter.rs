@@ -105,6 +105,14 @@ struct DeviceInner {
     next_conn: u32,
 }
 
+impl DeviceInner {
+    fn record(&mut self, conn: u32, kind: LinkEventKind) {
+        if self.options.record_events {
+            self.events.push(LinkEvent { at: now(), conn, kind });
+        }
+    }
+}
+
 /// One device's link: its model and options, shared by all its connections.
 #[derive(Debug, Clone)]
 pub struct DeviceLink {
@@ -160,13 +168,6 @@ impl DeviceLink {
         std::mem::take(&mut lock(&self.inner).events)
     }
 
-    fn record(&self, inner: &mut DeviceInner, conn: u32, kind: LinkEventKind) {
-        let _ = self;
-        if inner.options.record_events {
-            inner.events.push(LinkEvent { at: now(), conn, kind });
-        }
-    }
-
     /// Connects to `addr` through the link: the handshake goes through the model (a lost
     /// handshake fails with `TimedOut` when the sender gives up), then the connection is
     /// wrapped. Must run inside a turmoil host's `LocalSet`.
@@ -181,8 +182,7 @@ impl DeviceLink {
             inner.next_conn += 1;
             let t = now();
             let syn = inner.model.segment(Direction::ToBroker, t);
-            self.record(
-                &mut inner,
+            inner.record(
                 conn,
                 LinkEventKind::Segment { direction: Direction::ToBroker, len: 0, fate: syn },
             );
@@ -197,8 +197,7 @@ impl DeviceLink {
         let syn_ack = {
             let mut inner = lock(&self.inner);
             let fate = inner.model.segment(Direction::FromBroker, now());
-            self.record(
-                &mut inner,
+            inner.record(
                 conn,
                 LinkEventKind::Segment { direction: Direction::FromBroker, len: 0, fate },
             );
@@ -217,7 +216,7 @@ impl DeviceLink {
     async fn connect_timeout<T>(&self, conn: u32, at: Duration) -> io::Result<T> {
         sleep_until(at).await;
         let mut inner = lock(&self.inner);
-        self.record(&mut inner, conn, LinkEventKind::ConnectTimeout);
+        inner.record(conn, LinkEventKind::ConnectTimeout);
         Err(io::Error::new(io::ErrorKind::TimedOut, "connection handshake lost on the link"))
     }
 
@@ -305,15 +304,14 @@ struct Shared {
 
 impl Shared {
     fn record(&self, kind: LinkEventKind) {
-        let mut inner = lock(&self.device.inner);
-        self.device.record(&mut inner, self.conn, kind);
+        lock(&self.device.inner).record(self.conn, kind);
     }
 
     fn fate(&self, direction: Direction, len: usize) -> Fate {
         let mut inner = lock(&self.device.inner);
         let t = now();
         let fate = inner.model.segment(direction, t);
-        self.device.record(&mut inner, self.conn, LinkEventKind::Segment { direction, len, fate });
+        inner.record(self.conn, LinkEventKind::Segment { direction, len, fate });
         fate
     }
 
@@ -718,17 +716,17 @@ async fn up_pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
 async fn down_pump(shared: Arc<Shared>, mut read: OwnedReadHalf) {
     let mut buf = [0u8; SEGMENT_SIZE];
     loop {
-        {
+        let full = {
             let st = lock(&shared.state);
             if st.close_broker_stream {
                 return;
             }
             let discarding = st.device != DeviceSide::Open || st.device_reset.is_some();
-            if !discarding && st.down_bytes >= shared.max_in_flight {
-                drop(st);
-                shared.down_notify.notified().await;
-                continue;
-            }
+            !discarding && st.down_bytes >= shared.max_in_flight
+        };
+        if full {
+            shared.down_notify.notified().await;
+            continue;
         }
         let result = tokio::select! {
             biased;

@@ -331,9 +331,11 @@ impl LinkModel {
 
     /// Decides the fate of a segment sent at `t` in `direction`.
     ///
-    /// Times passed for one direction must not decrease. A delivered segment never arrives
-    /// before the previous delivered segment of the same direction.
+    /// Times passed must not decrease from one call to the next (in either direction): the
+    /// model forgets outages that ended before `t`. A delivered segment never arrives before
+    /// the previous delivered segment of the same direction.
     pub fn segment(&mut self, direction: Direction, t: Duration) -> Fate {
+        self.forget_before(t);
         let Retransmit { initial_rto, max_rto, max_retransmissions, backoff } =
             self.config.retransmit;
         let mut at = t;
