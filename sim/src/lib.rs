@@ -10,3 +10,7 @@
 //! random latency, loss or partitions, which would stall its TCP for ever); each device's
 //! link — latency, loss as retransmission delay, blackouts, flapping, resets — is modelled by
 //! [`link::LinkModel`] and applied on the device side by [`link::DeviceLink`].
+
+pub mod link;
+pub mod rng;
+pub mod world;
