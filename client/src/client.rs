@@ -32,21 +32,10 @@ struct Message {
 /// Where an outgoing QoS 1 or 2 message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// QoS 1: PUBLISH sent, PUBACK awaited.
-    AwaitPubAck,
-    /// QoS 2: PUBLISH sent, PUBREC awaited.
-    AwaitPubRec,
-    /// QoS 2: PUBREL sent, PUBCOMP awaited.
-    AwaitPubComp,
-}
-
-impl Stage {
-    fn first(qos: QoS) -> Stage {
-        match qos {
-            QoS::ExactlyOnce => Stage::AwaitPubRec,
-            _ => Stage::AwaitPubAck,
-        }
-    }
+    /// PUBLISH sent; PUBACK (QoS 1) or PUBREC (QoS 2) awaited.
+    Sent,
+    /// QoS 2 only: PUBREL sent, PUBCOMP awaited.
+    Released,
 }
 
 /// A QoS 1 or 2 message that holds a packet identifier.
@@ -506,7 +495,7 @@ impl Client {
             let Some(packet_id) = self.allocate_packet_id() else { return };
             let Some(message) = self.waiting.pop_front() else { return };
             self.send_publish(now, &message, packet_id, false);
-            let stage = Stage::first(message.qos);
+            let stage = Stage::Sent;
             self.inflight.push_back(InFlight { message, packet_id, stage });
         }
     }
@@ -581,7 +570,7 @@ impl Client {
     fn resume_session(&mut self, now: Duration) {
         for index in 0..self.inflight.len() {
             let InFlight { packet_id, stage, .. } = self.inflight[index];
-            if stage == Stage::AwaitPubComp {
+            if stage == Stage::Released {
                 self.send(now, Packet::PubRel(Ack::new(packet_id)));
             } else {
                 let message = self.inflight[index].message.clone();
@@ -599,12 +588,12 @@ impl Client {
             let mut resent = Vec::new();
             let mut released = Vec::new();
             self.inflight.retain_mut(|flight| {
-                if flight.stage == Stage::AwaitPubComp {
+                if flight.stage == Stage::Released {
                     released.push(flight.message.id);
                     false
                 } else {
                     resent.push(flight.message.id);
-                    flight.stage = Stage::first(flight.message.qos);
+                    flight.stage = Stage::Sent;
                     true
                 }
             });
@@ -679,13 +668,15 @@ impl Client {
         };
         let flight = &mut self.inflight[index];
         let (id, qos) = (flight.message.id, flight.message.qos);
-        let complete = match (packet, flight.stage) {
-            (PacketType::PubAck, Stage::AwaitPubAck)
-            | (PacketType::PubComp, Stage::AwaitPubComp) => true,
-            (PacketType::PubRec, Stage::AwaitPubRec) if ack.reason_code.is_error() => true,
-            (PacketType::PubRec, Stage::AwaitPubRec | Stage::AwaitPubComp) => {
+        let complete = match (packet, qos, flight.stage) {
+            (PacketType::PubAck, QoS::AtLeastOnce, Stage::Sent)
+            | (PacketType::PubComp, QoS::ExactlyOnce, Stage::Released) => true,
+            (PacketType::PubRec, QoS::ExactlyOnce, Stage::Sent) if ack.reason_code.is_error() => {
+                true
+            }
+            (PacketType::PubRec, QoS::ExactlyOnce, _) => {
                 // A repeated PUBREC is answered with PUBREL again.
-                flight.stage = Stage::AwaitPubComp;
+                flight.stage = Stage::Released;
                 self.send(now, Packet::PubRel(Ack::new(packet_id)));
                 false
             }

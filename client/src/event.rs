@@ -22,6 +22,10 @@ pub enum State {
 }
 
 /// Something the driver must do.
+///
+/// The packet is not boxed: outputs are drained at once, and a box per packet would be an
+/// allocation per packet for every device.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Encode this packet and write it to the transport.
