@@ -59,7 +59,7 @@ impl Backoff {
     pub fn next_delay(&mut self, unit: f64) -> Duration {
         let unit = if unit.is_nan() { 0.0 } else { unit.clamp(0.0, 1.0) };
         let max = self.max.as_secs_f64();
-        let base = self.next_base.min(max);
+        let base = self.next_base;
         self.next_base = (base * self.multiplier).min(max);
         let delay = base * (1.0 - self.jitter * unit);
         match Duration::try_from_secs_f64(delay) {

@@ -60,6 +60,23 @@ struct Request {
     kind: RequestKind,
 }
 
+/// An output not yet polled. It is about half the size of an [`Output`]: a CONNECT is built from
+/// the configuration only when polled, and acknowledgements carry just their identifier.
+#[derive(Debug, Clone)]
+enum Pending {
+    Connect,
+    Publish(Publish),
+    PubAck(u16),
+    PubRec(u16),
+    PubRel(u16),
+    PubComp(u16, ReasonCode),
+    Subscribe(Subscribe),
+    Unsubscribe(Unsubscribe),
+    PingReq,
+    Disconnect(ReasonCode),
+    Close,
+}
+
 /// A sans-IO MQTT client for one device.
 ///
 /// Inputs are the `handle_*` methods and the application calls [`Client::publish`],
@@ -72,7 +89,8 @@ struct Request {
 pub struct Client {
     config: ClientConfig,
     state: State,
-    outputs: VecDeque<Output>,
+    /// Outputs not yet polled, kept compact; see [`Pending`].
+    outputs: VecDeque<Pending>,
     events: VecDeque<Event>,
     /// The next [`MessageId`] to hand out.
     next_message_id: u64,
@@ -170,7 +188,24 @@ impl Client {
 
     /// The next thing the driver must do, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let ack =
+            |packet_id, reason_code| Ack { packet_id, reason_code, properties: Properties::new() };
+        Some(match self.outputs.pop_front()? {
+            Pending::Connect => Output::Send(Packet::Connect(self.build_connect())),
+            Pending::Publish(publish) => Output::Send(Packet::Publish(publish)),
+            Pending::PubAck(id) => Output::Send(Packet::PubAck(ack(id, ReasonCode::SUCCESS))),
+            Pending::PubRec(id) => Output::Send(Packet::PubRec(ack(id, ReasonCode::SUCCESS))),
+            Pending::PubRel(id) => Output::Send(Packet::PubRel(ack(id, ReasonCode::SUCCESS))),
+            Pending::PubComp(id, code) => Output::Send(Packet::PubComp(ack(id, code))),
+            Pending::Subscribe(subscribe) => Output::Send(Packet::Subscribe(subscribe)),
+            Pending::Unsubscribe(unsubscribe) => Output::Send(Packet::Unsubscribe(unsubscribe)),
+            Pending::PingReq => Output::Send(Packet::PingReq),
+            Pending::Disconnect(reason_code) => Output::Send(Packet::Disconnect(Disconnect {
+                reason_code,
+                properties: Properties::new(),
+            })),
+            Pending::Close => Output::Close,
+        })
     }
 
     /// The next event, in order.
@@ -205,8 +240,7 @@ impl Client {
         self.keep_alive = self.config.keep_alive;
         self.ping_sent_at = None;
         self.connect_deadline = Some(now.saturating_add(self.config.connect_timeout));
-        let connect = self.build_connect();
-        self.send(now, Packet::Connect(connect));
+        self.send(now, Pending::Connect);
     }
 
     /// A packet arrived from the server. A packet that breaks the protocol closes the connection.
@@ -253,7 +287,7 @@ impl Client {
                 }
                 Some(_) => {}
                 None if now >= self.last_sent.saturating_add(self.keep_alive_period()) => {
-                    self.send(now, Packet::PingReq);
+                    self.send(now, Pending::PingReq);
                     self.ping_sent_at = Some(now);
                 }
                 None => {}
@@ -289,8 +323,18 @@ impl Client {
             self.events.push_back(Event::Dropped { id, reason: DropReason::Offline });
             return Ok(id);
         }
-        self.waiting.push_back(Message { id, topic, payload, qos, retain });
-        self.flush(now);
+        let message = Message { id, topic, payload, qos, retain };
+        // The common case sends at once without passing through the queue, which then never
+        // allocates for a device that is not held back.
+        let message = if self.state == State::Connected && self.waiting.is_empty() {
+            match self.send_message(now, message) {
+                Ok(()) => return Ok(id),
+                Err(message) => message,
+            }
+        } else {
+            message
+        };
+        self.waiting.push_back(message);
         while self.waiting.len() > self.config.max_queued {
             let dropped = match self.config.queue_policy {
                 QueuePolicy::DropOldest => self.waiting.pop_front(),
@@ -330,7 +374,7 @@ impl Client {
         if self.state == State::Disconnected {
             return;
         }
-        self.send(now, Packet::Disconnect(Disconnect::default()));
+        self.send(now, Pending::Disconnect(ReasonCode::NORMAL_DISCONNECTION));
         self.close(CloseReason::ClientDisconnect, true);
     }
 
@@ -344,16 +388,15 @@ impl Client {
         self.config.ping_timeout.unwrap_or_else(|| Duration::from_secs(u64::from(self.keep_alive)))
     }
 
-    fn send(&mut self, now: Duration, packet: Packet) {
-        self.outputs.push_back(Output::Send(packet));
+    fn send(&mut self, now: Duration, pending: Pending) {
+        self.outputs.push_back(pending);
         self.last_sent = now;
     }
 
     /// Closes on our side of the connection for a failure; 5.0 says why in a DISCONNECT first.
     fn fail(&mut self, now: Duration, reason: CloseReason, code: ReasonCode) {
         if self.config.protocol == Protocol::V5 {
-            let disconnect = Disconnect { reason_code: code, properties: Properties::new() };
-            self.send(now, Packet::Disconnect(disconnect));
+            self.send(now, Pending::Disconnect(code));
         }
         self.close(reason, true);
     }
@@ -362,7 +405,7 @@ impl Client {
     /// is kept for the next one.
     fn close(&mut self, reason: CloseReason, close_transport: bool) {
         if close_transport {
-            self.outputs.push_back(Output::Close);
+            self.outputs.push_back(Pending::Close);
         }
         self.state = State::Disconnected;
         self.connect_deadline = None;
@@ -429,8 +472,8 @@ impl Client {
         None
     }
 
-    fn publish_packet(message: &Message, packet_id: u16, dup: bool) -> Packet {
-        Packet::Publish(Publish {
+    fn publish_packet(message: &Message, packet_id: u16, dup: bool) -> Pending {
+        Pending::Publish(Publish {
             dup,
             qos: message.qos,
             retain: message.retain,
@@ -463,7 +506,7 @@ impl Client {
             let Some(packet_id) = self.allocate_packet_id() else { return };
             self.requests[index].packet_id = Some(packet_id);
             let packet = match &self.requests[index].kind {
-                RequestKind::Subscribe(filters) => Packet::Subscribe(Subscribe {
+                RequestKind::Subscribe(filters) => Pending::Subscribe(Subscribe {
                     packet_id,
                     filters: filters
                         .iter()
@@ -474,7 +517,7 @@ impl Client {
                         .collect(),
                     properties: Properties::new(),
                 }),
-                RequestKind::Unsubscribe(filters) => Packet::Unsubscribe(Unsubscribe {
+                RequestKind::Unsubscribe(filters) => Pending::Unsubscribe(Unsubscribe {
                     packet_id,
                     filters: filters.clone(),
                     properties: Properties::new(),
@@ -482,22 +525,27 @@ impl Client {
             };
             self.send(now, packet);
         }
-        while let Some(front) = self.waiting.front() {
-            if front.qos == QoS::AtMostOnce {
-                if let Some(message) = self.waiting.pop_front() {
-                    self.send_publish(now, &message, 0, false);
-                }
-                continue;
-            }
-            if self.inflight.len() >= self.window() {
+        while let Some(message) = self.waiting.pop_front() {
+            if let Err(message) = self.send_message(now, message) {
+                self.waiting.push_front(message);
                 return;
             }
-            let Some(packet_id) = self.allocate_packet_id() else { return };
-            let Some(message) = self.waiting.pop_front() else { return };
-            self.send_publish(now, &message, packet_id, false);
-            let stage = Stage::Sent;
-            self.inflight.push_back(InFlight { message, packet_id, stage });
         }
+    }
+
+    /// Sends `message` if the window (and a free packet identifier) allows, or gives it back.
+    fn send_message(&mut self, now: Duration, message: Message) -> Result<(), Message> {
+        if message.qos == QoS::AtMostOnce {
+            self.send_publish(now, &message, 0, false);
+            return Ok(());
+        }
+        if self.inflight.len() >= self.window() {
+            return Err(message);
+        }
+        let Some(packet_id) = self.allocate_packet_id() else { return Err(message) };
+        self.send_publish(now, &message, packet_id, false);
+        self.inflight.push_back(InFlight { message, packet_id, stage: Stage::Sent });
+        Ok(())
     }
 
     fn on_packet(&mut self, now: Duration, packet: Packet) -> Result<(), ProtocolViolation> {
@@ -571,7 +619,7 @@ impl Client {
         for index in 0..self.inflight.len() {
             let InFlight { packet_id, stage, .. } = self.inflight[index];
             if stage == Stage::Released {
-                self.send(now, Packet::PubRel(Ack::new(packet_id)));
+                self.send(now, Pending::PubRel(packet_id));
             } else {
                 let message = self.inflight[index].message.clone();
                 self.send_publish(now, &message, packet_id, true);
@@ -623,7 +671,7 @@ impl Client {
             QoS::AtMostOnce => self.events.push_back(Event::Received(publish)),
             QoS::AtLeastOnce => {
                 self.events.push_back(Event::Received(publish));
-                self.send(now, Packet::PubAck(Ack::new(packet_id)));
+                self.send(now, Pending::PubAck(packet_id));
             }
             QoS::ExactlyOnce => {
                 if let Err(position) = self.inbound_qos2.binary_search(&packet_id) {
@@ -634,25 +682,25 @@ impl Client {
                     self.inbound_qos2.insert(position, packet_id);
                     self.events.push_back(Event::Received(publish));
                 }
-                self.send(now, Packet::PubRec(Ack::new(packet_id)));
+                self.send(now, Pending::PubRec(packet_id));
             }
         }
         Ok(())
     }
 
     fn on_pubrel(&mut self, now: Duration, ack: Ack) {
-        let mut reply = Ack::new(ack.packet_id);
+        let mut code = ReasonCode::SUCCESS;
         match self.inbound_qos2.binary_search(&ack.packet_id) {
             Ok(position) => {
                 self.inbound_qos2.remove(position);
             }
             // Our PUBCOMP may have been lost with a connection: answer again. 5.0 says why.
             Err(_) if self.config.protocol == Protocol::V5 => {
-                reply.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+                code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
             }
             Err(_) => {}
         }
-        self.send(now, Packet::PubComp(reply));
+        self.send(now, Pending::PubComp(ack.packet_id, code));
     }
 
     /// PUBACK, PUBREC or PUBCOMP for an outgoing message.
@@ -677,7 +725,7 @@ impl Client {
             (PacketType::PubRec, QoS::ExactlyOnce, _) => {
                 // A repeated PUBREC is answered with PUBREL again.
                 flight.stage = Stage::Released;
-                self.send(now, Packet::PubRel(Ack::new(packet_id)));
+                self.send(now, Pending::PubRel(packet_id));
                 false
             }
             _ => return Err(ProtocolViolation::WrongAck { packet, packet_id, qos: qos.as_u8() }),
