@@ -230,11 +230,13 @@ impl Client {
 
     /// The transport is up: sends CONNECT and starts the connect timeout.
     ///
-    /// A transport that was still up in the client's view is taken as lost first.
+    /// A transport that was still up in the client's view is taken as lost first, and outputs
+    /// not yet polled are discarded: they belonged to the old transport.
     pub fn handle_transport_up(&mut self, now: Duration) {
         if self.state != State::Disconnected {
             self.close(CloseReason::TransportLost, false);
         }
+        self.outputs.clear();
         self.state = State::Connecting;
         self.server_receive_maximum = u16::MAX;
         self.keep_alive = self.config.keep_alive;
@@ -402,10 +404,13 @@ impl Client {
     }
 
     /// Ends the connection: the session (in-flight messages, inbound QoS 2 state, requests)
-    /// is kept for the next one.
+    /// is kept for the next one. When the transport is already gone, outputs not yet polled are
+    /// discarded, as there is nowhere to write them.
     fn close(&mut self, reason: CloseReason, close_transport: bool) {
         if close_transport {
             self.outputs.push_back(Pending::Close);
+        } else {
+            self.outputs.clear();
         }
         self.state = State::Disconnected;
         self.connect_deadline = None;
@@ -732,7 +737,8 @@ impl Client {
         };
         if complete {
             self.inflight.remove(index);
-            let event = if ack.reason_code.is_error() {
+            // A PUBCOMP completes the message whatever its code: the server owned it since PUBREC.
+            let event = if ack.reason_code.is_error() && packet != PacketType::PubComp {
                 Event::Dropped { id, reason: DropReason::Rejected(ack.reason_code) }
             } else {
                 Event::Acked { id, packet_id, qos }

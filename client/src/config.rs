@@ -59,7 +59,8 @@ pub struct ClientConfig {
     /// How long to wait for CONNACK after the transport came up.
     pub connect_timeout: Duration,
     /// The largest number of inbound QoS 2 packet identifiers held between PUBREC and PUBREL.
-    /// A server exceeding it is a protocol error; in 5.0 it is sent as Receive Maximum.
+    /// A server exceeding it is a protocol error; in 5.0 it is sent as Receive Maximum. Zero is
+    /// treated as one.
     pub max_inbound_qos2: u16,
     /// The largest number of SUBSCRIBE and UNSUBSCRIBE requests waiting for their acknowledgement.
     pub max_pending_requests: usize,

@@ -196,3 +196,34 @@ fn v5_server_disconnect_closes_with_its_reason() {
         }]
     );
 }
+
+#[test]
+fn outputs_of_a_lost_transport_are_discarded() {
+    let mut h = Harness::new(Harness::device());
+    h.connect(false);
+    h.clear();
+    h.publish("never-polled", 1);
+    h.client.handle_transport_down(h.now);
+    assert!(h.out().is_empty(), "nothing can be written to a transport that is gone");
+    h.publish("again", 1);
+    h.client.handle_transport_up(h.now);
+    assert_eq!(h.out(), lines(&["CONNECT id=dev-1 clean=0 ka=0"]));
+}
+
+#[test]
+fn transport_up_while_connected_starts_over_with_connect_first() {
+    let mut h = Harness::new(Harness::device());
+    h.connect(false);
+    h.clear();
+    h.publish("unpolled", 1);
+    h.client.handle_transport_up(h.now);
+    assert_eq!(h.out(), lines(&["CONNECT id=dev-1 clean=0 ka=0"]));
+    assert_eq!(h.events()[1], Event::Closed { reason: CloseReason::TransportLost });
+    assert_eq!(h.client.state(), State::Connecting);
+    // Likewise after a disconnect whose DISCONNECT and close were never polled.
+    h.recv(connack(true, ReasonCode::SUCCESS));
+    h.clear();
+    h.client.disconnect(h.now);
+    h.client.handle_transport_up(h.now);
+    assert_eq!(h.out(), lines(&["CONNECT id=dev-1 clean=0 ka=0"]));
+}

@@ -178,3 +178,20 @@ fn v5_receive_maximum_lowers_the_window_and_rejections_drop() {
     );
     assert_eq!(h.client.inflight_len(), 0);
 }
+
+#[test]
+fn v5_pubcomp_with_not_found_still_completes_the_message() {
+    let mut config = Harness::device();
+    config.protocol = Protocol::V5;
+    let mut h = Harness::new(config);
+    h.connect(false);
+    let id = MessageId(h.publish("a", 2));
+    h.recv(pubrec(1));
+    h.clear();
+    h.recv(Packet::PubComp(Ack {
+        packet_id: 1,
+        reason_code: ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+        properties: Properties::new(),
+    }));
+    assert_eq!(h.events(), vec![Event::Acked { id, packet_id: 1, qos: QoS::ExactlyOnce }]);
+}

@@ -144,7 +144,7 @@ proptest! {
         let mut client = Client::new(config.clone());
         let mut now = Duration::ZERO;
         for step in steps {
-            match step {
+            match step.clone() {
                 Step::Server(packet) => client.handle_packet(now, *packet),
                 Step::Advance(millis) => {
                     now += Duration::from_millis(u64::from(millis));
@@ -167,7 +167,14 @@ proptest! {
                 Step::Disconnect => client.disconnect(now),
             }
             let mut closed = false;
+            let mut first = true;
             while let Some(output) = client.poll_output() {
+                if std::mem::take(&mut first) && matches!(step, Step::TransportUp) {
+                    prop_assert!(
+                        matches!(output, Output::Send(Packet::Connect(_))),
+                        "a new transport starts with CONNECT, not {:?}", output
+                    );
+                }
                 match output {
                     Output::Send(Packet::Publish(p)) => {
                         prop_assert!(!closed, "PUBLISH after Close");
