@@ -15,7 +15,8 @@
 //!
 //! - **Call order.** After any input, drain [`Client::poll_output`], then [`Client::poll_event`],
 //!   then ask [`Client::poll_timeout`]. [`Output::Close`] means the client already considers
-//!   itself [`State::Disconnected`]; packets handed in afterwards are ignored.
+//!   itself [`State::Disconnected`]; packets handed in afterwards are ignored. Outputs still
+//!   unpolled when the transport is lost, or when a new one comes up, are discarded.
 //! - **Keep alive.** When nothing was sent for `keep_alive` seconds the client sends PINGREQ
 //!   [MQTT-3.1.2-23]. If PINGRESP does not arrive within `ping_timeout` (default: one keep-alive
 //!   period) it emits [`Event::KeepAliveTimeout`] and closes. Only PINGRESP answers a ping; a
@@ -50,6 +51,8 @@
 //! - **Requests.** SUBSCRIBE and UNSUBSCRIBE asked for offline are sent after connecting, in order;
 //!   unacknowledged ones are sent again on every new connection. At most `max_pending_requests`
 //!   wait at a time.
+//! - **Acknowledgement codes (5.0).** PUBACK or PUBREC with a failure code ends the message with
+//!   [`DropReason::Rejected`]; PUBCOMP completes it whatever its code, as PUBREC already did.
 //! - **Protocol errors.** Any server packet that does not fit (an acknowledgement for an unknown
 //!   identifier or of the wrong kind, a second CONNACK, a SUBACK with the wrong count, a packet
 //!   only clients send, ...) closes the connection with [`CloseReason::Protocol`]; 5.0 first sends
@@ -57,7 +60,36 @@
 //! - **Memory.** Per client: the configuration, the in-flight window, the waiting queue (bounded by
 //!   `max_queued`), the held inbound QoS 2 identifiers (bounded by `max_inbound_qos2`), the granted
 //!   subscriptions and the pending requests (bounded). Empty queues allocate nothing; payloads are
-//!   shared [`bytes::Bytes`].
+//!   shared [`bytes::Bytes`]; pending outputs are kept compact and become packets when polled.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use mqttsim_client::{Client, ClientConfig, Event, Output, State};
+//! use mqttsim_codec::{Ack, ConnAck, Packet, Properties, QoS, ReasonCode};
+//!
+//! let mut client = Client::new(ClientConfig::new("sensor-1"));
+//! let now = Duration::ZERO;
+//! // Published while offline: it waits for the connection.
+//! let id = client.publish(now, "t/temp".into(), "21.5".into(), QoS::AtLeastOnce, false).unwrap();
+//! client.handle_transport_up(now);
+//! assert!(matches!(client.poll_output(), Some(Output::Send(Packet::Connect(_)))));
+//! let connack = ConnAck {
+//!     session_present: false,
+//!     reason_code: ReasonCode::SUCCESS,
+//!     properties: Properties::new(),
+//! };
+//! client.handle_packet(now, Packet::ConnAck(connack));
+//! assert_eq!(client.state(), State::Connected);
+//! let Some(Output::Send(Packet::Publish(publish))) = client.poll_output() else { panic!() };
+//! client.handle_packet(now, Packet::PubAck(Ack::new(publish.packet_id)));
+//! let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+//! let acked = Event::Acked { id, packet_id: publish.packet_id, qos: QoS::AtLeastOnce };
+//! assert!(events.contains(&acked));
+//! // Keep alive is 60 s by default: the next deadline is the PINGREQ.
+//! assert_eq!(client.poll_timeout(), Some(Duration::from_secs(60)));
+//! ```
 
 pub mod backoff;
 pub mod client;
