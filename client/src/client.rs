@@ -106,6 +106,8 @@ pub struct Client {
     subscriptions: Vec<(String, QoS)>,
     /// Requests not yet acknowledged, in the order asked.
     requests: VecDeque<Request>,
+    /// The identifier a 5.0 server assigned when ours was empty, used on later connections.
+    assigned_client_id: Option<String>,
     /// The 5.0 server's Receive Maximum on this connection (65,535 when absent).
     server_receive_maximum: u16,
     /// The keep alive in force on this connection, in seconds.
@@ -134,6 +136,7 @@ impl Client {
             inbound_qos2: Vec::new(),
             subscriptions: Vec::new(),
             requests: VecDeque::new(),
+            assigned_client_id: None,
             server_receive_maximum: u16::MAX,
             keep_alive,
             last_sent: Duration::ZERO,
@@ -453,7 +456,10 @@ impl Client {
             protocol: self.config.protocol,
             clean_start: self.config.clean_session,
             keep_alive: self.config.keep_alive,
-            client_id: self.config.client_id.clone(),
+            client_id: match (&self.assigned_client_id, self.config.client_id.is_empty()) {
+                (Some(assigned), true) => assigned.clone(),
+                _ => self.config.client_id.clone(),
+            },
             will: self.config.will.clone(),
             username: self.config.username.clone(),
             password: self.config.password.clone(),
@@ -603,8 +609,12 @@ impl Client {
                 self.server_receive_maximum = maximum.max(1);
             }
             for property in connack.properties.iter() {
-                if let Property::ServerKeepAlive(seconds) = property {
-                    self.keep_alive = *seconds;
+                match property {
+                    Property::ServerKeepAlive(seconds) => self.keep_alive = *seconds,
+                    Property::AssignedClientIdentifier(id) if self.config.client_id.is_empty() => {
+                        self.assigned_client_id = Some(id.clone());
+                    }
+                    _ => {}
                 }
             }
         }

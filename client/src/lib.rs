@@ -21,6 +21,8 @@
 //!   [MQTT-3.1.2-23]. If PINGRESP does not arrive within `ping_timeout` (default: one keep-alive
 //!   period) it emits [`Event::KeepAliveTimeout`] and closes. Only PINGRESP answers a ping; a
 //!   PINGRESP without a PINGREQ is a protocol error. A 5.0 Server Keep Alive replaces ours.
+//! - **Assigned identifier (5.0).** With an empty client identifier, the server's Assigned Client
+//!   Identifier is kept and sent in every later CONNECT, so a persistent session can be resumed.
 //! - **Connect timeout.** No CONNACK within `connect_timeout` of the transport coming up closes
 //!   with [`CloseReason::ConnectTimeout`]. Any packet other than CONNACK first is a protocol error.
 //! - **Outgoing QoS 1 and 2.** At most `max_inflight` messages (lowered by a 5.0 Receive

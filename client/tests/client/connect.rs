@@ -227,3 +227,21 @@ fn transport_up_while_connected_starts_over_with_connect_first() {
     h.client.handle_transport_up(h.now);
     assert_eq!(h.out(), lines(&["CONNECT id=dev-1 clean=0 ka=0"]));
 }
+
+#[test]
+fn v5_assigned_client_identifier_is_used_on_reconnect() {
+    let mut config = ClientConfig::new("");
+    config.protocol = Protocol::V5;
+    config.keep_alive = 0;
+    let mut h = Harness::new(config);
+    h.client.handle_transport_up(h.now);
+    assert_eq!(h.out(), lines(&["CONNECT id= clean=0 ka=0"]));
+    h.recv(Packet::ConnAck(mqttsim_codec::ConnAck {
+        session_present: false,
+        reason_code: ReasonCode::SUCCESS,
+        properties: Properties(vec![Property::AssignedClientIdentifier("auto-7".into())]),
+    }));
+    h.client.handle_transport_down(h.now);
+    h.client.handle_transport_up(h.now);
+    assert_eq!(h.out(), lines(&["CONNECT id=auto-7 clean=0 ka=0"]));
+}
