@@ -59,6 +59,9 @@ pub struct Broker {
     online: BTreeMap<ByteString, ConnId>,
     /// One entry per connection with a deadline, so the next one is found without a scan.
     deadlines: BTreeSet<(Duration, ConnId)>,
+    /// The protocol of closed connections whose [`Output::Close`] is still queued, so the
+    /// driver can encode what precedes it (such as a refusing CONNACK).
+    closing: BTreeMap<ConnId, Protocol>,
     outputs: VecDeque<Output>,
     events: VecDeque<Event>,
     next_conn: u64,
@@ -84,6 +87,7 @@ impl Broker {
             conns: BTreeMap::new(),
             online: BTreeMap::new(),
             deadlines: BTreeSet::new(),
+            closing: BTreeMap::new(),
             outputs: VecDeque::new(),
             events: VecDeque::new(),
             next_conn: 0,
@@ -118,10 +122,15 @@ impl Broker {
 
     /// The protocol a connection speaks, once its CONNECT has been read.
     ///
-    /// It is `None` for unknown connections and before CONNECT; a driver encodes packets for
-    /// such a connection (the CONNACK 0x01 of an unsupported protocol level) as 3.1.1.
+    /// A closed connection keeps answering until its [`Output::Close`] has been polled, so the
+    /// packets queued before it (a refusing CONNACK) can be encoded. It is `None` for unknown
+    /// connections and before CONNECT; a driver encodes packets for such a connection (the
+    /// CONNACK 0x01 of an unsupported protocol level) as 3.1.1.
     pub fn protocol(&self, conn: ConnId) -> Option<Protocol> {
-        self.conns.get(&conn).and_then(|c| c.protocol)
+        match self.conns.get(&conn) {
+            Some(c) => c.protocol,
+            None => self.closing.get(&conn).copied(),
+        }
     }
 
     /// A transport was accepted; it must send CONNECT within `connect_timeout`.
@@ -240,7 +249,11 @@ impl Broker {
 
     /// The next packet to send or transport to close.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let output = self.outputs.pop_front()?;
+        if let Output::Close { conn, .. } = &output {
+            self.closing.remove(conn);
+        }
+        Some(output)
     }
 
     /// The next event, for logs and traces.
@@ -291,6 +304,9 @@ impl Broker {
         let Closing { reason, fire_will, tell_driver } = closing;
         if tell_driver {
             self.outputs.push_back(Output::Close { conn, reason: reason.clone() });
+            if let Some(protocol) = c.protocol {
+                self.closing.insert(conn, protocol);
+            }
         }
         let client_id = match c.state {
             ConnState::AwaitingConnect => {
@@ -506,7 +522,8 @@ impl Broker {
             self.retain(&message);
         }
         for (client_id, subscription_qos) in self.index.matches(&message.topic) {
-            // Delivered at min(publish QoS, subscription QoS), with RETAIN=0 [MQTT-3.3.1-9].
+            // Delivered at min(publish QoS, subscription QoS) [MQTT-3.8.4-6], with RETAIN=0
+            // [MQTT-3.3.1-9].
             let copy = Message {
                 qos: message.qos.min(subscription_qos),
                 retain: false,
@@ -639,7 +656,7 @@ impl Broker {
         let mut retained = Vec::new();
         for entry in subscribe.filters {
             if validate_filter(&entry.filter).is_err() {
-                // [MQTT-3.9.3-2]: 0x80 reports a failure for this filter only.
+                // 0x80 reports a failure for this filter only [MQTT-3.8.4-5].
                 reason_codes.push(ReasonCode::UNSPECIFIED_ERROR);
                 self.events.push_back(Event::Subscribed {
                     client_id: client_id.clone(),
@@ -648,7 +665,7 @@ impl Broker {
                 });
                 continue;
             }
-            // The server may grant a lower QoS than asked [MQTT-3.8.4-6].
+            // The server may grant a lower QoS than asked; it is reported [MQTT-3.8.4-5].
             let granted = entry.options.qos.min(self.config.max_qos);
             reason_codes.push(ReasonCode(granted.as_u8()));
             let filter = ByteString::from(entry.filter.as_str());

@@ -149,11 +149,10 @@ fn connack_return_codes() {
             "{}",
             case.name
         );
-        if refused {
-            assert_eq!(h.broker.protocol(conn), None, "{}: forgotten", case.name);
-        } else {
-            assert_eq!(h.broker.protocol(conn), Some(Protocol::V311), "{}", case.name);
-        }
+        // The CONNACK is encoded in the client's protocol, even when the connection is closed.
+        assert_eq!(h.encoded_with(conn), Some(case.protocol), "{}", case.name);
+        let after_close = (!refused).then_some(Protocol::V311);
+        assert_eq!(h.broker.protocol(conn), after_close, "{}: forgotten once closed", case.name);
     }
 }
 
@@ -201,6 +200,7 @@ fn mqtt_3_1_2_2_unsupported_protocol_level_gets_connack_1() {
         properties: Properties::new(),
     };
     assert_eq!(h.take(conn), [Packet::ConnAck(expected)]);
+    assert_eq!(h.encoded_with(conn), None, "no CONNECT was read: the driver encodes as 3.1.1");
     assert_eq!(
         h.closed(conn),
         Some(&DisconnectReason::ConnectRefused(ReasonCode::UNSUPPORTED_PROTOCOL_VERSION))

@@ -64,7 +64,7 @@ fn mqtt_4_3_3_2_qos2_resent_before_pubrel_is_not_forwarded_again() {
 }
 
 #[test]
-fn delivery_qos_is_the_minimum_of_publish_and_subscription_qos() {
+fn mqtt_3_8_4_6_delivery_qos_is_the_minimum_of_publish_and_subscription_qos() {
     for sub_qos in [Q0, Q1, Q2] {
         for pub_qos in [Q0, Q1, Q2] {
             let mut h = Harness::default();

@@ -13,9 +13,9 @@ fn mqtt_3_8_4_suback_codes() {
     type Case = (QoS, &'static [(&'static str, QoS)], &'static [u8]);
     let cases: [Case; 5] = [
         (Q2, &[("a", Q0), ("b", Q1), ("c", Q2)], &[0, 1, 2]),
-        (Q1, &[("a", Q0), ("b", Q1), ("c", Q2)], &[0, 1, 1]), // [MQTT-3.8.4-6]
+        (Q1, &[("a", Q0), ("b", Q1), ("c", Q2)], &[0, 1, 1]), // [MQTT-3.8.4-5]
         (Q0, &[("a", Q2)], &[0]),
-        // [MQTT-3.9.3-2]: 0x80 for an invalid filter, the others still granted.
+        // [MQTT-3.8.4-5]: 0x80 for an invalid filter, the others still granted.
         (Q2, &[("a/#/b", Q1), ("ok/+", Q1), ("x+", Q0), ("", Q0)], &[0x80, 1, 0x80, 0x80]),
         (Q2, &[("$share/g", Q1), ("$SYS/#", Q1)], &[0x80, 1]),
     ];

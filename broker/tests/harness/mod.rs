@@ -21,6 +21,9 @@ pub struct Harness {
     inboxes: BTreeMap<ConnId, VecDeque<Packet>>,
     closed: BTreeMap<ConnId, DisconnectReason>,
     events: Vec<Event>,
+    /// The protocol the broker reported for a connection when its last packet was drained,
+    /// which is what a driver encodes with.
+    encoded_with: BTreeMap<ConnId, Option<Protocol>>,
     next_packet_id: u16,
 }
 
@@ -42,6 +45,7 @@ impl Harness {
             inboxes: BTreeMap::new(),
             closed: BTreeMap::new(),
             events: Vec::new(),
+            encoded_with: BTreeMap::new(),
             next_packet_id: 0,
         }
     }
@@ -61,6 +65,7 @@ impl Harness {
             match output {
                 Output::Send { conn, packet } => {
                     assert!(!self.closed.contains_key(&conn), "{conn} got {packet:?} after Close");
+                    self.encoded_with.insert(conn, self.broker.protocol(conn));
                     self.inboxes.entry(conn).or_default().push_back(packet);
                 }
                 Output::Close { conn, reason } => {
@@ -221,6 +226,11 @@ impl Harness {
                 }
             }
         }
+    }
+
+    /// The protocol a driver would have encoded the last packet to `conn` with.
+    pub fn encoded_with(&self, conn: ConnId) -> Option<Protocol> {
+        self.encoded_with.get(&conn).copied().flatten()
     }
 
     pub fn closed(&self, conn: ConnId) -> Option<&DisconnectReason> {
