@@ -30,6 +30,8 @@
 //! - **Overlapping subscriptions.** A message matching several filters of one session is
 //!   delivered once, at the highest QoS among the matches (allowed by 3.1.1 [MQTT-3.3.5-1],
 //!   required by 5.0 for non-shared subscriptions), capped by the publish QoS.
+//!   Retained messages are sent per filter subscribed [MQTT-3.3.1-6], so two overlapping
+//!   filters in one SUBSCRIBE each get their copy.
 //! - **Ordering.** Each session sends in the order messages were routed to it; QoS 0 messages
 //!   queue behind waiting QoS 1 and 2 ones rather than overtaking them [MQTT-4.6.0-6].
 //! - **In-flight window.** At most `max_inflight` (at least 1) outgoing QoS 1 and 2 messages per

@@ -9,6 +9,7 @@
 //! - `retained`: set, replace, clear, RETAIN flag on delivery.
 //! - `crash`: volatile and durable stores across a restart.
 //! - `bugs`: each planted bug changes behaviour, and the default broker has none.
+//! - `script`: scenario scripts in `tests/scripts`, their transcripts snapshotted with insta.
 
 mod harness;
 
@@ -18,5 +19,6 @@ mod crash;
 mod keepalive;
 mod publish;
 mod retained;
+mod script;
 mod subscribe;
 mod will;
