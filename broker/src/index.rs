@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use bytestring::ByteString;
 use mqttsim_codec::QoS;
 
+use crate::small_map::SmallMap;
+
 /// Topic filters arranged by level, so routing a PUBLISH visits only the branches its topic name
 /// can match instead of every subscription.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,8 +16,8 @@ pub(crate) struct SubscriptionIndex {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Node {
-    subscribers: BTreeMap<ByteString, QoS>,
-    children: BTreeMap<String, Node>,
+    subscribers: SmallMap<ByteString, QoS>,
+    children: SmallMap<Box<str>, Node>,
 }
 
 impl Node {
@@ -24,8 +26,8 @@ impl Node {
     }
 
     fn collect(&self, levels: &[&str], hide_wildcards: bool, out: &mut BTreeMap<ByteString, QoS>) {
-        let mut add = |subscribers: &BTreeMap<ByteString, QoS>| {
-            for (client, &qos) in subscribers {
+        let mut add = |subscribers: &SmallMap<ByteString, QoS>| {
+            for (client, &qos) in subscribers.iter() {
                 // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1].
                 out.entry(client.clone()).and_modify(|q| *q = (*q).max(qos)).or_insert(qos);
             }
@@ -67,7 +69,7 @@ impl SubscriptionIndex {
     pub(crate) fn insert(&mut self, filter: &str, client: &ByteString, qos: QoS) {
         let mut node = &mut self.root;
         for level in filter.split('/') {
-            node = node.children.entry(level.to_owned()).or_default();
+            node = node.children.get_or_insert_with(level, || (level.into(), Node::default()));
         }
         node.subscribers.insert(client.clone(), qos);
     }

@@ -14,6 +14,7 @@
 //! - [`event`]: [`ConnId`], [`Output`], [`Event`] and the reasons they carry.
 //! - [`store`]: the [`Store`] trait, [`MemoryStore`], sessions and retained messages.
 //! - `index`: the topic-level subscription tree used to route a PUBLISH.
+//! - `small_map`: the compact ordered map the topic trees are made of.
 //!
 //! Scope: MQTT 3.1.1. A 5.0 CONNECT is refused with CONNACK 0x84 (unsupported protocol
 //! version) for now; the protocol is kept per connection and the packet model already carries
@@ -52,6 +53,7 @@ mod broker;
 pub mod config;
 pub mod event;
 mod index;
+mod small_map;
 pub mod store;
 
 pub use auth::{AllowAll, AuthDecision, Authenticator, PasswordFile, PasswordFileError};

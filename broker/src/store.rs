@@ -8,6 +8,8 @@ use bytestring::ByteString;
 use indexmap::IndexMap;
 use mqttsim_codec::{Properties, QoS, SubscriptionOptions};
 
+use crate::small_map::SmallMap;
+
 /// An application message as the broker holds it for one subscriber (or as retained).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -95,7 +97,7 @@ pub struct RetainedMessages {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct RetainedNode {
     message: Option<Message>,
-    children: BTreeMap<String, RetainedNode>,
+    children: SmallMap<Box<str>, RetainedNode>,
 }
 
 impl RetainedNode {
@@ -105,14 +107,14 @@ impl RetainedNode {
 
     fn collect_all<'a>(&'a self, out: &mut Vec<&'a Message>) {
         out.extend(self.message.as_ref());
-        for child in self.children.values() {
+        for (_, child) in self.children.iter() {
             child.collect_all(out);
         }
     }
 
     fn collect<'a>(&'a self, levels: &[&str], at_root: bool, out: &mut Vec<&'a Message>) {
         // Wildcards at the first level never match topics starting with '$' [MQTT-4.7.2-1].
-        let visible = |name: &String| !(at_root && name.starts_with('$'));
+        let visible = |name: &str| !(at_root && name.starts_with('$'));
         match levels.split_first() {
             None => out.extend(self.message.as_ref()),
             Some((&"#", _)) => {
@@ -174,7 +176,8 @@ impl RetainedMessages {
     pub fn insert(&mut self, message: Message) -> Option<Message> {
         let mut node = &mut self.root;
         for level in message.topic.split('/') {
-            node = node.children.entry(level.to_owned()).or_default();
+            node =
+                node.children.get_or_insert_with(level, || (level.into(), RetainedNode::default()));
         }
         let previous = node.message.replace(message);
         if previous.is_none() {
