@@ -361,3 +361,23 @@ fn events_of_a_connection_life() {
     assert_eq!(h.closed(conn), Some(&DisconnectReason::ClientDisconnect));
     assert!(h.broker.session("c").is_none(), "the clean session ended [MQTT-3.1.2-6]");
 }
+
+#[test]
+fn mqtt_3_1_4_2_takeover_keeps_or_discards_the_session_by_clean_session() {
+    // (first connection clean?, second connection clean?, session present on the second)
+    let cases =
+        [(false, false, true), (false, true, false), (true, false, false), (true, true, false)];
+    for (first_clean, second_clean, present) in cases {
+        let mut h = Harness::default();
+        let first = h.connect("c", first_clean);
+        h.subscribe(first, "t", crate::harness::Q1);
+        let (second, connack) = h.connect_with(connect("c", second_clean));
+        assert_eq!(h.closed(first), Some(&DisconnectReason::TakenOver));
+        let connack = connack.unwrap();
+        assert_eq!(connack.session_present, present, "{first_clean} then {second_clean}");
+        // The subscription lives on exactly when the session does.
+        let publisher = h.connect("pub", true);
+        h.publish(publisher, "t", "x", crate::harness::Q1, false);
+        assert_eq!(h.publishes(second).len(), usize::from(present), "{first_clean} {second_clean}");
+    }
+}

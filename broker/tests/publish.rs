@@ -313,3 +313,16 @@ fn overlapping_subscriptions_deliver_once_at_the_highest_qos() {
     assert_eq!(got.len(), 1, "[MQTT-3.3.5-1]");
     assert_eq!(got[0].qos, QoS::ExactlyOnce);
 }
+
+#[test]
+fn an_inflight_window_of_zero_still_sends_one_message_at_a_time() {
+    let config = BrokerConfig { max_inflight: 0, ..BrokerConfig::default() };
+    let mut h = Harness::new(config);
+    let sub = h.connect("sub", true);
+    h.subscribe(sub, "t", Q1);
+    let conn = h.connect("pub", true);
+    for payload in ["a", "b"] {
+        h.publish(conn, "t", payload, Q1, false);
+    }
+    assert_eq!(payloads(&h.publishes(sub)), ["a"]);
+}
