@@ -7,6 +7,37 @@
 //! [`Broker::poll_timeout`]. Every collection whose order can reach an output is ordered
 //! (`BTreeMap`, `IndexMap`, `VecDeque`), so the same inputs give the same outputs.
 //!
+//! ```
+//! use std::time::Duration;
+//! use mqttsim_broker::{Broker, BrokerConfig, MemoryStore, Output};
+//! use mqttsim_codec::{Connect, Packet, Properties, Protocol, ReasonCode};
+//!
+//! let mut broker = Broker::new(BrokerConfig::default(), Box::new(MemoryStore::volatile()));
+//! let now = Duration::ZERO;
+//! let conn = broker.handle_connection_opened(now);
+//! let connect = Connect {
+//!     protocol: Protocol::V311,
+//!     clean_start: true,
+//!     keep_alive: 30,
+//!     client_id: "sensor-1".into(),
+//!     will: None,
+//!     username: None,
+//!     password: None,
+//!     properties: Properties::new(),
+//! };
+//! broker.handle_packet(conn, now, Packet::Connect(connect));
+//! match broker.poll_output() {
+//!     Some(Output::Send { packet: Packet::ConnAck(ack), .. }) => {
+//!         assert_eq!(ack.reason_code, ReasonCode::SUCCESS)
+//!     }
+//!     other => panic!("expected CONNACK, got {other:?}"),
+//! }
+//! // Silence for 1.5 × 30 s closes the connection.
+//! assert_eq!(broker.poll_timeout(), Some(Duration::from_secs(45)));
+//! broker.handle_timeout(Duration::from_secs(45));
+//! assert!(matches!(broker.poll_output(), Some(Output::Close { .. })));
+//! ```
+//!
 //! Modules:
 //! - `broker`: the [`Broker`] state machine (CONNECT, PUBLISH flows, SUBSCRIBE, keepalive, Will).
 //! - [`config`]: [`BrokerConfig`] limits and policies, and the [`PlantedBug`]s.
@@ -45,8 +76,13 @@
 //! - **Limits.** Exceeding `max_subscriptions_per_session` or `max_inbound_qos2` closes that
 //!   connection with [`DisconnectReason::LimitExceeded`] (firing its Will); a retained message
 //!   for a new topic beyond `max_retained_messages` is forwarded but not retained.
-//! - **Crash.** Connections and Wills are not stored; after a restart, persistent sessions and
-//!   retained messages are what the [`Store`] kept, and clean sessions are gone.
+//! - **3.1.1 and `$share/`.** 3.1.1 has no shared subscriptions: `$share/g/t` is an ordinary
+//!   filter, and one the codec's shared-filter rules reject (such as `$share/g`) gets 0x80.
+//! - **Queues towards the driver.** Outputs and events accumulate until polled; a driver drains
+//!   both after every `handle_*` call.
+//! - **Crash.** Connections and Wills are not stored, and connection ids start again from 0.
+//!   After a restart, persistent sessions and retained messages are what the [`Store`] kept,
+//!   and clean sessions are gone.
 
 pub mod auth;
 mod broker;
