@@ -79,9 +79,6 @@ impl fmt::Display for Diagnostic {
         let pad = " ".repeat(number.len());
         writeln!(f, "error: {}", self.message)?;
         writeln!(f, "{pad}--> {}:{}:{}", self.file.display(), self.line, self.column)?;
-        if let Some(field) = &self.field {
-            writeln!(f, "{pad} = in field `{field}`")?;
-        }
         if !self.source_line.is_empty() || self.line > 0 {
             let line: String =
                 self.source_line.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
@@ -90,6 +87,9 @@ impl fmt::Display for Diagnostic {
             writeln!(f, "{pad} |")?;
             writeln!(f, "{number} | {line}")?;
             writeln!(f, "{pad} | {}{}", " ".repeat(self.column - 1), "^".repeat(width))?;
+        }
+        if let Some(field) = &self.field {
+            writeln!(f, "{pad} = field: {field}")?;
         }
         if let Some(help) = &self.help {
             writeln!(f, "{pad} = help: {help}")?;

@@ -116,15 +116,15 @@ pub fn parse_scenario(source: &str, path: &Path) -> Result<Scenario, ScenarioErr
     }
     let (map, syntax) = SourceMap::build(source);
     if let Some(e) = syntax {
-        let _ = e.start;
+        let (line, column, help) = syntax_help(source, &e.message, e.line, e.column);
         return Err(located(
             DiagnosticKind::Syntax,
-            e.line,
-            e.column,
+            line,
+            column,
             1,
             None,
             format!("invalid YAML: {}", e.message),
-            None,
+            Some(help.to_owned()),
         ));
     }
     let scenario: Scenario = match serde_saphyr::from_str(source) {
@@ -163,6 +163,31 @@ pub fn parse_scenario(source: &str, path: &Path) -> Result<Scenario, ScenarioErr
     Ok(scenario)
 }
 
+/// A hint for a YAML syntax error, and a better position when we can find one.
+fn syntax_help(source: &str, message: &str, line: usize, column: usize) -> (usize, usize, &'static str) {
+    if message.contains("tab") {
+        let tab = source.lines().enumerate().skip(line.max(1) - 1).find_map(|(i, l)| {
+            let indent: String = l.chars().take_while(|c| c.is_whitespace()).collect();
+            indent.find('\t').map(|col| (i + 1, indent[..col].chars().count() + 1))
+        });
+        if let Some((l, c)) = tab {
+            return (l, c, "YAML indents with spaces; replace this tab with spaces");
+        }
+        return (line, column, "YAML indents with spaces; replace tabs with spaces");
+    }
+    if message.contains("flow") {
+        return (line, column, "a `{` or `[` opened above is not closed, or a `,` is missing");
+    }
+    if message.contains("mapping values are not allowed") {
+        return (
+            line,
+            column,
+            "this `key: value` is indented differently from the fields beside it, or a value containing `: ` needs quotes",
+        );
+    }
+    (line, column, "check the indentation, quotes and brackets on this line and the lines above")
+}
+
 fn invalid(d: Diagnostic) -> ScenarioError {
     ScenarioError::Invalid(Box::new(d))
 }
@@ -185,7 +210,7 @@ fn friendly_type(ty: &str) -> &str {
         "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number",
         "i8" | "i16" | "i32" | "i64" | "isize" => "an integer",
         "f32" | "f64" => "a number",
-        "bool" => "`true` or `false`",
+        "bool" | "boolean" => "`true` or `false`",
         "string" | "str" => "a string",
         other => other,
     }
@@ -210,7 +235,7 @@ fn translate(e: &YamlError, source: &str) -> Translated {
         let len = location.map_or(1, |l| l.span().len() as usize).max(1);
         source.chars().skip(start).take(len.min(80)).collect::<String>()
     };
-    match e {
+    match e.without_snippet() {
         YamlError::SerdeUnknownField { field, expected, .. } => {
             t.kind = DiagnosticKind::UnknownField;
             t.prefer = Prefer::Key;
@@ -225,6 +250,7 @@ fn translate(e: &YamlError, source: &str) -> Translated {
             t.kind = DiagnosticKind::MissingField;
             t.prefer = Prefer::Map;
             t.message = format!("missing field `{field}`");
+            t.help = Some(format!("add `{field}: ...` to this mapping; see scenarios/README.md"));
             t.child = Some((*field).to_owned());
         }
         YamlError::SerdeInvalidType { unexpected, expected, .. } => {
@@ -253,6 +279,13 @@ fn translate(e: &YamlError, source: &str) -> Translated {
                 None => "a key is given twice in this mapping".to_owned(),
             };
         }
+        YamlError::Unexpected { expected, .. } => {
+            t.message = match *expected {
+                "mapping start" => "expected a mapping (`key: value` lines)".to_owned(),
+                "sequence start" => "expected a list (lines starting with `- `)".to_owned(),
+                other => format!("expected {other}"),
+            };
+        }
         YamlError::Eof { .. } => {
             t.kind = DiagnosticKind::MissingField;
             t.message = "the scenario is empty: expected a mapping with `name`, `seed`, `duration`, `protocol`, `sites` and `devices`".to_owned();
@@ -260,7 +293,13 @@ fn translate(e: &YamlError, source: &str) -> Translated {
         YamlError::NullIntoString { .. } => {
             t.message = "this value is empty, but a string is expected".to_owned();
         }
-        YamlError::AliasError { error, .. } => return translate(error, source),
+        YamlError::AliasError { error, .. } | YamlError::WithSnippet { error, .. } => {
+            return translate(error, source);
+        }
+        YamlError::Budget { .. } => {
+            t.kind = DiagnosticKind::TooLarge;
+            t.message = "the scenario is too large or too deeply nested".to_owned();
+        }
         YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. } => {

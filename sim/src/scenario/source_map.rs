@@ -22,6 +22,8 @@ pub(crate) struct Node {
     pub(crate) kind: Kind,
     /// The nesting depth, 0 for the root.
     pub(crate) depth: usize,
+    /// For a mapping or a sequence: the character offset where it ends.
+    pub(crate) end: usize,
 }
 
 /// Whether a node is a mapping key or a value.
@@ -60,8 +62,8 @@ pub(crate) struct SyntaxError {
 }
 
 enum Frame {
-    Map { path: String, key: Option<String> },
-    Seq { path: String, next: usize },
+    Map { path: String, key: Option<String>, node: usize },
+    Seq { path: String, next: usize, node: usize },
 }
 
 /// The nodes of a document, in document order.
@@ -98,18 +100,20 @@ impl SourceMap {
                 Event::MappingStart(..) => Kind::Map,
                 Event::SequenceStart(..) => Kind::Seq,
                 Event::MappingEnd | Event::SequenceEnd => {
-                    stack.pop();
+                    if let Some(Frame::Map { node, .. } | Frame::Seq { node, .. }) = stack.pop() {
+                        map.nodes[node].end = span.end.index();
+                    }
                     continue;
                 }
                 _ => continue,
             };
             let (path, role) = match stack.last_mut() {
                 None => (String::new(), Role::Value),
-                Some(Frame::Seq { path, next }) => {
+                Some(Frame::Seq { path, next, .. }) => {
                     *next += 1;
                     (format!("{path}[{}]", *next - 1), Role::Value)
                 }
-                Some(Frame::Map { path, key }) => match key.take() {
+                Some(Frame::Map { path, key, .. }) => match key.take() {
                     Some(k) => (join(path, &k), Role::Value),
                     None => {
                         let name = match &event {
@@ -132,10 +136,12 @@ impl SourceMap {
                 role,
                 kind,
                 depth: stack.len(),
+                end: span.end.index(),
             });
+            let node = map.nodes.len() - 1;
             match kind {
-                Kind::Map => stack.push(Frame::Map { path, key: None }),
-                Kind::Seq => stack.push(Frame::Seq { path, next: 0 }),
+                Kind::Map => stack.push(Frame::Map { path, key: None, node }),
+                Kind::Seq => stack.push(Frame::Seq { path, next: 0, node }),
                 Kind::Scalar => {}
             }
         }
@@ -148,7 +154,14 @@ impl SourceMap {
         let chosen = match prefer {
             Prefer::Key => exact.filter(|n| n.role == Role::Key).min_by_key(|n| n.depth),
             Prefer::Value => exact.filter(|n| n.role == Role::Value).min_by_key(|n| n.depth),
-            Prefer::Map => exact.filter(|n| n.kind == Kind::Map).max_by_key(|n| n.depth),
+            Prefer::Map => {
+                return self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.kind == Kind::Map && n.start <= start && start < n.end.max(n.start + 1))
+                    .max_by_key(|n| n.depth)
+                    .or_else(|| self.nodes.first());
+            }
         };
         chosen.or_else(|| self.nodes.iter().rev().find(|n| n.start <= start))
     }

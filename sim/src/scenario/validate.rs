@@ -515,7 +515,11 @@ fn require(present: bool, path: &str, field: &str, kind: &str, example: &str) ->
     if present {
         return Ok(());
     }
-    fail_help(path, format!("a `{kind}` fault needs `{field}`"), format!("for example `{field}: {example}`"))
+    fail_help(
+        format!("{path}.{field}"),
+        format!("a `{kind}` fault needs `{field}`"),
+        format!("add it to this fault, for example `{field}: {example}`"),
+    )
 }
 
 fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: &str) -> Check {
