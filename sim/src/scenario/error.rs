@@ -127,8 +127,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// A "did you mean" help text, with the list of valid names.
 pub(crate) fn suggestion(word: &str, candidates: &[&str], what: &str) -> String {
-    let list =
-        candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+    let list = candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
     match closest(word, candidates.iter().copied()) {
         Some(best) => format!("did you mean `{best}`? The valid {what} are {list}"),
         None if candidates.is_empty() => format!("no {what} are defined"),

@@ -131,7 +131,8 @@ pub fn parse_scenario(source: &str, path: &Path) -> Result<Scenario, ScenarioErr
         Ok(s) => s,
         Err(e) => {
             let t = translate(&e, source);
-            let (line, column, width, field) = match t.offset.and_then(|o| map.node_at(o, t.prefer)) {
+            let (line, column, width, field) = match t.offset.and_then(|o| map.node_at(o, t.prefer))
+            {
                 Some(node) => {
                     let field = match &t.child {
                         Some(child) if node.path.is_empty() => Some(child.clone()),
@@ -147,8 +148,11 @@ pub fn parse_scenario(source: &str, path: &Path) -> Result<Scenario, ScenarioErr
         }
     };
     if let Err(issue) = validate::validate(&scenario) {
-        let node: Option<&Node> =
-            if issue.at_key { map.find_key(&issue.path).or_else(|| map.find(&issue.path)) } else { map.find(&issue.path) };
+        let node: Option<&Node> = if issue.at_key {
+            map.find_key(&issue.path).or_else(|| map.find(&issue.path))
+        } else {
+            map.find(&issue.path)
+        };
         let (line, column, width) = node.map_or((1, 1, 1), |n| (n.line, n.column, n.len));
         return Err(located(
             DiagnosticKind::Semantic,
@@ -164,7 +168,12 @@ pub fn parse_scenario(source: &str, path: &Path) -> Result<Scenario, ScenarioErr
 }
 
 /// A hint for a YAML syntax error, and a better position when we can find one.
-fn syntax_help(source: &str, message: &str, line: usize, column: usize) -> (usize, usize, &'static str) {
+fn syntax_help(
+    source: &str,
+    message: &str,
+    line: usize,
+    column: usize,
+) -> (usize, usize, &'static str) {
     if message.contains("tab") {
         let tab = source.lines().enumerate().skip(line.max(1) - 1).find_map(|(i, l)| {
             let indent: String = l.chars().take_while(|c| c.is_whitespace()).collect();
@@ -265,7 +274,9 @@ fn translate(e: &YamlError, source: &str) -> Translated {
         YamlError::InvalidScalar { ty, .. } => {
             t.message = format!("`{}` is not {}", text_at(), friendly_type(ty));
             if ty.starts_with('u') || ty.starts_with('i') {
-                t.help = Some("whole numbers are written without quotes or units, such as `100`".to_owned());
+                t.help = Some(
+                    "whole numbers are written without quotes or units, such as `100`".to_owned(),
+                );
             }
         }
         YamlError::Message { msg, .. } => {
@@ -323,7 +334,9 @@ fn translate(e: &YamlError, source: &str) -> Translated {
 
 /// The JSON Schema of the scenario format, as pretty-printed JSON with a final newline.
 pub fn json_schema() -> String {
-    let schema = schemars::generate::SchemaSettings::draft07().into_generator().into_root_schema_for::<Scenario>();
+    let schema = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<Scenario>();
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serialises");
     text.push('\n');
     text

@@ -621,7 +621,9 @@ impl RandomFaults {
         match (self.rate, self.mean_interval) {
             (Some(rate), _) => rate.mean_interval(),
             (None, Some(interval)) => interval.get(),
-            (None, None) => unreachable!("validated: a random fault mix has a rate or a mean_interval"),
+            (None, None) => {
+                unreachable!("validated: a random fault mix has a rate or a mean_interval")
+            }
         }
     }
 }

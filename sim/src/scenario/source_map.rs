@@ -56,7 +56,6 @@ pub(crate) enum Prefer {
 #[derive(Debug, Clone)]
 pub(crate) struct SyntaxError {
     pub(crate) message: String,
-    pub(crate) start: usize,
     pub(crate) line: usize,
     pub(crate) column: usize,
 }
@@ -86,12 +85,8 @@ impl SourceMap {
                 Ok(pair) => pair,
                 Err(e) => {
                     let m = e.marker();
-                    let error = SyntaxError {
-                        message: e.info(),
-                        start: m.index(),
-                        line: m.line(),
-                        column: m.col() + 1,
-                    };
+                    let error =
+                        SyntaxError { message: e.info(), line: m.line(), column: m.col() + 1 };
                     return (map, Some(error));
                 }
             };
@@ -158,7 +153,9 @@ impl SourceMap {
                 return self
                     .nodes
                     .iter()
-                    .filter(|n| n.kind == Kind::Map && n.start <= start && start < n.end.max(n.start + 1))
+                    .filter(|n| {
+                        n.kind == Kind::Map && n.start <= start && start < n.end.max(n.start + 1)
+                    })
                     .max_by_key(|n| n.depth)
                     .or_else(|| self.nodes.first());
             }

@@ -153,6 +153,7 @@ impl JsonSchema for TimeSpan {
         json_schema!({
             "description": "A duration: whole numbers with units h, m, s, ms from the largest to the smallest, such as `250ms`, `30s`, `5m`, `1h30m`.",
             "type": "string",
+            "minLength": 2,
             "pattern": "^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
         })
     }
@@ -493,9 +494,7 @@ impl ProtocolVersion {
         match text.trim() {
             "3.1.1" | "4" => Ok(ProtocolVersion(Protocol::V311)),
             "5.0" | "5" => Ok(ProtocolVersion(Protocol::V5)),
-            _ => Err(format!(
-                "`{text}` is not a protocol version: expected \"3.1.1\" or \"5.0\""
-            )),
+            _ => Err(format!("`{text}` is not a protocol version: expected \"3.1.1\" or \"5.0\"")),
         }
     }
 }

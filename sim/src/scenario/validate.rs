@@ -8,9 +8,7 @@ use mqttsim_codec::Protocol;
 use mqttsim_codec::topic::{validate_filter, validate_name};
 
 use super::error::suggestion;
-use super::model::{
-    DeviceGroup, FaultKind, FaultSpec, Latency, LinkSpec, Scenario, Target,
-};
+use super::model::{DeviceGroup, FaultKind, FaultSpec, Latency, LinkSpec, Scenario, Target};
 use super::units::TimeSpan;
 
 /// The most devices one group, and the whole scenario, may have.
@@ -45,7 +43,11 @@ fn fail(path: impl Into<String>, message: impl Into<String>) -> Check {
     Err(issue(path, message))
 }
 
-fn fail_help(path: impl Into<String>, message: impl Into<String>, help: impl Into<String>) -> Check {
+fn fail_help(
+    path: impl Into<String>,
+    message: impl Into<String>,
+    help: impl Into<String>,
+) -> Check {
     Err(Issue { help: Some(help.into()), ..issue(path, message) })
 }
 
@@ -67,16 +69,16 @@ pub(crate) fn validate(s: &Scenario) -> Check {
     for (i, fault) in s.faults.iter().enumerate() {
         check_fault(s, &ids, fault, &format!("faults[{i}]"))?;
     }
-    if let Some(l) = &s.expect.liveness {
-        if l.quiet_period.get().is_zero() || l.quiet_period > s.duration {
-            return fail(
-                "expect.liveness.quiet_period",
-                format!(
-                    "the quiet period ({}) must be above zero and at most the scenario's duration ({})",
-                    l.quiet_period, s.duration
-                ),
-            );
-        }
+    if let Some(l) = &s.expect.liveness
+        && (l.quiet_period.get().is_zero() || l.quiet_period > s.duration)
+    {
+        return fail(
+            "expect.liveness.quiet_period",
+            format!(
+                "the quiet period ({}) must be above zero and at most the scenario's duration ({})",
+                l.quiet_period, s.duration
+            ),
+        );
     }
     Ok(())
 }
@@ -114,7 +116,9 @@ fn check_broker(s: &Scenario) -> Check {
     if !(1.0..=10.0).contains(&grace) {
         return fail(
             "broker.keepalive.grace",
-            format!("keepalive grace {grace} is out of range: expected 1 to 10 (the standard uses 1.5)"),
+            format!(
+                "keepalive grace {grace} is out of range: expected 1 to 10 (the standard uses 1.5)"
+            ),
         );
     }
     if let Some(o) = b.keepalive.server_override {
@@ -149,7 +153,10 @@ fn check_keepalive(path: &str, value: TimeSpan) -> Check {
         return fail(path, format!("keepalive {value} is not a whole number of seconds"));
     }
     if d.as_secs() > 65_535 {
-        return fail(path, format!("keepalive {value} is above the MQTT maximum of 65535 seconds (18h12m15s)"));
+        return fail(
+            path,
+            format!("keepalive {value} is above the MQTT maximum of 65535 seconds (18h12m15s)"),
+        );
     }
     Ok(())
 }
@@ -176,7 +183,9 @@ fn check_latency(path: &str, latency: &Latency) -> Check {
     let too_long = |v: TimeSpan| v.get() > MAX_LATENCY;
     let bad_float = |v: f64, lo: f64, hi: f64| !(v.is_finite() && v > lo && v <= hi);
     match *latency {
-        Latency::Fixed(v) if too_long(v) => fail(path, format!("latency {v} is above the limit of 10m")),
+        Latency::Fixed(v) if too_long(v) => {
+            fail(path, format!("latency {v} is above the limit of 10m"))
+        }
         Latency::Uniform { min, max } if min > max => fail(
             format!("{path}.uniform.min"),
             format!("the minimum ({min}) is above the maximum ({max})"),
@@ -211,10 +220,13 @@ fn check_link(path: &str, link: &LinkSpec) -> Check {
     if let Some(latency) = &link.latency {
         check_latency(&format!("{path}.latency"), latency)?;
     }
-    if let Some(jitter) = link.jitter {
-        if jitter.get() > MAX_LATENCY {
-            return fail(format!("{path}.jitter"), format!("jitter {jitter} is above the limit of 10m"));
-        }
+    if let Some(jitter) = link.jitter
+        && jitter.get() > MAX_LATENCY
+    {
+        return fail(
+            format!("{path}.jitter"),
+            format!("jitter {jitter} is above the limit of 10m"),
+        );
     }
     if let Some(r) = &link.retransmission {
         let p = format!("{path}.retransmission");
@@ -236,7 +248,10 @@ fn check_link(path: &str, link: &LinkSpec) -> Check {
         if r.max_retransmissions == 0 || r.max_retransmissions > 64 {
             return fail(
                 format!("{p}.max_retransmissions"),
-                format!("max_retransmissions {} is out of range: expected 1 to 64", r.max_retransmissions),
+                format!(
+                    "max_retransmissions {} is out of range: expected 1 to 64",
+                    r.max_retransmissions
+                ),
             );
         }
     }
@@ -250,7 +265,12 @@ fn check_link(path: &str, link: &LinkSpec) -> Check {
     Ok(())
 }
 
-fn check_topic(path: &str, group: &DeviceGroup, template: &super::template::Template, filter: bool) -> Check {
+fn check_topic(
+    path: &str,
+    group: &DeviceGroup,
+    template: &super::template::Template,
+    filter: bool,
+) -> Check {
     let sample = group.expand(template, 0);
     let result = if filter { validate_filter(&sample) } else { validate_name(&sample) };
     match result {
@@ -337,7 +357,10 @@ fn check_groups(s: &Scenario) -> Check {
         if r.initial > r.max {
             return fail(
                 format!("{path}.reconnect.max"),
-                format!("the largest reconnect delay ({}) is below the first one ({})", r.max, r.initial),
+                format!(
+                    "the largest reconnect delay ({}) is below the first one ({})",
+                    r.max, r.initial
+                ),
             );
         }
         if !(r.multiplier.is_finite() && (1.0..=100.0).contains(&r.multiplier)) {
@@ -368,7 +391,10 @@ fn check_groups(s: &Scenario) -> Check {
             if p.payload_size > MAX_PAYLOAD {
                 return fail(
                     format!("{pp}.payload_size"),
-                    format!("payload_size {} is above the limit of {MAX_PAYLOAD} bytes (1 MiB)", p.payload_size),
+                    format!(
+                        "payload_size {} is above the limit of {MAX_PAYLOAD} bytes (1 MiB)",
+                        p.payload_size
+                    ),
                 );
             }
             if p.every.get().is_zero() {
@@ -416,7 +442,9 @@ fn check_client_ids(s: &Scenario) -> Result<HashMap<String, usize>, Issue> {
             if let Some(&(og, oi)) = ids.get(&id) {
                 let other = &s.devices[og].group;
                 return Err(Issue {
-                    help: Some("make the templates differ, for example by including `{group}`".to_owned()),
+                    help: Some(
+                        "make the templates differ, for example by including `{group}`".to_owned(),
+                    ),
                     ..issue(
                         format!("devices[{gi}].client_id"),
                         format!(
@@ -433,7 +461,8 @@ fn check_client_ids(s: &Scenario) -> Result<HashMap<String, usize>, Issue> {
 }
 
 fn check_target(s: &Scenario, ids: &HashMap<String, usize>, t: &Target, path: &str) -> Check {
-    let set = [t.device.is_some(), t.group.is_some(), t.site.is_some()].iter().filter(|b| **b).count();
+    let set =
+        [t.device.is_some(), t.group.is_some(), t.site.is_some()].iter().filter(|b| **b).count();
     if set != 1 {
         return fail_help(
             path,
@@ -458,7 +487,10 @@ fn check_target(s: &Scenario, ids: &HashMap<String, usize>, t: &Target, path: &s
             );
         }
         if t.count.is_some() || t.fraction.is_some() {
-            return fail(format!("{path}.device"), "`count` and `fraction` apply to a group or a site, not to one device");
+            return fail(
+                format!("{path}.device"),
+                "`count` and `fraction` apply to a group or a site, not to one device",
+            );
         }
     }
     if let Some(group) = &t.group {
@@ -488,13 +520,13 @@ fn check_target(s: &Scenario, ids: &HashMap<String, usize>, t: &Target, path: &s
     if t.count.is_some() && t.fraction.is_some() {
         return fail(format!("{path}.fraction"), "give either `count` or `fraction`, not both");
     }
-    if let Some(count) = t.count {
-        if count == 0 || u64::from(count) > size {
-            return fail(
-                format!("{path}.count"),
-                format!("count {count} is out of range: the target has {size} devices"),
-            );
-        }
+    if let Some(count) = t.count
+        && (count == 0 || u64::from(count) > size)
+    {
+        return fail(
+            format!("{path}.count"),
+            format!("count {count} is out of range: the target has {size} devices"),
+        );
     }
     Ok(())
 }
@@ -538,31 +570,33 @@ fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: 
         if at.get() + lasts.get() > end.get() {
             return fail(
                 format!("{path}.for"),
-                format!(
-                    "the fault lasts {lasts} from {at}, past the end of the scenario ({end})"
-                ),
+                format!("the fault lasts {lasts} from {at}, past the end of the scenario ({end})"),
             );
         }
     }
-    if let Some(until) = f.until {
-        if until > end || until <= at {
-            return fail(
-                format!("{path}.until"),
-                format!("`until` ({until}) must be after `at` ({at}) and at most the scenario's duration ({end})"),
-            );
-        }
+    if let Some(until) = f.until
+        && (until > end || until <= at)
+    {
+        return fail(
+            format!("{path}.until"),
+            format!(
+                "`until` ({until}) must be after `at` ({at}) and at most the scenario's duration ({end})"
+            ),
+        );
     }
     if let Some(every) = f.every {
         if every.get().is_zero() {
             return fail(format!("{path}.every"), "the repeat period is zero");
         }
-        if let Some(lasts) = f.lasts {
-            if every <= lasts {
-                return fail(
-                    format!("{path}.every"),
-                    format!("the fault repeats every {every} but lasts {lasts}, so repetitions would overlap"),
-                );
-            }
+        if let Some(lasts) = f.lasts
+            && every <= lasts
+        {
+            return fail(
+                format!("{path}.every"),
+                format!(
+                    "the fault repeats every {every} but lasts {lasts}, so repetitions would overlap"
+                ),
+            );
         }
     }
     if let Some(target) = &f.target {
@@ -572,7 +606,10 @@ fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: 
         (Some(_), Some(_)) => {
             return Err(Issue {
                 at_key: true,
-                ..issue(format!("{path}.random"), "a fault has either `kind` (one fault) or `random` (a mix), not both")
+                ..issue(
+                    format!("{path}.random"),
+                    "a fault has either `kind` (one fault) or `random` (a mix), not both",
+                )
             });
         }
         (None, None) => {
@@ -587,7 +624,10 @@ fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: 
                 return Err(Issue {
                     at_key: true,
                     help: Some("add `every` to repeat the fault until then".to_owned()),
-                    ..issue(format!("{path}.until"), "`until` ends repetitions, but this fault does not repeat")
+                    ..issue(
+                        format!("{path}.until"),
+                        "`until` ends repetitions, but this fault does not repeat",
+                    )
                 });
             }
             vec![kind]
@@ -608,18 +648,31 @@ fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: 
                 (Some(_), Some(_)) => {
                     return Err(Issue {
                         at_key: true,
-                        ..issue(format!("{rp}.mean_interval"), "give either `rate` or `mean_interval`, not both")
+                        ..issue(
+                            format!("{rp}.mean_interval"),
+                            "give either `rate` or `mean_interval`, not both",
+                        )
                     });
                 }
                 (None, None) => {
-                    return fail_help(rp, "a random mix needs `rate` or `mean_interval`", "for example `rate: 4/h`");
+                    return fail_help(
+                        rp,
+                        "a random mix needs `rate` or `mean_interval`",
+                        "for example `rate: 4/h`",
+                    );
                 }
                 (None, Some(m)) if m.get().is_zero() => {
                     return fail(format!("{rp}.mean_interval"), "`mean_interval` is zero");
                 }
                 _ => {}
             }
-            forbid(f.every.is_some(), path, "every", "random", "a random mix draws its own times; use `at` and `until` for its window")?;
+            forbid(
+                f.every.is_some(),
+                path,
+                "every",
+                "random",
+                "a random mix draws its own times; use `at` and `until` for its window",
+            )?;
             random.kinds.clone()
         }
     };
@@ -630,8 +683,20 @@ fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: 
     for kind in kinds {
         match kind {
             FaultKind::BrokerRestart => {
-                forbid(f.target.is_some(), path, "target", label, "a broker restart affects every device")?;
-                forbid(f.direction.is_some(), path, "direction", label, "only `blackout` and `partition` have a direction")?;
+                forbid(
+                    f.target.is_some(),
+                    path,
+                    "target",
+                    label,
+                    "a broker restart affects every device",
+                )?;
+                forbid(
+                    f.direction.is_some(),
+                    path,
+                    "direction",
+                    label,
+                    "only `blackout` and `partition` have a direction",
+                )?;
                 require(f.lasts.is_some(), path, "for", label, "30s")?;
             }
             FaultKind::Blackout | FaultKind::Partition => {
@@ -656,11 +721,23 @@ fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: 
             FaultKind::Crash => {
                 require(f.target.is_some(), path, "target", label, "{ device: soil-007 }")?;
                 if f.random.is_none() {
-                    forbid(f.lasts.is_some(), path, "for", label, "a crashed device stays down; use `kind: reboot` with `for` to bring it back")?;
+                    forbid(
+                        f.lasts.is_some(),
+                        path,
+                        "for",
+                        label,
+                        "a crashed device stays down; use `kind: reboot` with `for` to bring it back",
+                    )?;
                 }
             }
             FaultKind::PowerLoss | FaultKind::Disconnect => {
-                require(f.target.is_some(), path, "target", label, "{ group: soil, fraction: 10% }")?;
+                require(
+                    f.target.is_some(),
+                    path,
+                    "target",
+                    label,
+                    "{ group: soil, fraction: 10% }",
+                )?;
             }
         }
     }
@@ -677,7 +754,13 @@ fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: 
         label,
         "only `blackout` and `partition` have a direction",
     )?;
-    forbid(f.loss.is_some() && !any(&[FaultKind::LossBurst]), path, "loss", label, "only `loss-burst` sets a loss rate")?;
+    forbid(
+        f.loss.is_some() && !any(&[FaultKind::LossBurst]),
+        path,
+        "loss",
+        label,
+        "only `loss-burst` sets a loss rate",
+    )?;
     forbid(
         (f.mean_down.is_some() || f.mean_up.is_some()) && !any(&[FaultKind::Flapping]),
         path,
