@@ -141,3 +141,84 @@ proptest! {
         }
     }
 }
+
+const SMALL: &str = r#"
+name: small
+seed: 3
+duration: 1h
+protocol: 5.0
+sites:
+  - name: yard
+    link: { latency: { uniform: { min: 10ms, max: 30ms } }, loss: 2%, jitter: 5ms }
+devices:
+  - group: crane
+    site: yard
+    count: 12
+    client_id: "{group}-{site}-{i:02}"
+    link: { loss: 10% }
+    publish:
+      - { topic: "yard/{group}/{i}", every: 1s }
+faults:
+  - kind: loss-burst
+    target: { group: crane, count: 3 }
+    loss: 50%
+    at: 10m
+    for: 1m
+    every: 15m
+  - kind: broker-restart
+    at: 30m
+    for: 20s
+    state: volatile
+  - random: { kinds: [reboot], rate: 6/h }
+    for: 30s
+"#;
+
+#[test]
+fn accessors_of_a_parsed_scenario() {
+    use mqttsim_sim::scenario::{FaultAction, Latency, ProtocolVersion, StateMode, TimeSpan};
+    let s = parse_scenario(SMALL, Path::new("small.yaml")).unwrap();
+    assert_eq!(s.protocol, ProtocolVersion(mqttsim_codec::Protocol::V5));
+    assert_eq!(s.device_count(), 12);
+    let crane = s.group("crane").unwrap();
+    assert_eq!(crane.client_id(7), "crane-yard-07");
+    assert_eq!(crane.expand(&crane.publish[0].topic, 11), "yard/crane/11");
+
+    // The group's loss replaces the site's; latency and jitter are inherited.
+    let link = s.effective_link(crane);
+    assert_eq!(link.loss.unwrap().get(), 0.10);
+    assert_eq!(link.jitter, Some(TimeSpan::from_millis(5)));
+    assert!(matches!(link.latency, Some(Latency::Uniform { .. })));
+
+    let starts: Vec<String> =
+        s.faults[0].occurrences(s.duration).iter().map(|t| t.to_string()).collect();
+    assert_eq!(starts, ["10m", "25m", "40m", "55m"]);
+    assert!(
+        matches!(s.faults[0].action(), FaultAction::LossBurst { loss, .. } if loss.get() == 0.5)
+    );
+    assert_eq!(
+        s.faults[1].action(),
+        FaultAction::BrokerRestart { state: Some(StateMode::Volatile) }
+    );
+    assert_eq!(s.restart_state(&s.faults[1]), StateMode::Volatile);
+    match s.faults[2].action() {
+        FaultAction::Random { random, target: None } => {
+            assert_eq!(random.mean_interval(), std::time::Duration::from_secs(600));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn io_errors_and_invalid_utf8_are_typed() {
+    let missing = load_scenario(Path::new("/nonexistent/scenario.yaml")).unwrap_err();
+    assert!(matches!(missing, ScenarioError::Io { .. }), "{missing}");
+    let dir = std::env::temp_dir().join(format!("mqttsim-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("latin1.yaml");
+    std::fs::write(&file, b"name: caf\xe9\n").unwrap();
+    let err = load_scenario(&file).unwrap_err();
+    let d = err.diagnostic().expect("a located diagnostic");
+    assert_eq!((d.line, d.column), (1, 10));
+    assert!(d.message.contains("UTF-8"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

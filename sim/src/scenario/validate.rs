@@ -426,18 +426,17 @@ fn check_groups(s: &Scenario) -> Check {
     Ok(())
 }
 
-/// Expands every client id once; returns the map from client id to its group index.
-fn check_client_ids(s: &Scenario) -> Result<HashMap<String, usize>, Issue> {
+/// Expands every client id once; returns the map from client id to its group and index.
+fn check_client_ids(s: &Scenario) -> Result<HashMap<String, (usize, usize)>, Issue> {
     let mut ids: HashMap<String, (usize, usize)> = HashMap::new();
     for (gi, g) in s.devices.iter().enumerate() {
         for i in 0..g.count as usize {
             let id = g.client_id(i);
             if id.is_empty() || id.len() > 65_535 {
-                return fail(
+                return Err(issue(
                     format!("devices[{gi}].client_id"),
-                    format!("client id of device {i} is empty or longer than 65535 bytes"),
-                )
-                .map(|()| HashMap::new());
+                    format!("the client id of device {i} is empty or longer than 65535 bytes"),
+                ));
             }
             if let Some(&(og, oi)) = ids.get(&id) {
                 let other = &s.devices[og].group;
@@ -457,10 +456,15 @@ fn check_client_ids(s: &Scenario) -> Result<HashMap<String, usize>, Issue> {
             ids.insert(id, (gi, i));
         }
     }
-    Ok(ids.into_iter().map(|(k, (g, _))| (k, g)).collect())
+    Ok(ids)
 }
 
-fn check_target(s: &Scenario, ids: &HashMap<String, usize>, t: &Target, path: &str) -> Check {
+fn check_target(
+    s: &Scenario,
+    ids: &HashMap<String, (usize, usize)>,
+    t: &Target,
+    path: &str,
+) -> Check {
     let set =
         [t.device.is_some(), t.group.is_some(), t.site.is_some()].iter().filter(|b| **b).count();
     if set != 1 {
@@ -554,7 +558,12 @@ fn require(present: bool, path: &str, field: &str, kind: &str, example: &str) ->
     )
 }
 
-fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: &str) -> Check {
+fn check_fault(
+    s: &Scenario,
+    ids: &HashMap<String, (usize, usize)>,
+    f: &FaultSpec,
+    path: &str,
+) -> Check {
     let end = s.duration;
     let at = f.at.unwrap_or_default();
     if at > end {
@@ -700,26 +709,56 @@ fn check_fault(s: &Scenario, ids: &HashMap<String, usize>, f: &FaultSpec, path: 
                 require(f.lasts.is_some(), path, "for", label, "30s")?;
             }
             FaultKind::Blackout | FaultKind::Partition => {
-                require(f.target.is_some(), path, "target", label, "{ site: north }")?;
+                require(
+                    f.target.is_some() || f.random.is_some(),
+                    path,
+                    "target",
+                    label,
+                    "{ site: north }",
+                )?;
                 require(f.lasts.is_some(), path, "for", label, "5m")?;
             }
             FaultKind::LossBurst => {
-                require(f.target.is_some(), path, "target", label, "{ group: soil }")?;
+                require(
+                    f.target.is_some() || f.random.is_some(),
+                    path,
+                    "target",
+                    label,
+                    "{ group: soil }",
+                )?;
                 require(f.lasts.is_some(), path, "for", label, "2m")?;
                 require(f.loss.is_some(), path, "loss", label, "30%")?;
             }
             FaultKind::Flapping => {
-                require(f.target.is_some(), path, "target", label, "{ group: soil }")?;
+                require(
+                    f.target.is_some() || f.random.is_some(),
+                    path,
+                    "target",
+                    label,
+                    "{ group: soil }",
+                )?;
                 require(f.lasts.is_some(), path, "for", label, "10m")?;
                 require(f.mean_down.is_some(), path, "mean_down", label, "20s")?;
                 require(f.mean_up.is_some(), path, "mean_up", label, "1m")?;
             }
             FaultKind::Reboot => {
-                require(f.target.is_some(), path, "target", label, "{ group: soil, count: 5 }")?;
+                require(
+                    f.target.is_some() || f.random.is_some(),
+                    path,
+                    "target",
+                    label,
+                    "{ group: soil, count: 5 }",
+                )?;
                 require(f.lasts.is_some(), path, "for", label, "20s")?;
             }
             FaultKind::Crash => {
-                require(f.target.is_some(), path, "target", label, "{ device: soil-007 }")?;
+                require(
+                    f.target.is_some() || f.random.is_some(),
+                    path,
+                    "target",
+                    label,
+                    "{ device: soil-007 }",
+                )?;
                 if f.random.is_none() {
                     forbid(
                         f.lasts.is_some(),
