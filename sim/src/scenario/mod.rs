@@ -252,6 +252,7 @@ fn translate(e: &YamlError, source: &str) -> Translated {
             t.help = Some(error::suggestion(field, expected, "fields here"));
         }
         YamlError::SerdeUnknownVariant { variant, expected, .. } => {
+            t.prefer = Prefer::Exact;
             t.message = format!("unknown value `{variant}`");
             t.help = Some(error::suggestion(variant, expected, "values"));
         }
@@ -263,6 +264,10 @@ fn translate(e: &YamlError, source: &str) -> Translated {
             t.child = Some((*field).to_owned());
         }
         YamlError::SerdeInvalidType { unexpected, expected, .. } => {
+            let unexpected = match unexpected.as_str() {
+                "unit value" => "an empty value",
+                other => other,
+            };
             t.message = format!("expected {expected}, found {unexpected}");
         }
         YamlError::SerdeInvalidValue { unexpected, expected, .. } => {

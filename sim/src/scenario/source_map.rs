@@ -50,6 +50,8 @@ pub(crate) enum Prefer {
     Value,
     /// The mapping that lacks a field.
     Map,
+    /// Whatever node starts exactly there (an enum variant is a key or a value).
+    Exact,
 }
 
 /// A YAML syntax error found while building the map.
@@ -149,6 +151,7 @@ impl SourceMap {
         let chosen = match prefer {
             Prefer::Key => exact.filter(|n| n.role == Role::Key).min_by_key(|n| n.depth),
             Prefer::Value => exact.filter(|n| n.role == Role::Value).min_by_key(|n| n.depth),
+            Prefer::Exact => exact.min_by_key(|n| n.depth),
             Prefer::Map => {
                 return self
                     .nodes
@@ -160,7 +163,16 @@ impl SourceMap {
                     .or_else(|| self.nodes.first());
             }
         };
-        chosen.or_else(|| self.nodes.iter().rev().find(|n| n.start <= start))
+        let node = chosen.or_else(|| self.nodes.iter().rev().find(|n| n.start <= start))?;
+        if prefer == Prefer::Value && node.role == Role::Key {
+            // Serde reports some type errors at the key; point at the key's value instead.
+            let value = self
+                .nodes
+                .iter()
+                .find(|n| n.start > node.start && n.path == node.path && n.role == Role::Value);
+            return Some(value.unwrap_or(node));
+        }
+        Some(node)
     }
 
     /// The node holding the value at `path`, or the nearest ancestor that exists in the source.
