@@ -42,6 +42,8 @@ pub enum DiagnosticKind {
     UnknownField,
     /// A mapping lacks a required field.
     MissingField,
+    /// A mapping gives the same field twice.
+    DuplicateField,
     /// A value has the wrong type or an invalid form.
     InvalidValue,
     /// The values are well-formed but inconsistent (unknown references, duplicates, ranges).
@@ -63,7 +65,8 @@ pub struct Diagnostic {
     pub column: usize,
     /// How many characters the caret underlines, at least 1.
     pub width: usize,
-    /// The field path, such as `devices[2].publish[0].qos`, when the problem is inside a field.
+    /// The field path, such as `devices[2].publish[0].qos`, when the problem is inside a field;
+    /// for a syntax error, the last field read before it.
     pub field: Option<String>,
     /// What is wrong, as a sentence without a final period.
     pub message: String,
@@ -89,7 +92,9 @@ impl fmt::Display for Diagnostic {
             writeln!(f, "{pad} | {}{}", " ".repeat(self.column - 1), "^".repeat(width))?;
         }
         if let Some(field) = &self.field {
-            writeln!(f, "{pad} = field: {field}")?;
+            // A syntax error is not inside a field; the path says how far reading got.
+            let label = if self.kind == DiagnosticKind::Syntax { "after field" } else { "field" };
+            writeln!(f, "{pad} = {label}: {field}")?;
         }
         if let Some(help) = &self.help {
             writeln!(f, "{pad} = help: {help}")?;

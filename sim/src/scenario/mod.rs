@@ -117,12 +117,13 @@ pub fn parse_scenario(source: &str, path: &Path) -> Result<Scenario, ScenarioErr
     let (map, syntax) = SourceMap::build(source);
     if let Some(e) = syntax {
         let (line, column, help) = syntax_help(source, &e.message, e.line, e.column);
+        let after = map.last_path_before(e.start);
         return Err(located(
             DiagnosticKind::Syntax,
             line,
             column,
             1,
-            None,
+            after,
             format!("invalid YAML: {}", e.message),
             Some(help.to_owned()),
         ));
@@ -288,7 +289,7 @@ fn translate(e: &YamlError, source: &str) -> Translated {
             t.message = msg.clone();
         }
         YamlError::DuplicateMappingKey { key, .. } => {
-            t.kind = DiagnosticKind::Syntax;
+            t.kind = DiagnosticKind::DuplicateField;
             t.prefer = Prefer::Key;
             t.message = match key {
                 Some(k) => format!("the field `{k}` is given twice"),

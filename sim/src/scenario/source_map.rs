@@ -58,6 +58,7 @@ pub(crate) enum Prefer {
 #[derive(Debug, Clone)]
 pub(crate) struct SyntaxError {
     pub(crate) message: String,
+    pub(crate) start: usize,
     pub(crate) line: usize,
     pub(crate) column: usize,
 }
@@ -87,8 +88,12 @@ impl SourceMap {
                 Ok(pair) => pair,
                 Err(e) => {
                     let m = e.marker();
-                    let error =
-                        SyntaxError { message: e.info(), line: m.line(), column: m.col() + 1 };
+                    let error = SyntaxError {
+                        message: e.info(),
+                        start: m.index(),
+                        line: m.line(),
+                        column: m.col() + 1,
+                    };
                     return (map, Some(error));
                 }
             };
@@ -190,6 +195,15 @@ impl SourceMap {
             let cut = path.rfind(['.', '['])?;
             path = &path[..cut];
         }
+    }
+
+    /// The path of the last non-root node that starts before character offset `start`.
+    pub(crate) fn last_path_before(&self, start: usize) -> Option<String> {
+        self.nodes
+            .iter()
+            .rev()
+            .find(|n| n.start < start && !n.path.is_empty())
+            .map(|n| n.path.clone())
     }
 
     /// The key node of the field at `path`, if the source has one.
