@@ -222,3 +222,33 @@ fn io_errors_and_invalid_utf8_are_typed() {
     assert!(d.message.contains("UTF-8"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn anchors_and_merge_keys_share_settings() {
+    let yaml = r#"
+name: merge
+seed: 1
+duration: 10m
+protocol: "3.1.1"
+sites: [{ name: a }, { name: b }]
+devices:
+  - &sensor
+    group: north
+    site: a
+    count: 2
+    client_id: "{group}-{i}"
+    keepalive: 20s
+  - <<: *sensor
+    group: south
+    site: b
+"#;
+    let s = parse_scenario(yaml, Path::new("merge.yaml")).unwrap();
+    assert_eq!(s.devices[1].client_id(1), "south-1");
+    assert_eq!(s.devices[1].keepalive.get().as_secs(), 20);
+
+    // An error in a merged value still names a location and a field.
+    let bad = yaml.replace("keepalive: 20s", "keepalive: 20");
+    let err = parse_scenario(&bad, Path::new("merge.yaml")).unwrap_err();
+    let d = err.diagnostic().unwrap();
+    assert_eq!((d.line, d.field.as_deref()), (13, Some("devices[0].keepalive")));
+}
