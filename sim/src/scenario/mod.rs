@@ -278,12 +278,30 @@ fn translate(e: &YamlError, source: &str) -> Translated {
             t.message = format!("invalid length {len}: expected {expected}");
         }
         YamlError::InvalidScalar { ty, .. } => {
-            t.message = format!("`{}` is not {}", text_at(), friendly_type(ty));
-            if ty.starts_with('u') || ty.starts_with('i') {
-                t.help = Some(
-                    "whole numbers are written without quotes or units, such as `100`".to_owned(),
-                );
-            }
+            let text = text_at();
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            let max = match *ty {
+                "u8" => Some(u64::from(u8::MAX)),
+                "u16" => Some(u64::from(u16::MAX)),
+                "u32" => Some(u64::from(u32::MAX)),
+                "u64" => Some(u64::MAX),
+                _ => None,
+            };
+            t.message = match max {
+                Some(max) if digits(&text) => format!("`{text}` is too large: at most {max}"),
+                Some(_) if text.strip_prefix('-').is_some_and(digits) => {
+                    format!("`{text}` is negative: expected a whole number from 0")
+                }
+                _ => {
+                    if ty.starts_with('u') || ty.starts_with('i') {
+                        t.help = Some(
+                            "whole numbers are written without quotes, units or decimals, such as `100`"
+                                .to_owned(),
+                        );
+                    }
+                    format!("`{text}` is not {}", friendly_type(ty))
+                }
+            };
         }
         YamlError::Message { msg, .. } => {
             t.message = msg.clone();

@@ -256,7 +256,7 @@ impl<'de> Deserialize<'de> for Latency {
                 TimeSpan::parse(v).map(Latency::Fixed).map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Latency, E> {
-                TimeSpan::parse(&v.to_string()).map(Latency::Fixed).map_err(E::custom)
+                TimeSpan::deserialize(de::value::U64Deserializer::new(v)).map(Latency::Fixed)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Latency, A::Error> {
                 LatencyDist::deserialize(de::value::MapAccessDeserializer::new(map)).map(Into::into)
