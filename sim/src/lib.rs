@@ -1,6 +1,7 @@
 //! The deterministic simulator.
 //!
 //! Modules:
+//! - [`scenario`]: the YAML scenario format: model, parser with located errors, JSON Schema.
 //! - [`world`]: builds the turmoil world from a seed, host names, the simulated clock.
 //! - [`rng`]: per-purpose, per-device random streams derived from the scenario seed.
 //! - [`link`]: the per-device link model (pure) and its async adapter on turmoil streams.
@@ -13,4 +14,5 @@
 
 pub mod link;
 pub mod rng;
+pub mod scenario;
 pub mod world;
