@@ -9,6 +9,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod tcp;
 
 pub use broker::{BrokerDriver, BrokerDriverConfig, EventSink};
 pub use client::{ClientDriverConfig, ClientWaker, ConnectionEnd, drive_client};
