@@ -37,7 +37,6 @@ pub struct BrokerArgs {
 
 pub fn run(args: BrokerArgs) -> Result<u8, Failure> {
     let mut config = BrokerConfig::default();
-    config.max_packet_size = args.max_packet_size;
     if let Some(path) = &args.password_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading password file {}", path.display()))
@@ -45,7 +44,7 @@ pub fn run(args: BrokerArgs) -> Result<u8, Failure> {
         let file = PasswordFile::parse(&text)
             .with_context(|| format!("in password file {}", path.display()))
             .map_err(Failure::input)?;
-        config.authenticator = Box::new(file);
+        config.authenticator = std::sync::Arc::new(file);
     }
     let driver_config = BrokerDriverConfig {
         max_packet_size: args.max_packet_size,
@@ -88,8 +87,20 @@ fn log_event(now: std::time::Duration, event: &Event) {
              session_present={session_present}"
         ),
         Event::ClientDisconnected { conn, client_id, reason } => {
-            println!("{t:10.3}s disconnect {conn} client_id={client_id:?} reason={reason}")
+            println!("{t:10.3}s disconnect {conn} client_id={client_id:?} reason={reason:?}")
         }
+        Event::ConnectionRefused { conn, client_id, reason_code } => {
+            println!("{t:10.3}s refuse     {conn} client_id={client_id:?} code={reason_code:?}")
+        }
+        Event::Subscribed { client_id, filter, granted } => {
+            println!(
+                "{t:10.3}s subscribe  client_id={client_id:?} filter={filter:?} granted={granted:?}"
+            )
+        }
+        Event::WillPublished { client_id, topic, qos, retain } => println!(
+            "{t:10.3}s will       client_id={client_id:?} topic={topic:?} qos={} retain={retain}",
+            qos.as_u8()
+        ),
         _ => {}
     }
 }

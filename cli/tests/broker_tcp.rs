@@ -87,7 +87,8 @@ impl Drop for Broker {
 }
 
 fn tool(name: &str) -> Command {
-    let found = Command::new(name).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let found =
+        Command::new(name).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status();
     assert!(
         found.is_ok(),
         "{name} is not installed: `apt-get install mosquitto-clients` (CI's .ci/run does this)"
@@ -148,10 +149,21 @@ fn mosquitto_clients_publish_and_subscribe_at_every_qos() {
         let sub = subscribe(&broker, &sub_id, &format!("it/q{qos}/#"), qos, 3);
         broker.wait_for_subscribe(&sub_id);
         for k in 0..3 {
-            publish(&broker, &format!("it-pub-q{qos}"), &format!("it/q{qos}/a"), qos, &format!("m{k}"), false);
+            publish(
+                &broker,
+                &format!("it-pub-q{qos}"),
+                &format!("it/q{qos}/a"),
+                qos,
+                &format!("m{k}"),
+                false,
+            );
         }
         let out = finish(sub, "mosquitto_sub");
-        assert!(out.status.success(), "subscriber failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "subscriber failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let expected: Vec<String> = (0..3).map(|k| format!("it/q{qos}/a m{k}")).collect();
         assert_eq!(lines(&out), expected, "QoS {qos}: every message, once, in order");
     }

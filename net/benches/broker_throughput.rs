@@ -234,12 +234,11 @@ async fn publish_all(mut conn: Conn, topic: String, messages: usize, qos: QoS) {
 async fn subscribe_until(mut conn: Conn, expected: usize) -> usize {
     let mut received = 0;
     while received < expected {
-        let packet =
-            match tokio::time::timeout(Duration::from_secs(3), conn.recv_opt()).await {
-                Ok(Some(packet)) => packet,
-                // QoS 0 may be dropped by a broker under load: count what arrived.
-                _ => break,
-            };
+        let packet = match tokio::time::timeout(Duration::from_secs(3), conn.recv_opt()).await {
+            Ok(Some(packet)) => packet,
+            // QoS 0 may be dropped by a broker under load: count what arrived.
+            _ => break,
+        };
         if let Packet::Publish(publish) = packet {
             received += 1;
             if publish.qos == QoS::AtLeastOnce {
@@ -268,8 +267,12 @@ impl Conn {
         let stream = TcpStream::connect(addr).await.expect("connect to broker");
         stream.set_nodelay(true).expect("nodelay");
         let (reader, writer) = stream.into_split();
-        let mut conn =
-            Conn { reader, writer, inbound: BytesMut::with_capacity(64 * 1024), out: BytesMut::new() };
+        let mut conn = Conn {
+            reader,
+            writer,
+            inbound: BytesMut::with_capacity(64 * 1024),
+            out: BytesMut::new(),
+        };
         conn.send(Packet::Connect(Connect {
             protocol: Protocol::V311,
             clean_start: true,

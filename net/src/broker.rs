@@ -133,7 +133,8 @@ impl BrokerDriver {
             task: RefCell::new(None),
         });
         self.shared.conns.borrow_mut().insert(conn, state.clone());
-        let task = tokio::task::spawn_local(serve(self.shared.clone(), conn, state.clone(), stream));
+        let task =
+            tokio::task::spawn_local(serve(self.shared.clone(), conn, state.clone(), stream));
         *state.task.borrow_mut() = Some(task);
         self.shared.pump();
         Some(conn)
