@@ -451,3 +451,66 @@ fn bytes_in_flight_are_capped_in_both_directions() {
     let bound = CAP + mqttsim_sim::link::adapter::SEGMENT_SIZE + turmoil_buffer;
     assert!(pushed >= CAP && pushed <= bound, "pushed {pushed}, bound {bound}");
 }
+
+#[test]
+fn broker_sending_into_a_long_blackout_loses_its_stream_and_the_device_learns_later() {
+    let mut sim = sim(8, ms(10));
+    let server_log = Log::default();
+    let sl = server_log.clone();
+    sim.host(BROKER_HOST, move || {
+        let sl = sl.clone();
+        async move {
+            let listener = turmoil::net::TcpListener::bind("0.0.0.0:1883").await?;
+            let (mut stream, _) = listener.accept().await?;
+            sleep_until(secs(2)).await;
+            stream.write_all(b"into the dark").await?;
+            let mut buf = [0u8; 8];
+            let read = stream.read(&mut buf).await;
+            log(&sl, format!("read {read:?}"));
+            Ok(())
+        }
+    });
+    let device = link(fixed(0.0), 8, 0);
+    device.with_model(|m| m.add_blackout(Window::new(secs(1), secs(200)), Directions::Both));
+    let device_log = Log::default();
+    let dl = device_log.clone();
+    sim.client("site-a", async move {
+        let (mut stream, _conn) = connect(&device).await;
+        let mut buf = [0u8; 16];
+        let err = stream.read(&mut buf).await.unwrap_err();
+        log(&dl, format!("{:?}", err.kind()));
+        sleep_until(secs(210)).await;
+        Ok(())
+    });
+    sim.run().unwrap();
+    // The broker's sender gives up 102.2 s after its write at 2 s: its stream ends then.
+    let closed = at(&server_log.borrow(), "read Ok(0)");
+    assert!(closed >= ms(104_200) && closed <= ms(104_230), "closed at {closed:?}");
+    // The reset reaches the device only when the blackout ends (plus 20 ms).
+    let told = at(&device_log.borrow(), "ConnectionReset");
+    assert!(told >= ms(200_020) && told <= ms(200_040), "told at {told:?}");
+}
+
+#[test]
+fn endless_blackout_holds_the_server_stream_until_the_server_closes_it() {
+    let (server, device, _) = run_one(
+        fixed(0.0),
+        Server { echo: false, idle_close: Some(secs(150)) },
+        ms(10),
+        secs(100),
+        |d| d.with_model(|m| m.add_blackout(Window::forever_from(secs(1)), Directions::Both)),
+        |mut stream, conn, dl| async move {
+            stream.write_all(b"hello").await.unwrap();
+            sleep_until(secs(2)).await;
+            stream.write_all(b"never").await.unwrap();
+            let mut buf = [0u8; 4];
+            let err = stream.read(&mut buf).await.unwrap_err();
+            log(&dl, format!("{:?} closed {}", err.kind(), conn.is_broker_side_closed()));
+        },
+    );
+    let told = at(&device, "ConnectionReset closed false");
+    assert_eq!(told, ms(104_200));
+    // No EOF ever reaches the server: its own idle timeout closes the stream.
+    let closed = at(&server, "idle close after 5 bytes");
+    assert!(closed >= secs(150) && closed <= secs(151), "closed at {closed:?}");
+}
