@@ -1,0 +1,641 @@
+//! One simulated device: its application (publishing, subscriptions), its client core, its
+//! connection attempts through its link, its reconnect backoff and the faults that hit it.
+//!
+//! A device is one task on its site host. It waits for whichever comes first: the end of the
+//! current connection phase (an attempt, a live connection, a backoff delay), or its next
+//! timer (a message to publish, a fault, the end of a fault). Every random choice comes from the
+//! device's own [`Purpose::DEVICE`] stream.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+use mqttsim_client::{
+    Backoff, Client, ClientConfig, CloseReason, DropReason, Event as ClientEvent, MessageId,
+    OfflineQos0, QueuePolicy,
+};
+use mqttsim_codec::{Properties, Property, Protocol, QoS, Will};
+use mqttsim_net::{ClientDriverConfig, ClientWaker, drive_client};
+use rand::Rng;
+use tokio::time::Instant;
+
+use crate::link::{Connection, DeviceLink, LinkEventKind, LinkStream};
+use crate::plan::DevicePlan;
+use crate::rng::SimRng;
+use crate::scenario::{self, DeviceGroup, FaultKind};
+use crate::trace::{Event, Phase, Record};
+use crate::world;
+
+/// Where the device's records go: the run's shared buffer.
+pub(crate) type Recorder = Rc<RefCell<Vec<Record>>>;
+
+/// The simulated time on this host.
+fn now() -> Duration {
+    world::sim_now().expect("devices run inside a turmoil host")
+}
+
+async fn sleep_until(at: Duration) {
+    let now = now();
+    if at > now {
+        tokio::time::sleep(at - now).await;
+    }
+}
+
+/// Everything fixed about a device, prepared before its task starts.
+pub(crate) struct DeviceSetup {
+    pub plan: DevicePlan,
+    pub config: ClientConfig,
+    pub subscriptions: Vec<(String, QoS)>,
+    pub streams: Vec<PublishStream>,
+    pub reconnect: scenario::ReconnectSpec,
+    pub link: DeviceLink,
+    pub rng: SimRng,
+    pub recorder: Recorder,
+    pub broker_addr: String,
+}
+
+/// One `publish` entry of a group, expanded for one device.
+#[derive(Debug, Clone)]
+pub(crate) struct PublishStream {
+    topic: ByteString,
+    qos: QoS,
+    retain: bool,
+    size: u32,
+    every: Duration,
+    burst: u32,
+    spacing: Duration,
+    /// The start of the current period.
+    period: Duration,
+    /// The next message of the burst.
+    k: u32,
+}
+
+impl PublishStream {
+    fn due(&self) -> Duration {
+        self.period + self.spacing * self.k
+    }
+
+    fn advance(&mut self) {
+        self.k += 1;
+        if self.k >= self.burst {
+            self.k = 0;
+            self.period += self.every;
+        }
+    }
+}
+
+/// Builds the client configuration of device `i` of `group`.
+pub(crate) fn client_config(group: &DeviceGroup, i: usize, protocol: Protocol) -> ClientConfig {
+    let mut config = ClientConfig::new(group.client_id(i));
+    config.protocol = protocol;
+    config.clean_session = group.clean_session;
+    config.keep_alive = u16::try_from(group.keepalive.get().as_secs()).unwrap_or(u16::MAX);
+    if let Some(will) = &group.will {
+        let mut properties = Properties::new();
+        if protocol == Protocol::V5
+            && let Some(delay) = will.delay
+        {
+            let secs = u32::try_from(delay.get().as_secs()).unwrap_or(u32::MAX);
+            properties.push(Property::WillDelayInterval(secs));
+        }
+        config.will = Some(Will {
+            topic: ByteString::from(group.expand(&will.topic, i)),
+            payload: Bytes::from(will.payload.clone().into_bytes()),
+            qos: will.qos.get(),
+            retain: will.retain,
+            properties,
+        });
+    }
+    if let Some(credentials) = &group.credentials {
+        config.username = Some(credentials.username.clone());
+        config.password = credentials.password.clone().map(|p| Bytes::from(p.into_bytes()));
+    }
+    config.max_queued = group.queue.capacity as usize;
+    config.queue_policy = match group.queue.policy {
+        scenario::QueuePolicy::DropOldest => QueuePolicy::DropOldest,
+        scenario::QueuePolicy::DropNewest => QueuePolicy::DropNewest,
+    };
+    // The queue is what the device keeps while offline: QoS 0 readings wait in it too.
+    config.offline_qos0 =
+        if group.queue.capacity > 0 { OfflineQos0::Queue } else { OfflineQos0::Drop };
+    if protocol == Protocol::V5 {
+        config.session_expiry_interval = group
+            .session_expiry
+            .map_or(0, |s| u32::try_from(s.get().as_secs()).unwrap_or(u32::MAX));
+    }
+    config
+}
+
+/// Expands a group's publish entries for device `i`, each starting at a random phase within
+/// its period after `start`.
+pub(crate) fn publish_streams(
+    group: &DeviceGroup,
+    i: usize,
+    start: Duration,
+    rng: &mut SimRng,
+) -> Vec<PublishStream> {
+    group
+        .publish
+        .iter()
+        .map(|p| {
+            let every = p.every.get().max(Duration::from_millis(1));
+            let phase_us = rng.random_range(0..u64::try_from(every.as_micros()).unwrap_or(1));
+            let (burst, spacing) = match p.burst {
+                Some(b) => (b.size.max(1), b.spacing.get()),
+                None => (1, Duration::ZERO),
+            };
+            PublishStream {
+                topic: ByteString::from(group.expand(&p.topic, i)),
+                qos: p.qos.get(),
+                retain: p.retain,
+                size: p.payload_size,
+                every,
+                burst,
+                spacing,
+                period: start + Duration::from_micros(phase_us),
+                k: 0,
+            }
+        })
+        .collect()
+}
+
+/// Builds a payload `"<client_id>#<n>"`, padded with spaces to `size` bytes.
+pub(crate) fn payload(msg: &str, size: u32) -> Bytes {
+    let size = size as usize;
+    let mut out = BytesMut::with_capacity(size.max(msg.len()));
+    out.put_slice(msg.as_bytes());
+    if out.len() < size {
+        out.put_bytes(b' ', size - out.len());
+    }
+    out.freeze()
+}
+
+/// Reads the message id back from a payload: the text before the first space, if it looks
+/// like `<client_id>#<n>`.
+pub(crate) fn message_id(payload: &[u8]) -> Option<&str> {
+    let head = payload.split(|b| *b == b' ').next()?;
+    let head = std::str::from_utf8(head).ok()?;
+    let (client, n) = head.rsplit_once('#')?;
+    (!client.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(head)
+}
+
+/// Turns the client core's events into trace records.
+struct EventMapper {
+    client_id: String,
+    site: String,
+    recorder: Recorder,
+    /// Message number of the client core's `MessageId(0)`: the core counts from 1 in each life.
+    life_base: Cell<u64>,
+    /// Set when CONNACK accepted a connection (the backoff then starts again).
+    connected: Cell<bool>,
+}
+
+impl EventMapper {
+    fn msg(&self, id: MessageId) -> String {
+        format!("{}#{}", self.client_id, self.life_base.get() + id.0)
+    }
+
+    fn push(&self, at: Duration, event: Event) {
+        let record = Record::new(at, Some(&self.site), Some(&self.client_id), event);
+        self.recorder.borrow_mut().push(record);
+    }
+
+    fn on_client_event(&self, event: &ClientEvent) {
+        let at = now();
+        let event = match event {
+            ClientEvent::Connected { session_present } => {
+                self.connected.set(true);
+                Event::Connected { session_present: *session_present }
+            }
+            ClientEvent::ConnectionRefused(code) => Event::Refused { code: code.0 },
+            ClientEvent::SessionLost { resent, released } => Event::SessionLost {
+                resent: resent.iter().map(|id| self.msg(*id)).collect(),
+                released: released.iter().map(|id| self.msg(*id)).collect(),
+            },
+            ClientEvent::Published { id, packet_id, qos, dup } => Event::PublishSent {
+                msg: self.msg(*id),
+                pid: *packet_id,
+                qos: qos.as_u8(),
+                dup: *dup,
+            },
+            ClientEvent::Received(publish) => {
+                let msg = message_id(&publish.payload).map(str::to_owned);
+                let payload = msg.is_none().then(|| {
+                    let end = publish.payload.len().min(64);
+                    String::from_utf8_lossy(&publish.payload[..end]).into_owned()
+                });
+                Event::Delivered {
+                    msg,
+                    topic: publish.topic.to_string(),
+                    qos: publish.qos.as_u8(),
+                    pid: publish.packet_id,
+                    dup: publish.dup,
+                    retain: publish.retain,
+                    payload,
+                }
+            }
+            ClientEvent::Acked { id, packet_id, qos } => {
+                Event::Acked { msg: self.msg(*id), pid: *packet_id, qos: qos.as_u8() }
+            }
+            ClientEvent::Subscribed { granted, .. } => {
+                Event::Suback { codes: granted.iter().map(|c| c.0).collect() }
+            }
+            ClientEvent::Unsubscribed { .. } | ClientEvent::KeepAliveTimeout => return,
+            ClientEvent::Dropped { id, reason } => Event::Dropped {
+                msg: self.msg(*id),
+                reason: match reason {
+                    DropReason::QueueFull => "queue-full".to_owned(),
+                    DropReason::Offline => "offline".to_owned(),
+                    DropReason::Rejected(code) => format!("rejected 0x{:02X}", code.0),
+                },
+            },
+            ClientEvent::Closed { reason } => Event::Closed { reason: close_reason(reason) },
+        };
+        self.push(at, event);
+    }
+}
+
+/// The kebab-case name of a client close reason.
+fn close_reason(reason: &CloseReason) -> String {
+    match reason {
+        CloseReason::ClientDisconnect => "client-disconnect".to_owned(),
+        CloseReason::TransportLost => "transport-lost".to_owned(),
+        CloseReason::ConnectTimeout => "connect-timeout".to_owned(),
+        CloseReason::KeepAliveTimeout => "keepalive-timeout".to_owned(),
+        CloseReason::Refused(code) => format!("refused 0x{:02X}", code.0),
+        CloseReason::ServerDisconnect(code) => format!("server-disconnect 0x{:02X}", code.0),
+        CloseReason::Decode(error) => format!("decode: {error}"),
+        CloseReason::Protocol(violation) => format!("protocol: {violation}"),
+    }
+}
+
+/// What ended a connection phase.
+enum Outcome {
+    /// A backoff delay is over.
+    Retry,
+    /// A connection attempt finished.
+    Connect(io::Result<(LinkStream, Connection)>),
+    /// A live connection ended (the client core's `Closed` event says why).
+    Ended,
+}
+
+type PhaseFuture = Pin<Box<dyn Future<Output = Outcome>>>;
+
+/// Something on the device's own timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Power on (first start, or back from a power loss or a reboot of this kind).
+    Boot(Option<FaultKind>),
+    /// A fault starts.
+    Fault(FaultKind, Option<Duration>),
+    /// A graceful disconnect's pause is over.
+    Release,
+}
+
+struct Device {
+    setup: DeviceSetup,
+    mapper: Rc<EventMapper>,
+    /// The client core; `None` while the device is off (its RAM is gone).
+    client: Option<Rc<RefCell<Client>>>,
+    waker: ClientWaker,
+    backoff: Backoff,
+    phase: Option<PhaseFuture>,
+    /// The live connection's handle, for power loss and crashes.
+    conn: Option<Connection>,
+    /// After a graceful disconnect fault, the device stays offline until released.
+    held: bool,
+    agenda: Vec<(Duration, Action)>,
+    next_msg: u64,
+    attempts: u32,
+}
+
+/// Runs one device for ever (the run stops stepping the world when it is over).
+pub(crate) async fn run_device(setup: DeviceSetup) {
+    let r = &setup.reconnect;
+    let backoff = Backoff::new(r.initial.get(), r.max.get(), r.multiplier, r.jitter.get())
+        .unwrap_or_else(|_| {
+            Backoff::new(Duration::from_secs(1), Duration::from_secs(60), 2.0, 0.0)
+                .expect("the fallback backoff is valid")
+        });
+    let mapper = Rc::new(EventMapper {
+        client_id: setup.plan.client_id.clone(),
+        site: setup.plan.site.clone(),
+        recorder: setup.recorder.clone(),
+        life_base: Cell::new(0),
+        connected: Cell::new(false),
+    });
+    let mut agenda = vec![(setup.plan.start, Action::Boot(None))];
+    agenda.extend(setup.plan.faults.iter().map(|f| (f.at, Action::Fault(f.kind, f.lasts))));
+    let mut device = Device {
+        setup,
+        mapper,
+        client: None,
+        waker: ClientWaker::new(),
+        backoff,
+        phase: None,
+        conn: None,
+        held: false,
+        agenda,
+        next_msg: 1,
+        attempts: 0,
+    };
+    device.sort_agenda();
+    device.run().await;
+}
+
+impl Device {
+    fn sort_agenda(&mut self) {
+        // Stable: a fault and the end of an earlier fault at the same instant keep their order.
+        self.agenda.sort_by_key(|(at, _)| *at);
+    }
+
+    fn schedule(&mut self, at: Duration, action: Action) {
+        let pos = self.agenda.partition_point(|(t, _)| *t <= at);
+        self.agenda.insert(pos, (at, action));
+    }
+
+    fn record(&self, event: Event) {
+        self.mapper.push(now(), event);
+    }
+
+    fn alive(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// The next time something on the device's timeline is due.
+    fn next_wakeup(&self) -> Option<Duration> {
+        let agenda = self.agenda.first().map(|(at, _)| *at);
+        let publish = self.setup.streams.iter().map(PublishStream::due).min();
+        match (agenda, publish) {
+            (Some(a), Some(p)) => Some(a.min(p)),
+            (a, p) => a.or(p),
+        }
+    }
+
+    async fn run(&mut self) {
+        loop {
+            let wake = self.next_wakeup();
+            let timer = async {
+                match wake {
+                    Some(at) => sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let outcome = match self.phase.as_mut() {
+                Some(phase) => tokio::select! {
+                    biased;
+                    outcome = phase => Some(outcome),
+                    () = timer => None,
+                },
+                None => {
+                    timer.await;
+                    None
+                }
+            };
+            match outcome {
+                Some(outcome) => {
+                    self.phase = None;
+                    self.on_outcome(outcome);
+                }
+                None => self.on_timer(),
+            }
+            self.drain_link_events();
+        }
+    }
+
+    /// Moves the link's notable events (resets) into the trace; drops the per-segment log.
+    fn drain_link_events(&self) {
+        for event in self.setup.link.take_events() {
+            if event.kind == LinkEventKind::DeviceReset {
+                self.mapper.push(event.at, Event::LinkReset);
+            }
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let t = now();
+        while self.agenda.first().is_some_and(|(at, _)| *at <= t) {
+            let (_, action) = self.agenda.remove(0);
+            self.act(action, t);
+        }
+        for s in 0..self.setup.streams.len() {
+            while self.setup.streams[s].due() <= t {
+                if self.alive() {
+                    self.publish(s, t);
+                }
+                self.setup.streams[s].advance();
+            }
+        }
+    }
+
+    fn act(&mut self, action: Action, t: Duration) {
+        match action {
+            Action::Boot(after) => {
+                if self.alive() {
+                    return;
+                }
+                if let Some(kind) = after {
+                    self.record(Event::DeviceFault {
+                        kind: kind.name().to_owned(),
+                        phase: Phase::End,
+                    });
+                }
+                self.boot(t);
+            }
+            Action::Release => {
+                if !self.held {
+                    return;
+                }
+                self.held = false;
+                let kind = FaultKind::Disconnect.name().to_owned();
+                self.record(Event::DeviceFault { kind, phase: Phase::End });
+                if self.alive() && self.phase.is_none() {
+                    self.start_attempt();
+                }
+            }
+            Action::Fault(kind, lasts) => {
+                if !self.alive() {
+                    // Already off: nothing more can happen to it.
+                    return;
+                }
+                self.record(Event::DeviceFault {
+                    kind: kind.name().to_owned(),
+                    phase: Phase::Start,
+                });
+                match kind {
+                    FaultKind::PowerLoss => {
+                        if let Some(conn) = &self.conn {
+                            conn.power_loss();
+                        }
+                        self.power_off();
+                        if let Some(lasts) = lasts {
+                            self.schedule(t + lasts, Action::Boot(Some(kind)));
+                        }
+                    }
+                    FaultKind::Crash | FaultKind::Reboot => {
+                        if let Some(conn) = &self.conn {
+                            conn.crash();
+                        }
+                        self.power_off();
+                        if kind == FaultKind::Reboot {
+                            let lasts = lasts.unwrap_or_default();
+                            self.schedule(t + lasts, Action::Boot(Some(kind)));
+                        }
+                    }
+                    FaultKind::Disconnect => {
+                        self.held = true;
+                        if self.conn.is_some() {
+                            if let Some(client) = &self.client {
+                                client.borrow_mut().disconnect(t);
+                            }
+                            self.waker.wake();
+                        } else {
+                            // Not connected: stop trying until released.
+                            self.phase = None;
+                        }
+                        if let Some(lasts) = lasts {
+                            self.schedule(t + lasts, Action::Release);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Powers on with a fresh client core (nothing survives from a previous life).
+    fn boot(&mut self, t: Duration) {
+        let client = Rc::new(RefCell::new(Client::new(self.setup.config.clone())));
+        self.mapper.life_base.set(self.next_msg - 1);
+        if !self.setup.subscriptions.is_empty() {
+            let filters = self.setup.subscriptions.clone();
+            // The filters were validated with the scenario; a refusal would be our bug.
+            let _ = client.borrow_mut().subscribe(t, filters);
+        }
+        self.client = Some(client);
+        self.backoff.reset();
+        self.mapper.connected.set(false);
+        if !self.held {
+            self.start_attempt();
+        }
+    }
+
+    /// The device dies: the connection phase and the client core are dropped.
+    fn power_off(&mut self) {
+        self.phase = None;
+        self.conn = None;
+        self.client = None;
+    }
+
+    fn start_attempt(&mut self) {
+        self.attempts += 1;
+        self.record(Event::ConnectAttempt { attempt: self.attempts });
+        let t = now();
+        self.setup.link.with_model(|m| m.forget_before(t));
+        let link = self.setup.link.clone();
+        let addr = self.setup.broker_addr.clone();
+        self.phase = Some(Box::pin(async move { Outcome::Connect(link.connect(&addr).await) }));
+    }
+
+    fn retry_later(&mut self) {
+        if self.mapper.connected.replace(false) {
+            self.backoff.reset();
+        }
+        let unit: f64 = self.setup.rng.random();
+        let delay = self.backoff.next_delay(unit);
+        self.phase = Some(Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Outcome::Retry
+        }));
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Retry => {
+                if self.alive() && !self.held {
+                    self.start_attempt();
+                }
+            }
+            Outcome::Connect(Ok((stream, conn))) => {
+                let Some(client) = self.client.clone() else { return };
+                self.conn = Some(conn);
+                let waker = self.waker.clone();
+                let mapper = self.mapper.clone();
+                let config = ClientDriverConfig {
+                    protocol: self.setup.config.protocol,
+                    max_packet_size: 1 << 20,
+                    epoch: epoch(),
+                };
+                self.phase = Some(Box::pin(async move {
+                    let mut sink = |_: Duration, event: &ClientEvent| mapper.on_client_event(event);
+                    drive_client(&client, stream, &waker, config, &mut sink).await;
+                    Outcome::Ended
+                }));
+            }
+            Outcome::Connect(Err(error)) => {
+                let error = match error.kind() {
+                    io::ErrorKind::TimedOut => "handshake-lost".to_owned(),
+                    io::ErrorKind::ConnectionRefused => "refused".to_owned(),
+                    kind => format!("{kind:?}").to_lowercase(),
+                };
+                self.record(Event::TcpFailed { error });
+                self.retry_later();
+            }
+            Outcome::Ended => {
+                self.conn = None;
+                if self.held {
+                    self.mapper.connected.set(false);
+                } else {
+                    self.retry_later();
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, s: usize, t: Duration) {
+        let Some(client) = self.client.clone() else { return };
+        let stream = &self.setup.streams[s];
+        let n = self.next_msg;
+        let msg = format!("{}#{n}", self.setup.plan.client_id);
+        let body = payload(&msg, stream.size);
+        let result =
+            client.borrow_mut().publish(t, stream.topic.clone(), body, stream.qos, stream.retain);
+        let Ok(id) = result else {
+            // Only an invalid topic or an oversized message is refused; both were validated.
+            return;
+        };
+        debug_assert_eq!(self.mapper.life_base.get() + id.0, n, "message numbering drifted");
+        self.next_msg += 1;
+        self.record(Event::AppPublish {
+            msg,
+            topic: stream.topic.to_string(),
+            qos: stream.qos.as_u8(),
+            retain: stream.retain,
+            size: stream.size,
+        });
+        if self.conn.is_some() {
+            self.waker.wake();
+        } else {
+            // Nobody drives the core while offline: report what the publish caused (a drop).
+            loop {
+                let event = client.borrow_mut().poll_event();
+                match event {
+                    Some(event) => self.mapper.on_client_event(&event),
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+/// The tokio instant of simulated time zero on this host, so that the client core's `now` is
+/// the simulated time.
+fn epoch() -> Instant {
+    let now = Instant::now();
+    now.checked_sub(self::now()).unwrap_or(now)
+}

@@ -1,0 +1,428 @@
+//! The trace of a run: one typed record per event, written as JSON Lines and as aligned text.
+//!
+//! A record carries the simulated time in whole microseconds, the site and the device (client
+//! id) it concerns, its direction and a tagged [`Event`]. The JSON form is what a checker reads
+//! back (`serde_json::from_str::<Record>`); the text form (`trace.txt`) is for people.
+//!
+//! Application messages are named by the message id their payload starts with,
+//! `"<client_id>#<n>"` (n counts from 1 per device, across reboots), so a delivery can be
+//! matched to its publish.
+
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// One line of the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Simulated time since the start of the run, in microseconds.
+    pub t_us: u64,
+    /// The site of the device, when the event concerns one device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// The client id the event concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Where the event happens or which way it goes.
+    pub dir: Dir,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Where an event happens, or which way a packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dir {
+    /// The device's application (publish calls, acknowledgements, drops).
+    App,
+    /// A packet from the device to the broker.
+    Up,
+    /// A packet from the broker to the device.
+    Down,
+    /// The device's connection (attempts, connected, closed).
+    Conn,
+    /// Inside the broker.
+    Broker,
+    /// The device's link.
+    Link,
+    /// A fault being applied or ending.
+    Fault,
+}
+
+impl Dir {
+    fn label(self) -> &'static str {
+        match self {
+            Dir::App => "app",
+            Dir::Up => "->b",
+            Dir::Down => "<-b",
+            Dir::Conn => "conn",
+            Dir::Broker => "brk",
+            Dir::Link => "link",
+            Dir::Fault => "fault",
+        }
+    }
+}
+
+/// Whether a fault is starting or ending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The fault starts.
+    Start,
+    /// The fault ends (the device is back, the link recovers, the broker is up again).
+    End,
+}
+
+/// Everything that can happen in a run. Field `ev` names the variant in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum Event {
+    // ----- the device's connection -----
+    /// The device starts a connection attempt (its `attempt`-th, from 1).
+    ConnectAttempt { attempt: u32 },
+    /// The TCP connection could not be made: `refused` (nobody listening) or `handshake-lost`.
+    TcpFailed { error: String },
+    /// CONNACK accepted the connection.
+    Connected { session_present: bool },
+    /// CONNACK refused the connection with this reason code.
+    Refused { code: u8 },
+    /// The device's connection ended, for this reason (`transport-lost`, `keepalive-timeout`,
+    /// `client-disconnect`, `connect-timeout`, `refused`, `protocol`, `decode`, ...).
+    Closed { reason: String },
+    /// The broker did not keep the session while messages were in flight: `resent` are sent
+    /// again as new messages, `released` count as delivered (PUBREC had arrived).
+    SessionLost { resent: Vec<String>, released: Vec<String> },
+    /// SUBACK arrived with these return codes.
+    Suback { codes: Vec<u8> },
+
+    // ----- application messages -----
+    /// The application published message `msg`.
+    AppPublish { msg: String, topic: String, qos: u8, retain: bool, size: u32 },
+    /// A PUBLISH of message `msg` was put on the wire (a resend has `dup` set or follows a lost
+    /// session).
+    PublishSent { msg: String, pid: u16, qos: u8, dup: bool },
+    /// A subscriber received a message. `msg` is the id read from the payload; messages not
+    /// published by a device (Wills) have none and carry their `payload` text instead.
+    Delivered {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg: Option<String>,
+        topic: String,
+        qos: u8,
+        pid: u16,
+        dup: bool,
+        retain: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payload: Option<String>,
+    },
+    /// The publisher's message `msg` is complete (PUBACK for QoS 1, PUBCOMP for QoS 2).
+    Acked { msg: String, pid: u16, qos: u8 },
+    /// The device gave message `msg` up (`queue-full`, `offline`, `rejected`).
+    Dropped { msg: String, reason: String },
+
+    // ----- the broker -----
+    /// The broker accepted a CONNECT.
+    BrokerConnected { conn: u64, clean_session: bool, session_present: bool },
+    /// The broker refused a CONNECT with this CONNACK code.
+    BrokerRefused { conn: u64, code: u8 },
+    /// A connected client's connection ended at the broker, for this reason.
+    BrokerDisconnected { conn: u64, reason: String },
+    /// A connection that never completed CONNECT ended.
+    BrokerConnectionClosed { conn: u64, reason: String },
+    /// The broker took responsibility for a PUBLISH from the device.
+    BrokerAccepted { topic: String, pid: u16, qos: u8, retain: bool },
+    /// The broker published the device's Will.
+    WillPublished { topic: String, qos: u8, retain: bool },
+    /// The broker dropped a message meant for the device (`queue-full`, `qos0-offline`).
+    BrokerDropped { topic: String, reason: String },
+    /// The broker made (or refused, `granted` absent) a subscription.
+    BrokerSubscribed {
+        filter: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        granted: Option<u8>,
+    },
+    /// The broker removed a subscription.
+    BrokerUnsubscribed { filter: String },
+    /// The broker process crashed (`phase: start`) or came back (`phase: end`); `state` is
+    /// whether its store survives (`durable`) or not (`volatile`).
+    BrokerRestart { phase: Phase, state: String },
+
+    // ----- links and faults -----
+    /// The device's link reset its connection (a sender exhausted its retransmissions).
+    LinkReset,
+    /// The device's connection handshake was lost on the link.
+    HandshakeLost,
+    /// A fault on one device (`power-loss`, `crash`, `reboot`, `disconnect`) starts or ends.
+    DeviceFault { kind: String, phase: Phase },
+    /// A fault on the links of several devices (`blackout`, `partition`, `loss-burst`,
+    /// `flapping`) starts or ends. `target` describes who, `devices` lists them.
+    LinkFault {
+        kind: String,
+        phase: Phase,
+        target: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        direction: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        loss_pct: Option<String>,
+        devices: Vec<String>,
+    },
+}
+
+impl Event {
+    /// The direction column of this event.
+    pub fn dir(&self) -> Dir {
+        match self {
+            Event::ConnectAttempt { .. }
+            | Event::TcpFailed { .. }
+            | Event::Connected { .. }
+            | Event::Refused { .. }
+            | Event::Closed { .. }
+            | Event::SessionLost { .. } => Dir::Conn,
+            Event::Suback { .. } | Event::Delivered { .. } => Dir::Down,
+            Event::AppPublish { .. } | Event::Acked { .. } | Event::Dropped { .. } => Dir::App,
+            Event::PublishSent { .. } => Dir::Up,
+            Event::BrokerConnected { .. }
+            | Event::BrokerRefused { .. }
+            | Event::BrokerDisconnected { .. }
+            | Event::BrokerConnectionClosed { .. }
+            | Event::BrokerAccepted { .. }
+            | Event::WillPublished { .. }
+            | Event::BrokerDropped { .. }
+            | Event::BrokerSubscribed { .. }
+            | Event::BrokerUnsubscribed { .. }
+            | Event::BrokerRestart { .. } => Dir::Broker,
+            Event::LinkReset | Event::HandshakeLost => Dir::Link,
+            Event::DeviceFault { .. } | Event::LinkFault { .. } => Dir::Fault,
+        }
+    }
+}
+
+impl Record {
+    /// A record at simulated time `at`.
+    pub fn new(at: Duration, site: Option<&str>, device: Option<&str>, event: Event) -> Record {
+        Record {
+            t_us: u64::try_from(at.as_micros()).unwrap_or(u64::MAX),
+            site: site.map(str::to_owned),
+            device: device.map(str::to_owned),
+            dir: event.dir(),
+            event,
+        }
+    }
+
+    /// The one-line JSON form (no trailing newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a trace record always serialises to JSON")
+    }
+
+    /// The aligned text form (no trailing newline): time, site, device, direction, summary.
+    pub fn to_text(&self) -> String {
+        let mut line = String::with_capacity(120);
+        let secs = self.t_us / 1_000_000;
+        let micros = self.t_us % 1_000_000;
+        let _ = write!(
+            line,
+            "{secs:>6}.{micros:06}  {site:<12} {device:<24} {dir:<5} ",
+            site = self.site.as_deref().unwrap_or("-"),
+            device = self.device.as_deref().unwrap_or("-"),
+            dir = self.dir.label(),
+        );
+        let _ = write!(line, "{}", Summary(&self.event));
+        line
+    }
+}
+
+fn bit(b: bool) -> u8 {
+    u8::from(b)
+}
+
+/// The packet-like summary of an event in the text trace.
+struct Summary<'a>(&'a Event);
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Event::ConnectAttempt { attempt } => write!(f, "CONNECT attempt={attempt}"),
+            Event::TcpFailed { error } => write!(f, "TCP failed: {error}"),
+            Event::Connected { session_present } => {
+                write!(f, "CONNACK ok session_present={}", bit(*session_present))
+            }
+            Event::Refused { code } => write!(f, "CONNACK refused code=0x{code:02X}"),
+            Event::Closed { reason } => write!(f, "closed: {reason}"),
+            Event::SessionLost { resent, released } => write!(
+                f,
+                "session lost resent=[{}] released=[{}]",
+                resent.join(","),
+                released.join(",")
+            ),
+            Event::Suback { codes } => {
+                let codes: Vec<String> = codes.iter().map(|c| format!("0x{c:02X}")).collect();
+                write!(f, "SUBACK [{}]", codes.join(","))
+            }
+            Event::AppPublish { msg, topic, qos, retain, size } => write!(
+                f,
+                "publish q{qos} retain={} size={size} topic={topic} id={msg}",
+                bit(*retain)
+            ),
+            Event::PublishSent { msg, pid, qos, dup } => {
+                write!(f, "PUBLISH q{qos} pid={pid} dup={} id={msg}", bit(*dup))
+            }
+            Event::Delivered { msg, topic, qos, pid, dup, retain, payload } => {
+                write!(
+                    f,
+                    "PUBLISH q{qos} pid={pid} dup={} retain={} topic={topic}",
+                    bit(*dup),
+                    bit(*retain)
+                )?;
+                if let Some(msg) = msg {
+                    write!(f, " id={msg}")?;
+                }
+                if let Some(payload) = payload {
+                    write!(f, " payload={payload:?}")?;
+                }
+                Ok(())
+            }
+            Event::Acked { msg, pid, qos } => write!(f, "acked q{qos} pid={pid} id={msg}"),
+            Event::Dropped { msg, reason } => write!(f, "dropped ({reason}) id={msg}"),
+            Event::BrokerConnected { conn, clean_session, session_present } => write!(
+                f,
+                "client connected conn={conn} clean={} session_present={}",
+                bit(*clean_session),
+                bit(*session_present)
+            ),
+            Event::BrokerRefused { conn, code } => {
+                write!(f, "connect refused conn={conn} code=0x{code:02X}")
+            }
+            Event::BrokerDisconnected { conn, reason } => {
+                write!(f, "client disconnected conn={conn}: {reason}")
+            }
+            Event::BrokerConnectionClosed { conn, reason } => {
+                write!(f, "connection closed conn={conn}: {reason}")
+            }
+            Event::BrokerAccepted { topic, pid, qos, retain } => {
+                write!(f, "accepted q{qos} pid={pid} retain={} topic={topic}", bit(*retain))
+            }
+            Event::WillPublished { topic, qos, retain } => {
+                write!(f, "WILL published q{qos} retain={} topic={topic}", bit(*retain))
+            }
+            Event::BrokerDropped { topic, reason } => {
+                write!(f, "message dropped ({reason}) topic={topic}")
+            }
+            Event::BrokerSubscribed { filter, granted } => match granted {
+                Some(q) => write!(f, "subscribed q{q} filter={filter}"),
+                None => write!(f, "subscription refused filter={filter}"),
+            },
+            Event::BrokerUnsubscribed { filter } => write!(f, "unsubscribed filter={filter}"),
+            Event::BrokerRestart { phase: Phase::Start, state } => {
+                write!(f, "BROKER CRASH (state {state})")
+            }
+            Event::BrokerRestart { phase: Phase::End, state } => {
+                write!(f, "BROKER RESTARTED (state {state})")
+            }
+            Event::LinkReset => f.write_str("connection reset by the link"),
+            Event::HandshakeLost => f.write_str("handshake lost on the link"),
+            Event::DeviceFault { kind, phase: Phase::Start } => write!(f, "{kind} begins"),
+            Event::DeviceFault { kind, phase: Phase::End } => write!(f, "{kind} ends"),
+            Event::LinkFault { kind, phase, target, direction, loss_pct, devices } => {
+                let phase = match phase {
+                    Phase::Start => "begins",
+                    Phase::End => "ends",
+                };
+                write!(f, "{kind} {phase} target={target} devices={}", devices.len())?;
+                if let Some(direction) = direction {
+                    write!(f, " direction={direction}")?;
+                }
+                if let Some(loss) = loss_pct {
+                    write!(f, " loss={loss}%")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Receives the trace, record by record, in time order.
+pub trait TraceSink {
+    /// Takes one record.
+    ///
+    /// # Errors
+    ///
+    /// Returns the writer's error; the run stops with it.
+    fn record(&mut self, record: &Record) -> io::Result<()>;
+
+    /// Flushes buffered output at the end of the run.
+    ///
+    /// # Errors
+    ///
+    /// Returns the writer's error.
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes JSON Lines.
+#[derive(Debug)]
+pub struct JsonLines<W: Write>(pub W);
+
+impl<W: Write> TraceSink for JsonLines<W> {
+    fn record(&mut self, record: &Record) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, record).map_err(io::Error::other)?;
+        self.0.write_all(b"\n")
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Writes the aligned text form.
+#[derive(Debug)]
+pub struct Text<W: Write>(pub W);
+
+impl<W: Write> TraceSink for Text<W> {
+    fn record(&mut self, record: &Record) -> io::Result<()> {
+        self.0.write_all(record.to_text().as_bytes())?;
+        self.0.write_all(b"\n")
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Keeps every record in memory (for tests).
+#[derive(Debug, Default)]
+pub struct Collect(pub Vec<Record>);
+
+impl TraceSink for Collect {
+    fn record(&mut self, record: &Record) -> io::Result<()> {
+        self.0.push(record.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trips_and_text_is_aligned() {
+        let record = Record::new(
+            Duration::from_micros(12_345_678),
+            Some("field"),
+            Some("soil-1"),
+            Event::PublishSent { msg: "soil-1#4".into(), pid: 7, qos: 1, dup: false },
+        );
+        let json = record.to_json();
+        assert_eq!(
+            json,
+            r#"{"t_us":12345678,"site":"field","device":"soil-1","dir":"up","ev":"publish_sent","msg":"soil-1#4","pid":7,"qos":1,"dup":false}"#
+        );
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), record);
+        assert_eq!(
+            record.to_text(),
+            "    12.345678  field        soil-1                   ->b   PUBLISH q1 pid=7 dup=0 id=soil-1#4"
+        );
+    }
+}
