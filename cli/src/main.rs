@@ -4,6 +4,7 @@
 //! environment failure (such as a port already in use).
 
 mod broker_cmd;
+mod run_cmd;
 
 use std::process::ExitCode;
 
@@ -13,6 +14,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mqtt-sim", version, about, long_about = None)]
 #[command(after_help = "Examples:
+  mqtt-sim run scenarios/flaky-farm.yaml
+  mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
   mqtt-sim broker --listen 127.0.0.1:1883
   mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500")]
 struct Cli {
@@ -22,6 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a scenario in the simulator; write its trace and summary.
+    Run(run_cmd::RunArgs),
     /// Run the reference broker on real TCP.
     Broker(broker_cmd::BrokerArgs),
 }
@@ -48,6 +53,7 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run_cmd::run(args),
         Command::Broker(args) => broker_cmd::run(args),
     };
     match result {
