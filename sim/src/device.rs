@@ -397,6 +397,8 @@ impl Device {
                     None
                 }
             };
+            // The link's records (a reset) come before what the device makes of them.
+            self.drain_link_events();
             match outcome {
                 Some(outcome) => {
                     self.phase = None;
@@ -404,7 +406,6 @@ impl Device {
                 }
                 None => self.on_timer(),
             }
-            self.drain_link_events();
         }
     }
 
