@@ -1,7 +1,6 @@
 //! The fault models, end to end, judged from the trace.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use mqttsim_sim::scenario::StateMode;
 use mqttsim_sim::trace::{Event, Record};
