@@ -91,7 +91,8 @@ pub enum DecodeError {
     /// A 3.1.1 CONNECT with the password flag and without the user name flag.
     #[error("password without user name [MQTT-3.1.2-22]")]
     PasswordWithoutUsername,
-    /// Reserved bits 7-1 of the CONNACK acknowledge flags are set.
+    /// Reserved bits 7-1 of the CONNACK acknowledge flags are set. 3.1.1 states the rule
+    /// without a number; the statement is 5.0's `MQTT-3.2.2-1`.
     #[error("reserved CONNACK flags {0:#010b} [MQTT-3.2.2-1]")]
     ConnAckReservedFlags(u8),
     /// A CONNACK with a failure code and Session Present set.

@@ -4,7 +4,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::{PacketType, Properties, Property};
-use crate::wire::{Reader, check_vbi, field_len, put_field, put_vbi, vbi_len};
+use crate::wire::{Reader, check_vbi, field_len, put_field, put_vbi};
 
 /// Where a property list sits: in a packet's variable header, or in the CONNECT Will.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
