@@ -45,25 +45,31 @@ pub fn decode(
     let mut body = buf.split_to(size).freeze();
     body.advance(1 + header_len);
     let mut r = Reader::new(body, packet);
-    let decoded = match packet {
-        PacketType::Connect => Packet::Connect(connect(&mut r)?),
-        PacketType::ConnAck => Packet::ConnAck(connack(&mut r, protocol)?),
-        PacketType::Publish => Packet::Publish(publish(&mut r, first, protocol)?),
-        PacketType::PubAck => Packet::PubAck(ack(&mut r, protocol)?),
-        PacketType::PubRec => Packet::PubRec(ack(&mut r, protocol)?),
-        PacketType::PubRel => Packet::PubRel(ack(&mut r, protocol)?),
-        PacketType::PubComp => Packet::PubComp(ack(&mut r, protocol)?),
-        PacketType::Subscribe => Packet::Subscribe(subscribe(&mut r, protocol)?),
-        PacketType::SubAck => Packet::SubAck(suback(&mut r, protocol)?),
-        PacketType::Unsubscribe => Packet::Unsubscribe(unsubscribe(&mut r, protocol)?),
-        PacketType::UnsubAck => Packet::UnsubAck(unsuback(&mut r, protocol)?),
-        PacketType::PingReq => Packet::PingReq,
-        PacketType::PingResp => Packet::PingResp,
-        PacketType::Disconnect => Packet::Disconnect(disconnect(&mut r, protocol)?),
-        PacketType::Auth => Packet::Auth(auth(&mut r)?),
-    };
+    let r = &mut r;
+    match packet {
+        // The payload is the rest of the body, so a PUBLISH has no trailing bytes to check.
+        PacketType::Publish => Ok(Some(Packet::Publish(publish(r, first, protocol)?))),
+        PacketType::Connect => done(Packet::Connect(connect(r)?), r),
+        PacketType::ConnAck => done(Packet::ConnAck(connack(r, protocol)?), r),
+        PacketType::PubAck => done(Packet::PubAck(ack(r, protocol)?), r),
+        PacketType::PubRec => done(Packet::PubRec(ack(r, protocol)?), r),
+        PacketType::PubRel => done(Packet::PubRel(ack(r, protocol)?), r),
+        PacketType::PubComp => done(Packet::PubComp(ack(r, protocol)?), r),
+        PacketType::Subscribe => done(Packet::Subscribe(subscribe(r, protocol)?), r),
+        PacketType::SubAck => done(Packet::SubAck(suback(r, protocol)?), r),
+        PacketType::Unsubscribe => done(Packet::Unsubscribe(unsubscribe(r, protocol)?), r),
+        PacketType::UnsubAck => done(Packet::UnsubAck(unsuback(r, protocol)?), r),
+        PacketType::PingReq => done(Packet::PingReq, r),
+        PacketType::PingResp => done(Packet::PingResp, r),
+        PacketType::Disconnect => done(Packet::Disconnect(disconnect(r, protocol)?), r),
+        PacketType::Auth => done(Packet::Auth(auth(r)?), r),
+    }
+}
+
+/// The decoded packet, once the body holds nothing after it.
+fn done(packet: Packet, r: &Reader) -> Result<Option<Packet>, DecodeError> {
     r.finish()?;
-    Ok(Some(decoded))
+    Ok(Some(packet))
 }
 
 /// Checks the packet type and the reserved flag bits of the first byte [MQTT-2.2.2-1].
@@ -210,18 +216,18 @@ fn publish(r: &mut Reader, first: u8, protocol: Protocol) -> Result<Publish, Dec
     let retain = first & 0b0001 != 0;
     // check_first_byte has rejected QoS 3.
     let qos = QoS::from_u8((first >> 1) & 0b11).unwrap_or_default();
-    let topic = r.byte_string()?;
+    let (topic, wildcard) = r.topic()?;
     let packet_id = if qos == QoS::AtMostOnce { 0 } else { r.packet_id()? };
     let properties = properties(r, protocol)?;
     if topic.is_empty() && protocol == Protocol::V5 {
         if properties.topic_alias().is_none() {
             return Err(DecodeError::EmptyTopicWithoutAlias);
         }
-    } else {
-        topic::validate_name(&topic).map_err(|error| DecodeError::InvalidTopicName {
-            packet: PacketType::Publish,
-            error,
-        })?;
+    } else if topic.is_empty() || wildcard {
+        // The reader has rejected U+0000 already; the topic module names the broken rule.
+        if let Err(error) = topic::validate_name(&topic) {
+            return Err(DecodeError::InvalidTopicName { packet: PacketType::Publish, error });
+        }
     }
     let payload = r.rest();
     Ok(Publish { dup, qos, retain, topic, packet_id, payload, properties })

@@ -42,6 +42,7 @@ pub fn encode(packet: &Packet, protocol: Protocol, buf: &mut BytesMut) -> Result
 }
 
 /// Checks the remaining length, reserves room for the whole packet and writes the fixed header.
+#[inline]
 fn header(buf: &mut BytesMut, first: u8, remaining: usize) -> Result<(), EncodeError> {
     if remaining > VBI_MAX as usize {
         return Err(EncodeError::TooLarge(remaining));
@@ -133,6 +134,7 @@ fn connack(c: &ConnAck, v5: bool, buf: &mut BytesMut) -> Result<(), EncodeError>
     Ok(())
 }
 
+#[inline]
 fn publish(p: &Publish, v5: bool, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let props = measure(&p.properties, v5)?;
     let id_len = if p.qos == QoS::AtMostOnce { 0 } else { 2 };

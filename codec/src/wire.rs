@@ -103,31 +103,44 @@ impl Reader {
 
     /// A UTF-8 encoded string, checked for well-formedness and U+0000, without copying.
     pub(crate) fn byte_string(&mut self) -> Result<ByteString, DecodeError> {
+        Ok(self.topic()?.0)
+    }
+
+    /// A UTF-8 encoded string used as a topic, and whether it holds `+` or `#`. One pass over
+    /// the bytes finds U+0000 and the wildcards (see [`scan`]).
+    pub(crate) fn topic(&mut self) -> Result<(ByteString, bool), DecodeError> {
         let raw = self.binary()?;
-        self.check_nul(&raw)?;
-        ByteString::try_from(raw).map_err(|_| DecodeError::InvalidUtf8 { packet: self.packet })
+        let found = scan(&raw);
+        if found & NUL != 0 {
+            return Err(self.nul_or_utf8(&raw));
+        }
+        match ByteString::try_from(raw) {
+            Ok(s) => Ok((s, found & WILDCARD != 0)),
+            Err(_) => Err(DecodeError::InvalidUtf8 { packet: self.packet }),
+        }
     }
 
     /// A UTF-8 encoded string as an owned `String`.
     pub(crate) fn string(&mut self) -> Result<String, DecodeError> {
         let raw = self.binary()?;
-        self.check_nul(&raw)?;
+        if scan(&raw) & NUL != 0 {
+            return Err(self.nul_or_utf8(&raw));
+        }
         match std::str::from_utf8(&raw) {
             Ok(s) => Ok(s.to_owned()),
             Err(_) => Err(DecodeError::InvalidUtf8 { packet: self.packet }),
         }
     }
 
-    fn check_nul(&self, raw: &[u8]) -> Result<(), DecodeError> {
-        // U+0000 is the only code point whose UTF-8 encoding contains a zero byte.
-        if raw.contains(&0) {
-            // Ill-formed UTF-8 takes precedence: report it if the string is not UTF-8 at all.
-            if std::str::from_utf8(raw).is_err() {
-                return Err(DecodeError::InvalidUtf8 { packet: self.packet });
-            }
-            return Err(DecodeError::NullCharacter { packet: self.packet });
+    /// The error for a string holding a zero byte: ill-formed UTF-8 takes precedence, so it is
+    /// reported when the string is not UTF-8 at all; otherwise the zero byte is U+0000.
+    #[cold]
+    fn nul_or_utf8(&self, raw: &[u8]) -> DecodeError {
+        if std::str::from_utf8(raw).is_err() {
+            DecodeError::InvalidUtf8 { packet: self.packet }
+        } else {
+            DecodeError::NullCharacter { packet: self.packet }
         }
-        Ok(())
     }
 
     /// A reader over the next `n` bytes; this reader moves past them.
@@ -145,6 +158,39 @@ impl Reader {
     }
 }
 
+/// [`scan`] found a zero byte.
+const NUL: u8 = 1;
+/// [`scan`] found `+` or `#`.
+const WILDCARD: u8 = 2;
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of `x` is zero (exact as a yes/no answer).
+#[inline]
+fn has_zero_byte(x: u64) -> bool {
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
+}
+
+/// Looks for zero bytes and wildcards eight bytes at a time: this runs on every string the
+/// decoder reads, topics of every PUBLISH included.
+#[inline]
+fn scan(raw: &[u8]) -> u8 {
+    let mut found = 0u8;
+    let mut chunks = raw.chunks_exact(8);
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        found |= u8::from(has_zero_byte(x));
+        let plus = has_zero_byte(x ^ (ONES * u64::from(b'+')));
+        let hash = has_zero_byte(x ^ (ONES * u64::from(b'#')));
+        found |= u8::from(plus | hash) << 1;
+    }
+    for &b in chunks.remainder() {
+        found |= u8::from(b == 0) | (u8::from(b == b'+' || b == b'#') << 1);
+    }
+    found
+}
+
 /// The number of bytes `value` takes as a variable byte integer.
 pub(crate) fn vbi_len(value: usize) -> usize {
     match value {
@@ -156,6 +202,7 @@ pub(crate) fn vbi_len(value: usize) -> usize {
 }
 
 /// Writes a variable byte integer. The caller has checked `value <= VBI_MAX`.
+#[inline]
 pub(crate) fn put_vbi(buf: &mut BytesMut, value: usize) {
     let mut value = value;
     loop {
@@ -180,6 +227,7 @@ pub(crate) fn field_len(len: usize) -> Result<usize, EncodeError> {
 }
 
 /// Writes a length-prefixed field. The caller has checked its length with [`field_len`].
+#[inline]
 pub(crate) fn put_field(buf: &mut BytesMut, data: &[u8]) {
     buf.put_u16(data.len() as u16);
     buf.put_slice(data);
@@ -219,6 +267,23 @@ mod tests {
             assert_eq!(r.vbi(), Ok(value as u32), "decoding {value}");
             assert!(r.is_empty());
         }
+    }
+
+    #[test]
+    fn scan_finds_zero_bytes_and_wildcards_anywhere() {
+        for len in 0..40 {
+            let clean = vec![b'a'; len];
+            assert_eq!(scan(&clean), 0, "clean of {len}");
+            for at in 0..len {
+                for (byte, expected) in [(0u8, NUL), (b'+', WILDCARD), (b'#', WILDCARD), (0x80, 0)]
+                {
+                    let mut s = clean.clone();
+                    s[at] = byte;
+                    assert_eq!(scan(&s), expected, "{byte:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert_eq!(scan(&[0x01, 0x00, 0xFF, b'#']), NUL | WILDCARD);
     }
 
     #[test]

@@ -3,7 +3,7 @@ use bytes::BytesMut;
 /// Parses hex written with optional spaces, such as `"30 05 00 01"`.
 pub fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits in {s:?}");
+    assert!(digits.len().is_multiple_of(2), "odd number of hex digits in {s:?}");
     digits
         .chunks(2)
         .map(|pair| {
