@@ -780,3 +780,52 @@ fn the_fixed_header_is_judged_before_the_body_arrives() {
         assert_eq!(decode(&mut buf(&hex(wire)), V5, MAX), Err(error), "{wire}");
     }
 }
+
+#[test]
+fn raw_builder_malformations_are_caught() {
+    use mqttsim_codec::raw::RawPacket;
+    use mqttsim_codec::{Ack, Packet};
+
+    let puback = RawPacket::from_packet(&Packet::PubAck(Ack::new(7)), V311).unwrap();
+    let cases: Vec<(&str, RawPacket, DecodeError)> = vec![
+        (
+            "five continuation bytes",
+            puback.clone().remaining_length_bytes(&[0xFF; 5]),
+            E::MalformedRemainingLength,
+        ),
+        (
+            "remaining length one longer than the content",
+            puback.clone().u8(0),
+            E::TrailingBytes { packet: T::PubAck, count: 1 },
+        ),
+        (
+            "remaining length one shorter than the content",
+            puback.clone().remaining_length(1),
+            E::UnexpectedEnd { packet: T::PubAck },
+        ),
+        (
+            "first byte with reserved flags",
+            puback.first_byte(0x4F),
+            E::InvalidFixedHeaderFlags { packet: T::PubAck, flags: 0x0F },
+        ),
+        (
+            "topic that is not UTF-8",
+            RawPacket::new(0x30).binary(&[0xC3, 0x28]),
+            E::InvalidUtf8 { packet: T::Publish },
+        ),
+        (
+            "SUBSCRIBE with a packet identifier and nothing else",
+            RawPacket::new(0x82).u16(1),
+            E::EmptyPayload { packet: T::Subscribe },
+        ),
+        (
+            "string length larger than the packet",
+            RawPacket::new(0x30).declared_length(0xFFFF).bytes(b"t"),
+            E::UnexpectedEnd { packet: T::Publish },
+        ),
+    ];
+    for (name, raw, error) in cases {
+        let mut b = raw.to_bytes_mut();
+        assert_eq!(decode(&mut b, V311, MAX), Err(error), "{name}");
+    }
+}
