@@ -20,8 +20,18 @@ use crate::wire::{VBI_MAX, field_len, put_field, put_vbi, vbi_len};
 /// Appends the wire form of `packet` for `protocol` to `buf`.
 ///
 /// A CONNECT is encoded for its own [`Connect::protocol`], whatever `protocol` says.
+#[inline]
 pub fn encode(packet: &Packet, protocol: Protocol, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let v5 = protocol == Protocol::V5;
+    // PUBLISH is the hot path: it stays small enough to inline into the caller.
+    match packet {
+        Packet::Publish(p) => publish(p, v5, buf),
+        other => encode_other(other, v5, buf),
+    }
+}
+
+#[inline(never)]
+fn encode_other(packet: &Packet, v5: bool, buf: &mut BytesMut) -> Result<(), EncodeError> {
     match packet {
         Packet::Connect(c) => connect(c, buf),
         Packet::ConnAck(c) => connack(c, v5, buf),
@@ -54,6 +64,7 @@ fn header(buf: &mut BytesMut, first: u8, remaining: usize) -> Result<(), EncodeE
 }
 
 /// The measured properties of a packet: `None` when the version carries none.
+#[inline]
 fn measure(props: &Properties, v5: bool) -> Result<Option<(usize, usize)>, EncodeError> {
     if !v5 {
         return Ok(None);
@@ -62,12 +73,14 @@ fn measure(props: &Properties, v5: bool) -> Result<Option<(usize, usize)>, Encod
     Ok(Some((content, vbi_len(content) + content)))
 }
 
+#[inline]
 fn put_props(buf: &mut BytesMut, props: &Properties, measured: Option<(usize, usize)>) {
     if let Some((content, _)) = measured {
         property::put(buf, props, content);
     }
 }
 
+#[inline]
 fn wire(measured: Option<(usize, usize)>) -> usize {
     measured.map_or(0, |(_, wire)| wire)
 }

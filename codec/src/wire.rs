@@ -192,6 +192,7 @@ fn scan(raw: &[u8]) -> u8 {
 }
 
 /// The number of bytes `value` takes as a variable byte integer.
+#[inline]
 pub(crate) fn vbi_len(value: usize) -> usize {
     match value {
         0..=127 => 1,
@@ -219,6 +220,7 @@ pub(crate) fn put_vbi(buf: &mut BytesMut, value: usize) {
 }
 
 /// The wire length of a length-prefixed string or binary field, checking its limit.
+#[inline]
 pub(crate) fn field_len(len: usize) -> Result<usize, EncodeError> {
     if len > usize::from(u16::MAX) {
         return Err(EncodeError::FieldTooLong(len));
