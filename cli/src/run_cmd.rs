@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mqttsim_sim::scenario::{TimeSpan, load_scenario};
+use mqttsim_codec::Protocol;
+use mqttsim_sim::scenario::{Scenario, TimeSpan, load_scenario};
 use mqttsim_sim::trace::{JsonLines, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
 
@@ -94,6 +95,9 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let summary_path = out.join("summary.json");
 
     println!("scenario: {} ({})", scenario.name, args.scenario.display());
+    for note in limitations(&scenario) {
+        eprintln!("note: {note}");
+    }
     println!("seed: {seed}");
     let mut jsonl = JsonLines(create(&jsonl_path)?);
     let mut text = Text(create(&text_path)?);
@@ -140,6 +144,29 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     println!("replay: {replay}");
     let checks_failed = false;
     Ok(if checks_failed { 1 } else { 0 })
+}
+
+/// What the scenario asks for that the reference broker does not do yet.
+fn limitations(scenario: &Scenario) -> Vec<String> {
+    let mut notes = Vec::new();
+    if scenario.protocol.get() == Protocol::V5 {
+        notes.push(
+            "the reference broker speaks MQTT 3.1.1 only for now: every 5.0 CONNECT is refused \
+             with 0x84 (unsupported protocol version), and the devices keep retrying"
+                .to_owned(),
+        );
+    }
+    let keepalive = &scenario.broker.keepalive;
+    if keepalive.grace != 1.5 {
+        notes.push(format!(
+            "broker.keepalive.grace {} is not applied: the broker uses 1.5 × keepalive",
+            keepalive.grace
+        ));
+    }
+    if keepalive.server_override.is_some() {
+        notes.push("broker.keepalive.server_override is not applied (MQTT 5.0 only)".to_owned());
+    }
+    notes
 }
 
 fn print_summary(r: &RunReport) {

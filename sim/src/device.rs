@@ -31,6 +31,9 @@ use crate::scenario::{self, DeviceGroup, FaultKind};
 use crate::trace::{Event, Phase, Record};
 use crate::world;
 
+/// The longest a device task sleeps without looking at its link's event log.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+
 /// Where the device's records go: the run's shared buffer.
 pub(crate) type Recorder = Rc<RefCell<Vec<Record>>>;
 
@@ -367,25 +370,19 @@ impl Device {
         self.client.is_some()
     }
 
-    /// The next time something on the device's timeline is due.
-    fn next_wakeup(&self) -> Option<Duration> {
-        let agenda = self.agenda.first().map(|(at, _)| *at);
+    /// The next time something on the device's timeline is due. A device with nothing to do
+    /// still wakes every [`HOUSEKEEPING`] to empty its link's event log, which keeps its
+    /// memory bounded however long a connection lives.
+    fn next_wakeup(&self) -> Duration {
+        let housekeeping = now() + HOUSEKEEPING;
+        let agenda = self.agenda.first().map_or(housekeeping, |(at, _)| *at);
         let publish = self.setup.streams.iter().map(PublishStream::due).min();
-        match (agenda, publish) {
-            (Some(a), Some(p)) => Some(a.min(p)),
-            (a, p) => a.or(p),
-        }
+        agenda.min(publish.unwrap_or(housekeeping)).min(housekeeping)
     }
 
     async fn run(&mut self) {
         loop {
-            let wake = self.next_wakeup();
-            let timer = async {
-                match wake {
-                    Some(at) => sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let timer = sleep_until(self.next_wakeup());
             let outcome = match self.phase.as_mut() {
                 Some(phase) => tokio::select! {
                     biased;
