@@ -1,0 +1,96 @@
+//! `mqtt-sim run` as a user runs it: exit codes, the files it writes, what it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// A fresh, empty directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mqtt-sim-run-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn mqtt_sim(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mqtt-sim"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run mqtt-sim")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_bad_scenario_prints_the_parsers_diagnostic_and_exits_2() {
+    let dir = scratch("bad");
+    let path = repo("sim/tests/scenarios/malformed/bad-bound.yaml");
+    let out = mqtt_sim(&["run", path.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error: `5%` is not a bound"), "{stderr}");
+    assert!(stderr.contains("= field: expect.expected_loss.qos0"), "{stderr}");
+    assert!(stderr.contains("34 |   expected_loss: { qos0: \"5%\" }"), "{stderr}");
+    assert!(!dir.join("reports").exists(), "nothing is written for a bad scenario");
+}
+
+#[test]
+fn a_missing_scenario_exits_2() {
+    let dir = scratch("missing");
+    let out = mqtt_sim(&["run", "no-such-file.yaml"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no-such-file.yaml"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_run_writes_its_trace_and_summary_and_prints_the_replay_command() {
+    let dir = scratch("ok");
+    let path = repo("sim/tests/scenarios/run/power-vs-crash.yaml");
+    let path = path.to_str().unwrap();
+    let out = mqtt_sim(&["run", path, "--seed", "9", "--duration", "35s"], &dir);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert!(stdout.contains("seed: 9\n"), "{stdout}");
+    assert!(stdout.contains("checks: not evaluated yet"), "{stdout}");
+    assert!(stdout.contains(&format!("replay: mqtt-sim run {path} --seed 9 --duration 35s")));
+    assert!(stdout.contains("wills published: 2"), "{stdout}");
+
+    let report = dir.join("reports/power-vs-crash/9");
+    let jsonl = std::fs::read_to_string(report.join("trace.jsonl")).unwrap();
+    let txt = std::fs::read_to_string(report.join("trace.txt")).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("summary.json")).unwrap())
+            .unwrap();
+    let records = jsonl.lines().count();
+    assert_eq!(summary["trace_records"], records as u64);
+    assert_eq!(txt.lines().count(), records);
+    assert_eq!(summary["seed"], 9);
+    assert_eq!(summary["simulated_ms"], 35_000);
+    assert_eq!(summary["wills_published"], 2);
+    assert!(txt.contains("WILL published q1 retain=0 topic=nodes/1/online"), "{txt}");
+
+    // The replay gives the same trace, byte for byte; --out and --trace move the files.
+    let out = mqtt_sim(
+        &["run", path, "--seed", "9", "--duration", "35s", "--out", "again", "--trace", "t.jsonl"],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(dir.join("t.jsonl")).unwrap(), jsonl);
+    assert!(dir.join("again/trace.txt").exists() && dir.join("again/summary.json").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_duration_is_a_usage_error() {
+    let dir = scratch("usage");
+    let path = repo("sim/tests/scenarios/run/power-vs-crash.yaml");
+    let out = mqtt_sim(&["run", path.to_str().unwrap(), "--duration", "10 min"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--duration"), "{}", text(&out.stderr));
+}
