@@ -181,7 +181,7 @@ impl DeviceLink {
             let conn = inner.next_conn;
             inner.next_conn += 1;
             let t = now();
-            let syn = inner.model.segment(Direction::ToBroker, t);
+            let syn = inner.model.segment_unordered(Direction::ToBroker, t);
             inner.record(
                 conn,
                 LinkEventKind::Segment { direction: Direction::ToBroker, len: 0, fate: syn },
@@ -196,7 +196,7 @@ impl DeviceLink {
         let stream = TcpStream::connect(addr).await?;
         let syn_ack = {
             let mut inner = lock(&self.inner);
-            let fate = inner.model.segment(Direction::FromBroker, now());
+            let fate = inner.model.segment_unordered(Direction::FromBroker, now());
             inner.record(
                 conn,
                 LinkEventKind::Segment { direction: Direction::FromBroker, len: 0, fate },
@@ -290,6 +290,9 @@ struct ConnState {
     close_broker_stream: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
+    /// Per direction (to the broker, from it): the delivery time of this connection's last
+    /// delivered segment; later segments never arrive before it.
+    floor: [Duration; 2],
 }
 
 #[derive(Debug)]
@@ -307,11 +310,21 @@ impl Shared {
         lock(&self.device.inner).record(self.conn, kind);
     }
 
+    /// Decides a segment's fate; delivery is in order within this connection only.
     fn fate(&self, direction: Direction, len: usize) -> Fate {
-        let mut inner = lock(&self.device.inner);
         let t = now();
-        let fate = inner.model.segment(direction, t);
-        inner.record(self.conn, LinkEventKind::Segment { direction, len, fate });
+        let fate = lock(&self.device.inner).model.segment_unordered(direction, t);
+        let fate = match fate {
+            Fate::Delivered { at, transmissions } => {
+                let mut st = lock(&self.state);
+                let floor = &mut st.floor[usize::from(direction == Direction::FromBroker)];
+                let at = at.max(*floor);
+                *floor = at;
+                Fate::Delivered { at, transmissions }
+            }
+            reset => reset,
+        };
+        lock(&self.device.inner).record(self.conn, LinkEventKind::Segment { direction, len, fate });
         fate
     }
 

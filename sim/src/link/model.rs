@@ -333,8 +333,25 @@ impl LinkModel {
     ///
     /// Times passed must not decrease from one call to the next (in either direction): the
     /// model forgets outages that ended before `t`. A delivered segment never arrives before
-    /// the previous delivered segment of the same direction.
+    /// the previous delivered segment of the same direction decided by this method.
     pub fn segment(&mut self, direction: Direction, t: Duration) -> Fate {
+        match self.segment_unordered(direction, t) {
+            Fate::Delivered { at, transmissions } => {
+                let floor = &mut self.last_delivery[direction.index()];
+                let at = at.max(*floor);
+                *floor = at;
+                Fate::Delivered { at, transmissions }
+            }
+            reset => reset,
+        }
+    }
+
+    /// Decides the fate of a segment like [`LinkModel::segment`], without the in-order floor.
+    ///
+    /// TCP orders segments per connection, not per device: a new connection's handshake does
+    /// not wait behind an old connection's retransmissions. The adapter keeps one floor per
+    /// connection and uses this method.
+    pub fn segment_unordered(&mut self, direction: Direction, t: Duration) -> Fate {
         self.forget_before(t);
         let Retransmit { initial_rto, max_rto, max_retransmissions, backoff } =
             self.config.retransmit;
@@ -349,11 +366,7 @@ impl LinkModel {
             let draw = self.rng.random::<f64>();
             let lost = blocked || draw < loss;
             if !lost {
-                let arrival = at + self.sample_latency();
-                let floor = &mut self.last_delivery[direction.index()];
-                let arrival = arrival.max(*floor);
-                *floor = arrival;
-                return Fate::Delivered { at: arrival, transmissions };
+                return Fate::Delivered { at: at + self.sample_latency(), transmissions };
             }
             if transmissions > max_retransmissions {
                 return Fate::Reset { at: at + rto, transmissions };
