@@ -475,15 +475,24 @@ impl Device {
                             self.schedule(t + lasts, Action::Boot(Some(kind)));
                         }
                     }
-                    FaultKind::Crash | FaultKind::Reboot => {
+                    FaultKind::Crash => {
+                        // The process dies; its operating system closes the socket (a FIN).
                         if let Some(conn) = &self.conn {
                             conn.crash();
                         }
                         self.power_off();
-                        if kind == FaultKind::Reboot {
-                            let lasts = lasts.unwrap_or_default();
-                            self.schedule(t + lasts, Action::Boot(Some(kind)));
+                    }
+                    FaultKind::Reboot => {
+                        // The whole device restarts: its kernel, and with it the connection's
+                        // state, is gone without a FIN, so the broker keeps a half-open
+                        // connection until its keepalive expires or the rebooted device
+                        // connects again and takes the session over.
+                        if let Some(conn) = &self.conn {
+                            conn.power_loss();
                         }
+                        self.power_off();
+                        let lasts = lasts.unwrap_or_default();
+                        self.schedule(t + lasts, Action::Boot(Some(kind)));
                     }
                     FaultKind::Disconnect => {
                         self.held = true;

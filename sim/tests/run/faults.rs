@@ -190,3 +190,25 @@ fn regression_a_new_connection_does_not_wait_behind_an_old_ones_retransmissions(
         .expect("the tracker reconnects after the blackout");
     assert!((34.7..35.2).contains(&secs(back)), "reconnected at {} s", secs(back));
 }
+
+#[test]
+fn a_reboot_within_the_keepalive_takes_the_session_over_and_fires_the_will() {
+    let s = scenario("sim/tests/scenarios/run/reboot-takeover.yaml");
+    let (records, _) = run(&s, None, None);
+    let tracker: Vec<&Record> = of(&records, "tracker").collect();
+    let taken = tracker
+        .iter()
+        .find(|r| matches!(&r.event, Event::BrokerDisconnected { reason, .. } if reason == "taken-over"))
+        .expect("the new connection takes the old one over");
+    // Nothing reached the broker between 5 s and the new CONNECT at ~8.1 s.
+    assert!((8.0..8.3).contains(&secs(taken)), "taken over at {} s", secs(taken));
+    let will = tracker.iter().find(|r| is_will(r)).expect("the takeover publishes the Will");
+    assert_eq!(will.t_us, taken.t_us);
+    let resumed = tracker.iter().any(|r| {
+        matches!(r.event, Event::BrokerConnected { session_present: true, .. })
+            && r.t_us == taken.t_us
+    });
+    assert!(resumed, "the persistent session is resumed: {tracker:#?}");
+    let connections = tracker.iter().filter(|r| matches!(r.event, Event::BrokerConnected { .. }));
+    assert_eq!(connections.count(), 2);
+}
