@@ -1,5 +1,49 @@
 //! The deterministic simulator.
 //!
+//! Load a scenario, [`run`] it, read the trace:
+//!
+//! ```
+//! use std::path::Path;
+//! use std::time::Duration;
+//! use mqttsim_sim::scenario::parse_scenario;
+//! use mqttsim_sim::trace::{Collect, Event};
+//! use mqttsim_sim::{RunOptions, RunReport, run};
+//!
+//! let yaml = r#"
+//! name: two-sensors
+//! seed: 1
+//! duration: 1m
+//! protocol: "3.1.1"
+//! sites: [ { name: field, link: { latency: 40ms } } ]
+//! devices:
+//!   - { group: sensor, site: field, count: 2, client_id: "sensor-{i}",
+//!       publish: [ { topic: "field/{i}/temp", qos: 1, every: 10s } ] }
+//!   - { group: sink, site: field, count: 1, client_id: "sink",
+//!       subscribe: [ { filter: "field/#", qos: 1 } ] }
+//! faults:
+//!   - { kind: crash, target: { device: sensor-1 }, at: 30s }
+//! "#;
+//! let scenario = parse_scenario(yaml, Path::new("two-sensors.yaml")).unwrap();
+//! let mut trace = Collect::default();
+//! let options = RunOptions {
+//!     duration: Some(Duration::from_secs(40)),
+//!     trace: vec![&mut trace],
+//!     ..RunOptions::default()
+//! };
+//! let report = run(&scenario, options).unwrap();
+//! assert_eq!(report.devices, 3);
+//! assert_eq!(report.faults.get("crash"), Some(&1));
+//! // Every message is named `<client_id>#<n>` in its payload, so deliveries match publishes.
+//! let delivered = trace.0.iter().filter(|r| {
+//!     matches!(&r.event, Event::Delivered { msg: Some(m), .. } if m == "sensor-0#1")
+//! });
+//! assert_eq!(delivered.count(), 1);
+//! // The same seed gives the same run: the summary too, but for the wall time.
+//! let options = RunOptions { duration: Some(Duration::from_secs(40)), ..RunOptions::default() };
+//! let again = run(&scenario, options).unwrap();
+//! assert_eq!(RunReport { wall_ms: 0, ..again }, RunReport { wall_ms: 0, ..report });
+//! ```
+//!
 //! Modules:
 //! - [`scenario`]: the YAML scenario format: model, parser with located errors, JSON Schema.
 //! - [`world`]: builds the turmoil world from a seed, host names, the simulated clock.
