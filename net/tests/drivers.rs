@@ -207,3 +207,71 @@ async fn silent_client_is_closed_after_one_and_a_half_keepalives_and_its_will_fi
         })
         .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_stops_reading_loses_qos0_but_keeps_its_connection() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let core = Broker::new(BrokerConfig::default(), Box::new(MemoryStore::volatile()));
+            let config =
+                BrokerDriverConfig { max_pending_packets: 4, ..BrokerDriverConfig::default() };
+            let broker = BrokerDriver::new(core, config);
+            tokio::task::spawn_local(broker.clone().run_timers());
+
+            // A raw subscriber with a tiny pipe that subscribes and then never reads again.
+            let (mut stalled, broker_end) = tokio::io::duplex(256);
+            broker.spawn_connection(broker_end).unwrap();
+            let mut out = BytesMut::new();
+            let connect = Packet::Connect(Connect {
+                protocol: Protocol::V311,
+                clean_start: true,
+                keep_alive: 0,
+                client_id: "stalled".into(),
+                will: None,
+                username: None,
+                password: None,
+                properties: Properties::new(),
+            });
+            encode(&connect, Protocol::V311, &mut out).unwrap();
+            let subscribe = Packet::Subscribe(mqttsim_codec::Subscribe {
+                packet_id: 1,
+                filters: vec![mqttsim_codec::SubscribeFilter {
+                    filter: "t/#".into(),
+                    options: Default::default(),
+                }],
+                properties: Properties::new(),
+            });
+            encode(&subscribe, Protocol::V311, &mut out).unwrap();
+            stalled.write_all(&out).await.unwrap();
+            let mut acks = [0u8; 4 + 5];
+            stalled.read_exact(&mut acks).await.unwrap();
+            assert_eq!(
+                acks,
+                [0x20, 2, 0, 0, 0x90, 3, 0, 1, 0],
+                "CONNACK then SUBACK granting QoS 0"
+            );
+
+            let (device_end, broker_end) = tokio::io::duplex(64 * 1024);
+            broker.spawn_connection(broker_end).unwrap();
+            let publisher = Device::new(ClientConfig::new("pub"));
+            publisher.run(device_end);
+            publisher.connected.notified().await;
+            for i in 0..200 {
+                let payload = Bytes::from(vec![b'x'; 100 + i % 3]);
+                publisher
+                    .core
+                    .borrow_mut()
+                    .publish(Duration::ZERO, "t/x".into(), payload, QoS::AtMostOnce, false)
+                    .unwrap();
+                publisher.waker.wake();
+                settle().await;
+            }
+            assert!(
+                broker.dropped_qos0() > 100,
+                "most QoS 0 messages to the stalled subscriber are dropped"
+            );
+            assert_eq!(broker.connection_count(), 2, "the stalled subscriber is not disconnected");
+        })
+        .await;
+}
