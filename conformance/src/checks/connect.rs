@@ -2,7 +2,7 @@
 
 use mqttsim_codec::{Packet, QoS, ReasonCode};
 
-use super::{connected_then_closes, first_packet_closes};
+use super::{baseline, connected_then_closes, first_packet_closes};
 use crate::check::{Check, Ctx, Outcome, Stop};
 use crate::conn::{Conn, Event, describe};
 use crate::raw::{RawPacket, connect_v311};
@@ -265,6 +265,7 @@ async fn unsupported_level(ctx: Ctx) -> Outcome {
 }
 
 async fn bad_protocol_name(ctx: Ctx) -> Outcome {
+    baseline(&ctx).await?;
     let mut conn = ctx.open("a").await?;
     conn.send_raw(
         &RawPacket::new(0x10).str("MQTX").u8(4).u8(0x02).u16(60).str(&ctx.client_id("a")).build(),
@@ -310,6 +311,7 @@ async fn will_fields_missing(ctx: Ctx) -> Outcome {
 }
 
 async fn password_without_username(ctx: Ctx) -> Outcome {
+    baseline(&ctx).await?;
     let bytes = connect_v311(0x42, 60).str(&ctx.client_id("a")).str("secret").build();
     let mut conn = ctx.open("a").await?;
     conn.send_raw(&bytes).await?;
@@ -337,6 +339,7 @@ async fn unflagged_fields(ctx: Ctx) -> Outcome {
 }
 
 async fn refused_field(ctx: &Ctx, bytes: Vec<u8>, why: &str) -> Outcome {
+    baseline(ctx).await?;
     let mut conn = ctx.open("a").await?;
     conn.send_raw(&bytes).await?;
     conn.expect_close_allowing(why, refusing_connack).await

@@ -39,9 +39,16 @@ pub(crate) async fn connected_then_closes(ctx: &Ctx, bytes: &[u8], why: &str) ->
     conn.expect_close(why).await
 }
 
+/// Requires the broker to accept a plain CONNECT, so that a broker closing every connection
+/// cannot pass the checks that expect a close.
+pub(crate) async fn baseline(ctx: &Ctx) -> Outcome {
+    ctx.client("ok").await?.disconnect().await
+}
+
 /// Opens a connection, sends `bytes` as the first packet, and requires the broker to close the
 /// connection without a CONNACK.
 pub(crate) async fn first_packet_closes(ctx: &Ctx, bytes: &[u8], why: &str) -> Outcome {
+    baseline(ctx).await?;
     let mut conn = ctx.open("a").await?;
     conn.send_raw(bytes).await?;
     conn.expect_close(why).await
