@@ -20,6 +20,9 @@ use crate::wire;
 const MAX_PACKET: usize = 1 << 20;
 
 /// What a bounded wait on a connection saw.
+///
+/// Short-lived and matched on by value, so the packet is not boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A packet arrived.

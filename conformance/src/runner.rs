@@ -130,9 +130,10 @@ pub async fn run_suite(target: Rc<dyn Target>, checks: &[Check], config: &SuiteC
     let overall = config.overall_bound(selected.len());
     let finished = tokio::time::timeout(overall, all).await.is_ok();
 
+    let topics = retained.borrow().clone();
     let cleanup = tokio::time::timeout(
         config.timeout * 2,
-        clear_retained(target.clone(), &run_id, &retained.borrow(), config.timeout),
+        clear_retained(target.clone(), &run_id, &topics, config.timeout),
     )
     .await
     .unwrap_or_else(|_| Err("clearing retained messages timed out".to_string()))

@@ -172,7 +172,8 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        let cases: &[(&str, Result<(&str, u16), &str>)] = &[
+        type Case<'a> = (&'a str, Result<(&'a str, u16), &'a str>);
+        let cases: &[Case] = &[
             ("mqtt://127.0.0.1:1883", Ok(("127.0.0.1", 1883))),
             ("mqtt://localhost", Ok(("localhost", 1883))),
             ("mqtt://broker.example:2000/", Ok(("broker.example", 2000))),

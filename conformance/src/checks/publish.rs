@@ -114,7 +114,7 @@ async fn qos0(ctx: Ctx) -> Outcome {
     let got = sub.recv_publish().await?;
     ensure!(got.qos == QoS::AtMostOnce, "a QoS 0 message arrived as {}", packet(&got));
     ensure!(!got.dup, "a QoS 0 message arrived with DUP 1 [MQTT-3.3.1-2]");
-    ensure!(&*got.topic == topic, "topic {:?} arrived as {:?} [MQTT-3.3.2-3]", topic, &*got.topic);
+    ensure!(*got.topic == topic, "topic {:?} arrived as {:?} [MQTT-3.3.2-3]", topic, &*got.topic);
     ensure!(&got.payload[..] == b"\x00payload\xFF", "payload changed in transit: {}", packet(&got));
     sub.disconnect().await?;
     publisher.disconnect().await
@@ -429,7 +429,7 @@ async fn ordering(ctx: Ctx) -> Outcome {
     while next0 <= N || next1 <= N {
         let got = sub.recv_acked().await?;
         let n: u16 = String::from_utf8_lossy(&got.payload).parse().unwrap_or(0);
-        let next = if &*got.topic == t0 { &mut next0 } else { &mut next1 };
+        let next = if *got.topic == t0 { &mut next0 } else { &mut next1 };
         ensure!(
             n == *next,
             "on {} message {n} arrived where {} was due [MQTT-4.6.0-6]",

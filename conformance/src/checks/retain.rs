@@ -78,7 +78,7 @@ async fn on_subscribe(ctx: Ctx) -> Outcome {
         Stop::Fail(format!("no retained message for a new subscription [MQTT-3.3.1-6]: {e}"))
     })?;
     ensure!(
-        &*got.topic == topic && &got.payload[..] == b"kept",
+        *got.topic == topic && &got.payload[..] == b"kept",
         "expected the retained message, got {}",
         describe(&mqttsim_codec::Packet::Publish(got.clone()))
     );

@@ -21,7 +21,7 @@ pub fn checks() -> Vec<Check> {
         check!(
             "will-on-keepalive-expiry",
             V311,
-            ["MQTT-3.1.2-8", "MQTT-3.1.2-24"],
+            ["MQTT-3.1.2-8"],
             "The Will is published when a client with keep alive 1 s falls silent.",
             on_keepalive
         ),
@@ -117,7 +117,7 @@ async fn on_keepalive(ctx: Ctx) -> Outcome {
     // Only the Will is judged here; the timing is keepalive-enforced's business.
     let limit = std::time::Duration::from_millis(1500) + KEEPALIVE_SLACK + ctx.timeout() * 2;
     match watcher.next_within(limit).await? {
-        Event::Packet(mqttsim_codec::Packet::Publish(p)) if &*p.topic == topic => Ok(()),
+        Event::Packet(mqttsim_codec::Packet::Publish(p)) if *p.topic == topic => Ok(()),
         Event::Packet(p) => fail!("expected the Will, got {}", describe(&p)),
         Event::Closed => fail!("the watcher was disconnected"),
         Event::Silent => {
