@@ -1,0 +1,147 @@
+//! Broker configuration, including the planted bugs used to test the checker.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mqttsim_codec::QoS;
+
+use crate::auth::{AllowAll, Authenticator};
+
+/// What the broker does when a session's message queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverflowPolicy {
+    /// The arriving message is dropped; the queue keeps the older messages.
+    #[default]
+    DropNewest,
+    /// The oldest queued message is dropped to make room for the arriving one.
+    DropOldest,
+}
+
+/// The broker's limits and policies. `BrokerConfig::default()` is a conforming 3.1.1 broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// The highest QoS granted to a subscription; SUBACK grants min(requested, `max_qos`).
+    pub max_qos: QoS,
+    /// Outgoing QoS 1 and 2 messages a session may have unacknowledged at once; messages beyond
+    /// this window wait in the session queue, in order.
+    pub max_inflight: u16,
+    /// Messages a session may hold queued (offline, or waiting for the in-flight window).
+    pub max_queued_messages: usize,
+    /// Which message is dropped when the queue is full.
+    pub overflow: OverflowPolicy,
+    /// Whether QoS 0 messages are queued for an offline persistent session (the standard allows
+    /// either); when false they are dropped with [`crate::DropReason::QoS0Offline`].
+    pub queue_qos0_offline: bool,
+    /// Subscriptions one session may hold; a SUBSCRIBE exceeding it closes the connection.
+    pub max_subscriptions_per_session: usize,
+    /// Inbound QoS 2 packet identifiers one session may hold awaiting PUBREL; a PUBLISH
+    /// exceeding it closes the connection.
+    pub max_inbound_qos2: usize,
+    /// Retained topics the broker keeps; a retained message for a new topic beyond this is
+    /// forwarded but not retained.
+    pub max_retained_messages: usize,
+    /// How long a new connection may stay silent before its CONNECT arrives.
+    pub connect_timeout: Duration,
+    /// The prefix of client identifiers the broker assigns to clients that send an empty one.
+    pub generated_id_prefix: String,
+    /// Decides whether a CONNECT's credentials are accepted.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Deliberate misbehaviours; empty by default.
+    pub bugs: BTreeSet<PlantedBug>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            max_qos: QoS::ExactlyOnce,
+            max_inflight: 32,
+            max_queued_messages: 1000,
+            overflow: OverflowPolicy::DropNewest,
+            queue_qos0_offline: false,
+            max_subscriptions_per_session: 1000,
+            max_inbound_qos2: 1000,
+            max_retained_messages: 1_000_000,
+            connect_timeout: Duration::from_secs(10),
+            generated_id_prefix: "mqttsim-".to_owned(),
+            authenticator: Arc::new(AllowAll),
+            bugs: BTreeSet::new(),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Whether a planted bug is switched on.
+    pub fn has_bug(&self, bug: PlantedBug) -> bool {
+        self.bugs.contains(&bug)
+    }
+}
+
+/// A deliberate misbehaviour, modelled on real broker bugs, that a checker should catch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum PlantedBug {
+    /// In-flight QoS 1 messages are forgotten when a persistent session reconnects, instead of
+    /// being resent with DUP=1 [MQTT-4.4.0-1].
+    ForgetInflightOnReconnect,
+    /// A QoS 2 PUBLISH resent with DUP=1 before PUBREL is forwarded again [MQTT-4.3.3-2].
+    DuplicateQos2OnDup,
+    /// The Will is published after a graceful DISCONNECT [MQTT-3.14.4-3].
+    WillAfterDisconnect,
+    /// The Will is not published when the keepalive expires [MQTT-3.1.2-8].
+    NoWillOnKeepaliveTimeout,
+    /// A retained message is not replaced by a newer one on the same topic [MQTT-3.3.1-5].
+    StaleRetained,
+    /// The Will is not published when a session takeover closes the old connection
+    /// [MQTT-3.1.2-8].
+    NoWillOnTakeover,
+}
+
+impl PlantedBug {
+    /// Every planted bug, in order.
+    pub const ALL: [PlantedBug; 6] = [
+        PlantedBug::ForgetInflightOnReconnect,
+        PlantedBug::DuplicateQos2OnDup,
+        PlantedBug::WillAfterDisconnect,
+        PlantedBug::NoWillOnKeepaliveTimeout,
+        PlantedBug::StaleRetained,
+        PlantedBug::NoWillOnTakeover,
+    ];
+
+    /// The kebab-case name used in scenarios and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlantedBug::ForgetInflightOnReconnect => "forget-inflight-on-reconnect",
+            PlantedBug::DuplicateQos2OnDup => "duplicate-qos2-on-dup",
+            PlantedBug::WillAfterDisconnect => "will-after-disconnect",
+            PlantedBug::NoWillOnKeepaliveTimeout => "no-will-on-keepalive-timeout",
+            PlantedBug::StaleRetained => "stale-retained",
+            PlantedBug::NoWillOnTakeover => "no-will-on-takeover",
+        }
+    }
+}
+
+impl fmt::Display for PlantedBug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A planted bug name that is not known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown planted bug {0:?}; known bugs: {known}", known = known_bugs())]
+pub struct UnknownBug(pub String);
+
+fn known_bugs() -> String {
+    PlantedBug::ALL.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
+}
+
+impl FromStr for PlantedBug {
+    type Err = UnknownBug;
+
+    fn from_str(s: &str) -> Result<PlantedBug, UnknownBug> {
+        PlantedBug::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| UnknownBug(s.to_owned()))
+    }
+}

@@ -1,0 +1,107 @@
+//! What the core gives back: outputs for the driver and events for logs and traces.
+
+use std::fmt;
+
+use bytestring::ByteString;
+use mqttsim_codec::{Packet, QoS, ReasonCode};
+
+/// An opaque connection handle, assigned by [`crate::Broker::handle_connection_opened`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// Work for the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Encode `packet` for the connection's protocol and send it.
+    Send { conn: ConnId, packet: Packet },
+    /// Close the transport, after sending what was queued before. The core has already
+    /// forgotten the connection.
+    Close { conn: ConnId, reason: DisconnectReason },
+}
+
+/// A per-session or per-connection limit of [`crate::BrokerConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `max_subscriptions_per_session`.
+    Subscriptions,
+    /// `max_inbound_qos2`.
+    InboundQos2,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The client sent DISCONNECT.
+    ClientDisconnect,
+    /// Nothing arrived for 1.5 times the keepalive [MQTT-3.1.2-24].
+    KeepAliveTimeout,
+    /// No CONNECT arrived within `connect_timeout`.
+    ConnectTimeout,
+    /// The transport ended without either side asking.
+    ConnectionLost,
+    /// The peer broke the standard; `statement` names the rule where there is one.
+    ProtocolViolation { statement: Option<&'static str>, detail: String },
+    /// Another connection with the same client identifier took the session over
+    /// [MQTT-3.1.4-2].
+    TakenOver,
+    /// A CONNACK with this non-success code was sent [MQTT-3.2.2-5].
+    ConnectRefused(ReasonCode),
+    /// The session exceeded a configured limit.
+    LimitExceeded(Limit),
+}
+
+impl DisconnectReason {
+    pub(crate) fn violation(statement: &'static str, detail: &str) -> DisconnectReason {
+        DisconnectReason::ProtocolViolation { statement: Some(statement), detail: detail.into() }
+    }
+}
+
+/// Why a message was not delivered to a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The session queue was full (`max_queued_messages`, see `overflow`).
+    QueueFull,
+    /// A QoS 0 message for an offline session (`queue_qos0_offline` is off).
+    QoS0Offline,
+}
+
+/// Something that happened, for logs and the simulator's trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A CONNECT was accepted with CONNACK 0.
+    ClientConnected {
+        conn: ConnId,
+        client_id: ByteString,
+        clean_session: bool,
+        session_present: bool,
+    },
+    /// A CONNECT was refused with a CONNACK carrying `reason_code`.
+    ConnectionRefused { conn: ConnId, client_id: ByteString, reason_code: ReasonCode },
+    /// A connected client's connection ended.
+    ClientDisconnected { conn: ConnId, client_id: ByteString, reason: DisconnectReason },
+    /// A connection that never completed CONNECT ended.
+    ConnectionClosed { conn: ConnId, reason: DisconnectReason },
+    /// The broker took responsibility for a message: on receipt for QoS 0, when sending PUBACK
+    /// for QoS 1 and PUBREC for QoS 2.
+    MessageAccepted {
+        client_id: ByteString,
+        topic: ByteString,
+        packet_id: u16,
+        qos: QoS,
+        retain: bool,
+    },
+    /// A Will was published.
+    WillPublished { client_id: ByteString, topic: ByteString, qos: QoS, retain: bool },
+    /// A message for `client_id` was dropped.
+    MessageDropped { client_id: ByteString, topic: ByteString, reason: DropReason },
+    /// A subscription was made or replaced; `granted` is `None` when it was refused (0x80).
+    Subscribed { client_id: ByteString, filter: String, granted: Option<QoS> },
+    /// A subscription was removed (or did not exist).
+    Unsubscribed { client_id: ByteString, filter: String },
+}

@@ -1,0 +1,326 @@
+//! The state that survives a broker crash: sessions and retained messages, behind [`Store`].
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use indexmap::IndexMap;
+use mqttsim_codec::{Properties, QoS, SubscriptionOptions};
+
+use crate::small_map::SmallMap;
+
+/// An application message as the broker holds it for one subscriber (or as retained).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic name.
+    pub topic: ByteString,
+    /// The payload; cloning it is cheap.
+    pub payload: Bytes,
+    /// The QoS it is (or will be) sent with.
+    pub qos: QoS,
+    /// The RETAIN flag it is sent with: 1 only for retained messages sent because of a new
+    /// subscription [MQTT-3.3.1-8], 0 on normal forwarding [MQTT-3.3.1-9].
+    pub retain: bool,
+    /// 5.0 properties; empty for 3.1.1.
+    pub properties: Properties,
+}
+
+/// Where an outgoing QoS 1 or 2 message is in its acknowledgement flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InflightState {
+    /// QoS 1 PUBLISH sent, PUBACK awaited.
+    AwaitingPubAck,
+    /// QoS 2 PUBLISH sent, PUBREC awaited.
+    AwaitingPubRec,
+    /// PUBREL sent, PUBCOMP awaited.
+    AwaitingPubComp,
+}
+
+/// An outgoing message sent but not yet fully acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inflight {
+    /// The message, with the QoS it was sent with.
+    pub message: Message,
+    /// Its place in the flow.
+    pub state: InflightState,
+}
+
+/// The session state of one client identifier [MQTT-3.1.2-4].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Session {
+    /// Whether the session ends with its connection (Clean Session = 1).
+    pub clean: bool,
+    /// Topic filter to subscription options (only the QoS is used by 3.1.1).
+    pub subscriptions: BTreeMap<ByteString, SubscriptionOptions>,
+    /// Outgoing messages sent and not fully acknowledged, keyed by packet identifier, in the
+    /// order they were first sent.
+    pub inflight: IndexMap<u16, Inflight>,
+    /// Outgoing messages waiting to be sent, oldest first.
+    pub queue: VecDeque<Message>,
+    /// Inbound QoS 2 packet identifiers answered with PUBREC and awaiting PUBREL
+    /// [MQTT-4.3.3-2].
+    pub inbound_qos2: BTreeSet<u16>,
+    /// The next outgoing packet identifier to try; never 0.
+    pub next_packet_id: u16,
+}
+
+impl Session {
+    /// A new, empty session.
+    pub fn new(clean: bool) -> Session {
+        Session { clean, next_packet_id: 1, ..Session::default() }
+    }
+
+    /// Takes a packet identifier not used by any in-flight message.
+    ///
+    /// The caller keeps the in-flight window below 65,535 messages, so one is always free.
+    pub(crate) fn allocate_packet_id(&mut self) -> u16 {
+        assert!(self.inflight.len() < usize::from(u16::MAX), "in-flight window is full");
+        loop {
+            let id = self.next_packet_id.max(1);
+            self.next_packet_id = id.checked_add(1).unwrap_or(1);
+            if !self.inflight.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
+
+/// A retained message and the topic-level tree that holds them, for filter lookups that do not
+/// scan every retained topic.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetainedMessages {
+    root: RetainedNode,
+    len: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct RetainedNode {
+    message: Option<Message>,
+    children: SmallMap<Box<str>, RetainedNode>,
+}
+
+impl RetainedNode {
+    fn is_empty(&self) -> bool {
+        self.message.is_none() && self.children.is_empty()
+    }
+
+    fn collect_all<'a>(&'a self, out: &mut Vec<&'a Message>) {
+        out.extend(self.message.as_ref());
+        for (_, child) in self.children.iter() {
+            child.collect_all(out);
+        }
+    }
+
+    fn collect<'a>(&'a self, levels: &[&str], at_root: bool, out: &mut Vec<&'a Message>) {
+        // Wildcards at the first level never match topics starting with '$' [MQTT-4.7.2-1].
+        let visible = |name: &str| !(at_root && name.starts_with('$'));
+        match levels.split_first() {
+            None => out.extend(self.message.as_ref()),
+            Some((&"#", _)) => {
+                // "a/#" also matches "a" itself [MQTT-4.7.1-2].
+                out.extend(self.message.as_ref());
+                for (_, child) in self.children.iter().filter(|(name, _)| visible(name)) {
+                    child.collect_all(out);
+                }
+            }
+            Some((&"+", rest)) => {
+                for (_, child) in self.children.iter().filter(|(name, _)| visible(name)) {
+                    child.collect(rest, false, out);
+                }
+            }
+            Some((level, rest)) => {
+                if let Some(child) = self.children.get(*level) {
+                    child.collect(rest, false, out);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, levels: &[&str]) -> Option<Message> {
+        match levels.split_first() {
+            None => self.message.take(),
+            Some((level, rest)) => {
+                let child = self.children.get_mut(*level)?;
+                let removed = child.remove(rest);
+                if child.is_empty() {
+                    self.children.remove(*level);
+                }
+                removed
+            }
+        }
+    }
+}
+
+impl RetainedMessages {
+    /// The number of retained topics.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no message is retained.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The retained message of a topic name.
+    pub fn get(&self, topic: &str) -> Option<&Message> {
+        let mut node = &self.root;
+        for level in topic.split('/') {
+            node = node.children.get(level)?;
+        }
+        node.message.as_ref()
+    }
+
+    /// Retains `message` for its topic, returning the one it replaces.
+    pub fn insert(&mut self, message: Message) -> Option<Message> {
+        let mut node = &mut self.root;
+        for level in message.topic.split('/') {
+            node =
+                node.children.get_or_insert_with(level, || (level.into(), RetainedNode::default()));
+        }
+        let previous = node.message.replace(message);
+        if previous.is_none() {
+            self.len += 1;
+        }
+        previous
+    }
+
+    /// Removes the retained message of a topic name.
+    pub fn remove(&mut self, topic: &str) -> Option<Message> {
+        let levels: Vec<&str> = topic.split('/').collect();
+        let removed = self.root.remove(&levels);
+        if removed.is_some() {
+            self.len -= 1;
+        }
+        removed
+    }
+
+    /// The retained messages whose topic matches a valid topic filter, in topic-level order.
+    pub fn matching(&self, filter: &str) -> Vec<&Message> {
+        let levels: Vec<&str> = filter.split('/').collect();
+        let mut out = Vec::new();
+        self.root.collect(&levels, true, &mut out);
+        out
+    }
+}
+
+/// Everything a [`Store`] holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreState {
+    /// Sessions by client identifier.
+    pub sessions: BTreeMap<ByteString, Session>,
+    /// Retained messages by topic.
+    pub retained: RetainedMessages,
+}
+
+/// What survives a broker crash. Connections are never part of it.
+///
+/// The driver crashes a broker by dropping its connections and calling
+/// `Broker::new(config, broker.into_store().after_crash())`.
+pub trait Store: fmt::Debug + Send {
+    /// The stored state.
+    fn state(&self) -> &StoreState;
+    /// The stored state, for changes.
+    fn state_mut(&mut self) -> &mut StoreState;
+    /// What is left of this store after the broker process crashed.
+    fn after_crash(self: Box<Self>) -> Box<dyn Store>;
+}
+
+/// A store in memory that either loses everything on a crash or keeps everything.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: StoreState,
+    durable: bool,
+}
+
+impl MemoryStore {
+    /// A store that loses everything on a crash.
+    pub fn volatile() -> MemoryStore {
+        MemoryStore { state: StoreState::default(), durable: false }
+    }
+
+    /// A store that keeps everything across a crash, as if every change reached disk.
+    pub fn durable() -> MemoryStore {
+        MemoryStore { state: StoreState::default(), durable: true }
+    }
+}
+
+impl Store for MemoryStore {
+    fn state(&self) -> &StoreState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut StoreState {
+        &mut self.state
+    }
+
+    fn after_crash(self: Box<Self>) -> Box<dyn Store> {
+        if self.durable { self } else { Box::new(MemoryStore::volatile()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retained(topic: &'static str) -> Message {
+        Message {
+            topic: ByteString::from_static(topic),
+            payload: Bytes::from_static(b"x"),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: Properties::new(),
+        }
+    }
+
+    #[test]
+    fn retained_lookup_by_filter_follows_the_matching_rules() {
+        let mut store = RetainedMessages::default();
+        for topic in ["a", "a/b", "a/b/c", "a/c", "/x", "$SYS/up", "b"] {
+            store.insert(retained(topic));
+        }
+        assert_eq!(store.len(), 7);
+        let cases: [(&str, &[&str]); 9] = [
+            ("a/#", &["a", "a/b", "a/b/c", "a/c"]),
+            ("a/+", &["a/b", "a/c"]),
+            ("+", &["a", "b"]),
+            ("#", &["/x", "a", "a/b", "a/b/c", "a/c", "b"]),
+            ("+/x", &["/x"]),
+            ("$SYS/#", &["$SYS/up"]),
+            ("+/up", &[]),
+            ("a/b", &["a/b"]),
+            ("a/b/c/d", &[]),
+        ];
+        for (filter, expected) in cases {
+            let got: Vec<&str> = store.matching(filter).iter().map(|m| &*m.topic).collect();
+            assert_eq!(got, expected, "{filter}");
+            for topic in expected {
+                assert!(mqttsim_codec::topic::matches(filter, topic), "{filter} vs {topic}");
+            }
+        }
+    }
+
+    #[test]
+    fn retained_remove_prunes_and_counts() {
+        let mut store = RetainedMessages::default();
+        store.insert(retained("a/b/c"));
+        assert!(store.insert(retained("a/b/c")).is_some());
+        assert_eq!(store.len(), 1);
+        assert!(store.remove("a/b").is_none());
+        assert!(store.remove("a/b/c").is_some());
+        assert!(store.is_empty());
+        assert_eq!(store, RetainedMessages::default());
+    }
+
+    #[test]
+    fn packet_ids_skip_zero_and_ids_in_flight() {
+        let mut session = Session::new(false);
+        session.next_packet_id = u16::MAX;
+        let message = retained("t");
+        let inflight = Inflight { message, state: InflightState::AwaitingPubAck };
+        session.inflight.insert(1, inflight);
+        assert_eq!(session.allocate_packet_id(), u16::MAX);
+        assert_eq!(session.allocate_packet_id(), 2);
+    }
+}

@@ -1,0 +1,118 @@
+//! Each planted bug really changes behaviour, and the default broker has none of them.
+
+use std::collections::BTreeSet;
+
+use mqttsim_broker::{BrokerConfig, PlantedBug};
+use mqttsim_codec::{Disconnect, Packet};
+
+use crate::harness::{Harness, Q0, Q1, Q2, connect, payloads, publish, secs, will};
+
+fn harness(bug: Option<PlantedBug>) -> Harness {
+    let bugs: BTreeSet<PlantedBug> = bug.into_iter().collect();
+    Harness::new(BrokerConfig { bugs, ..BrokerConfig::default() })
+}
+
+/// Runs the scenario that exposes `bug` and says whether the broker misbehaved.
+fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
+    let mut h = harness(enabled.then_some(bug));
+    match bug {
+        PlantedBug::ForgetInflightOnReconnect => {
+            let sub = h.connect("sub", false);
+            h.subscribe(sub, "t", Q1);
+            let conn = h.connect("pub", true);
+            h.publish(conn, "t", "x", Q1, false);
+            h.take(sub);
+            h.lose(sub);
+            let back = h.connect("sub", false);
+            // [MQTT-4.4.0-1]: the unacknowledged message must come back.
+            h.publishes(back).is_empty()
+        }
+        PlantedBug::DuplicateQos2OnDup => {
+            let sub = h.connect("sub", true);
+            h.subscribe(sub, "t", Q0);
+            let conn = h.connect("pub", true);
+            let mut packet = publish("t", "x", Q2, false, 1);
+            h.send(conn, Packet::Publish(packet.clone()));
+            packet.dup = true;
+            h.send(conn, Packet::Publish(packet));
+            // [MQTT-4.3.3-2]
+            h.publishes(sub).len() > 1
+        }
+        PlantedBug::WillAfterDisconnect
+        | PlantedBug::NoWillOnKeepaliveTimeout
+        | PlantedBug::NoWillOnTakeover => {
+            let mut packet = connect("dev", true);
+            packet.keep_alive = 5;
+            packet.will = Some(will("w", "gone", Q0, false));
+            let (conn, _) = h.connect_with(packet);
+            match bug {
+                PlantedBug::WillAfterDisconnect => {
+                    h.send(conn, Packet::Disconnect(Disconnect::default()));
+                    !h.wills().is_empty()
+                }
+                PlantedBug::NoWillOnKeepaliveTimeout => {
+                    h.advance(secs(10));
+                    h.wills().is_empty()
+                }
+                _ => {
+                    h.connect("dev", true);
+                    h.wills().is_empty()
+                }
+            }
+        }
+        PlantedBug::StaleRetained => {
+            let conn = h.connect("pub", true);
+            h.publish(conn, "t", "old", Q1, true);
+            h.publish(conn, "t", "new", Q1, true);
+            let sub = h.connect("sub", true);
+            h.subscribe(sub, "t", Q1);
+            // [MQTT-3.3.1-5]
+            payloads(&h.publishes(sub)) != ["new"]
+        }
+        _ => unreachable!("a planted bug without a scenario: {bug}"),
+    }
+}
+
+#[test]
+fn each_planted_bug_changes_behaviour_and_is_off_by_default() {
+    assert!(BrokerConfig::default().bugs.is_empty());
+    for bug in PlantedBug::ALL {
+        assert!(!misbehaves(bug, false), "the default broker has {bug}");
+        assert!(misbehaves(bug, true), "{bug} changes nothing");
+    }
+}
+
+#[test]
+fn planted_bugs_have_kebab_case_names() {
+    let names: Vec<String> = PlantedBug::ALL.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        names,
+        [
+            "forget-inflight-on-reconnect",
+            "duplicate-qos2-on-dup",
+            "will-after-disconnect",
+            "no-will-on-keepalive-timeout",
+            "stale-retained",
+            "no-will-on-takeover",
+        ]
+    );
+    for bug in PlantedBug::ALL {
+        assert_eq!(bug.to_string().parse::<PlantedBug>(), Ok(bug));
+    }
+    let error = "no-such-bug".parse::<PlantedBug>().unwrap_err();
+    assert!(error.to_string().contains("stale-retained"), "{error}");
+}
+
+#[test]
+fn forget_inflight_keeps_qos2_flows() {
+    // The bug is about QoS 1 only: a QoS 2 message in flight is still resent.
+    let mut h = harness(Some(PlantedBug::ForgetInflightOnReconnect));
+    let sub = h.connect("sub", false);
+    h.subscribe(sub, "t", Q2);
+    let conn = h.connect("pub", true);
+    h.publish(conn, "t", "x", Q2, false);
+    h.take(sub);
+    h.lose(sub);
+    let back = h.connect("sub", false);
+    assert_eq!(payloads(&h.publishes(back)), ["x"]);
+}

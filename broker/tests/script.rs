@@ -1,0 +1,366 @@
+//! Scenario scripts: each `tests/scripts/*.txt` is run against a fresh broker, and the
+//! transcript of everything the broker said is compared with its insta snapshot.
+//!
+//! A script is one command per line; lines starting with `#` are comments. Connections are named by the
+//! script; `connect` opens a new transport under that name and sends CONNECT on it, `open` only
+//! opens one, and `send-connect` sends a CONNECT on the name's current transport.
+//!
+//! ```text
+//! config max_inflight=2 bugs=stale-retained   (only before the first connection)
+//! c1 connect dev1 clean keepalive=10 will=status/dev1,offline,1,retain user=u pass=p v5
+//! c2 open
+//! c2 send-connect dev2 clean
+//! c1 subscribe t/# 1 a/b 0
+//! c1 unsubscribe t/#
+//! c1 publish t/a hello qos=1 id=5 retain dup
+//! c1 puback 5 | pubrec 5 | pubrel 5 | pubcomp 5
+//! c1 pingreq | disconnect | lost | decode-error | raw-connect v5
+//! advance 15s | advance 1500ms
+//! crash                                         (durable store; `crash volatile` for a volatile one)
+//! ```
+//!
+//! Transcript lines: `>` the command, `<` a packet sent, `x` a close, `=` an event.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use mqttsim_broker::{Broker, BrokerConfig, ConnId, Event, MemoryStore, Output, PlantedBug};
+use mqttsim_codec::{
+    Ack, Connect, DecodeError, Disconnect, Packet, Properties, Protocol, Publish, QoS, Subscribe,
+    SubscribeFilter, SubscriptionOptions, Unsubscribe, Will,
+};
+
+struct Runner {
+    broker: Broker,
+    now: Duration,
+    /// Script names of connections, both ways.
+    conns: BTreeMap<String, ConnId>,
+    names: BTreeMap<ConnId, String>,
+    transcript: String,
+    next_packet_id: u16,
+    durable: bool,
+}
+
+fn qos(text: &str) -> QoS {
+    QoS::from_u8(text.parse().unwrap_or(9)).unwrap_or_else(|| panic!("bad QoS {text:?}"))
+}
+
+fn duration(text: &str) -> Duration {
+    if let Some(ms) = text.strip_suffix("ms") {
+        Duration::from_millis(ms.parse().expect("milliseconds"))
+    } else if let Some(s) = text.strip_suffix('s') {
+        Duration::from_secs(s.parse().expect("seconds"))
+    } else {
+        panic!("bad duration {text:?}, expected 15s or 1500ms")
+    }
+}
+
+impl Runner {
+    fn new(config: BrokerConfig, durable: bool) -> Runner {
+        let store = if durable { MemoryStore::durable() } else { MemoryStore::volatile() };
+        Runner {
+            broker: Broker::new(config, Box::new(store)),
+            now: Duration::ZERO,
+            conns: BTreeMap::new(),
+            names: BTreeMap::new(),
+            transcript: String::new(),
+            next_packet_id: 0,
+            durable,
+        }
+    }
+
+    fn name(&self, conn: ConnId) -> String {
+        self.names.get(&conn).cloned().unwrap_or_else(|| conn.to_string())
+    }
+
+    fn conn(&self, name: &str) -> ConnId {
+        *self.conns.get(name).unwrap_or_else(|| panic!("{name} never connected"))
+    }
+
+    fn packet_id(&mut self) -> u16 {
+        self.next_packet_id += 1;
+        self.next_packet_id
+    }
+
+    fn drain(&mut self) {
+        while let Some(output) = self.broker.poll_output() {
+            let line = match output {
+                Output::Send { conn, packet } => format!("< {} {}", self.name(conn), show(&packet)),
+                Output::Close { conn, reason } => format!("x {} {reason:?}", self.name(conn)),
+            };
+            writeln!(self.transcript, "{line}").unwrap();
+        }
+        while let Some(event) = self.broker.poll_event() {
+            let line = self.show_event(event);
+            writeln!(self.transcript, "= {line}").unwrap();
+        }
+    }
+
+    fn show_event(&self, event: Event) -> String {
+        // Connection ids are replaced by script names; the rest is the event's Debug form.
+        let text = format!("{event:?}");
+        match event {
+            Event::ClientConnected { conn, .. }
+            | Event::ConnectionRefused { conn, .. }
+            | Event::ClientDisconnected { conn, .. }
+            | Event::ConnectionClosed { conn, .. } => {
+                text.replace(&format!("{conn:?}"), &self.name(conn))
+            }
+            _ => text,
+        }
+    }
+
+    fn run_line(&mut self, line: &str) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        writeln!(self.transcript, "> {line}").unwrap();
+        match words.as_slice() {
+            ["advance", by] => {
+                let target = self.now + duration(by);
+                while let Some(deadline) = self.broker.poll_timeout().filter(|&d| d <= target) {
+                    self.now = self.now.max(deadline);
+                    writeln!(self.transcript, "  at {:?}", self.now).unwrap();
+                    self.broker.handle_timeout(self.now);
+                    self.drain();
+                }
+                self.now = target;
+            }
+            ["crash", rest @ ..] => {
+                let config = self.broker.config().clone();
+                let durable = rest != ["volatile"] && self.durable;
+                let store = if durable {
+                    std::mem::replace(
+                        &mut self.broker,
+                        Broker::new(config.clone(), Box::new(MemoryStore::volatile())),
+                    )
+                    .into_store()
+                } else {
+                    Box::new(MemoryStore::volatile())
+                };
+                self.broker = Broker::new(config, store.after_crash());
+                self.conns.clear();
+            }
+            [name, "open"] => self.open(name),
+            [name, "connect", args @ ..] => {
+                self.open(name);
+                self.send_connect(name, args);
+            }
+            [name, "send-connect", args @ ..] => self.send_connect(name, args),
+            [name, command, args @ ..] => {
+                let conn = self.conn(name);
+                let packet = self.packet(command, args);
+                match packet {
+                    Some(packet) => self.broker.handle_packet(conn, self.now, packet),
+                    None if *command == "lost" => {
+                        self.broker.handle_connection_lost(conn, self.now)
+                    }
+                    None => {
+                        let error = DecodeError::Malformed {
+                            packet: None,
+                            what: "garbage",
+                            statement: None,
+                        };
+                        self.broker.handle_decode_error(conn, self.now, &error);
+                    }
+                }
+            }
+            _ => panic!("cannot read {line:?}"),
+        }
+        self.drain();
+    }
+
+    fn open(&mut self, name: &str) {
+        let conn = self.broker.handle_connection_opened(self.now);
+        self.conns.insert(name.to_owned(), conn);
+        self.names.insert(conn, name.to_owned());
+    }
+
+    fn send_connect(&mut self, name: &str, args: &[&str]) {
+        let conn = self.conn(name);
+        let mut connect = Connect {
+            protocol: Protocol::V311,
+            clean_start: false,
+            keep_alive: 0,
+            client_id: String::new(),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::new(),
+        };
+        for arg in args {
+            match arg.split_once('=') {
+                None if *arg == "clean" => connect.clean_start = true,
+                None if *arg == "v5" => connect.protocol = Protocol::V5,
+                None if *arg == "\"\"" => connect.client_id = String::new(),
+                None => connect.client_id = (*arg).to_owned(),
+                Some(("keepalive", v)) => connect.keep_alive = v.parse().expect("keepalive"),
+                Some(("user", v)) => connect.username = Some(v.to_owned()),
+                Some(("pass", v)) => connect.password = Some(Bytes::copy_from_slice(v.as_bytes())),
+                Some(("will", v)) => {
+                    let parts: Vec<&str> = v.split(',').collect();
+                    connect.will = Some(Will {
+                        topic: ByteString::from(parts[0]),
+                        payload: Bytes::copy_from_slice(parts[1].as_bytes()),
+                        qos: qos(parts[2]),
+                        retain: parts.get(3) == Some(&"retain"),
+                        properties: Properties::new(),
+                    });
+                }
+                _ => panic!("unknown connect argument {arg:?}"),
+            }
+        }
+        self.broker.handle_packet(conn, self.now, Packet::Connect(connect));
+    }
+
+    fn packet(&mut self, command: &str, args: &[&str]) -> Option<Packet> {
+        let id = || args.first().map(|v| v.parse::<u16>().expect("packet id")).unwrap_or(1);
+        Some(match command {
+            "subscribe" => {
+                let filters = args
+                    .chunks(2)
+                    .map(|pair| SubscribeFilter {
+                        filter: pair[0].to_owned(),
+                        options: SubscriptionOptions { qos: qos(pair[1]), ..Default::default() },
+                    })
+                    .collect();
+                let packet_id = self.packet_id();
+                Packet::Subscribe(Subscribe { packet_id, filters, properties: Properties::new() })
+            }
+            "unsubscribe" => {
+                let filters = args.iter().map(|f| (*f).to_owned()).collect();
+                let packet_id = self.packet_id();
+                Packet::Unsubscribe(Unsubscribe {
+                    packet_id,
+                    filters,
+                    properties: Properties::new(),
+                })
+            }
+            "publish" => {
+                let mut publish = Publish {
+                    dup: false,
+                    qos: QoS::AtMostOnce,
+                    retain: false,
+                    topic: ByteString::from(args[0]),
+                    packet_id: 0,
+                    payload: match args.get(1) {
+                        None | Some(&"\"\"") => Bytes::new(),
+                        Some(text) => Bytes::copy_from_slice(text.as_bytes()),
+                    },
+                    properties: Properties::new(),
+                };
+                for arg in args.iter().skip(2) {
+                    match arg.split_once('=') {
+                        Some(("qos", v)) => publish.qos = qos(v),
+                        Some(("id", v)) => publish.packet_id = v.parse().expect("packet id"),
+                        None if *arg == "retain" => publish.retain = true,
+                        None if *arg == "dup" => publish.dup = true,
+                        _ => panic!("unknown publish argument {arg:?}"),
+                    }
+                }
+                if publish.qos != QoS::AtMostOnce && publish.packet_id == 0 {
+                    publish.packet_id = self.packet_id();
+                }
+                Packet::Publish(publish)
+            }
+            "puback" => Packet::PubAck(Ack::new(id())),
+            "pubrec" => Packet::PubRec(Ack::new(id())),
+            "pubrel" => Packet::PubRel(Ack::new(id())),
+            "pubcomp" => Packet::PubComp(Ack::new(id())),
+            "pingreq" => Packet::PingReq,
+            "disconnect" => Packet::Disconnect(Disconnect::default()),
+            "lost" | "decode-error" => return None,
+            _ => panic!("unknown command {command:?}"),
+        })
+    }
+}
+
+/// A packet in one short line.
+fn show(packet: &Packet) -> String {
+    match packet {
+        Packet::ConnAck(c) => {
+            format!(
+                "CONNACK session_present={} rc={:#04x}",
+                u8::from(c.session_present),
+                c.reason_code.0
+            )
+        }
+        Packet::Publish(p) => format!(
+            "PUBLISH {} {:?} qos={} id={} retain={} dup={}",
+            p.topic,
+            String::from_utf8_lossy(&p.payload),
+            p.qos.as_u8(),
+            p.packet_id,
+            u8::from(p.retain),
+            u8::from(p.dup),
+        ),
+        Packet::PubAck(a) => format!("PUBACK {}", a.packet_id),
+        Packet::PubRec(a) => format!("PUBREC {}", a.packet_id),
+        Packet::PubRel(a) => format!("PUBREL {}", a.packet_id),
+        Packet::PubComp(a) => format!("PUBCOMP {}", a.packet_id),
+        Packet::SubAck(s) => {
+            let codes: Vec<String> =
+                s.reason_codes.iter().map(|c| format!("{:#04x}", c.0)).collect();
+            format!("SUBACK {} [{}]", s.packet_id, codes.join(", "))
+        }
+        Packet::UnsubAck(u) => format!("UNSUBACK {}", u.packet_id),
+        Packet::PingResp => "PINGRESP".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn config_of(line: &str) -> BrokerConfig {
+    let mut config = BrokerConfig::default();
+    for arg in line.split_whitespace().skip(1) {
+        let (key, value) = arg.split_once('=').unwrap_or_else(|| panic!("bad config {arg:?}"));
+        match key {
+            "max_inflight" => config.max_inflight = value.parse().unwrap(),
+            "max_queued_messages" => config.max_queued_messages = value.parse().unwrap(),
+            "max_qos" => config.max_qos = qos(value),
+            "queue_qos0_offline" => config.queue_qos0_offline = value.parse().unwrap(),
+            "bugs" => {
+                config.bugs = value.split(',').map(|b| b.parse::<PlantedBug>().unwrap()).collect()
+            }
+            _ => panic!("unknown config key {key:?}"),
+        }
+    }
+    config
+}
+
+fn run_script(text: &str) -> String {
+    let lines: Vec<&str> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let (config, body) = match lines.first() {
+        Some(first) if first.starts_with("config") => (config_of(first), &lines[1..]),
+        _ => (BrokerConfig::default(), &lines[..]),
+    };
+    let mut runner = Runner::new(config, true);
+    for line in body {
+        runner.run_line(line);
+    }
+    runner.transcript
+}
+
+#[test]
+fn scripts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/scripts exists")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty());
+    for path in paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let transcript = run_script(&text);
+        // Same script, same transcript: the core is deterministic.
+        assert_eq!(run_script(&text), transcript, "{name} is not deterministic");
+        insta::with_settings!({ snapshot_path => dir.join("snapshots"), prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!(name, transcript);
+        });
+    }
+}

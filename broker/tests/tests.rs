@@ -1,0 +1,24 @@
+//! Behaviour tests of the broker core, each named after the normative statement it checks.
+//!
+//! - `harness`: the in-memory harness (fake clock, inbox per connection).
+//! - `connect`: CONNECT, CONNACK codes, client identifiers, session present, takeover.
+//! - `keepalive`: keepalive expiry, PINGREQ, the connect timeout and the deadline index.
+//! - `will`: when the Will is and is not published.
+//! - `publish`: QoS 0, 1 and 2 in both directions, in-flight window, ordering, offline queue.
+//! - `subscribe`: SUBACK codes, replacement, overlapping filters, UNSUBSCRIBE, `$` topics.
+//! - `retained`: set, replace, clear, RETAIN flag on delivery.
+//! - `crash`: volatile and durable stores across a restart.
+//! - `bugs`: each planted bug changes behaviour, and the default broker has none.
+//! - `script`: scenario scripts in `tests/scripts`, their transcripts snapshotted with insta.
+
+mod harness;
+
+mod bugs;
+mod connect;
+mod crash;
+mod keepalive;
+mod publish;
+mod retained;
+mod script;
+mod subscribe;
+mod will;
