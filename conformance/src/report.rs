@@ -262,3 +262,49 @@ pub fn coverage_markdown(c: &Coverage) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        let result = |name, statements, verdict| CheckResult {
+            name,
+            protocol: Protocol::V311,
+            statements,
+            verdict,
+        };
+        Report {
+            target: "tcp 127.0.0.1:1883".into(),
+            run_id: "abc123".into(),
+            seed: 7,
+            results: vec![
+                result("connect-accepted", &["MQTT-3.1.4-4", "MQTT-3.2.0-1"], Verdict::Pass),
+                result(
+                    "pingreq-bad-flags",
+                    &["MQTT-2.2.2-2"],
+                    Verdict::Fail("a: expected a close, got PINGRESP on mqttsim/abc123/x|y".into()),
+                ),
+                result(
+                    "overlapping-subscriptions",
+                    &["MQTT-3.3.5-1"],
+                    Verdict::Skip("QoS 2 was not granted (0x01)".into()),
+                ),
+            ],
+            cleanup: None,
+            elapsed: Duration::from_millis(1234),
+        }
+    }
+
+    #[test]
+    fn renderings() {
+        let report = sample();
+        assert!(!report.passed());
+        assert_eq!(report.counts(), (1, 1, 1));
+        insta::assert_snapshot!("table", report.to_table());
+        insta::assert_snapshot!("expectation", report.to_expectation());
+        insta::assert_snapshot!("json", report.to_json());
+        insta::assert_snapshot!("junit", report.to_junit());
+        insta::assert_snapshot!("markdown", report.to_markdown(None));
+    }
+}

@@ -223,3 +223,107 @@ async fn clear_retained(
     }
     conn.disconnect().await.map_err(fail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::TurmoilTarget;
+
+    fn check(
+        name: &'static str,
+        statements: &'static [&'static str],
+        run: fn(Ctx) -> BoxFuture<'static, crate::Outcome>,
+    ) -> Check {
+        Check { name, protocol: mqttsim_codec::Protocol::V311, statements, summary: "", run }
+    }
+
+    fn table() -> Vec<Check> {
+        vec![
+            check("slow-pass", &["MQTT-1.5.3-1"], |_| {
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok(())
+                })
+            }),
+            check("hangs", &["MQTT-3.1.2-24"], |_| Box::pin(std::future::pending())),
+            check("fails", &["MQTT-3.1.2-24", "MQTT-4.8.0-1"], |_| {
+                Box::pin(async { Err(Stop::Fail("why".into())) })
+            }),
+            check("skips", &["MQTT-4.7.2-1"], |_| {
+                Box::pin(async { Err(Stop::Skip("lacks it".into())) })
+            }),
+        ]
+    }
+
+    /// Runs `checks` inside turmoil, where time is simulated, and returns the report.
+    fn simulate(config: SuiteConfig) -> Report {
+        let mut sim = turmoil::Builder::new()
+            .simulation_duration(Duration::from_secs(3600))
+            .rng_seed(1)
+            .build();
+        let out = Rc::new(RefCell::new(None));
+        let slot = out.clone();
+        sim.client("suite", async move {
+            let target = Rc::new(TurmoilTarget { host: "nowhere".into(), port: 1 });
+            *slot.borrow_mut() = Some(run_suite(target, &table(), &config).await);
+            Ok(())
+        });
+        sim.run().unwrap();
+        out.borrow_mut().take().unwrap()
+    }
+
+    #[test]
+    fn verdicts_come_in_table_order_and_a_hanging_check_fails_at_its_budget() {
+        let config =
+            SuiteConfig { timeout: Duration::from_secs(1), jobs: 2, ..SuiteConfig::default() };
+        let report = simulate(config.clone());
+        assert_eq!(
+            report.to_expectation(),
+            "PASS slow-pass [MQTT-1.5.3-1]\n\
+             FAIL hangs [MQTT-3.1.2-24] the check did not finish within its budget of 8s\n\
+             FAIL fails [MQTT-3.1.2-24 MQTT-4.8.0-1] why\n\
+             SKIP skips [MQTT-4.7.2-1] lacks it\n"
+        );
+        // The hanging check holds one of two slots for its whole budget; the rest share the other.
+        assert_eq!(report.elapsed, config.check_budget());
+        assert!(report.elapsed <= config.overall_bound(4));
+    }
+
+    #[test]
+    fn one_job_runs_checks_one_after_another() {
+        let config =
+            SuiteConfig { timeout: Duration::from_secs(1), jobs: 1, ..SuiteConfig::default() };
+        let report = simulate(config.clone());
+        assert_eq!(report.elapsed, Duration::from_secs(2) + config.check_budget());
+    }
+
+    #[test]
+    fn selection_by_name_and_statement() {
+        let checks = table();
+        let pick = |only: &[&str], skip: &[&str]| {
+            let s = Selection {
+                only: only.iter().map(|s| s.to_string()).collect(),
+                skip: skip.iter().map(|s| s.to_string()).collect(),
+            };
+            checks.iter().filter(|c| s.selects(c)).map(|c| c.name).collect::<Vec<_>>()
+        };
+        assert_eq!(pick(&[], &[]), ["slow-pass", "hangs", "fails", "skips"]);
+        assert_eq!(pick(&["MQTT-3.1.2-24"], &[]), ["hangs", "fails"]);
+        assert_eq!(pick(&["[MQTT-3.1.2-24]"], &["hangs"]), ["fails"]);
+        assert_eq!(pick(&["skips", "mqtt-1.5.3-1"], &[]), ["slow-pass", "skips"]);
+        assert_eq!(pick(&[], &["MQTT-4.8.0-1", "slow-pass"]), ["hangs", "skips"]);
+        let s = Selection {
+            only: vec!["nope".into(), "fails".into()],
+            skip: vec!["MQTT-9.9.9-9".into()],
+        };
+        assert_eq!(s.unknown_keys(&checks), ["nope", "MQTT-9.9.9-9"]);
+    }
+
+    #[test]
+    fn run_ids_are_six_hex_digits_and_follow_the_seed() {
+        let id = |seed| SuiteConfig { seed, ..SuiteConfig::default() }.run_id();
+        assert_eq!(id(7), id(7));
+        assert_ne!(id(7), id(8));
+        assert!(id(0).len() == 6 && id(0).chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}
