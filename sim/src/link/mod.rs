@@ -1,0 +1,17 @@
+//! The per-device link model: a pure seeded model and its async adapter on a real stream.
+//!
+//! Modules:
+//! - [`config`]: the link configuration (latency, jitter, loss, retransmission, flapping).
+//! - [`latency`]: latency distributions sampled from the link's own random stream.
+//! - [`model`]: the sans-IO model deciding each segment's delivery time or the reset.
+//! - [`adapter`]: applies the model to a turmoil TCP stream; the device gets a [`LinkStream`].
+
+pub mod adapter;
+pub mod config;
+pub mod latency;
+pub mod model;
+
+pub use adapter::{Connection, DeviceLink, LinkEvent, LinkEventKind, LinkOptions, LinkStream};
+pub use config::{Flap, LinkConfig, LinkConfigError, Retransmit};
+pub use latency::Latency;
+pub use model::{Direction, Directions, Fate, LinkModel, Window};
