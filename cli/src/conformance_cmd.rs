@@ -1,11 +1,11 @@
 //! `mqtt-sim conformance`: runs the conformance suite against a broker over TCP.
 
 use std::hash::{BuildHasher, Hasher};
-use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use crate::Failure;
+use anyhow::Context;
 use mqttsim_codec::Protocol;
 use mqttsim_conformance::report::coverage_markdown;
 use mqttsim_conformance::statements::{Status, coverage};
@@ -20,7 +20,8 @@ Examples:
   mqtt-sim conformance --list
   mqtt-sim conformance --coverage
 
-Exit codes: 0 when no check failed, 1 when a check failed, 2 on a usage error or a bad URL.";
+Exit codes: 0 when no check failed, 1 when a check failed, 2 on a usage error or a bad URL,
+3 when the broker cannot be reached.";
 
 /// Output formats of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,66 +102,71 @@ fn fresh_seed() -> u64 {
     hasher.finish()
 }
 
-/// Runs the subcommand and maps the outcome to the documented exit codes.
-pub fn run(args: Args) -> ExitCode {
-    match execute(args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn execute(args: Args) -> anyhow::Result<bool> {
+/// Runs the subcommand: exit code 0 when no check failed, 1 when one did.
+pub fn run(args: Args) -> Result<u8, Failure> {
     let all = checks::all();
     if args.list {
         for c in &all {
             println!("{:<36} {}\n{:<36} {}", c.name, c.statements.join(" "), "", c.summary);
         }
-        return Ok(true);
+        return Ok(0);
     }
     if args.coverage {
         let c = coverage(Protocol::V311, &all);
         print!("{}", coverage_markdown(&c));
-        return Ok(true);
+        return Ok(0);
     }
-    let url = args.broker.as_deref().context("--broker is required")?;
-    let url = BrokerUrl::parse(url)?;
-    let selection = Selection { only: args.only, skip: args.skip };
+    let url = args.broker.as_deref().context("--broker is required").map_err(Failure::input)?;
+    let url = BrokerUrl::parse(url).map_err(Failure::input)?;
+    let selection = Selection { only: args.only.clone(), skip: args.skip.clone() };
     let unknown = selection.unknown_keys(&all);
     if !unknown.is_empty() {
-        bail!("--only/--skip name no check or cited statement: {}", unknown.join(", "));
+        return Err(Failure::input(anyhow::anyhow!(
+            "--only/--skip name no check or cited statement: {}",
+            unknown.join(", ")
+        )));
     }
-    let seed = args.seed.unwrap_or_else(fresh_seed);
-    let config =
-        SuiteConfig { seed, timeout: args.timeout, jobs: usize::from(args.jobs), selection };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    let target = Rc::new(TcpTarget::new(&url));
+        .context("cannot start the async runtime")
+        .map_err(Failure::environment)?;
     runtime
         .block_on(async {
             let probe = tokio::net::TcpStream::connect(url.authority());
-            tokio::time::timeout(config.timeout, probe).await
+            tokio::time::timeout(args.timeout, probe).await
         })
-        .map_err(|_| anyhow::anyhow!("connecting took longer than {:?}", config.timeout))
+        .map_err(|_| anyhow::anyhow!("connecting took longer than {:?}", args.timeout))
         .and_then(|r| r.map_err(anyhow::Error::from))
-        .with_context(|| format!("cannot reach the broker at {}", url.authority()))?;
+        .with_context(|| format!("cannot reach the broker at {}", url.authority()))
+        .map_err(Failure::environment)?;
+    let passed = execute(args, &all, url, selection, &runtime);
+    Ok(if passed { 0 } else { 1 })
+}
+
+fn execute(
+    args: Args,
+    all: &[mqttsim_conformance::Check],
+    url: BrokerUrl,
+    selection: Selection,
+    runtime: &tokio::runtime::Runtime,
+) -> bool {
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let config =
+        SuiteConfig { seed, timeout: args.timeout, jobs: usize::from(args.jobs), selection };
+    let target = Rc::new(TcpTarget::new(&url));
     eprintln!(
         "running against {} with seed {seed} (replay: --seed {seed}); bound {:?}",
         url.authority(),
         config.overall_bound(all.iter().filter(|c| config.selection.selects(c)).count())
     );
-    let report = runtime.block_on(run_suite(target, &all, &config));
+    let report = runtime.block_on(run_suite(target, all, &config));
     let out = match args.format {
         Format::Table => report.to_table(),
         Format::Json => report.to_json(),
         Format::Junit => report.to_junit(),
         Format::Markdown => {
-            let c = coverage(Protocol::V311, &all);
+            let c = coverage(Protocol::V311, all);
             report.to_markdown(Some(&c))
         }
     };
@@ -173,11 +179,11 @@ fn execute(args: Args) -> anyhow::Result<bool> {
         eprintln!("warning: {warning}");
     }
     let not_yet =
-        coverage(Protocol::V311, &all).rows.iter().filter(|(_, s)| *s == Status::NotYet).count();
+        coverage(Protocol::V311, all).rows.iter().filter(|(_, s)| *s == Status::NotYet).count();
     if not_yet > 0 {
         eprintln!("{not_yet} testable statements have no check yet (see --coverage)");
     }
-    Ok(report.passed())
+    report.passed()
 }
 
 #[cfg(test)]

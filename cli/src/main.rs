@@ -1,12 +1,22 @@
-//! The `mqtt-sim` command line.
+//! The `mqtt-sim` command line: one thin binary over the library crates.
+//!
+//! Exit codes: 0 success, 1 a check or expectation failed, 2 bad input or usage, 3 an I/O or
+//! environment failure (such as a port already in use).
 
+mod broker_cmd;
 mod conformance_cmd;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 /// Deterministic network simulator and conformance tester for MQTT.
 #[derive(Debug, Parser)]
-#[command(name = "mqtt-sim", version)]
+#[command(name = "mqtt-sim", version, about, long_about = None)]
+#[command(after_help = "Examples:
+  mqtt-sim broker --listen 127.0.0.1:1883
+  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500
+  mqtt-sim conformance --broker mqtt://127.0.0.1:1883")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -14,12 +24,42 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the reference broker on real TCP.
+    Broker(broker_cmd::BrokerArgs),
     /// Run conformance checks against a broker.
     Conformance(conformance_cmd::Args),
 }
 
-fn main() -> std::process::ExitCode {
-    match Cli::parse().command {
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad input or usage: exit code 2.
+    pub fn input(error: impl Into<anyhow::Error>) -> Failure {
+        Failure { code: 2, error: error.into() }
+    }
+
+    /// The environment failed us (I/O, ports): exit code 3.
+    pub fn environment(error: impl Into<anyhow::Error>) -> Failure {
+        Failure { code: 3, error: error.into() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Broker(args) => broker_cmd::run(args),
         Command::Conformance(args) => conformance_cmd::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
     }
 }

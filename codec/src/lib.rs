@@ -10,13 +10,17 @@
 //! - [`error`]: typed decode and encode errors, each naming the normative statement it breaks.
 //! - [`topic`]: topic name and filter validation, matching, and `$share` parsing.
 //! - [`raw`]: a builder for deliberately malformed packets, for conformance checks.
+//! - `property` (private): which 5.0 property each packet allows, and their wire form.
+//! - `wire` (private): the body reader, variable byte integers and length-prefixed fields.
 
 pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod packet;
+mod property;
 pub mod raw;
 pub mod topic;
+mod wire;
 
 pub use decode::decode;
 pub use encode::encode;

@@ -1,1 +1,15 @@
-//! Async drivers over any AsyncRead + AsyncWrite stream.
+//! Async drivers that run the sans-IO cores over any `AsyncRead + AsyncWrite` stream: turmoil's
+//! simulated TCP in the simulator, tokio's TCP for the real `mqtt-sim broker`.
+//!
+//! Modules:
+//! - [`broker`]: one broker core serving many connections, plus its timer task.
+//! - [`client`]: one client core over one connection at a time.
+//!
+//! Both run on a single thread inside a tokio `LocalSet`, as turmoil runs its hosts.
+
+pub mod broker;
+pub mod client;
+pub mod tcp;
+
+pub use broker::{BrokerDriver, BrokerDriverConfig, EventSink};
+pub use client::{ClientDriverConfig, ClientWaker, ConnectionEnd, drive_client};

@@ -1,0 +1,203 @@
+//! `mqtt-sim broker` on real TCP with third-party clients: Debian's `mosquitto_pub` and
+//! `mosquitto_sub` (package mosquitto-clients, which `.ci/run` installs).
+//!
+//! The tests synchronise on the broker's own log lines (a subscriber is known to be ready when
+//! the broker logs its SUBSCRIBE), never on sleeps.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A running `mqtt-sim broker` on a free loopback port, with its log lines.
+struct Broker {
+    child: Child,
+    port: u16,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Broker {
+    fn start() -> Broker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-sim"))
+            .args(["broker", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start mqtt-sim broker");
+        let stdout = child.stdout.take().expect("broker stdout");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut broker = Broker { child, port: 0, lines, seen: Vec::new() };
+        let banner = broker.wait_for(|l| l.contains("listening on"));
+        let addr = banner.split("listening on ").nth(1).and_then(|s| s.split(' ').next());
+        broker.port = addr
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in banner {banner:?}"));
+        broker
+    }
+
+    /// Waits for (and returns) the first log line, not yet consumed, that satisfies `pred`.
+    fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        if let Some(i) = self.seen.iter().position(|l| pred(l)) {
+            return self.seen.remove(i);
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("broker never logged the expected line; it logged {:#?}", self.seen)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("broker exited; it logged {:#?}", self.seen)
+                }
+            }
+        }
+    }
+
+    fn wait_for_subscribe(&mut self, client_id: &str) {
+        let needle = format!("client_id={client_id:?}");
+        self.wait_for(|l| l.contains("subscribe") && l.contains(&needle));
+    }
+
+    fn wait_for_connect(&mut self, client_id: &str) {
+        let needle = format!("client_id={client_id:?}");
+        self.wait_for(|l| l.contains(" connect ") && l.contains(&needle));
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tool(name: &str) -> Command {
+    let found =
+        Command::new(name).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    assert!(
+        found.is_ok(),
+        "{name} is not installed: `apt-get install mosquitto-clients` (CI's .ci/run does this)"
+    );
+    Command::new(name)
+}
+
+/// Waits for a client process to end by itself, killing it after the deadline.
+fn finish(mut child: Child, what: &str) -> Output {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if child.try_wait().expect("poll child").is_some() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect output");
+            panic!(
+                "{what} did not finish in time; stdout {:?}, stderr {:?}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn publish(broker: &Broker, client_id: &str, topic: &str, qos: u8, message: &str, retain: bool) {
+    let mut cmd = tool("mosquitto_pub");
+    cmd.args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-i", client_id, "-t", topic]);
+    cmd.args(["-q", &qos.to_string(), "-m", message]);
+    if retain {
+        cmd.arg("-r");
+    }
+    let out = cmd.output().expect("run mosquitto_pub");
+    assert!(out.status.success(), "mosquitto_pub failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn subscribe(broker: &Broker, client_id: &str, filter: &str, qos: u8, count: usize) -> Child {
+    tool("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-i", client_id])
+        .args(["-t", filter, "-q", &qos.to_string(), "-C", &count.to_string(), "-v"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mosquitto_sub")
+}
+
+fn lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn mosquitto_clients_publish_and_subscribe_at_every_qos() {
+    let mut broker = Broker::start();
+    for qos in 0..=2u8 {
+        let sub_id = format!("it-sub-q{qos}");
+        let sub = subscribe(&broker, &sub_id, &format!("it/q{qos}/#"), qos, 3);
+        broker.wait_for_subscribe(&sub_id);
+        for k in 0..3 {
+            publish(
+                &broker,
+                &format!("it-pub-q{qos}"),
+                &format!("it/q{qos}/a"),
+                qos,
+                &format!("m{k}"),
+                false,
+            );
+        }
+        let out = finish(sub, "mosquitto_sub");
+        assert!(
+            out.status.success(),
+            "subscriber failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected: Vec<String> = (0..3).map(|k| format!("it/q{qos}/a m{k}")).collect();
+        assert_eq!(lines(&out), expected, "QoS {qos}: every message, once, in order");
+    }
+}
+
+#[test]
+fn retained_message_reaches_a_later_subscriber() {
+    let mut broker = Broker::start();
+    publish(&broker, "it-retainer", "it/retained/x", 1, "kept", true);
+    let sub = subscribe(&broker, "it-late", "it/retained/#", 1, 1);
+    broker.wait_for_subscribe("it-late");
+    let out = finish(sub, "mosquitto_sub");
+    assert_eq!(lines(&out), vec!["it/retained/x kept".to_string()]);
+}
+
+#[test]
+fn will_is_delivered_when_a_client_is_killed() {
+    let mut broker = Broker::start();
+    let watcher = subscribe(&broker, "it-watcher", "it/will/#", 1, 1);
+    broker.wait_for_subscribe("it-watcher");
+    let mut victim = tool("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-i", "it-victim"])
+        .args(["-t", "it/nothing", "-k", "30", "--will-topic", "it/will/victim"])
+        .args(["--will-payload", "gone", "--will-qos", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run mosquitto_sub as the victim");
+    broker.wait_for_connect("it-victim");
+    broker.wait_for_subscribe("it-victim");
+    // SIGKILL: the socket is closed by the kernel, no DISCONNECT is sent.
+    victim.kill().expect("kill the victim");
+    let _ = victim.wait();
+    let out = finish(watcher, "the Will watcher");
+    assert_eq!(lines(&out), vec!["it/will/victim gone".to_string()]);
+    broker.wait_for(|l| l.contains("disconnect") && l.contains("\"it-victim\""));
+}
