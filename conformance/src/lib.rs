@@ -28,14 +28,13 @@
 //! - [`target`]: where the broker is (tokio TCP or turmoil TCP) and broker URL parsing.
 //! - [`runner`]: runs a selection of checks concurrently with timeouts and cleans up after them.
 //! - [`report`]: verdicts rendered as a table, JSON, JUnit XML, Markdown or the expectation text.
-//! - [`raw`]: a byte builder for deliberately malformed packets.
-//! - `wire`: the path from packets to bytes and back (the project codec).
+//! - `wire`: the path from packets to bytes and back (the project codec; malformed packets are
+//!   built with `mqttsim_codec::raw`).
 
 #[macro_use]
 pub mod check;
 pub mod checks;
 pub mod conn;
-pub mod raw;
 pub mod report;
 pub mod runner;
 pub mod statements;

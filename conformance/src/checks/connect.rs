@@ -1,11 +1,11 @@
 //! CONNECT and CONNACK: return codes, malformed CONNECTs, client ids, sessions, takeover.
 
+use mqttsim_codec::raw::RawPacket;
 use mqttsim_codec::{Packet, QoS, ReasonCode};
 
-use super::{baseline, connected_then_closes, first_packet_closes};
+use super::{baseline, connect_v311, connected_then_closes, first_packet_closes};
 use crate::check::{Check, Ctx, Outcome, Stop};
 use crate::conn::{Conn, Event, describe};
-use crate::raw::{RawPacket, connect_v311};
 
 /// The checks of this module.
 pub fn checks() -> Vec<Check> {
@@ -245,7 +245,7 @@ async fn id_23_chars(ctx: Ctx) -> Outcome {
 async fn unsupported_level(ctx: Ctx) -> Outcome {
     let mut conn = ctx.open("a").await?;
     let id = ctx.client_id("a");
-    conn.send_raw(&RawPacket::new(0x10).str("MQTT").u8(6).u8(0x02).u16(60).str(&id).build())
+    conn.send_raw(&RawPacket::new(0x10).utf8("MQTT").u8(6).u8(0x02).u16(60).utf8(&id).to_vec())
         .await?;
     match conn.recv().await? {
         Packet::ConnAck(a) => {
@@ -268,19 +268,25 @@ async fn bad_protocol_name(ctx: Ctx) -> Outcome {
     baseline(&ctx).await?;
     let mut conn = ctx.open("a").await?;
     conn.send_raw(
-        &RawPacket::new(0x10).str("MQTX").u8(4).u8(0x02).u16(60).str(&ctx.client_id("a")).build(),
+        &RawPacket::new(0x10)
+            .utf8("MQTX")
+            .u8(4)
+            .u8(0x02)
+            .u16(60)
+            .utf8(&ctx.client_id("a"))
+            .to_vec(),
     )
     .await?;
     conn.expect_close_allowing("protocol name MQTX [MQTT-3.1.2-1]", refusing_connack).await
 }
 
 async fn reserved_flag(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x03, 60).str(&ctx.client_id("a")).build();
+    let bytes = connect_v311(0x03, 60).utf8(&ctx.client_id("a")).to_vec();
     first_packet_closes(&ctx, &bytes, "CONNECT with reserved flag 1 [MQTT-3.1.2-3]").await
 }
 
 async fn second_connect(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x02, 60).str(&ctx.client_id("a")).build();
+    let bytes = connect_v311(0x02, 60).utf8(&ctx.client_id("a")).to_vec();
     connected_then_closes(&ctx, &bytes, "a second CONNECT [MQTT-3.1.0-2]").await
 }
 
@@ -290,29 +296,29 @@ async fn not_first(ctx: Ctx) -> Outcome {
 
 async fn will_qos_3(ctx: Ctx) -> Outcome {
     let topic = ctx.topic("will");
-    let bytes = connect_v311(0x1E, 60).str(&ctx.client_id("a")).str(&topic).str("w").build();
+    let bytes = connect_v311(0x1E, 60).utf8(&ctx.client_id("a")).utf8(&topic).utf8("w").to_vec();
     first_packet_closes(&ctx, &bytes, "Will QoS 3 [MQTT-3.1.2-14]").await
 }
 
 async fn will_qos_without_will(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x0A, 60).str(&ctx.client_id("a")).build();
+    let bytes = connect_v311(0x0A, 60).utf8(&ctx.client_id("a")).to_vec();
     first_packet_closes(&ctx, &bytes, "Will QoS 1 with Will flag 0 [MQTT-3.1.2-13]").await
 }
 
 async fn will_retain_without_will(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x22, 60).str(&ctx.client_id("a")).build();
+    let bytes = connect_v311(0x22, 60).utf8(&ctx.client_id("a")).to_vec();
     first_packet_closes(&ctx, &bytes, "Will retain 1 with Will flag 0 [MQTT-3.1.2-15]").await
 }
 
 async fn will_fields_missing(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x06, 60).str(&ctx.client_id("a")).build();
+    let bytes = connect_v311(0x06, 60).utf8(&ctx.client_id("a")).to_vec();
     first_packet_closes(&ctx, &bytes, "Will flag without Will topic and message [MQTT-3.1.2-9]")
         .await
 }
 
 async fn password_without_username(ctx: Ctx) -> Outcome {
     baseline(&ctx).await?;
-    let bytes = connect_v311(0x42, 60).str(&ctx.client_id("a")).str("secret").build();
+    let bytes = connect_v311(0x42, 60).utf8(&ctx.client_id("a")).utf8("secret").to_vec();
     let mut conn = ctx.open("a").await?;
     conn.send_raw(&bytes).await?;
     conn.expect_close_allowing(
@@ -323,17 +329,18 @@ async fn password_without_username(ctx: Ctx) -> Outcome {
 }
 
 async fn username_missing(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x82, 60).str(&ctx.client_id("a")).build();
+    let bytes = connect_v311(0x82, 60).utf8(&ctx.client_id("a")).to_vec();
     first_packet_closes(&ctx, &bytes, "user name flag 1 without a user name [MQTT-3.1.2-19]").await
 }
 
 async fn password_missing(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0xC2, 60).str(&ctx.client_id("a")).str("user").build();
+    let bytes = connect_v311(0xC2, 60).utf8(&ctx.client_id("a")).utf8("user").to_vec();
     first_packet_closes(&ctx, &bytes, "password flag 1 without a password [MQTT-3.1.2-21]").await
 }
 
 async fn unflagged_fields(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x02, 60).str(&ctx.client_id("a")).str("user").str("secret").build();
+    let bytes =
+        connect_v311(0x02, 60).utf8(&ctx.client_id("a")).utf8("user").utf8("secret").to_vec();
     first_packet_closes(&ctx, &bytes, "user name and password without their flags [MQTT-3.1.2-18]")
         .await
 }
@@ -346,37 +353,37 @@ async fn refused_field(ctx: &Ctx, bytes: Vec<u8>, why: &str) -> Outcome {
 }
 
 async fn id_bad_utf8(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x02, 60).field(b"ab\xC3\x28").build();
+    let bytes = connect_v311(0x02, 60).binary(b"ab\xC3\x28").to_vec();
     refused_field(&ctx, bytes, "client id bytes C3 28 [MQTT-1.5.3-1]").await
 }
 
 async fn id_surrogate(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x02, 60).field(b"ab\xED\xA0\x80").build();
+    let bytes = connect_v311(0x02, 60).binary(b"ab\xED\xA0\x80").to_vec();
     refused_field(&ctx, bytes, "client id encoding U+D800 [MQTT-1.5.3-1]").await
 }
 
 async fn id_null(ctx: Ctx) -> Outcome {
     let mut id = ctx.client_id("a").into_bytes();
     id.insert(2, 0);
-    let bytes = connect_v311(0x02, 60).field(&id).build();
+    let bytes = connect_v311(0x02, 60).binary(&id).to_vec();
     refused_field(&ctx, bytes, "client id containing U+0000 [MQTT-1.5.3-2]").await
 }
 
 async fn will_topic_bad_utf8(ctx: Ctx) -> Outcome {
     let bytes =
-        connect_v311(0x06, 60).str(&ctx.client_id("a")).field(b"will/\xFF").str("w").build();
+        connect_v311(0x06, 60).utf8(&ctx.client_id("a")).binary(b"will/\xFF").utf8("w").to_vec();
     refused_field(&ctx, bytes, "Will topic with byte FF [MQTT-3.1.3-10]").await
 }
 
 async fn username_bad_utf8(ctx: Ctx) -> Outcome {
-    let bytes = connect_v311(0x82, 60).str(&ctx.client_id("a")).field(b"user\xC0\x80").build();
+    let bytes = connect_v311(0x82, 60).utf8(&ctx.client_id("a")).binary(b"user\xC0\x80").to_vec();
     refused_field(&ctx, bytes, "user name with overlong encoding C0 80 [MQTT-3.1.3-11]").await
 }
 
 async fn empty_id_persistent(ctx: Ctx) -> Outcome {
     // Built by hand: an encoder may rightly refuse an empty id without CleanSession.
     let mut conn = ctx.open("a").await?;
-    conn.send_raw(&connect_v311(0x00, 60).str("").build()).await?;
+    conn.send_raw(&connect_v311(0x00, 60).utf8("").to_vec()).await?;
     let ack = match conn.recv().await? {
         Packet::ConnAck(ack) => ack,
         p => fail!("an empty client id with CleanSession 0 was answered with {}", describe(&p)),
@@ -492,8 +499,8 @@ async fn rejected_ignores_data(ctx: Ctx) -> Outcome {
     let topic = ctx.topic("t");
     ctx.retained(&topic);
     let mut bytes =
-        RawPacket::new(0x10).str("MQTT").u8(6).u8(0x02).u16(60).str(&ctx.client_id("a")).build();
-    bytes.extend(RawPacket::new(0x31).str(&topic).raw(b"must not be stored").build());
+        RawPacket::new(0x10).utf8("MQTT").u8(6).u8(0x02).u16(60).utf8(&ctx.client_id("a")).to_vec();
+    bytes.extend(RawPacket::new(0x31).utf8(&topic).bytes(b"must not be stored").to_vec());
     let mut conn = ctx.open("a").await?;
     conn.send_raw(&bytes).await?;
     conn.expect_close_allowing("the refused CONNECT", refusing_connack).await?;

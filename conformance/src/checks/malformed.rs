@@ -5,7 +5,7 @@ use mqttsim_codec::Packet;
 use super::connected_then_closes;
 use crate::check::{Check, Ctx, Outcome};
 use crate::conn::describe;
-use crate::raw::RawPacket;
+use mqttsim_codec::raw::RawPacket;
 
 /// The checks of this module.
 pub fn checks() -> Vec<Check> {
@@ -161,13 +161,13 @@ pub fn checks() -> Vec<Check> {
 }
 
 async fn publish_qos3(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0x36).str(&ctx.topic("t")).u16(1).raw(b"x").build();
+    let bytes = RawPacket::new(0x36).utf8(&ctx.topic("t")).u16(1).bytes(b"x").to_vec();
     connected_then_closes(&ctx, &bytes, "PUBLISH with QoS 3 [MQTT-3.3.1-4]").await
 }
 
 async fn publish_wildcard(ctx: Ctx) -> Outcome {
     for (tag, suffix) in [("a", "+"), ("b", "#"), ("c", "x+y")] {
-        let bytes = RawPacket::new(0x30).str(&ctx.topic(suffix)).raw(b"x").build();
+        let bytes = RawPacket::new(0x30).utf8(&ctx.topic(suffix)).bytes(b"x").to_vec();
         let mut conn = ctx.client(tag).await?;
         conn.send_raw(&bytes).await?;
         conn.expect_close(&format!("PUBLISH to a topic ending in {suffix:?} [MQTT-3.3.2-2]"))
@@ -179,24 +179,24 @@ async fn publish_wildcard(ctx: Ctx) -> Outcome {
 async fn publish_bad_utf8(ctx: Ctx) -> Outcome {
     let mut topic = ctx.topic("t").into_bytes();
     topic.extend_from_slice(b"\xC3\x28");
-    let bytes = RawPacket::new(0x30).field(&topic).raw(b"x").build();
+    let bytes = RawPacket::new(0x30).binary(&topic).bytes(b"x").to_vec();
     connected_then_closes(&ctx, &bytes, "PUBLISH topic with bytes C3 28 [MQTT-1.5.3-1]").await
 }
 
 async fn publish_null(ctx: Ctx) -> Outcome {
     let mut topic = ctx.topic("t").into_bytes();
     topic.push(0);
-    let bytes = RawPacket::new(0x30).field(&topic).raw(b"x").build();
+    let bytes = RawPacket::new(0x30).binary(&topic).bytes(b"x").to_vec();
     connected_then_closes(&ctx, &bytes, "PUBLISH topic containing U+0000 [MQTT-4.7.3-2]").await
 }
 
 async fn publish_empty_topic(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0x30).str("").raw(b"x").build();
+    let bytes = RawPacket::new(0x30).utf8("").bytes(b"x").to_vec();
     connected_then_closes(&ctx, &bytes, "PUBLISH with an empty topic [MQTT-4.7.3-1]").await
 }
 
 async fn publish_id_zero(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0x32).str(&ctx.topic("t")).u16(0).raw(b"x").build();
+    let bytes = RawPacket::new(0x32).utf8(&ctx.topic("t")).u16(0).bytes(b"x").to_vec();
     let mut conn = ctx.client("a").await?;
     conn.send_raw(&bytes).await?;
     conn.expect_close_allowing("QoS 1 PUBLISH with packet id 0 [MQTT-2.3.1-1]", |_| false).await
@@ -209,17 +209,17 @@ async fn pubrel_flags(ctx: Ctx) -> Outcome {
         Packet::PubRec(_) => {}
         p => fail!("QoS 2 PUBLISH was answered with {}", describe(&p)),
     }
-    conn.send_raw(&RawPacket::new(0x60).u16(1).build()).await?;
+    conn.send_raw(&RawPacket::new(0x60).u16(1).to_vec()).await?;
     conn.expect_close("PUBREL with flags 0000 [MQTT-3.6.1-1]").await
 }
 
 async fn subscribe_flags(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0x80).u16(1).str(&ctx.topic("t")).u8(0).build();
+    let bytes = RawPacket::new(0x80).u16(1).utf8(&ctx.topic("t")).u8(0).to_vec();
     connected_then_closes(&ctx, &bytes, "SUBSCRIBE with flags 0000 [MQTT-3.8.1-1]").await
 }
 
 async fn unsubscribe_flags(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0xA0).u16(1).str(&ctx.topic("t")).build();
+    let bytes = RawPacket::new(0xA0).u16(1).utf8(&ctx.topic("t")).to_vec();
     connected_then_closes(&ctx, &bytes, "UNSUBSCRIBE with flags 0000 [MQTT-3.10.1-1]").await
 }
 
@@ -234,7 +234,7 @@ async fn pingreq_flags(ctx: Ctx) -> Outcome {
 async fn subscribe_no_filters(ctx: Ctx) -> Outcome {
     connected_then_closes(
         &ctx,
-        &RawPacket::new(0x82).u16(1).build(),
+        &RawPacket::new(0x82).u16(1).to_vec(),
         "SUBSCRIBE without filters [MQTT-3.8.3-3]",
     )
     .await
@@ -242,7 +242,7 @@ async fn subscribe_no_filters(ctx: Ctx) -> Outcome {
 
 async fn subscribe_bad_options(ctx: Ctx) -> Outcome {
     for (tag, options) in [("a", 0x03u8), ("b", 0x41)] {
-        let bytes = RawPacket::new(0x82).u16(1).str(&ctx.topic("t")).u8(options).build();
+        let bytes = RawPacket::new(0x82).u16(1).utf8(&ctx.topic("t")).u8(options).to_vec();
         let mut conn = ctx.client(tag).await?;
         conn.send_raw(&bytes).await?;
         conn.expect_close(&format!("SUBSCRIBE options byte 0x{options:02X} [MQTT-3.8.3-4]"))
@@ -252,31 +252,32 @@ async fn subscribe_bad_options(ctx: Ctx) -> Outcome {
 }
 
 async fn subscribe_bad_utf8(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0x82).u16(1).field(b"t/\xFF").u8(0).build();
+    let bytes = RawPacket::new(0x82).u16(1).binary(b"t/\xFF").u8(0).to_vec();
     connected_then_closes(&ctx, &bytes, "SUBSCRIBE filter with byte FF [MQTT-3.8.3-1]").await
 }
 
 async fn subscribe_id_zero(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0x82).u16(0).str(&ctx.topic("t")).u8(0).build();
+    let bytes = RawPacket::new(0x82).u16(0).utf8(&ctx.topic("t")).u8(0).to_vec();
     connected_then_closes(&ctx, &bytes, "SUBSCRIBE with packet id 0 [MQTT-2.3.1-1]").await
 }
 
 async fn unsubscribe_no_filters(ctx: Ctx) -> Outcome {
     connected_then_closes(
         &ctx,
-        &RawPacket::new(0xA2).u16(1).build(),
+        &RawPacket::new(0xA2).u16(1).to_vec(),
         "UNSUBSCRIBE without filters [MQTT-3.10.3-2]",
     )
     .await
 }
 
 async fn unsubscribe_bad_utf8(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0xA2).u16(1).field(b"t/\xED\xA0\x80").build();
+    let bytes = RawPacket::new(0xA2).u16(1).binary(b"t/\xED\xA0\x80").to_vec();
     connected_then_closes(&ctx, &bytes, "UNSUBSCRIBE filter encoding U+D800 [MQTT-3.10.3-1]").await
 }
 
 async fn length_five_bytes(ctx: Ctx) -> Outcome {
-    let bytes = RawPacket::new(0x30).build_with_length(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
+    let bytes =
+        RawPacket::new(0x30).remaining_length_bytes(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]).to_vec();
     connected_then_closes(&ctx, &bytes, "a five-byte remaining length").await
 }
 

@@ -16,7 +16,15 @@ pub mod retain;
 pub mod subscribe;
 pub mod will;
 
+use mqttsim_codec::raw::RawPacket;
+
 use crate::check::{Check, Ctx, Outcome};
+
+/// The start of a 3.1.1 CONNECT as a raw packet: protocol name, level 4, `flags`, keep alive.
+/// The payload fields follow with [`RawPacket::utf8`] and [`RawPacket::binary`].
+pub(crate) fn connect_v311(flags: u8, keep_alive: u16) -> RawPacket {
+    RawPacket::new(0x10).utf8("MQTT").u8(4).u8(flags).u16(keep_alive)
+}
 
 /// Every check, in report order.
 pub fn all() -> Vec<Check> {
@@ -52,4 +60,13 @@ pub(crate) async fn first_packet_closes(ctx: &Ctx, bytes: &[u8], why: &str) -> O
     let mut conn = ctx.open("a").await?;
     conn.send_raw(bytes).await?;
     conn.expect_close(why).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_raw_connect_is_byte_exact() {
+        let connect = super::connect_v311(0x02, 60).utf8("a").to_vec();
+        assert_eq!(connect, [0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 1, b'a']);
+    }
 }

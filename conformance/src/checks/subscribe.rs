@@ -5,7 +5,7 @@ use mqttsim_codec::{Ack, Packet, QoS, ReasonCode};
 
 use crate::check::{Check, Ctx, Outcome, Stop};
 use crate::conn::{Conn, Event, describe};
-use crate::raw::RawPacket;
+use mqttsim_codec::raw::RawPacket;
 
 /// The checks of this module.
 pub fn checks() -> Vec<Check> {
@@ -252,7 +252,7 @@ async fn hash(ctx: Ctx) -> Outcome {
 async fn refused(ctx: &Ctx, tag: &str, filter: &str, statement: &str) -> Outcome {
     let mut conn = ctx.client(tag).await?;
     // Built by hand: an encoder may rightly refuse to put an invalid filter on the wire.
-    conn.send_raw(&RawPacket::new(0x82).u16(1).str(filter).u8(0).build()).await?;
+    conn.send_raw(&RawPacket::new(0x82).u16(1).utf8(filter).u8(0).to_vec()).await?;
     match conn.next_within(ctx.timeout()).await? {
         Event::Closed => Ok(()),
         Event::Packet(Packet::SubAck(a)) if a.reason_codes == [ReasonCode::UNSPECIFIED_ERROR] => {
