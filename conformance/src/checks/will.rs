@@ -26,6 +26,13 @@ pub fn checks() -> Vec<Check> {
             on_keepalive
         ),
         check!(
+            "will-on-takeover",
+            V311,
+            ["MQTT-3.1.2-8", "MQTT-3.1.4-2"],
+            "The Will is published when a second client with the same id takes the session over.",
+            on_takeover
+        ),
+        check!(
             "will-not-after-disconnect",
             V311,
             ["MQTT-3.14.4-3", "MQTT-3.1.2-10"],
@@ -124,6 +131,19 @@ async fn on_keepalive(ctx: Ctx) -> Outcome {
             fail!("no Will within {limit:?} of a keep alive of 1 s expiring [MQTT-3.1.2-8]")
         }
     }
+}
+
+async fn on_takeover(ctx: Ctx) -> Outcome {
+    let topic = ctx.topic("will");
+    let mut watcher = watcher(&ctx, &topic, QoS::AtLeastOnce).await?;
+    let (mut first, _) =
+        ctx.connect_accepted("first", with_will(&ctx, "a", &topic, QoS::AtMostOnce, false)).await?;
+    let (second, _) =
+        ctx.connect_accepted("second", ctx.connect_packet(&ctx.client_id("a"))).await?;
+    first.expect_close("the first client after a takeover [MQTT-3.1.4-2]").await?;
+    expect_will(&mut watcher, &topic, "a takeover closed the first connection").await?;
+    second.disconnect().await?;
+    watcher.disconnect().await
 }
 
 async fn not_after_disconnect(ctx: Ctx) -> Outcome {
