@@ -26,6 +26,7 @@
 //! - [`conn`]: a test client connection with bounded waits for packets, silence and closes.
 //! - [`checks`]: the checks themselves, one module per area of the standard.
 //! - [`target`]: where the broker is (tokio TCP or turmoil TCP) and broker URL parsing.
+//! - [`simulation`]: the in-simulation target, the reference broker on a turmoil host.
 //! - [`runner`]: runs a selection of checks concurrently with timeouts and cleans up after them.
 //! - [`report`]: verdicts rendered as a table, JSON, JUnit XML, Markdown or the expectation text.
 //! - `wire`: the path from packets to bytes and back (the project codec; malformed packets are
@@ -37,6 +38,7 @@ pub mod checks;
 pub mod conn;
 pub mod report;
 pub mod runner;
+pub mod simulation;
 pub mod statements;
 pub mod target;
 mod wire;
@@ -44,4 +46,5 @@ mod wire;
 pub use check::{Check, Ctx, Outcome, Stop};
 pub use report::{Report, Verdict};
 pub use runner::{Selection, SuiteConfig, run_suite};
+pub use simulation::{SimulationError, run_against_reference};
 pub use target::{BrokerUrl, Target, TcpTarget, TurmoilTarget, UrlError};

@@ -2,46 +2,16 @@
 //! in-simulation target. Simulated time makes the run fast and deterministic, and the broker's
 //! planted bugs show that the checks catch what they claim to.
 
-use std::cell::RefCell;
 use std::path::Path;
-use std::rc::Rc;
-use std::time::Duration;
 
-use mqttsim_broker::{Broker, BrokerConfig, MemoryStore, PlantedBug};
-use mqttsim_conformance::{Report, SuiteConfig, TurmoilTarget, checks, run_suite};
-use mqttsim_net::{BrokerDriver, BrokerDriverConfig};
+use mqttsim_broker::{BrokerConfig, PlantedBug};
+use mqttsim_conformance::{Report, SuiteConfig, checks, run_against_reference};
 
 /// Runs the selected checks against a broker with `config` inside a turmoil simulation.
 fn simulate(config: BrokerConfig, only: &[&str]) -> Report {
-    let mut sim = turmoil::Builder::new()
-        .simulation_duration(Duration::from_secs(600))
-        .rng_seed(7)
-        .epoch(std::time::UNIX_EPOCH)
-        .build();
-    sim.host("broker", move || {
-        let config = config.clone();
-        async move {
-            let core = Broker::new(config, Box::new(MemoryStore::volatile()));
-            let driver = BrokerDriver::new(core, BrokerDriverConfig::default());
-            tokio::task::spawn_local(driver.clone().run_timers());
-            let listener = turmoil::net::TcpListener::bind("0.0.0.0:1883").await?;
-            loop {
-                let (stream, _) = listener.accept().await?;
-                driver.spawn_connection(stream);
-            }
-        }
-    });
-    let out = Rc::new(RefCell::new(None));
-    let slot = out.clone();
     let mut suite = SuiteConfig { seed: 7, ..SuiteConfig::default() };
     suite.selection.only = only.iter().map(|s| s.to_string()).collect();
-    sim.client("suite", async move {
-        let target = Rc::new(TurmoilTarget { host: "broker".into(), port: 1883 });
-        *slot.borrow_mut() = Some(run_suite(target, &checks::all(), &suite).await);
-        Ok(())
-    });
-    sim.run().expect("the simulation runs to the end");
-    out.borrow_mut().take().expect("the suite client finished")
+    run_against_reference(config, &checks::all(), &suite).expect("the simulation runs to the end")
 }
 
 #[test]
