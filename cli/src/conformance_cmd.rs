@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use crate::Failure;
 use anyhow::Context;
+use mqttsim_broker::{BrokerConfig, PlantedBug};
 use mqttsim_codec::Protocol;
 use mqttsim_conformance::report::coverage_markdown;
 use mqttsim_conformance::statements::{Status, coverage};
-use mqttsim_conformance::{BrokerUrl, Selection, SuiteConfig, TcpTarget, checks, run_suite};
+use mqttsim_conformance::{
+    BrokerUrl, Selection, SuiteConfig, TcpTarget, checks, run_against_reference, run_suite,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -17,6 +20,8 @@ Examples:
   mqtt-sim conformance --broker mqtt://localhost --format junit > conformance.xml
   mqtt-sim conformance --broker mqtt://localhost --only MQTT-3.1.2-24 --only will-on-socket-close
   mqtt-sim conformance --broker mqtt://localhost --skip keepalive-enforced --timeout 2s --seed 7
+  mqtt-sim conformance --sim                       # the reference broker in simulated time
+  mqtt-sim conformance --sim --bug will-after-disconnect
   mqtt-sim conformance --list
   mqtt-sim conformance --coverage
 
@@ -47,8 +52,14 @@ pub enum Format {
 )]
 pub struct Args {
     /// The broker under test, as mqtt://host[:port].
-    #[arg(long, value_name = "URL", required_unless_present_any = ["list", "coverage"])]
+    #[arg(long, value_name = "URL", required_unless_present_any = ["list", "coverage", "sim"])]
     broker: Option<String>,
+    /// Run against the reference broker inside the simulator instead, in simulated time.
+    #[arg(long, conflicts_with = "broker")]
+    sim: bool,
+    /// With --sim, switch on a planted bug of the reference broker (repeatable).
+    #[arg(long, value_name = "NAME", value_parser = parse_bug)]
+    bug: Vec<PlantedBug>,
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -95,6 +106,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+fn parse_bug(name: &str) -> Result<PlantedBug, String> {
+    name.parse().map_err(|e: mqttsim_broker::UnknownBug| e.to_string())
+}
+
 /// A seed for runs that were not given one; printed so the run can be replayed.
 fn fresh_seed() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -115,6 +130,14 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         let c = coverage(Protocol::V311, &all);
         print!("{}", coverage_markdown(&c));
         return Ok(0);
+    }
+    if args.sim {
+        return run_simulated(args, &all);
+    }
+    if !args.bug.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--bug plants bugs in the simulated broker: it needs --sim"
+        )));
     }
     let url = args.broker.as_deref().context("--broker is required").map_err(Failure::input)?;
     let url = BrokerUrl::parse(url).map_err(Failure::input)?;
@@ -144,6 +167,51 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     Ok(if passed { 0 } else { 1 })
 }
 
+/// Runs against the reference broker inside turmoil.
+fn run_simulated(args: Args, all: &[mqttsim_conformance::Check]) -> Result<u8, Failure> {
+    let selection = Selection { only: args.only.clone(), skip: args.skip.clone() };
+    let unknown = selection.unknown_keys(all);
+    if !unknown.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--only/--skip name no check or cited statement: {}",
+            unknown.join(", ")
+        )));
+    }
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let suite =
+        SuiteConfig { seed, timeout: args.timeout, jobs: usize::from(args.jobs), selection };
+    let mut broker = BrokerConfig::default();
+    broker.bugs.extend(args.bug.iter().copied());
+    eprintln!(
+        "running against the reference broker in simulation with seed {seed} (replay: --seed {seed})"
+    );
+    let report = run_against_reference(broker, all, &suite)
+        .context("simulating the reference broker")
+        .map_err(Failure::environment)?;
+    print!("{}", render(&report, args.format, all));
+    if args.format != Format::Table {
+        eprintln!("{}", report.summary());
+    }
+    eprintln!("simulated time {:.1?}", report.elapsed);
+    Ok(if report.passed() { 0 } else { 1 })
+}
+
+fn render(
+    report: &mqttsim_conformance::Report,
+    format: Format,
+    all: &[mqttsim_conformance::Check],
+) -> String {
+    match format {
+        Format::Table => report.to_table(),
+        Format::Json => report.to_json(),
+        Format::Junit => report.to_junit(),
+        Format::Markdown => {
+            let c = coverage(Protocol::V311, all);
+            report.to_markdown(Some(&c))
+        }
+    }
+}
+
 fn execute(
     args: Args,
     all: &[mqttsim_conformance::Check],
@@ -161,16 +229,7 @@ fn execute(
         config.overall_bound(all.iter().filter(|c| config.selection.selects(c)).count())
     );
     let report = runtime.block_on(run_suite(target, all, &config));
-    let out = match args.format {
-        Format::Table => report.to_table(),
-        Format::Json => report.to_json(),
-        Format::Junit => report.to_junit(),
-        Format::Markdown => {
-            let c = coverage(Protocol::V311, all);
-            report.to_markdown(Some(&c))
-        }
-    };
-    print!("{out}");
+    print!("{}", render(&report, args.format, all));
     if args.format != Format::Table {
         eprintln!("{}", report.summary());
     }
