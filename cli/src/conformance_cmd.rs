@@ -247,8 +247,55 @@ fn execute(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{Args, parse_duration, run};
+    use clap::Parser;
     use std::time::Duration;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    /// The exit code of `mqtt-sim conformance <argv>`.
+    fn exit_code(argv: &[&str]) -> u8 {
+        let cli = Cli::try_parse_from(std::iter::once("conformance").chain(argv.iter().copied()));
+        match cli {
+            Err(e) => u8::try_from(e.exit_code()).unwrap(),
+            Ok(cli) => run(cli.args).unwrap_or_else(|f| f.code),
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        let cases: &[(&[&str], u8)] = &[
+            (&["--sim", "--seed", "1", "--only", "pingreq,retained-replaced-by-qos0"], 0),
+            (
+                &[
+                    "--sim",
+                    "--seed",
+                    "1",
+                    "--only",
+                    "retained-replaced-by-qos0",
+                    "--bug",
+                    "stale-retained",
+                ],
+                1,
+            ),
+            (&["--broker", "http://127.0.0.1:1883"], 2),
+            (&["--broker", "mqtt://127.0.0.1:0"], 2),
+            (&["--broker", "mqtt://127.0.0.1:1883", "--only", "no-such-check"], 2),
+            (&["--broker", "mqtt://127.0.0.1:1883", "--bug", "stale-retained"], 2),
+            (&["--sim", "--bug", "no-such-bug"], 2),
+            (&["--timeout", "5h", "--sim"], 2),
+            (&[], 2),
+            (&["--list"], 0),
+            (&["--coverage"], 0),
+        ];
+        for (argv, code) in cases {
+            assert_eq!(exit_code(argv), *code, "mqtt-sim conformance {}", argv.join(" "));
+        }
+    }
 
     #[test]
     fn durations() {
