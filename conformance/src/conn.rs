@@ -371,7 +371,7 @@ impl Conn {
                 match self.recv().await? {
                     Packet::PubRel(a) if a.packet_id == id => {}
                     p => fail!(
-                        "{}: PUBREC {id} was answered with {} [MQTT-4.3.3-1]",
+                        "{}: PUBREC {id} was answered with {} instead of PUBREL {id} [MQTT-4.3.3-1]",
                         self.label,
                         describe(&p)
                     ),
