@@ -4,6 +4,7 @@
 //! environment failure (such as a port already in use).
 
 mod broker_cmd;
+mod conformance_cmd;
 
 use std::process::ExitCode;
 
@@ -14,7 +15,8 @@ use clap::{Parser, Subcommand};
 #[command(name = "mqtt-sim", version, about, long_about = None)]
 #[command(after_help = "Examples:
   mqtt-sim broker --listen 127.0.0.1:1883
-  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500")]
+  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500
+  mqtt-sim conformance --broker mqtt://127.0.0.1:1883")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the reference broker on real TCP.
     Broker(broker_cmd::BrokerArgs),
+    /// Run conformance checks against a broker.
+    Conformance(conformance_cmd::Args),
 }
 
 /// A failure with the exit code it maps to.
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Broker(args) => broker_cmd::run(args),
+        Command::Conformance(args) => conformance_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
