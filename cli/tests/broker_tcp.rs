@@ -250,3 +250,22 @@ fn ctrl_c_stops_the_broker_cleanly() {
     let _ = sub.kill();
     let _ = sub.wait();
 }
+
+/// The conformance suite over real TCP against `mqtt-sim broker`: every check passes (the same
+/// suite runs in simulation in `mqttsim-conformance`'s tests).
+#[test]
+fn conformance_suite_passes_against_mqtt_sim_broker_over_tcp() {
+    let broker = Broker::start_with(&["--quiet"]);
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-sim"))
+        .args(["conformance", "--broker", &url, "--seed", "11", "--timeout", "2s"])
+        .output()
+        .expect("run mqtt-sim conformance");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "conformance failures against mqtt-sim broker:\n{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.contains("pass"), "the table lists passing checks:\n{table}");
+}
