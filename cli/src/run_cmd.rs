@@ -9,8 +9,9 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mqttsim_codec::Protocol;
+use mqttsim_sim::check::{CheckOptions, check};
 use mqttsim_sim::scenario::{Scenario, TimeSpan, load_scenario};
-use mqttsim_sim::trace::{JsonLines, Text, TraceSink};
+use mqttsim_sim::trace::{Collect, JsonLines, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
 
 use crate::Failure;
@@ -107,7 +108,8 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
             bar.set_position(done.as_secs());
         }
     };
-    let sinks: Vec<&mut dyn TraceSink> = vec![&mut jsonl, &mut text];
+    let mut records = Collect::default();
+    let sinks: Vec<&mut dyn TraceSink> = vec![&mut jsonl, &mut text, &mut records];
     let options = RunOptions {
         seed: Some(seed),
         duration: Some(duration),
@@ -134,16 +136,16 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     print_summary(&report);
     println!("trace: {} and {}", jsonl_path.display(), text_path.display());
     println!("summary: {}", summary_path.display());
-    // The checker will judge the trace against `scenario.expect` here; until then nothing is
-    // evaluated and the run passes.
-    println!("checks: not evaluated yet");
+    let options = CheckOptions { end: duration, ..CheckOptions::default() };
+    let verdict = check(&scenario, &records.0, &options);
+    println!("checks: {} violation(s)", verdict.violation_count());
+    print!("{}", verdict.to_text());
     let mut replay = format!("mqtt-sim run {} --seed {seed}", args.scenario.display());
     if let Some(d) = args.duration {
         replay.push_str(&format!(" --duration {d}"));
     }
     println!("replay: {replay}");
-    let checks_failed = false;
-    Ok(if checks_failed { 1 } else { 0 })
+    Ok(if verdict.failed() { 1 } else { 0 })
 }
 
 /// What the scenario asks for that the reference broker does not do yet.

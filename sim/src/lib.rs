@@ -52,6 +52,7 @@
 //! - [`plan`]: a scenario resolved for one seed: devices, start times, links, fault schedule.
 //! - [`run`]: the runner: broker and site hosts on turmoil, the step loop, the summary.
 //! - [`trace`]: the typed trace records and their JSON Lines and text writers.
+//! - [`check`]: the oracle that judges a trace against the scenario's `expect:` section.
 //! - `device`: one device's task: application, client core, reconnects, faults (private).
 //!
 //! Layout of a simulation: the broker runs on the host [`world::BROKER_HOST`]; devices run as
@@ -60,6 +61,7 @@
 //! link — latency, loss as retransmission delay, blackouts, flapping, resets — is modelled by
 //! [`link::LinkModel`] and applied on the device side by [`link::DeviceLink`].
 
+pub mod check;
 mod device;
 pub mod link;
 pub mod plan;

@@ -1,0 +1,186 @@
+//! The checker: an oracle that reads a run's trace and the scenario's `expect:` section and
+//! decides, for every published message and every subscriber, whether what MQTT 3.1.1 promises
+//! held.
+//!
+//! It reads only the trace (what devices saw, what the broker reported), never the broker's
+//! internals, so it judges any broker the trace describes. Call [`check`] with the records in
+//! trace order:
+//!
+//! ```
+//! use std::path::Path;
+//! use std::time::Duration;
+//! use mqttsim_sim::check::{CheckOptions, check, parse_jsonl};
+//! use mqttsim_sim::scenario::parse_scenario;
+//!
+//! let scenario = parse_scenario(r#"
+//! name: one-message
+//! seed: 1
+//! duration: 5m
+//! protocol: "3.1.1"
+//! sites: [ { name: s } ]
+//! devices:
+//!   - { group: p, site: s, count: 1, client_id: "pub", publish: [ { topic: t, qos: 1, every: 1h } ] }
+//!   - { group: q, site: s, count: 1, client_id: "sub", subscribe: [ { filter: t, qos: 1 } ] }
+//! expect: { qos1_at_least_once: true }
+//! "#, Path::new("one.yaml")).unwrap();
+//! let trace = parse_jsonl(r#"
+//! {"t_us":0,"device":"sub","dir":"broker","ev":"broker_connected","conn":1,"clean_session":true,"session_present":false}
+//! {"t_us":1,"device":"sub","dir":"broker","ev":"broker_subscribed","filter":"t","granted":1}
+//! {"t_us":2,"device":"pub","dir":"app","ev":"app_publish","msg":"pub#1","topic":"t","qos":1,"retain":false,"size":32}
+//! {"t_us":3,"device":"pub","dir":"up","ev":"publish_sent","msg":"pub#1","pid":1,"qos":1,"dup":false}
+//! {"t_us":4,"device":"pub","dir":"broker","ev":"broker_accepted","topic":"t","pid":1,"qos":1,"retain":false}
+//! "#).unwrap();
+//! let options = CheckOptions { end: Duration::from_secs(300), ..CheckOptions::default() };
+//! let verdict = check(&scenario, &trace, &options);
+//! assert!(verdict.failed(), "pub#1 was never delivered to sub");
+//! ```
+//!
+//! Modules:
+//! - `facts`: one pass over the trace: messages, acceptances, deliveries, sessions, faults.
+//! - `delivery`: QoS 0 duplicates, QoS 1 at least once, QoS 2 exactly once, counts, loss bounds.
+//! - `order`: per publisher, topic and QoS ordering [MQTT-4.6.0-6].
+//! - `will`: Wills published iff the connection ended without DISCONNECT, and in time.
+//! - `retained`: new subscriptions get the latest retained message of each matching topic.
+//! - `liveness`: devices reconnect and messages complete once the faults stop.
+//! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
+
+mod delivery;
+mod facts;
+mod liveness;
+mod order;
+mod retained;
+pub mod verdict;
+mod will;
+
+use std::time::Duration;
+
+use crate::scenario::Scenario;
+use crate::trace::Record;
+
+pub use verdict::{Guarantee, MessageRef, Outcome, QosCounts, Status, Verdict, Violation};
+
+/// How the checker judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// When the run ended (the scenario's duration, or the one the run was given).
+    pub end: Duration,
+    /// How long a subscriber must have been connected, undisturbed by faults, after a message
+    /// was accepted before a missing delivery is a violation rather than "in flight".
+    pub settle: Duration,
+    /// The network delay allowed on top of protocol deadlines (Will timing).
+    pub slack: Duration,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            end: Duration::ZERO,
+            settle: Duration::from_secs(60),
+            slack: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A trace that could not be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("trace line {line}: {source}")]
+pub struct TraceError {
+    /// The line, from 1.
+    pub line: usize,
+    /// What was wrong with it.
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// Reads a JSON Lines trace; blank lines are skipped.
+///
+/// # Errors
+///
+/// Returns the first line that is not a trace record.
+pub fn parse_jsonl(text: &str) -> Result<Vec<Record>, TraceError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|source| TraceError { line: i + 1, source }))
+        .collect()
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn not_checked(guarantee: Guarantee, reason: &str) -> Outcome {
+    Outcome {
+        guarantee,
+        status: Status::NotChecked { reason: reason.to_owned() },
+        notes: Vec::new(),
+        violations: Vec::new(),
+        violation_count: 0,
+    }
+}
+
+/// Judges `records` (a whole trace, in order) against `scenario.expect`.
+pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) -> Verdict {
+    let expect = &scenario.expect;
+    let end_us = micros(options.end);
+    let settle_us = micros(options.settle);
+    let facts = facts::Facts::gather(scenario, records, end_us);
+    let deliveries = delivery::check(&facts, expect, settle_us);
+    let unasked = "not in expect:";
+    let mut outcomes = Vec::with_capacity(Guarantee::ALL.len());
+    let counts = deliveries.counts;
+    let delivery::DeliveryFindings { qos0, qos1, qos2, wills: will_copies, .. } = deliveries;
+
+    outcomes.push(match expect.qos0_max_duplicates {
+        Some(_) => qos0.into_outcome(),
+        None => not_checked(Guarantee::Qos0MaxDuplicates, unasked),
+    });
+    outcomes.push(match expect.qos1_at_least_once {
+        Some(true) => qos1.into_outcome(),
+        _ => not_checked(Guarantee::Qos1AtLeastOnce, unasked),
+    });
+    outcomes.push(match expect.qos2_exactly_once {
+        Some(true) => qos2.into_outcome(),
+        _ => not_checked(Guarantee::Qos2ExactlyOnce, unasked),
+    });
+    outcomes.push(match expect.ordering {
+        Some(true) => order::check(&facts).into_outcome(),
+        _ => not_checked(Guarantee::Ordering, unasked),
+    });
+    outcomes.push(match expect.wills {
+        Some(true) => {
+            let mut findings = will::check(&facts, micros(options.slack));
+            findings.absorb(will_copies);
+            findings.into_outcome()
+        }
+        _ => not_checked(Guarantee::Wills, unasked),
+    });
+    outcomes.push(match expect.retained {
+        Some(true) => retained::check(&facts, settle_us).into_outcome(),
+        _ => not_checked(Guarantee::Retained, unasked),
+    });
+    outcomes.push(match expect.liveness {
+        Some(l) => {
+            let quiet = micros(l.quiet_period.get());
+            let from = facts.faults_over_us;
+            if from.saturating_add(quiet) > end_us {
+                not_checked(
+                    Guarantee::Liveness,
+                    &format!(
+                        "faults go on until {:.3}s and the quiet period of {}s outlasts the run",
+                        from as f64 / 1e6,
+                        quiet / 1_000_000
+                    ),
+                )
+            } else {
+                liveness::check(&facts, quiet).into_outcome()
+            }
+        }
+        None => not_checked(Guarantee::Liveness, unasked),
+    });
+    outcomes.push(match delivery::expected_loss(&counts, expect) {
+        Some(findings) => findings.into_outcome(),
+        None => not_checked(Guarantee::ExpectedLoss, unasked),
+    });
+    Verdict { outcomes, counts, unattributed: facts.unattributed }
+}

@@ -1,0 +1,152 @@
+//! Last Wills (MQTT 3.1.1 §3.1.2.5, §3.14.4).
+//!
+//! - A Will is published when the network connection closes without DISCONNECT
+//!   [MQTT-3.1.2-8]: a keepalive expiry, a lost connection, a protocol violation, a limit, and
+//!   a session takeover (the server closes the old connection [MQTT-3.1.4-2], which did not
+//!   send DISCONNECT).
+//! - It is never published after DISCONNECT [MQTT-3.14.4-3], nor without a connection ending.
+//! - It carries the topic, QoS and retain flag the device registered.
+//! - It goes out when the broker can know: a silent device (power loss, reboot) is detected
+//!   within 1.5 × keepalive [MQTT-3.1.2-24] plus the network slack; a crash (the socket is
+//!   closed) within the network slack. The rule checks that the connection was closed by then
+//!   (the Will itself is checked at the close).
+//! - Its delivery to subscribers follows the QoS rules (see `delivery`); a retained Will is
+//!   what later subscribers get (see `retained`).
+
+use super::facts::Facts;
+use super::verdict::{Findings, Guarantee, Violation};
+use crate::trace::Phase;
+
+pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
+    let mut findings = Findings::new(Guarantee::Wills);
+    for e in &facts.endings {
+        let info = facts.devices.get(&e.device).and_then(|d| d.will.as_ref());
+        let mut lines = vec![e.idx];
+        if let Some(w) = e.will {
+            lines.push(facts.accepts[w].idx);
+        }
+        if let Some(span) = facts
+            .spans
+            .get(&e.device)
+            .and_then(|spans| spans.iter().find(|s| s.end_idx == Some(e.idx)))
+        {
+            lines.push(span.start_idx);
+        }
+        let graceful = e.reason == "client-disconnect";
+        match (info, e.will, graceful) {
+            (Some(_), Some(_), true) | (None, Some(_), _) => findings.push(Violation {
+                guarantee: Guarantee::Wills,
+                message: None,
+                device: Some(e.device.clone()),
+                expected: if graceful {
+                    "no Will after a DISCONNECT [MQTT-3.14.4-3]".to_owned()
+                } else {
+                    "no Will: the device registered none".to_owned()
+                },
+                observed: format!(
+                    "the Will was published when the connection ended ({})",
+                    e.reason
+                ),
+                trace: facts.quote(&lines),
+            }),
+            (Some(_), None, false) => findings.push(Violation {
+                guarantee: Guarantee::Wills,
+                message: None,
+                device: Some(e.device.clone()),
+                expected: format!(
+                    "the Will published when the connection ended without DISCONNECT ({}) \
+                     [MQTT-3.1.2-8]",
+                    e.reason
+                ),
+                observed: "no Will published".to_owned(),
+                trace: facts.quote(&lines),
+            }),
+            (Some(info), Some(w), false) => {
+                let a = &facts.accepts[w];
+                let retained = facts.records[a.idx].event.clone();
+                let retain =
+                    matches!(retained, crate::trace::Event::WillPublished { retain, .. } if retain);
+                if a.topic != info.topic || a.qos != info.qos || retain != info.retain {
+                    findings.push(Violation {
+                        guarantee: Guarantee::Wills,
+                        message: None,
+                        device: Some(e.device.clone()),
+                        expected: format!(
+                            "the registered Will: topic {} q{} retain={}",
+                            info.topic,
+                            info.qos,
+                            u8::from(info.retain)
+                        ),
+                        observed: format!(
+                            "topic {} q{} retain={}",
+                            a.topic,
+                            a.qos,
+                            u8::from(retain)
+                        ),
+                        trace: facts.quote(&lines),
+                    });
+                }
+            }
+            (_, None, _) => {}
+        }
+    }
+    for &idx in &facts.stray_wills {
+        findings.push(Violation {
+            guarantee: Guarantee::Wills,
+            message: None,
+            device: facts.records[idx].device.clone(),
+            expected: "a Will only when a connection ends without DISCONNECT".to_owned(),
+            observed: "a Will published with no connection ending at that moment".to_owned(),
+            trace: facts.quote(&[idx]),
+        });
+    }
+    // Timeliness: a silent or crashed device's connection is closed (and its Will published)
+    // within 1.5 × keepalive plus the slack.
+    for (device, faults) in &facts.device_faults {
+        let Some(info) = facts.devices.get(device) else { continue };
+        if info.will.is_none() {
+            continue;
+        }
+        for fault in faults.iter().filter(|f| f.phase == Phase::Start) {
+            let window = match fault.kind.as_str() {
+                "power-loss" | "reboot" if info.keepalive_us > 0 => info.keepalive_us * 3 / 2,
+                "crash" => 0,
+                _ => continue,
+            };
+            let deadline = fault.t_us + window + slack_us;
+            if deadline > facts.end_us {
+                continue;
+            }
+            let Some(span) = facts.spans.get(device).and_then(|spans| {
+                spans.iter().find(|s| {
+                    s.start_us <= fault.t_us && s.end_us.is_none_or(|end| end > fault.t_us)
+                })
+            }) else {
+                continue;
+            };
+            if span.end_us.is_none_or(|end| end > deadline) {
+                let mut lines = vec![span.start_idx, fault.idx];
+                lines.extend(span.end_idx);
+                findings.push(Violation {
+                    guarantee: Guarantee::Wills,
+                    message: None,
+                    device: Some(device.clone()),
+                    expected: format!(
+                        "the connection closed and the Will published by {:.3}s ({} at {:.3}s, \
+                         1.5 × keepalive + {}s slack)",
+                        deadline as f64 / 1e6,
+                        fault.kind,
+                        fault.t_us as f64 / 1e6,
+                        slack_us / 1_000_000
+                    ),
+                    observed: match span.end_us {
+                        Some(end) => format!("closed at {:.3}s", end as f64 / 1e6),
+                        None => "still open at the end of the run".to_owned(),
+                    },
+                    trace: facts.quote(&lines),
+                });
+            }
+        }
+    }
+    findings
+}
