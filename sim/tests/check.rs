@@ -1,0 +1,443 @@
+//! The oracle on hand-written traces: for each guarantee a trace that keeps it and one that
+//! breaks it, and snapshots of the violation reports.
+//!
+//! Traces are built with a tiny helper (`Trace`) whose methods write the records a real run
+//! would write for one step (a publish writes `app_publish`, `publish_sent` and
+//! `broker_accepted`); times are in milliseconds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mqttsim_sim::check::{CheckOptions, Guarantee, Status, Verdict, check, parse_jsonl};
+use mqttsim_sim::scenario::{Scenario, parse_scenario};
+use mqttsim_sim::trace::{Event, Phase, Record};
+
+/// A publisher `pub`, a subscriber `sub` (filter `t/#`), a `tracker` with a Will on
+/// `will/tracker` (keepalive 10 s); the run lasts 300 s.
+fn scenario(expect: &str) -> Scenario {
+    let yaml = format!(
+        r#"
+name: hand
+seed: 1
+duration: 300s
+protocol: "3.1.1"
+sites: [ {{ name: s }} ]
+devices:
+  - {{ group: p, site: s, count: 1, client_id: "pub", publish: [ {{ topic: t/a, qos: 1, every: 1h }} ] }}
+  - {{ group: q, site: s, count: 1, client_id: "sub", subscribe: [ {{ filter: "t/#", qos: 2 }} ] }}
+  - {{ group: w, site: s, count: 1, client_id: "tracker", keepalive: 10s,
+      will: {{ topic: will/tracker, payload: gone, qos: 1, retain: true }} }}
+expect: {expect}
+"#
+    );
+    parse_scenario(&yaml, Path::new("hand.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[derive(Default)]
+struct Trace {
+    records: Vec<Record>,
+    next_conn: u64,
+}
+
+impl Trace {
+    fn push(&mut self, ms: u64, device: Option<&str>, event: Event) -> &mut Self {
+        self.records.push(Record::new(Duration::from_millis(ms), None, device, event));
+        self
+    }
+
+    /// The broker accepts a connection of `device`.
+    fn connect(&mut self, ms: u64, device: &str, clean: bool, present: bool) -> &mut Self {
+        self.next_conn += 1;
+        let conn = self.next_conn;
+        self.push(ms, Some(device), Event::ConnectAttempt { attempt: 1 });
+        self.push(
+            ms,
+            Some(device),
+            Event::BrokerConnected { conn, clean_session: clean, session_present: present },
+        )
+    }
+
+    fn disconnect(&mut self, ms: u64, device: &str, reason: &str) -> &mut Self {
+        let conn = self.next_conn;
+        self.push(ms, Some(device), Event::BrokerDisconnected { conn, reason: reason.into() })
+    }
+
+    fn subscribe(&mut self, ms: u64, device: &str, filter: &str, granted: u8) -> &mut Self {
+        let event = Event::BrokerSubscribed { filter: filter.into(), granted: Some(granted) };
+        self.push(ms, Some(device), event)
+    }
+
+    /// `pub` publishes message `n` on `topic`; the broker accepts it 1 ms later with pid `n`.
+    fn publish(&mut self, ms: u64, n: u16, topic: &str, qos: u8, retain: bool) -> &mut Self {
+        let msg = format!("pub#{n}");
+        let pid = if qos == 0 { 0 } else { n };
+        self.push(
+            ms,
+            Some("pub"),
+            Event::AppPublish { msg: msg.clone(), topic: topic.into(), qos, retain, size: 32 },
+        );
+        self.push(ms, Some("pub"), Event::PublishSent { msg, pid, qos, dup: false });
+        self.accept(ms + 1, n, topic, qos, retain)
+    }
+
+    /// The broker accepts `pub`'s message `n` (again, for a resend).
+    fn accept(&mut self, ms: u64, n: u16, topic: &str, qos: u8, retain: bool) -> &mut Self {
+        let pid = if qos == 0 { 0 } else { n };
+        self.push(ms, Some("pub"), Event::BrokerAccepted { topic: topic.into(), pid, qos, retain })
+    }
+
+    /// `device` receives `pub`'s message `n`.
+    fn deliver(&mut self, ms: u64, device: &str, n: u16, topic: &str, qos: u8) -> &mut Self {
+        self.delivered(ms, device, Some(format!("pub#{n}")), topic, qos, false, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn delivered(
+        &mut self,
+        ms: u64,
+        device: &str,
+        msg: Option<String>,
+        topic: &str,
+        qos: u8,
+        dup: bool,
+        retain: bool,
+    ) -> &mut Self {
+        let payload = msg.is_none().then(|| "gone".to_owned());
+        let event = Event::Delivered { msg, topic: topic.into(), qos, pid: 1, dup, retain, payload };
+        self.push(ms, Some(device), event)
+    }
+
+    fn will(&mut self, ms: u64, device: &str) -> &mut Self {
+        let event = Event::WillPublished { topic: "will/tracker".into(), qos: 1, retain: true };
+        self.push(ms, Some(device), event)
+    }
+
+    fn fault(&mut self, ms: u64, device: &str, kind: &str, phase: Phase) -> &mut Self {
+        self.push(ms, Some(device), Event::DeviceFault { kind: kind.into(), phase })
+    }
+
+    /// `sub` connects (clean session) at 0 ms and subscribes to `t/#` with `granted`.
+    fn with_subscriber(granted: u8) -> Trace {
+        let mut t = Trace::default();
+        t.connect(0, "sub", true, false).subscribe(1, "sub", "t/#", granted);
+        t.connect(2, "pub", true, false);
+        t
+    }
+
+    fn verdict(&self, expect: &str) -> Verdict {
+        let options = CheckOptions { end: Duration::from_secs(300), ..CheckOptions::default() };
+        check(&scenario(expect), &self.records, &options)
+    }
+}
+
+fn status(v: &Verdict, g: Guarantee) -> &Status {
+    &v.outcome(g).status
+}
+
+fn assert_pass(v: &Verdict, g: Guarantee) {
+    assert_eq!(status(v, g), &Status::Pass, "{}", v.to_text());
+}
+
+fn assert_fail(v: &Verdict, g: Guarantee, count: u64) {
+    assert_eq!(status(v, g), &Status::Fail, "{}", v.to_text());
+    assert_eq!(v.outcome(g).violation_count, count, "{}", v.to_text());
+}
+
+// ----- QoS 1: at least once -----
+
+#[test]
+fn qos1_delivered_once_or_twice_passes() {
+    let mut t = Trace::with_subscriber(1);
+    t.publish(10, 1, "t/a", 1, false).deliver(20, "sub", 1, "t/a", 1);
+    t.publish(30, 2, "t/a", 1, false).deliver(40, "sub", 2, "t/a", 1).deliver(50, "sub", 2, "t/a", 1);
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(v.counts[1].delivered, 2);
+    assert_eq!(v.counts[1].duplicates, 1);
+}
+
+#[test]
+fn qos1_never_delivered_to_a_settled_subscriber_is_a_violation() {
+    let mut t = Trace::with_subscriber(1);
+    t.publish(10, 1, "t/a", 1, false).publish(30, 2, "t/a", 1, false).deliver(40, "sub", 2, "t/a", 1);
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_fail(&v, Guarantee::Qos1AtLeastOnce, 1);
+    let violation = &v.outcome(Guarantee::Qos1AtLeastOnce).violations[0];
+    assert_eq!(violation.message.as_ref().unwrap().id, "pub#1");
+    assert_eq!(violation.message.as_ref().unwrap().pid, Some(1));
+    assert_eq!(violation.device.as_deref(), Some("sub"));
+    insta::assert_snapshot!("qos1_lost", v.to_text());
+}
+
+#[test]
+fn qos1_to_a_clean_session_that_ended_is_exempt() {
+    let mut t = Trace::with_subscriber(1);
+    t.publish(10, 1, "t/a", 1, false).disconnect(15, "sub", "connection-lost");
+    // Accepted while the clean-session subscriber is away: not owed at all.
+    t.publish(20, 2, "t/a", 1, false).connect(30, "sub", true, false);
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(v.counts[1].exempt, 1, "{}", v.to_text());
+    assert_eq!(v.counts[1].pairs, 1, "pub#2 found no subscription: {}", v.to_text());
+}
+
+#[test]
+fn qos1_owed_to_a_persistent_session_is_owed_after_reconnect() {
+    let mut t = Trace::default();
+    t.connect(0, "sub", false, false).subscribe(1, "sub", "t/#", 1).connect(2, "pub", true, false);
+    t.disconnect(5, "sub", "keepalive-timeout");
+    t.publish(10, 1, "t/a", 1, false).connect(20, "sub", false, true);
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_fail(&v, Guarantee::Qos1AtLeastOnce, 1);
+    // The same, with the session lost by a volatile broker restart: exempt.
+    let mut t = Trace::default();
+    t.connect(0, "sub", false, false).subscribe(1, "sub", "t/#", 1).connect(2, "pub", true, false);
+    t.publish(10, 1, "t/a", 1, false);
+    t.push(11, None, Event::BrokerRestart { phase: Phase::Start, state: "volatile".into() });
+    t.push(12, None, Event::BrokerRestart { phase: Phase::End, state: "volatile".into() });
+    t.connect(20, "sub", false, false).subscribe(21, "sub", "t/#", 1);
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(v.counts[1].exempt, 1);
+}
+
+#[test]
+fn qos1_dropped_by_the_broker_queue_is_an_allowed_loss() {
+    let mut t = Trace::with_subscriber(1);
+    t.publish(10, 1, "t/a", 1, false);
+    t.push(11, Some("sub"), Event::BrokerDropped { topic: "t/a".into(), reason: "queue-full".into() });
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(v.counts[1].allowed_losses, 1);
+}
+
+#[test]
+fn qos1_still_in_flight_at_the_end_is_exempt() {
+    let mut t = Trace::with_subscriber(1);
+    t.publish(299_000, 1, "t/a", 1, false);
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(v.counts[1].exempt, 1);
+}
+
+#[test]
+fn the_effective_qos_is_the_lower_of_publish_and_grant() {
+    // Granted QoS 0: a QoS 1 message may be lost without a violation.
+    let mut t = Trace::with_subscriber(0);
+    t.publish(10, 1, "t/a", 1, false);
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(v.counts[1].lost, 1);
+}
+
+// ----- QoS 2: exactly once -----
+
+#[test]
+fn qos2_once_passes_and_twice_for_one_acceptance_fails() {
+    let mut t = Trace::with_subscriber(2);
+    t.publish(10, 1, "t/a", 2, false).deliver(20, "sub", 1, "t/a", 2);
+    assert_pass(&t.verdict("{ qos2_exactly_once: true }"), Guarantee::Qos2ExactlyOnce);
+    t.deliver(30, "sub", 1, "t/a", 2);
+    let v = t.verdict("{ qos2_exactly_once: true }");
+    assert_fail(&v, Guarantee::Qos2ExactlyOnce, 1);
+    insta::assert_snapshot!("qos2_duplicate", v.to_text());
+}
+
+#[test]
+fn qos2_accepted_twice_after_a_lost_publisher_state_may_arrive_twice() {
+    let mut t = Trace::with_subscriber(2);
+    t.publish(10, 1, "t/a", 2, false).deliver(20, "sub", 1, "t/a", 2);
+    t.accept(40, 1, "t/a", 2, false).deliver(50, "sub", 1, "t/a", 2);
+    assert_pass(&t.verdict("{ qos2_exactly_once: true }"), Guarantee::Qos2ExactlyOnce);
+}
+
+#[test]
+fn qos2_duplicate_after_the_subscriber_rebooted_is_allowed() {
+    let mut t = Trace::with_subscriber(2);
+    t.publish(10, 1, "t/a", 2, false).deliver(20, "sub", 1, "t/a", 2);
+    t.fault(25, "sub", "reboot", Phase::Start).fault(26, "sub", "reboot", Phase::End);
+    t.deliver(30, "sub", 1, "t/a", 2);
+    assert_pass(&t.verdict("{ qos2_exactly_once: true }"), Guarantee::Qos2ExactlyOnce);
+}
+
+// ----- QoS 0: duplicates -----
+
+#[test]
+fn qos0_loss_is_counted_and_a_duplicate_is_a_violation() {
+    let mut t = Trace::with_subscriber(0);
+    t.publish(10, 1, "t/a", 0, false).publish(20, 2, "t/a", 0, false);
+    t.deliver(30, "sub", 2, "t/a", 0);
+    let v = t.verdict("{ qos0_max_duplicates: 0 }");
+    assert_pass(&v, Guarantee::Qos0MaxDuplicates);
+    assert_eq!((v.counts[0].delivered, v.counts[0].lost), (1, 1));
+    t.deliver(40, "sub", 2, "t/a", 0);
+    assert_fail(&t.verdict("{ qos0_max_duplicates: 0 }"), Guarantee::Qos0MaxDuplicates, 1);
+    assert_pass(&t.verdict("{ qos0_max_duplicates: 1 }"), Guarantee::Qos0MaxDuplicates);
+}
+
+// ----- ordering -----
+
+#[test]
+fn ordering_allows_resent_earlier_copies_but_not_a_late_final_copy() {
+    // The standard's example: sent 1,2,3,4, received 1,2,3,2,3,4.
+    let mut t = Trace::with_subscriber(1);
+    for n in 1..=4 {
+        t.publish(u64::from(n) * 10, n, "t/a", 1, false);
+    }
+    for (ms, n) in [(100, 1), (110, 2), (120, 3), (130, 2), (140, 3), (150, 4)] {
+        t.deliver(ms, "sub", n, "t/a", 1);
+    }
+    assert_pass(&t.verdict("{ ordering: true }"), Guarantee::Ordering);
+
+    let mut t = Trace::with_subscriber(1);
+    t.publish(10, 1, "t/a", 1, false).publish(20, 2, "t/a", 1, false);
+    // Another topic and another QoS are separate streams.
+    t.publish(25, 3, "t/b", 1, false).deliver(26, "sub", 3, "t/b", 1);
+    t.deliver(30, "sub", 2, "t/a", 1).deliver(40, "sub", 1, "t/a", 1);
+    let v = t.verdict("{ ordering: true }");
+    assert_fail(&v, Guarantee::Ordering, 1);
+    insta::assert_snapshot!("ordering_inverted", v.to_text());
+}
+
+// ----- wills -----
+
+#[test]
+fn wills_on_keepalive_timeout_pass_and_after_disconnect_fail() {
+    let mut t = Trace::with_subscriber(1);
+    t.subscribe(3, "sub", "will/#", 1).connect(5, "tracker", true, false);
+    t.fault(1_000, "tracker", "power-loss", Phase::Start);
+    t.disconnect(15_000, "tracker", "keepalive-timeout").will(15_000, "tracker");
+    t.delivered(15_050, "sub", None, "will/tracker", 1, false, false);
+    let v = t.verdict("{ wills: true }");
+    assert_pass(&v, Guarantee::Wills);
+
+    let mut t = Trace::with_subscriber(1);
+    t.connect(5, "tracker", true, false);
+    t.disconnect(1_000, "tracker", "client-disconnect").will(1_000, "tracker");
+    let v = t.verdict("{ wills: true }");
+    assert_fail(&v, Guarantee::Wills, 1);
+    insta::assert_snapshot!("will_after_disconnect", v.to_text());
+}
+
+#[test]
+fn a_takeover_without_will_and_a_late_keepalive_close_fail() {
+    let mut t = Trace::with_subscriber(1);
+    t.connect(5, "tracker", false, false);
+    t.fault(1_000, "tracker", "reboot", Phase::Start).fault(3_000, "tracker", "reboot", Phase::End);
+    t.disconnect(3_100, "tracker", "taken-over");
+    t.connect(3_100, "tracker", false, true);
+    let v = t.verdict("{ wills: true }");
+    assert_fail(&v, Guarantee::Wills, 1);
+    assert!(v.to_text().contains("taken-over"), "{}", v.to_text());
+
+    // Silent for good, and the broker never closes: 1.5 × 10 s + 10 s slack is long past.
+    let mut t = Trace::with_subscriber(1);
+    t.connect(5, "tracker", true, false).fault(1_000, "tracker", "power-loss", Phase::Start);
+    let v = t.verdict("{ wills: true }");
+    assert_fail(&v, Guarantee::Wills, 1);
+    insta::assert_snapshot!("will_never_after_power_loss", v.to_text());
+}
+
+#[test]
+fn an_undelivered_qos1_will_is_a_wills_violation() {
+    let mut t = Trace::with_subscriber(1);
+    t.subscribe(3, "sub", "will/#", 1).connect(5, "tracker", true, false);
+    t.disconnect(1_000, "tracker", "connection-lost").will(1_000, "tracker");
+    let v = t.verdict("{ wills: true }");
+    assert_fail(&v, Guarantee::Wills, 1);
+    assert_eq!(v.outcome(Guarantee::Wills).violations[0].message.as_ref().unwrap().id, "will of tracker");
+}
+
+// ----- retained -----
+
+#[test]
+fn retained_latest_passes_and_stale_fails() {
+    let mut t = Trace::default();
+    t.connect(0, "pub", true, false);
+    t.publish(10, 1, "t/a", 1, true).publish(20, 2, "t/a", 1, true);
+    t.connect(30, "sub", true, false).subscribe(31, "sub", "t/#", 1);
+    t.delivered(40, "sub", Some("pub#2".into()), "t/a", 1, false, true);
+    assert_pass(&t.verdict("{ retained: true }"), Guarantee::Retained);
+
+    let mut t = Trace::default();
+    t.connect(0, "pub", true, false);
+    t.publish(10, 1, "t/a", 1, true).publish(20, 2, "t/a", 1, true);
+    t.connect(30, "sub", true, false).subscribe(31, "sub", "t/#", 1);
+    t.delivered(40, "sub", Some("pub#1".into()), "t/a", 1, false, true);
+    let v = t.verdict("{ retained: true }");
+    // The stale copy, and the latest one never sent.
+    assert_fail(&v, Guarantee::Retained, 2);
+    insta::assert_snapshot!("retained_stale", v.to_text());
+}
+
+#[test]
+fn a_retained_will_is_what_later_subscribers_get() {
+    let mut t = Trace::with_subscriber(1);
+    t.connect(5, "tracker", true, false);
+    t.disconnect(1_000, "tracker", "connection-lost").will(1_000, "tracker");
+    t.subscribe(2_000, "sub", "will/#", 1);
+    t.delivered(2_050, "sub", None, "will/tracker", 1, false, true);
+    assert_pass(&t.verdict("{ retained: true }"), Guarantee::Retained);
+}
+
+// ----- liveness -----
+
+#[test]
+fn liveness_needs_reconnection_within_the_quiet_period() {
+    let mut t = Trace::with_subscriber(1);
+    t.fault(10_000, "sub", "power-loss", Phase::Start).disconnect(20_000, "sub", "keepalive-timeout");
+    t.fault(30_000, "sub", "power-loss", Phase::End).connect(40_000, "sub", true, false);
+    assert_pass(&t.verdict("{ liveness: { quiet_period: 60s } }"), Guarantee::Liveness);
+
+    let mut t = Trace::with_subscriber(1);
+    t.fault(10_000, "sub", "power-loss", Phase::Start).disconnect(20_000, "sub", "keepalive-timeout");
+    t.fault(30_000, "sub", "power-loss", Phase::End);
+    let v = t.verdict("{ liveness: { quiet_period: 60s } }");
+    assert_fail(&v, Guarantee::Liveness, 1);
+    insta::assert_snapshot!("liveness_never_back", v.to_text());
+
+    // Faults until the end leave no quiet period to judge.
+    t.fault(290_000, "pub", "reboot", Phase::Start);
+    let v = t.verdict("{ liveness: { quiet_period: 60s } }");
+    assert!(matches!(status(&v, Guarantee::Liveness), Status::NotChecked { .. }), "{}", v.to_text());
+}
+
+#[test]
+fn liveness_needs_publisher_queues_to_drain() {
+    let mut t = Trace::with_subscriber(1);
+    t.publish(10, 1, "t/a", 1, false).deliver(20, "sub", 1, "t/a", 1);
+    let v = t.verdict("{ liveness: { quiet_period: 60s } }");
+    assert_fail(&v, Guarantee::Liveness, 1);
+    t.push(30, Some("pub"), Event::Acked { msg: "pub#1".into(), pid: 1, qos: 1 });
+    assert_pass(&t.verdict("{ liveness: { quiet_period: 60s } }"), Guarantee::Liveness);
+}
+
+// ----- expected loss -----
+
+#[test]
+fn expected_loss_bounds_are_evaluated_per_qos() {
+    let mut t = Trace::with_subscriber(0);
+    for n in 1..=4 {
+        t.publish(u64::from(n) * 10, n, "t/a", 0, false);
+    }
+    t.deliver(100, "sub", 1, "t/a", 0).deliver(110, "sub", 2, "t/a", 0).deliver(120, "sub", 3, "t/a", 0);
+    let v = t.verdict(r#"{ expected_loss: { qos0: "<= 25%" } }"#);
+    assert_pass(&v, Guarantee::ExpectedLoss);
+    assert!(v.outcome(Guarantee::ExpectedLoss).notes[0].contains("lost 1 of 4"), "{}", v.to_text());
+    let v = t.verdict(r#"{ expected_loss: { qos0: "< 25%" } }"#);
+    assert_fail(&v, Guarantee::ExpectedLoss, 1);
+}
+
+// ----- reading traces -----
+
+#[test]
+fn unasked_expectations_are_not_checked_and_a_bad_line_is_named() {
+    let t = Trace::with_subscriber(1);
+    let v = t.verdict("{}");
+    assert!(!v.failed());
+    assert!(v.outcomes.iter().all(|o| matches!(o.status, Status::NotChecked { .. })));
+    let error = parse_jsonl("\n{\"t_us\":1,\"dir\":\"link\",\"ev\":\"link_reset\"}\nnot json\n").unwrap_err();
+    assert_eq!(error.line, 3);
+    let records: Vec<String> = t.records.iter().map(Record::to_json).collect();
+    assert_eq!(parse_jsonl(&records.join("\n")).unwrap(), t.records);
+}
