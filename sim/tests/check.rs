@@ -103,7 +103,8 @@ impl Trace {
         retain: bool,
     ) -> &mut Self {
         let payload = msg.is_none().then(|| "gone".to_owned());
-        let event = Event::Delivered { msg, topic: topic.into(), qos, pid: 1, dup, retain, payload };
+        let event =
+            Event::Delivered { msg, topic: topic.into(), qos, pid: 1, dup, retain, payload };
         self.push(ms, Some(device), event)
     }
 
@@ -149,7 +150,9 @@ fn assert_fail(v: &Verdict, g: Guarantee, count: u64) {
 fn qos1_delivered_once_or_twice_passes() {
     let mut t = Trace::with_subscriber(1);
     t.publish(10, 1, "t/a", 1, false).deliver(20, "sub", 1, "t/a", 1);
-    t.publish(30, 2, "t/a", 1, false).deliver(40, "sub", 2, "t/a", 1).deliver(50, "sub", 2, "t/a", 1);
+    t.publish(30, 2, "t/a", 1, false)
+        .deliver(40, "sub", 2, "t/a", 1)
+        .deliver(50, "sub", 2, "t/a", 1);
     let v = t.verdict("{ qos1_at_least_once: true }");
     assert_pass(&v, Guarantee::Qos1AtLeastOnce);
     assert_eq!(v.counts[1].delivered, 2);
@@ -159,7 +162,9 @@ fn qos1_delivered_once_or_twice_passes() {
 #[test]
 fn qos1_never_delivered_to_a_settled_subscriber_is_a_violation() {
     let mut t = Trace::with_subscriber(1);
-    t.publish(10, 1, "t/a", 1, false).publish(30, 2, "t/a", 1, false).deliver(40, "sub", 2, "t/a", 1);
+    t.publish(10, 1, "t/a", 1, false)
+        .publish(30, 2, "t/a", 1, false)
+        .deliver(40, "sub", 2, "t/a", 1);
     let v = t.verdict("{ qos1_at_least_once: true }");
     assert_fail(&v, Guarantee::Qos1AtLeastOnce, 1);
     let violation = &v.outcome(Guarantee::Qos1AtLeastOnce).violations[0];
@@ -205,7 +210,11 @@ fn qos1_owed_to_a_persistent_session_is_owed_after_reconnect() {
 fn qos1_dropped_by_the_broker_queue_is_an_allowed_loss() {
     let mut t = Trace::with_subscriber(1);
     t.publish(10, 1, "t/a", 1, false);
-    t.push(11, Some("sub"), Event::BrokerDropped { topic: "t/a".into(), reason: "queue-full".into() });
+    t.push(
+        11,
+        Some("sub"),
+        Event::BrokerDropped { topic: "t/a".into(), reason: "queue-full".into() },
+    );
     let v = t.verdict("{ qos1_at_least_once: true }");
     assert_pass(&v, Guarantee::Qos1AtLeastOnce);
     assert_eq!(v.counts[1].allowed_losses, 1);
@@ -345,7 +354,10 @@ fn an_undelivered_qos1_will_is_a_wills_violation() {
     t.disconnect(1_000, "tracker", "connection-lost").will(1_000, "tracker");
     let v = t.verdict("{ wills: true }");
     assert_fail(&v, Guarantee::Wills, 1);
-    assert_eq!(v.outcome(Guarantee::Wills).violations[0].message.as_ref().unwrap().id, "will of tracker");
+    assert_eq!(
+        v.outcome(Guarantee::Wills).violations[0].message.as_ref().unwrap().id,
+        "will of tracker"
+    );
 }
 
 // ----- retained -----
@@ -385,12 +397,20 @@ fn a_retained_will_is_what_later_subscribers_get() {
 #[test]
 fn liveness_needs_reconnection_within_the_quiet_period() {
     let mut t = Trace::with_subscriber(1);
-    t.fault(10_000, "sub", "power-loss", Phase::Start).disconnect(20_000, "sub", "keepalive-timeout");
+    t.fault(10_000, "sub", "power-loss", Phase::Start).disconnect(
+        20_000,
+        "sub",
+        "keepalive-timeout",
+    );
     t.fault(30_000, "sub", "power-loss", Phase::End).connect(40_000, "sub", true, false);
     assert_pass(&t.verdict("{ liveness: { quiet_period: 60s } }"), Guarantee::Liveness);
 
     let mut t = Trace::with_subscriber(1);
-    t.fault(10_000, "sub", "power-loss", Phase::Start).disconnect(20_000, "sub", "keepalive-timeout");
+    t.fault(10_000, "sub", "power-loss", Phase::Start).disconnect(
+        20_000,
+        "sub",
+        "keepalive-timeout",
+    );
     t.fault(30_000, "sub", "power-loss", Phase::End);
     let v = t.verdict("{ liveness: { quiet_period: 60s } }");
     assert_fail(&v, Guarantee::Liveness, 1);
@@ -399,7 +419,11 @@ fn liveness_needs_reconnection_within_the_quiet_period() {
     // Faults until the end leave no quiet period to judge.
     t.fault(290_000, "pub", "reboot", Phase::Start);
     let v = t.verdict("{ liveness: { quiet_period: 60s } }");
-    assert!(matches!(status(&v, Guarantee::Liveness), Status::NotChecked { .. }), "{}", v.to_text());
+    assert!(
+        matches!(status(&v, Guarantee::Liveness), Status::NotChecked { .. }),
+        "{}",
+        v.to_text()
+    );
 }
 
 #[test]
@@ -420,7 +444,9 @@ fn expected_loss_bounds_are_evaluated_per_qos() {
     for n in 1..=4 {
         t.publish(u64::from(n) * 10, n, "t/a", 0, false);
     }
-    t.deliver(100, "sub", 1, "t/a", 0).deliver(110, "sub", 2, "t/a", 0).deliver(120, "sub", 3, "t/a", 0);
+    t.deliver(100, "sub", 1, "t/a", 0)
+        .deliver(110, "sub", 2, "t/a", 0)
+        .deliver(120, "sub", 3, "t/a", 0);
     let v = t.verdict(r#"{ expected_loss: { qos0: "<= 25%" } }"#);
     assert_pass(&v, Guarantee::ExpectedLoss);
     assert!(v.outcome(Guarantee::ExpectedLoss).notes[0].contains("lost 1 of 4"), "{}", v.to_text());
@@ -436,7 +462,8 @@ fn unasked_expectations_are_not_checked_and_a_bad_line_is_named() {
     let v = t.verdict("{}");
     assert!(!v.failed());
     assert!(v.outcomes.iter().all(|o| matches!(o.status, Status::NotChecked { .. })));
-    let error = parse_jsonl("\n{\"t_us\":1,\"dir\":\"link\",\"ev\":\"link_reset\"}\nnot json\n").unwrap_err();
+    let error = parse_jsonl("\n{\"t_us\":1,\"dir\":\"link\",\"ev\":\"link_reset\"}\nnot json\n")
+        .unwrap_err();
     assert_eq!(error.line, 3);
     let records: Vec<String> = t.records.iter().map(Record::to_json).collect();
     assert_eq!(parse_jsonl(&records.join("\n")).unwrap(), t.records);

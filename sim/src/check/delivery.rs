@@ -32,6 +32,20 @@ pub(crate) struct DeliveryFindings {
     pub counts: [QosCounts; 3],
 }
 
+impl DeliveryFindings {
+    /// Files a violation under the guarantee of its effective QoS (Wills under `wills`).
+    fn push(&mut self, key: &Key, effective: u8, mut violation: Violation) {
+        let findings = match (key, effective) {
+            (Key::Will(_), _) => &mut self.wills,
+            (_, 0) => &mut self.qos0,
+            (_, 1) => &mut self.qos1,
+            _ => &mut self.qos2,
+        };
+        violation.guarantee = findings.guarantee;
+        findings.push(violation);
+    }
+}
+
 pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) -> DeliveryFindings {
     let mut out = DeliveryFindings {
         qos0: Findings::new(Guarantee::Qos0MaxDuplicates),
@@ -51,14 +65,14 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
     }
     let mut accepted: BTreeSet<&Key> = BTreeSet::new();
     for a in &facts.accepts {
-        if let Some(key) = &a.key {
-            if accepted.insert(key) {
-                let q = usize::from(a.qos.min(2));
-                if matches!(key, Key::Will(_)) {
-                    out.counts[q].published += 1;
-                }
-                out.counts[q].accepted += 1;
+        if let Some(key) = &a.key
+            && accepted.insert(key)
+        {
+            let q = usize::from(a.qos.min(2));
+            if matches!(key, Key::Will(_)) {
+                out.counts[q].published += 1;
             }
+            out.counts[q].accepted += 1;
         }
     }
 
@@ -67,8 +81,8 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
             Key::App(id) => facts.messages.get(id).map_or(0, |m| m.qos),
             Key::Will(a) => facts.accepts[*a].qos,
         };
-        let counts = &mut out.counts[usize::from(publish_qos.min(2))];
-        counts.pairs += 1;
+        let q = usize::from(publish_qos.min(2));
+        out.counts[q].pairs += 1;
         let effective =
             owes.iter().map(|o| facts.accepts[o.accept].qos.min(o.granted)).max().unwrap_or(0);
         let all = copies.get(&(key, sub.as_str())).map_or(&[][..], Vec::as_slice);
@@ -76,9 +90,23 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
             all.iter().copied().filter(|&i| !facts.deliveries[i].retain).collect();
         let mut lines: Vec<usize> = owes.iter().map(|o| facts.accepts[o.accept].idx).collect();
         lines.extend(all.iter().map(|&i| facts.deliveries[i].idx));
+        if let Some(&wrong) = routed.iter().find(|&&i| facts.deliveries[i].qos != effective) {
+            let violation = Violation {
+                guarantee: Guarantee::Qos0MaxDuplicates,
+                message: Some(facts.message_ref(key)),
+                device: Some(sub.clone()),
+                expected: format!(
+                    "delivered at QoS {effective}, the lower of the publish QoS and the granted \
+                     QoS [MQTT-3.8.4-6]"
+                ),
+                observed: format!("a copy at QoS {}", facts.deliveries[wrong].qos),
+                trace: facts.quote(&lines),
+            };
+            out.push(key, effective, violation);
+        }
         if !all.is_empty() {
-            counts.delivered += 1;
-            counts.duplicates += routed.len().saturating_sub(1) as u64;
+            out.counts[q].delivered += 1;
+            out.counts[q].duplicates += routed.len().saturating_sub(1) as u64;
             let acceptances = owes.len();
             if effective == 0
                 && let Some(max) = expect.qos0_max_duplicates
@@ -115,15 +143,12 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
             }
             continue;
         }
-        if let Some(drop) =
-            owes.iter().find_map(|o| facts.broker_drops.get(&(o.accept, sub.clone())))
-        {
-            counts.allowed_losses += 1;
-            let _ = drop;
+        if owes.iter().any(|o| facts.broker_drops.contains_key(&(o.accept, sub.clone()))) {
+            out.counts[q].allowed_losses += 1;
             continue;
         }
         if effective == 0 {
-            counts.lost += 1;
+            out.counts[q].lost += 1;
             continue;
         }
         let last = owes.last().expect("an owed pair has an acceptance");
@@ -131,20 +156,15 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
         if facts.epochs[last.epoch].end_us.is_some()
             || !facts.settled_after(sub, accept.t_us, settle_us)
         {
-            counts.exempt += 1;
+            out.counts[q].exempt += 1;
             continue;
         }
-        counts.lost += 1;
-        let guarantee = match (key, effective) {
-            (Key::Will(_), _) => Guarantee::Wills,
-            (_, 1) => Guarantee::Qos1AtLeastOnce,
-            _ => Guarantee::Qos2ExactlyOnce,
-        };
+        out.counts[q].lost += 1;
         if let Some(span) = facts.spans.get(sub.as_str()).and_then(|s| s.last()) {
             lines.push(span.start_idx);
         }
         let violation = Violation {
-            guarantee,
+            guarantee: Guarantee::Qos1AtLeastOnce,
             message: Some(facts.message_ref(key)),
             device: Some(sub.clone()),
             expected: format!(
@@ -156,11 +176,7 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
             observed: "never delivered, and no drop reported".to_owned(),
             trace: facts.quote(&lines),
         };
-        match guarantee {
-            Guarantee::Wills => out.wills.push(violation),
-            Guarantee::Qos1AtLeastOnce => out.qos1.push(violation),
-            _ => out.qos2.push(violation),
-        }
+        out.push(key, effective, violation);
     }
 
     // Messages the broker never accepted: lost before the broker, per subscriber that would

@@ -197,6 +197,9 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
     out
 }
 
+/// A link fault that started: when, and on which devices.
+type OpenLinkFault = (u64, Vec<String>);
+
 /// A device's view at the broker while the pass runs.
 #[derive(Default)]
 struct Live {
@@ -241,8 +244,7 @@ impl<'r> Facts<'r> {
         let mut live: BTreeMap<String, Live> = BTreeMap::new();
         let mut sent_pid: BTreeMap<(String, u16), String> = BTreeMap::new();
         let mut retained: BTreeMap<String, Option<Key>> = BTreeMap::new();
-        let mut open_link_faults: BTreeMap<(String, String), Vec<(u64, Vec<String>)>> =
-            BTreeMap::new();
+        let mut open_link_faults: BTreeMap<(String, String), Vec<OpenLinkFault>> = BTreeMap::new();
         let mut open_device_faults: BTreeMap<String, (u64, String)> = BTreeMap::new();
         let mut broker_down_since: Option<u64> = None;
         let mut will_accepts: Vec<usize> = Vec::new();

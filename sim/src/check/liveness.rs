@@ -55,13 +55,16 @@ pub(crate) fn check(facts: &Facts<'_>, quiet_us: u64) -> Findings {
             gap = Some((cursor, None));
         }
         if let Some((offline_from, back)) = gap {
+            // The connection end that left the device offline.
             let mut lines: Vec<usize> = facts
                 .spans
                 .get(device)
                 .into_iter()
                 .flatten()
-                .filter(|s| s.end_us == Some(offline_from))
+                .filter(|s| s.end_us.is_some_and(|end| end <= offline_from))
                 .filter_map(|s| s.end_idx)
+                .next_back()
+                .into_iter()
                 .collect();
             lines.extend(back.map(|(_, idx)| idx));
             findings.push(Violation {

@@ -31,14 +31,14 @@ pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
         retained_copies.entry(d.sub.as_str()).or_default().push(d);
     }
     for d in facts.deliveries.iter().filter(|d| d.retain) {
-        let earlier = subscribes
+        let mut earlier = subscribes
             .get(d.sub.as_str())
             .into_iter()
             .flatten()
             .copied()
             .filter(|s| s.idx < d.idx && topic::matches(&s.filter, &d.topic));
         let candidates: Vec<_> =
-            if d.dup { earlier.collect() } else { earlier.last().into_iter().collect() };
+            if d.dup { earlier.collect() } else { earlier.next_back().into_iter().collect() };
         let fits = candidates
             .iter()
             .any(|s| s.snapshot.iter().any(|(t, k)| t == &d.topic && (k.is_none() || *k == d.key)));

@@ -1,0 +1,167 @@
+//! The checker's self-test: each bug planted in the reference broker, run in a small scenario
+//! that exposes it, is caught within 100 seeds, and the report names the guarantee it breaks;
+//! the same scenario without the bug shows no violation.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mqttsim_sim::check::{CheckOptions, Guarantee, Status, Verdict, check};
+use mqttsim_sim::scenario::{Scenario, parse_scenario};
+use mqttsim_sim::trace::Collect;
+use mqttsim_sim::{RunOptions, run};
+
+/// A subscriber with a persistent session loses its link while QoS 1 messages are in flight to
+/// it; on reconnection the broker must resend them.
+const INFLIGHT: &str = r#"
+name: inflight
+seed: 1
+duration: 100s
+protocol: "3.1.1"
+sites: [ { name: s, link: { latency: 100ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/x", qos: 1, every: 200ms } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", clean_session: false, keepalive: 4s,
+      reconnect: { initial: 1s, max: 2s },
+      subscribe: [ { filter: "m/#", qos: 1 } ] }
+faults:
+  - { kind: blackout, target: { device: sub }, at: 20s, for: 10s }
+expect: { qos1_at_least_once: true, ordering: true, liveness: { quiet_period: 30s } }
+"#;
+
+/// A QoS 2 publisher hears nothing from the broker for a while: its PUBLISHes arrive, their
+/// PUBRECs do not, and it resends them with DUP after reconnecting.
+const QOS2_DUP: &str = r#"
+name: qos2-dup
+seed: 1
+duration: 80s
+protocol: "3.1.1"
+sites: [ { name: s, link: { latency: 50ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub", clean_session: false, keepalive: 4s,
+      reconnect: { initial: 1s, max: 2s },
+      publish: [ { topic: "m/x", qos: 2, every: 500ms } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", subscribe: [ { filter: "m/#", qos: 2 } ] }
+faults:
+  - { kind: blackout, direction: from-broker, target: { device: pub }, at: 20s, for: 10s }
+expect: { qos2_exactly_once: true, ordering: true }
+"#;
+
+/// A device with a Will leaves politely, another loses power, a third reboots within its
+/// keepalive (the new connection takes the session over).
+const WILLS: &str = r#"
+name: wills
+seed: 1
+duration: 90s
+protocol: "3.1.1"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: t, site: s, count: 3, client_id: "t{i}", clean_session: false, keepalive: 10s,
+      reconnect: { initial: 1s, max: 2s },
+      will: { topic: "will/{i}", payload: gone, qos: 1 } }
+  - { group: m, site: s, count: 1, client_id: "monitor", subscribe: [ { filter: "will/#", qos: 1 } ] }
+faults:
+  - { kind: disconnect, target: { device: t0 }, at: 10s, for: 5s }
+  - { kind: power-loss, target: { device: t1 }, at: 10s, for: 40s }
+  - { kind: reboot, target: { device: t2 }, at: 10s, for: 2s }
+expect: { wills: true, qos1_at_least_once: true }
+"#;
+
+/// A retained reading replaced every few seconds; a subscriber subscribes again on every
+/// reconnection and must get the latest one.
+const RETAINED: &str = r#"
+name: retained
+seed: 1
+duration: 60s
+protocol: "3.1.1"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "r/x", qos: 1, retain: true, every: 3s } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", reconnect: { initial: 1s, max: 1s },
+      subscribe: [ { filter: "r/#", qos: 1 } ] }
+faults:
+  - { kind: disconnect, target: { device: sub }, at: 10s, for: 2s, every: 10s, until: 50s }
+expect: { retained: true }
+"#;
+
+fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
+    let yaml = match bug {
+        Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
+        None => yaml.to_owned(),
+    };
+    parse_scenario(&yaml, Path::new("bug.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn verdict(scenario: &Scenario, seed: u64) -> Verdict {
+    let mut trace = Collect::default();
+    let options = RunOptions { seed: Some(seed), trace: vec![&mut trace], ..RunOptions::default() };
+    run(scenario, options).expect("the run completes");
+    let options = CheckOptions {
+        end: scenario.duration.get(),
+        settle: Duration::from_secs(20),
+        ..CheckOptions::default()
+    };
+    check(scenario, &trace.0, &options)
+}
+
+/// Runs seeds 1.. until the verdict fails; returns the seed and the verdict.
+fn first_failure(scenario: &Scenario) -> Option<(u64, Verdict)> {
+    (1..=100).map(|seed| (seed, verdict(scenario, seed))).find(|(_, v)| v.failed())
+}
+
+fn caught(yaml: &str, bug: &str, guarantee: Guarantee) {
+    let (seed, v) = first_failure(&scenario(yaml, Some(bug)))
+        .unwrap_or_else(|| panic!("{bug} was not caught within 100 seeds"));
+    assert_eq!(
+        v.outcome(guarantee).status,
+        Status::Fail,
+        "{bug} (seed {seed}) should break {guarantee}:\n{}",
+        v.to_text()
+    );
+    eprintln!("{bug}: caught at seed {seed}\n{}", v.to_text());
+    // The correct broker keeps every promise on the same scenario and seed.
+    let clean = verdict(&scenario(yaml, None), seed);
+    assert!(!clean.failed(), "the correct broker fails seed {seed}:\n{}", clean.to_text());
+}
+
+#[test]
+fn forget_inflight_on_reconnect_breaks_at_least_once() {
+    caught(INFLIGHT, "forget-inflight-on-reconnect", Guarantee::Qos1AtLeastOnce);
+}
+
+#[test]
+fn duplicate_qos2_on_dup_breaks_exactly_once() {
+    caught(QOS2_DUP, "duplicate-qos2-on-dup", Guarantee::Qos2ExactlyOnce);
+}
+
+#[test]
+fn will_after_disconnect_breaks_wills() {
+    caught(WILLS, "will-after-disconnect", Guarantee::Wills);
+}
+
+#[test]
+fn no_will_on_keepalive_timeout_breaks_wills() {
+    caught(WILLS, "no-will-on-keepalive-timeout", Guarantee::Wills);
+}
+
+#[test]
+fn no_will_on_takeover_breaks_wills() {
+    caught(WILLS, "no-will-on-takeover", Guarantee::Wills);
+}
+
+#[test]
+fn stale_retained_breaks_retained() {
+    caught(RETAINED, "stale-retained", Guarantee::Retained);
+}
+
+#[test]
+fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
+    for yaml in [INFLIGHT, QOS2_DUP, WILLS, RETAINED] {
+        let s = scenario(yaml, None);
+        for seed in 1..=3 {
+            let v = verdict(&s, seed);
+            assert!(!v.failed(), "{} seed {seed}:\n{}", s.name, v.to_text());
+        }
+    }
+}
