@@ -5,8 +5,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mqttsim_broker::{BrokerConfig, DisconnectReason, Event, PasswordFile};
 use mqttsim_codec::{
-    Ack, ConnAck, DecodeError, Disconnect, Packet, Properties, Protocol, ReasonCode, SubAck,
-    UnsubAck,
+    Ack, ConnAck, DecodeError, Disconnect, Packet, PacketType, Properties, Protocol, ReasonCode,
+    SubAck, UnsubAck,
 };
 
 use crate::harness::{Harness, Q0, connect, secs, will};
@@ -214,14 +214,10 @@ fn decode_error_after_connect_closes_without_connack_and_fires_the_will() {
     let mut packet = connect("c", true);
     packet.will = Some(will("w", "gone", Q0, false));
     let (conn, _) = h.connect_with(packet);
-    let error = DecodeError::Malformed {
-        packet: None,
-        what: "reserved flags",
-        statement: Some("MQTT-2.2.2-2"),
-    };
+    let error = DecodeError::InvalidFixedHeaderFlags { packet: PacketType::PingReq, flags: 0b0100 };
     h.decode_error(conn, &error);
     assert!(h.take(conn).is_empty());
-    assert!(h.closed(conn).is_some_and(violation("MQTT-2.2.2-2")));
+    assert!(h.closed(conn).is_some_and(violation("MQTT-2.2.2-1")));
     assert_eq!(h.wills(), ["c"]);
 }
 

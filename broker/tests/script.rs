@@ -158,11 +158,7 @@ impl Runner {
                         self.broker.handle_connection_lost(conn, self.now)
                     }
                     None => {
-                        let error = DecodeError::Malformed {
-                            packet: None,
-                            what: "garbage",
-                            statement: None,
-                        };
+                        let error = DecodeError::ReservedPacketType;
                         self.broker.handle_decode_error(conn, self.now, &error);
                     }
                 }

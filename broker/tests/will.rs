@@ -21,10 +21,7 @@ fn end(h: &mut Harness, conn: mqttsim_broker::ConnId, how: &str) {
         "keepalive-timeout" => h.advance(secs(100)),
         "connection-lost" => h.lose(conn),
         "protocol-violation" => h.send(conn, Packet::Connect(connect("dev", true))),
-        "decode-error" => h.decode_error(
-            conn,
-            &DecodeError::Malformed { packet: None, what: "test", statement: None },
-        ),
+        "decode-error" => h.decode_error(conn, &DecodeError::ReservedPacketType),
         "takeover" => {
             h.connect("dev", true);
         }

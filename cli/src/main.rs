@@ -4,6 +4,7 @@
 //! environment failure (such as a port already in use).
 
 mod broker_cmd;
+mod conformance_cmd;
 mod run_cmd;
 
 use std::process::ExitCode;
@@ -17,7 +18,8 @@ use clap::{Parser, Subcommand};
   mqtt-sim run scenarios/flaky-farm.yaml
   mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
   mqtt-sim broker --listen 127.0.0.1:1883
-  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500")]
+  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500
+  mqtt-sim conformance --broker mqtt://127.0.0.1:1883")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +31,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Run the reference broker on real TCP.
     Broker(broker_cmd::BrokerArgs),
+    /// Run conformance checks against a broker.
+    Conformance(conformance_cmd::Args),
 }
 
 /// A failure with the exit code it maps to.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
         Command::Broker(args) => broker_cmd::run(args),
+        Command::Conformance(args) => conformance_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -21,8 +21,13 @@ struct Broker {
 
 impl Broker {
     fn start() -> Broker {
+        Broker::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Broker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-sim"))
             .args(["broker", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -200,4 +205,67 @@ fn will_is_delivered_when_a_client_is_killed() {
     let out = finish(watcher, "the Will watcher");
     assert_eq!(lines(&out), vec!["it/will/victim gone".to_string()]);
     broker.wait_for(|l| l.contains("disconnect") && l.contains("\"it-victim\""));
+}
+
+#[test]
+fn connections_beyond_max_connections_are_closed_on_arrival() {
+    let mut broker = Broker::start_with(&["--max-connections", "1"]);
+    let holder = subscribe(&broker, "it-holder", "it/held", 0, 1);
+    broker.wait_for_subscribe("it-holder");
+    let out = tool("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-i", "it-extra"])
+        .args(["-t", "it/held", "-m", "x"])
+        .output()
+        .expect("run mosquitto_pub");
+    assert!(!out.status.success(), "a second connection must be refused while one is open");
+    let mut holder = holder;
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        !broker.seen.iter().any(|l| l.contains("it-extra")),
+        "the extra client never connected"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_broker_cleanly() {
+    let mut broker = Broker::start();
+    let sub = subscribe(&broker, "it-sigint", "it/sigint", 0, 1);
+    broker.wait_for_subscribe("it-sigint");
+    let pid = broker.child.id().to_string();
+    let status = Command::new("kill").args(["-INT", &pid]).status().expect("run kill");
+    assert!(status.success());
+    broker.wait_for(|l| l.contains("stopped after 1 connections"));
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(status) = broker.child.try_wait().expect("poll broker") {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "broker still running after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0), "SIGINT is a clean shutdown");
+    // mosquitto_sub keeps trying to reconnect to a stopped broker: end it.
+    let mut sub = sub;
+    let _ = sub.kill();
+    let _ = sub.wait();
+}
+
+/// The conformance suite over real TCP against `mqtt-sim broker`: every check passes (the same
+/// suite runs in simulation in `mqttsim-conformance`'s tests).
+#[test]
+fn conformance_suite_passes_against_mqtt_sim_broker_over_tcp() {
+    let broker = Broker::start_with(&["--quiet"]);
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_mqtt-sim"))
+        .args(["conformance", "--broker", &url, "--seed", "11", "--timeout", "2s"])
+        .output()
+        .expect("run mqtt-sim conformance");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "conformance failures against mqtt-sim broker:\n{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.contains("pass"), "the table lists passing checks:\n{table}");
 }

@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo bench -p mqttsim-net --bench broker_throughput`. Mosquitto must be on the PATH
 //! (Debian: `apt-get install mosquitto`); without it only our broker is measured.
-//! Environment: `BENCH_MESSAGES` (per publisher, default 20000), `BENCH_ROUNDS` (default 3).
+//! Environment: `BENCH_MESSAGES` (per publisher, default 5000: the 50,000 deliveries per
+//! subscriber fit both brokers' queues, so neither has to drop), `BENCH_ROUNDS` (default 3).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -31,7 +32,7 @@ const PAYLOAD: usize = 64;
 const QOS1_WINDOW: usize = 64;
 
 fn main() {
-    let messages: usize = env_or("BENCH_MESSAGES", 20_000);
+    let messages: usize = env_or("BENCH_MESSAGES", 5_000);
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
     let ours = start_our_broker();
     let mosquitto = Mosquitto::start();
@@ -81,11 +82,21 @@ fn start_our_broker() -> SocketAddr {
         let local = tokio::task::LocalSet::new();
         local.block_on(&rt, async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            let core = Broker::new(BrokerConfig::default(), Box::new(MemoryStore::volatile()));
+            // The same limits as the Mosquitto configuration below.
+            let config = BrokerConfig {
+                max_inflight: 100,
+                max_queued_messages: 100_000,
+                ..BrokerConfig::default()
+            };
+            let core = Broker::new(config, Box::new(MemoryStore::volatile()));
             let _ = mqttsim_net::tcp::serve_broker(
                 listener,
                 core,
-                BrokerDriverConfig::default(),
+                // Up to 100,000 packets waiting per connection, like Mosquitto's queue below.
+                BrokerDriverConfig {
+                    max_pending_packets: 100_000,
+                    ..BrokerDriverConfig::default()
+                },
                 None,
                 std::future::pending(),
             )
@@ -190,7 +201,14 @@ async fn load(addr: SocketAddr, qos: QoS, messages: usize, run: &str) -> f64 {
     for task in tasks {
         delivered += task.await.expect("subscriber task");
     }
-    delivered as f64 / start.elapsed().as_secs_f64()
+    let elapsed = start.elapsed();
+    let wanted = expected * SUBSCRIBERS;
+    if delivered < wanted {
+        // A broker that drops (QoS 0 under load, or a full queue) is measured honestly: the
+        // figure includes the subscribers' final wait, and the loss is printed.
+        eprintln!("  {run}: {delivered} of {wanted} deliveries arrived ({qos:?})");
+    }
+    delivered as f64 / elapsed.as_secs_f64()
 }
 
 async fn publish_all(mut conn: Conn, topic: String, messages: usize, qos: QoS) {
@@ -200,6 +218,9 @@ async fn publish_all(mut conn: Conn, topic: String, messages: usize, qos: QoS) {
     let mut next_id: u16 = 0;
     for _ in 0..messages {
         if qos == QoS::AtLeastOnce {
+            if outstanding >= QOS1_WINDOW {
+                conn.flush().await;
+            }
             while outstanding >= QOS1_WINDOW {
                 if let Packet::PubAck(_) = conn.recv().await {
                     outstanding -= 1;

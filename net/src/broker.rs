@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use mqttsim_broker::{Broker, ConnId, Event, Output};
-use mqttsim_codec::{Packet, Protocol, decode, encode};
+use mqttsim_codec::{Packet, Protocol, QoS, decode, encode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -24,8 +24,9 @@ use tokio::time::Instant;
 pub struct BrokerDriverConfig {
     /// Largest packet accepted from a client, in bytes.
     pub max_packet_size: usize,
-    /// Packets waiting to be written to one connection before it counts as a slow consumer and
-    /// is closed. This bounds the driver's memory per connection.
+    /// Packets waiting to be written to one connection. Beyond it, QoS 0 messages to that
+    /// connection are dropped, and any other packet makes it a slow consumer that is closed.
+    /// This bounds the driver's memory per connection.
     pub max_pending_packets: usize,
     /// Connections accepted at once; further ones are closed as soon as they arrive.
     pub max_connections: usize,
@@ -65,6 +66,7 @@ struct Shared {
     config: BrokerDriverConfig,
     timer: Notify,
     sink: RefCell<Option<EventSink>>,
+    dropped_qos0: Cell<u64>,
 }
 
 /// What the driver knows of one connection, shared between the pump and the connection task.
@@ -88,6 +90,7 @@ impl BrokerDriver {
                 config,
                 timer: Notify::new(),
                 sink: RefCell::new(None),
+                dropped_qos0: Cell::new(0),
             }),
         }
     }
@@ -100,6 +103,11 @@ impl BrokerDriver {
     /// Time since the driver started: the `now` the core sees.
     pub fn now(&self) -> Duration {
         self.shared.now()
+    }
+
+    /// QoS 0 messages dropped because their connection's outbox was full.
+    pub fn dropped_qos0(&self) -> u64 {
+        self.shared.dropped_qos0.get()
     }
 
     /// How many connections are open.
@@ -162,8 +170,7 @@ impl BrokerDriver {
     }
 
     /// Ends every connection abruptly, as a crash of the broker process would: nothing more is
-    /// written, the streams are dropped. Returns the core, so that the caller can recover its
-    /// store; the driver is unusable afterwards.
+    /// written and the streams are dropped. The core is left as it is.
     pub fn abort_all(&self) {
         let conns = std::mem::take(&mut *self.shared.conns.borrow_mut());
         for state in conns.values() {
@@ -204,7 +211,14 @@ impl Shared {
                             }
                             let mut outbox = state.outbox.borrow_mut();
                             if outbox.len() >= self.config.max_pending_packets {
-                                overflowed.push(conn);
+                                // QoS 0 may be lost: drop it, as a full socket buffer would.
+                                // Anything else means the peer stopped reading.
+                                match &packet {
+                                    Packet::Publish(p) if p.qos == QoS::AtMostOnce => {
+                                        self.dropped_qos0.set(self.dropped_qos0.get() + 1);
+                                    }
+                                    _ => overflowed.push(conn),
+                                }
                                 continue;
                             }
                             outbox.push_back(packet);

@@ -4,6 +4,7 @@
 //! Modules:
 //! - [`broker`]: one broker core serving many connections, plus its timer task.
 //! - [`client`]: one client core over one connection at a time.
+//! - [`tcp`]: serving the broker on tokio TCP, for `mqtt-sim broker`.
 //!
 //! Both run on a single thread inside a tokio `LocalSet`, as turmoil runs its hosts.
 

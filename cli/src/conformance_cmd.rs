@@ -1,0 +1,310 @@
+//! `mqtt-sim conformance`: runs the conformance suite against a broker over TCP.
+
+use std::hash::{BuildHasher, Hasher};
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::Failure;
+use anyhow::Context;
+use mqttsim_broker::{BrokerConfig, PlantedBug};
+use mqttsim_codec::Protocol;
+use mqttsim_conformance::report::coverage_markdown;
+use mqttsim_conformance::statements::{Status, coverage};
+use mqttsim_conformance::{
+    BrokerUrl, Selection, SuiteConfig, TcpTarget, checks, run_against_reference, run_suite,
+};
+
+const EXAMPLES: &str = "\
+Examples:
+  mqtt-sim conformance --broker mqtt://127.0.0.1:1883
+  mqtt-sim conformance --broker mqtt://localhost --format junit > conformance.xml
+  mqtt-sim conformance --broker mqtt://localhost --only MQTT-3.1.2-24 --only will-on-socket-close
+  mqtt-sim conformance --broker mqtt://localhost --skip keepalive-enforced --timeout 2s --seed 7
+  mqtt-sim conformance --sim                       # the reference broker in simulated time
+  mqtt-sim conformance --sim --bug will-after-disconnect
+  mqtt-sim conformance --list
+  mqtt-sim conformance --coverage
+
+Exit codes: 0 when no check failed, 1 when a check failed, 2 on a usage error or a bad URL,
+3 when the broker cannot be reached.";
+
+/// Output formats of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned table on the terminal.
+    Table,
+    /// A JSON document.
+    Json,
+    /// JUnit XML, for CI.
+    Junit,
+    /// A Markdown table followed by the statement coverage.
+    Markdown,
+}
+
+/// Arguments of `mqtt-sim conformance`.
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Run MQTT 3.1.1 conformance checks against a broker",
+    long_about = "Run MQTT 3.1.1 conformance checks against a broker. Each check cites the \
+                  normative statements it tests; topics and client ids of a run share a prefix \
+                  derived from the seed, and retained messages the checks set are cleared after.",
+    after_help = EXAMPLES
+)]
+pub struct Args {
+    /// The broker under test, as mqtt://host[:port].
+    #[arg(long, value_name = "URL", required_unless_present_any = ["list", "coverage", "sim"])]
+    broker: Option<String>,
+    /// Run against the reference broker inside the simulator instead, in simulated time.
+    #[arg(long, conflicts_with = "broker")]
+    sim: bool,
+    /// With --sim, switch on a planted bug of the reference broker (repeatable).
+    #[arg(long, value_name = "NAME", value_parser = parse_bug)]
+    bug: Vec<PlantedBug>,
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Run only these checks or the checks citing these statements (repeatable, or comma separated).
+    #[arg(long, value_name = "CHECK|STATEMENT", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Skip these checks or the checks citing these statements (repeatable, or comma separated).
+    #[arg(long, value_name = "CHECK|STATEMENT", value_delimiter = ',')]
+    skip: Vec<String>,
+    /// The longest wait for any one expected packet, such as 5s or 500ms.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Seed of the run id that prefixes topics and client ids; random when not given.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How many checks run at the same time.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: u16,
+    /// List the checks and the statements they cite, then exit.
+    #[arg(long, conflicts_with = "coverage")]
+    list: bool,
+    /// Print the statement manifest with each statement's coverage, then exit.
+    #[arg(long)]
+    coverage: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 =
+        number.parse().map_err(|_| format!("{text:?} is not a duration such as 5s or 500ms"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?}; use ms, s or m")),
+    };
+    if !(0.001..=3600.0).contains(&seconds) {
+        return Err(format!("{text:?} is out of range (1ms to 1h)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_bug(name: &str) -> Result<PlantedBug, String> {
+    name.parse().map_err(|e: mqttsim_broker::UnknownBug| e.to_string())
+}
+
+/// A seed for runs that were not given one; printed so the run can be replayed.
+fn fresh_seed() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// Runs the subcommand: exit code 0 when no check failed, 1 when one did.
+pub fn run(args: Args) -> Result<u8, Failure> {
+    let all = checks::all();
+    if args.list {
+        for c in &all {
+            println!("{:<36} {}\n{:<36} {}", c.name, c.statements.join(" "), "", c.summary);
+        }
+        return Ok(0);
+    }
+    if args.coverage {
+        let c = coverage(Protocol::V311, &all);
+        print!("{}", coverage_markdown(&c));
+        return Ok(0);
+    }
+    if args.sim {
+        return run_simulated(args, &all);
+    }
+    if !args.bug.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--bug plants bugs in the simulated broker: it needs --sim"
+        )));
+    }
+    let url = args.broker.as_deref().context("--broker is required").map_err(Failure::input)?;
+    let url = BrokerUrl::parse(url).map_err(Failure::input)?;
+    let selection = Selection { only: args.only.clone(), skip: args.skip.clone() };
+    let unknown = selection.unknown_keys(&all);
+    if !unknown.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--only/--skip name no check or cited statement: {}",
+            unknown.join(", ")
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::environment)?;
+    runtime
+        .block_on(async {
+            let probe = tokio::net::TcpStream::connect(url.authority());
+            tokio::time::timeout(args.timeout, probe).await
+        })
+        .map_err(|_| anyhow::anyhow!("connecting took longer than {:?}", args.timeout))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .with_context(|| format!("cannot reach the broker at {}", url.authority()))
+        .map_err(Failure::environment)?;
+    let passed = execute(args, &all, url, selection, &runtime);
+    Ok(if passed { 0 } else { 1 })
+}
+
+/// Runs against the reference broker inside turmoil.
+fn run_simulated(args: Args, all: &[mqttsim_conformance::Check]) -> Result<u8, Failure> {
+    let selection = Selection { only: args.only.clone(), skip: args.skip.clone() };
+    let unknown = selection.unknown_keys(all);
+    if !unknown.is_empty() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--only/--skip name no check or cited statement: {}",
+            unknown.join(", ")
+        )));
+    }
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let suite =
+        SuiteConfig { seed, timeout: args.timeout, jobs: usize::from(args.jobs), selection };
+    let mut broker = BrokerConfig::default();
+    broker.bugs.extend(args.bug.iter().copied());
+    eprintln!(
+        "running against the reference broker in simulation with seed {seed} (replay: --seed {seed})"
+    );
+    let report = run_against_reference(broker, all, &suite)
+        .context("simulating the reference broker")
+        .map_err(Failure::environment)?;
+    print!("{}", render(&report, args.format, all));
+    if args.format != Format::Table {
+        eprintln!("{}", report.summary());
+    }
+    eprintln!("simulated time {:.1?}", report.elapsed);
+    Ok(if report.passed() { 0 } else { 1 })
+}
+
+fn render(
+    report: &mqttsim_conformance::Report,
+    format: Format,
+    all: &[mqttsim_conformance::Check],
+) -> String {
+    match format {
+        Format::Table => report.to_table(),
+        Format::Json => report.to_json(),
+        Format::Junit => report.to_junit(),
+        Format::Markdown => {
+            let c = coverage(Protocol::V311, all);
+            report.to_markdown(Some(&c))
+        }
+    }
+}
+
+fn execute(
+    args: Args,
+    all: &[mqttsim_conformance::Check],
+    url: BrokerUrl,
+    selection: Selection,
+    runtime: &tokio::runtime::Runtime,
+) -> bool {
+    let seed = args.seed.unwrap_or_else(fresh_seed);
+    let config =
+        SuiteConfig { seed, timeout: args.timeout, jobs: usize::from(args.jobs), selection };
+    let target = Rc::new(TcpTarget::new(&url));
+    eprintln!(
+        "running against {} with seed {seed} (replay: --seed {seed}); bound {:?}",
+        url.authority(),
+        config.overall_bound(all.iter().filter(|c| config.selection.selects(c)).count())
+    );
+    let report = runtime.block_on(run_suite(target, all, &config));
+    print!("{}", render(&report, args.format, all));
+    if args.format != Format::Table {
+        eprintln!("{}", report.summary());
+    }
+    eprintln!("took {:.1?}", report.elapsed);
+    if let Some(warning) = &report.cleanup {
+        eprintln!("warning: {warning}");
+    }
+    let not_yet =
+        coverage(Protocol::V311, all).rows.iter().filter(|(_, s)| *s == Status::NotYet).count();
+    if not_yet > 0 {
+        eprintln!("{not_yet} testable statements have no check yet (see --coverage)");
+    }
+    report.passed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Args, parse_duration, run};
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    /// The exit code of `mqtt-sim conformance <argv>`.
+    fn exit_code(argv: &[&str]) -> u8 {
+        let cli = Cli::try_parse_from(std::iter::once("conformance").chain(argv.iter().copied()));
+        match cli {
+            Err(e) => u8::try_from(e.exit_code()).unwrap(),
+            Ok(cli) => run(cli.args).unwrap_or_else(|f| f.code),
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        let cases: &[(&[&str], u8)] = &[
+            (&["--sim", "--seed", "1", "--only", "pingreq,retained-replaced-by-qos0"], 0),
+            (
+                &[
+                    "--sim",
+                    "--seed",
+                    "1",
+                    "--only",
+                    "retained-replaced-by-qos0",
+                    "--bug",
+                    "stale-retained",
+                ],
+                1,
+            ),
+            (&["--broker", "http://127.0.0.1:1883"], 2),
+            (&["--broker", "mqtt://127.0.0.1:0"], 2),
+            (&["--broker", "mqtt://127.0.0.1:1883", "--only", "no-such-check"], 2),
+            (&["--broker", "mqtt://127.0.0.1:1883", "--bug", "stale-retained"], 2),
+            (&["--sim", "--bug", "no-such-bug"], 2),
+            (&["--timeout", "5h", "--sim"], 2),
+            (&[], 2),
+            (&["--list"], 0),
+            (&["--coverage"], 0),
+        ];
+        for (argv, code) in cases {
+            assert_eq!(exit_code(argv), *code, "mqtt-sim conformance {}", argv.join(" "));
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

@@ -1,0 +1,329 @@
+//! Runs a selection of checks against a target: concurrently up to a bound, each within its own
+//! time budget, the whole run within an overall bound, results in the order of the check table.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, VecDeque};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use mqttsim_codec::QoS;
+
+use crate::check::{Check, Ctx, Stop};
+use crate::report::{CheckResult, Report, Verdict};
+use crate::target::{BoxFuture, Target};
+
+/// Which checks to run: `only` and `skip` name checks or statement ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// If not empty, run only checks named here or citing a statement named here.
+    pub only: Vec<String>,
+    /// Never run checks named here or citing a statement named here.
+    pub skip: Vec<String>,
+}
+
+impl Selection {
+    fn names(check: &Check, key: &str) -> bool {
+        let key = key.trim().trim_start_matches('[').trim_end_matches(']');
+        check.name == key || check.statements.iter().any(|s| s.eq_ignore_ascii_case(key))
+    }
+
+    /// True when the check is selected.
+    pub fn selects(&self, check: &Check) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|k| Self::names(check, k)))
+            && !self.skip.iter().any(|k| Self::names(check, k))
+    }
+
+    /// Keys of `only` and `skip` that match no check at all, to report typos.
+    pub fn unknown_keys(&self, checks: &[Check]) -> Vec<String> {
+        self.only
+            .iter()
+            .chain(&self.skip)
+            .filter(|k| !checks.iter().any(|c| Self::names(c, k)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct SuiteConfig {
+    /// Seeds the run id, which prefixes every topic and client id of the run.
+    pub seed: u64,
+    /// The longest wait for any one expected packet or close.
+    pub timeout: Duration,
+    /// How many checks run at the same time.
+    pub jobs: usize,
+    /// Which checks run.
+    pub selection: Selection,
+}
+
+impl Default for SuiteConfig {
+    fn default() -> SuiteConfig {
+        SuiteConfig {
+            seed: 0,
+            timeout: Duration::from_secs(5),
+            jobs: 8,
+            selection: Selection::default(),
+        }
+    }
+}
+
+impl SuiteConfig {
+    /// The time budget of one check: a few waits plus the keep-alive checks' fixed delays.
+    pub fn check_budget(&self) -> Duration {
+        self.timeout * 3 + Duration::from_secs(5)
+    }
+
+    /// The bound on a whole run of `count` checks, cleanup included.
+    pub fn overall_bound(&self, count: usize) -> Duration {
+        let waves = count.div_ceil(self.jobs.max(1)) as u32;
+        self.check_budget() * waves + self.timeout * 3
+    }
+
+    /// The run id derived from the seed: six lowercase hexadecimal digits.
+    pub fn run_id(&self) -> String {
+        // SplitMix64 finaliser: distinct seeds give well-spread ids.
+        let mut z = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        format!("{:06x}", z & 0xFF_FFFF)
+    }
+}
+
+/// Runs the selected checks against `target` and returns their verdicts in table order.
+///
+/// Each check runs within [`SuiteConfig::check_budget`]; a check that overruns fails with that
+/// reason and its connections are dropped. Retained messages the checks recorded are cleared
+/// at the end. The run never takes longer than [`SuiteConfig::overall_bound`].
+pub async fn run_suite(target: Rc<dyn Target>, checks: &[Check], config: &SuiteConfig) -> Report {
+    let started = tokio::time::Instant::now();
+    let run_id = config.run_id();
+    let selected: Vec<(usize, &Check)> =
+        checks.iter().enumerate().filter(|(_, c)| config.selection.selects(c)).collect();
+    let retained = Rc::new(RefCell::new(BTreeSet::new()));
+    let budget = config.check_budget();
+
+    let mut queue: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
+    for (slot, (index, check)) in selected.iter().enumerate() {
+        let ctx =
+            Ctx::new(target.clone(), check, &run_id, *index, config.timeout, retained.clone());
+        let body = (check.run)(ctx);
+        let bounded = async move {
+            match tokio::time::timeout(budget, body).await {
+                Ok(Ok(())) => Verdict::Pass,
+                Ok(Err(Stop::Fail(reason))) => Verdict::Fail(reason),
+                Ok(Err(Stop::Skip(reason))) => Verdict::Skip(reason),
+                Err(_) => Verdict::Fail(format!(
+                    "the check did not finish within its budget of {budget:?}"
+                )),
+            }
+        };
+        queue.push_back((slot, Box::pin(bounded)));
+    }
+
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; selected.len()];
+    let jobs = config.jobs.max(1);
+    let all = join_bounded(queue, jobs, &mut verdicts);
+    let overall = config.overall_bound(selected.len());
+    let finished = tokio::time::timeout(overall, all).await.is_ok();
+
+    let topics = retained.borrow().clone();
+    let cleanup = tokio::time::timeout(
+        config.timeout * 2,
+        clear_retained(target.clone(), &run_id, &topics, config.timeout),
+    )
+    .await
+    .unwrap_or_else(|_| Err("clearing retained messages timed out".to_string()))
+    .err();
+
+    let results = selected
+        .iter()
+        .zip(verdicts)
+        .map(|((_, check), verdict)| CheckResult {
+            name: check.name,
+            protocol: check.protocol,
+            statements: check.statements,
+            verdict: verdict.unwrap_or_else(|| {
+                debug_assert!(!finished, "every check has a verdict when the run finished");
+                Verdict::Fail(format!("the run hit its overall bound of {overall:?}"))
+            }),
+        })
+        .collect();
+    Report {
+        target: target.describe(),
+        run_id,
+        seed: config.seed,
+        results,
+        cleanup,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Polls the queued futures, at most `jobs` at a time, in queue order, storing their outputs.
+async fn join_bounded(
+    mut queue: VecDeque<(usize, BoxFuture<'static, Verdict>)>,
+    jobs: usize,
+    out: &mut [Option<Verdict>],
+) {
+    let mut active: Vec<(usize, BoxFuture<'static, Verdict>)> = Vec::new();
+    poll_fn(|cx| {
+        loop {
+            while active.len() < jobs {
+                match queue.pop_front() {
+                    Some(next) => active.push(next),
+                    None => break,
+                }
+            }
+            let before = active.len();
+            active.retain_mut(|(slot, fut)| match fut.as_mut().poll(cx) {
+                Poll::Ready(v) => {
+                    out[*slot] = Some(v);
+                    false
+                }
+                Poll::Pending => true,
+            });
+            if active.is_empty() && queue.is_empty() {
+                return Poll::Ready(());
+            }
+            if active.len() == before {
+                return Poll::Pending;
+            }
+        }
+    })
+    .await
+}
+
+/// Publishes an empty retained message to every recorded topic.
+async fn clear_retained(
+    target: Rc<dyn Target>,
+    run_id: &str,
+    topics: &BTreeSet<String>,
+    timeout: Duration,
+) -> Result<(), String> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let cleaner = Check {
+        name: "cleanup",
+        protocol: mqttsim_codec::Protocol::V311,
+        statements: &[],
+        summary: "",
+        run: |_| Box::pin(async { Ok(()) }),
+    };
+    let ctx = Ctx::new(target, &cleaner, run_id, 999, timeout, Rc::default());
+    let fail = |s: Stop| format!("clearing retained messages: {s}");
+    let mut conn = ctx.client("clean").await.map_err(fail)?;
+    for (i, topic) in topics.iter().enumerate() {
+        conn.publish(topic, b"", QoS::AtLeastOnce, true, (i % 65_000) as u16 + 1)
+            .await
+            .map_err(fail)?;
+    }
+    conn.disconnect().await.map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::TurmoilTarget;
+
+    fn check(
+        name: &'static str,
+        statements: &'static [&'static str],
+        run: fn(Ctx) -> BoxFuture<'static, crate::Outcome>,
+    ) -> Check {
+        Check { name, protocol: mqttsim_codec::Protocol::V311, statements, summary: "", run }
+    }
+
+    fn table() -> Vec<Check> {
+        vec![
+            check("slow-pass", &["MQTT-1.5.3-1"], |_| {
+                Box::pin(async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok(())
+                })
+            }),
+            check("hangs", &["MQTT-3.1.2-24"], |_| Box::pin(std::future::pending())),
+            check("fails", &["MQTT-3.1.2-24", "MQTT-4.8.0-1"], |_| {
+                Box::pin(async { Err(Stop::Fail("why".into())) })
+            }),
+            check("skips", &["MQTT-4.7.2-1"], |_| {
+                Box::pin(async { Err(Stop::Skip("lacks it".into())) })
+            }),
+        ]
+    }
+
+    /// Runs `checks` inside turmoil, where time is simulated, and returns the report.
+    fn simulate(config: SuiteConfig) -> Report {
+        let mut sim = turmoil::Builder::new()
+            .simulation_duration(Duration::from_secs(3600))
+            .rng_seed(1)
+            .build();
+        let out = Rc::new(RefCell::new(None));
+        let slot = out.clone();
+        sim.client("suite", async move {
+            let target = Rc::new(TurmoilTarget { host: "nowhere".into(), port: 1 });
+            *slot.borrow_mut() = Some(run_suite(target, &table(), &config).await);
+            Ok(())
+        });
+        sim.run().unwrap();
+        out.borrow_mut().take().unwrap()
+    }
+
+    #[test]
+    fn verdicts_come_in_table_order_and_a_hanging_check_fails_at_its_budget() {
+        let config =
+            SuiteConfig { timeout: Duration::from_secs(1), jobs: 2, ..SuiteConfig::default() };
+        let report = simulate(config.clone());
+        assert_eq!(
+            report.to_expectation(),
+            "PASS slow-pass [MQTT-1.5.3-1]\n\
+             FAIL hangs [MQTT-3.1.2-24] the check did not finish within its budget of 8s\n\
+             FAIL fails [MQTT-3.1.2-24 MQTT-4.8.0-1] why\n\
+             SKIP skips [MQTT-4.7.2-1] lacks it\n"
+        );
+        // The hanging check holds one of two slots for its whole budget; the rest share the other.
+        assert_eq!(report.elapsed, config.check_budget());
+        assert!(report.elapsed <= config.overall_bound(4));
+    }
+
+    #[test]
+    fn one_job_runs_checks_one_after_another() {
+        let config =
+            SuiteConfig { timeout: Duration::from_secs(1), jobs: 1, ..SuiteConfig::default() };
+        let report = simulate(config.clone());
+        assert_eq!(report.elapsed, Duration::from_secs(2) + config.check_budget());
+    }
+
+    #[test]
+    fn selection_by_name_and_statement() {
+        let checks = table();
+        let pick = |only: &[&str], skip: &[&str]| {
+            let s = Selection {
+                only: only.iter().map(|s| s.to_string()).collect(),
+                skip: skip.iter().map(|s| s.to_string()).collect(),
+            };
+            checks.iter().filter(|c| s.selects(c)).map(|c| c.name).collect::<Vec<_>>()
+        };
+        assert_eq!(pick(&[], &[]), ["slow-pass", "hangs", "fails", "skips"]);
+        assert_eq!(pick(&["MQTT-3.1.2-24"], &[]), ["hangs", "fails"]);
+        assert_eq!(pick(&["[MQTT-3.1.2-24]"], &["hangs"]), ["fails"]);
+        assert_eq!(pick(&["skips", "mqtt-1.5.3-1"], &[]), ["slow-pass", "skips"]);
+        assert_eq!(pick(&[], &["MQTT-4.8.0-1", "slow-pass"]), ["hangs", "skips"]);
+        let s = Selection {
+            only: vec!["nope".into(), "fails".into()],
+            skip: vec!["MQTT-9.9.9-9".into()],
+        };
+        assert_eq!(s.unknown_keys(&checks), ["nope", "MQTT-9.9.9-9"]);
+    }
+
+    #[test]
+    fn run_ids_are_six_hex_digits_and_follow_the_seed() {
+        let id = |seed| SuiteConfig { seed, ..SuiteConfig::default() }.run_id();
+        assert_eq!(id(7), id(7));
+        assert_ne!(id(7), id(8));
+        assert!(id(0).len() == 6 && id(0).chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

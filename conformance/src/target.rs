@@ -1,0 +1,201 @@
+//! Targets: where the broker under test is and how to open a byte stream to it.
+//!
+//! A check never sees which target it runs against. It asks its context for a connection and
+//! gets a boxed `AsyncRead + AsyncWrite` stream: a tokio TCP stream for an external broker, or a
+//! turmoil TCP stream for a broker inside the simulator.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A byte stream to the broker.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Stream for T {}
+
+/// A stream of any target, boxed.
+pub type BoxStream = Box<dyn Stream>;
+
+/// A boxed future that need not be `Send`: the suite runs on one thread.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Something the suite can open connections to.
+pub trait Target: fmt::Debug {
+    /// Opens a fresh byte stream to the broker.
+    fn connect(&self) -> BoxFuture<'_, io::Result<BoxStream>>;
+
+    /// A short description for reports, such as `tcp 127.0.0.1:1883`.
+    fn describe(&self) -> String;
+}
+
+/// An external broker reached over tokio TCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpTarget {
+    /// `host:port`, resolved on every connect.
+    pub addr: String,
+}
+
+impl TcpTarget {
+    /// A target for a broker URL.
+    pub fn new(url: &BrokerUrl) -> TcpTarget {
+        TcpTarget { addr: url.authority() }
+    }
+}
+
+impl Target for TcpTarget {
+    fn connect(&self) -> BoxFuture<'_, io::Result<BoxStream>> {
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect(&self.addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as BoxStream)
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("tcp {}", self.addr)
+    }
+}
+
+/// A broker on a host of the turmoil simulation, reached over turmoil TCP.
+///
+/// The checks must then run inside a turmoil client or host, where tokio time is simulated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurmoilTarget {
+    /// The simulated host name of the broker.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Target for TurmoilTarget {
+    fn connect(&self) -> BoxFuture<'_, io::Result<BoxStream>> {
+        Box::pin(async move {
+            let stream = turmoil::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
+            Ok(Box::new(stream) as BoxStream)
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("turmoil {}:{}", self.host, self.port)
+    }
+}
+
+/// A broker address given as `mqtt://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// Host name or IP address; an IPv6 address keeps its brackets.
+    pub host: String,
+    /// The port, 1883 unless given.
+    pub port: u16,
+}
+
+/// Why a broker URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// The URL does not start with a scheme.
+    #[error("broker URL {0:?} has no scheme; expected mqtt://host[:port]")]
+    NoScheme(String),
+    /// The scheme is not `mqtt` (TLS and WebSocket are not supported).
+    #[error("unsupported scheme {0:?}; only mqtt:// (plain TCP) is supported")]
+    Scheme(String),
+    /// The host part is empty or malformed.
+    #[error("broker URL {0:?} has no valid host")]
+    Host(String),
+    /// The port is not a number from 1 to 65535.
+    #[error("broker URL port {0:?} is not a number from 1 to 65535")]
+    Port(String),
+    /// Something follows the authority.
+    #[error("broker URL {0:?} must not have a path, query or user info")]
+    Extra(String),
+}
+
+impl BrokerUrl {
+    /// Parses `mqtt://host[:port][/]`.
+    pub fn parse(url: &str) -> Result<BrokerUrl, UrlError> {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(UrlError::NoScheme(url.to_string()));
+        };
+        if !scheme.eq_ignore_ascii_case("mqtt") && !scheme.eq_ignore_ascii_case("tcp") {
+            return Err(UrlError::Scheme(scheme.to_string()));
+        }
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#', '@']) {
+            return Err(UrlError::Extra(url.to_string()));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let Some((addr, after)) = v6.split_once(']') else {
+                return Err(UrlError::Host(url.to_string()));
+            };
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(|| UrlError::Host(url.to_string()))?),
+            };
+            (format!("[{addr}]"), port)
+        } else {
+            match authority.split_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        let valid_host = |h: &str| {
+            !h.is_empty()
+                && h.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']')
+                })
+        };
+        if !valid_host(&host) || host == "[]" {
+            return Err(UrlError::Host(url.to_string()));
+        }
+        let port = match port {
+            None => 1883,
+            Some(p) => match p.parse::<u16>() {
+                Ok(0) | Err(_) => return Err(UrlError::Port(p.to_string())),
+                Ok(n) => n,
+            },
+        };
+        Ok(BrokerUrl { host, port })
+    }
+
+    /// `host:port`, as a socket address string.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        type Case<'a> = (&'a str, Result<(&'a str, u16), &'a str>);
+        let cases: &[Case] = &[
+            ("mqtt://127.0.0.1:1883", Ok(("127.0.0.1", 1883))),
+            ("mqtt://localhost", Ok(("localhost", 1883))),
+            ("mqtt://broker.example:2000/", Ok(("broker.example", 2000))),
+            ("mqtt://[::1]:1884", Ok(("[::1]", 1884))),
+            ("tcp://h:1", Ok(("h", 1))),
+            ("127.0.0.1:1883", Err("has no scheme")),
+            ("mqtts://h:8883", Err("unsupported scheme \"mqtts\"")),
+            ("mqtt://:1883", Err("no valid host")),
+            ("mqtt://h:0", Err("port \"0\"")),
+            ("mqtt://h:99999", Err("port \"99999\"")),
+            ("mqtt://h:x", Err("port \"x\"")),
+            ("mqtt://u@h", Err("must not have a path")),
+            ("mqtt://h/topic", Err("must not have a path")),
+        ];
+        for (url, want) in cases {
+            let got =
+                BrokerUrl::parse(url).map(|u| (u.host.clone(), u.port)).map_err(|e| e.to_string());
+            match (want, got) {
+                (Ok((h, p)), Ok((gh, gp))) => assert_eq!((*h, *p), (gh.as_str(), gp), "{url}"),
+                (Err(part), Err(msg)) => assert!(msg.contains(part), "{url}: {msg}"),
+                (want, got) => panic!("{url}: wanted {want:?}, got {got:?}"),
+            }
+        }
+    }
+}

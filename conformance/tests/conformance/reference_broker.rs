@@ -1,0 +1,72 @@
+//! The whole suite against the project's own broker (core and net driver) inside turmoil: the
+//! in-simulation target. Simulated time makes the run fast and deterministic, and the broker's
+//! planted bugs show that the checks catch what they claim to.
+
+use std::path::Path;
+
+use mqttsim_broker::{BrokerConfig, PlantedBug};
+use mqttsim_conformance::{Report, SuiteConfig, checks, run_against_reference};
+
+/// Runs the selected checks against a broker with `config` inside a turmoil simulation.
+fn simulate(config: BrokerConfig, only: &[&str]) -> Report {
+    let mut suite = SuiteConfig { seed: 7, ..SuiteConfig::default() };
+    suite.selection.only = only.iter().map(|s| s.to_string()).collect();
+    run_against_reference(config, &checks::all(), &suite).expect("the simulation runs to the end")
+}
+
+#[test]
+fn the_reference_broker_in_simulation_matches_its_expectation() {
+    let report = simulate(BrokerConfig::default(), &[]);
+    eprintln!("{}", report.to_table());
+    eprintln!("simulated time: {:?}", report.elapsed);
+    assert!(report.cleanup.is_none(), "cleanup failed: {:?}", report.cleanup);
+    let again = simulate(BrokerConfig::default(), &[]);
+    assert_eq!(report.to_expectation(), again.to_expectation(), "a simulated run is deterministic");
+    assert_eq!(report.elapsed, again.elapsed, "and takes the same simulated time");
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("expected/reference-broker-sim.txt");
+    let actual = report.to_expectation();
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "the reference broker's results changed ({}); rerun with UPDATE_EXPECT=1 after review:\n{actual}",
+        path.display()
+    );
+}
+
+/// Every planted bug makes the check aimed at it fail, where the clean broker passes it.
+#[test]
+fn every_planted_bug_is_caught() {
+    let catchers: &[(PlantedBug, &str)] = &[
+        (PlantedBug::ForgetInflightOnReconnect, "qos1-redelivery-dup"),
+        (PlantedBug::DuplicateQos2OnDup, "qos2-exactly-once"),
+        (PlantedBug::WillAfterDisconnect, "will-not-after-disconnect"),
+        (PlantedBug::NoWillOnKeepaliveTimeout, "will-on-keepalive-expiry"),
+        (PlantedBug::StaleRetained, "retained-replaced-by-qos0"),
+        (PlantedBug::NoWillOnTakeover, "will-on-takeover"),
+    ];
+    assert_eq!(catchers.len(), PlantedBug::ALL.len(), "a planted bug has no catcher listed here");
+    let names: Vec<&str> = catchers.iter().map(|(_, c)| *c).collect();
+    let clean = simulate(BrokerConfig::default(), &names);
+    for r in &clean.results {
+        assert_eq!(
+            r.verdict.label(),
+            "PASS",
+            "{} fails on the clean broker: {:?}",
+            r.name,
+            r.verdict
+        );
+    }
+    for (bug, catcher) in catchers {
+        let mut config = BrokerConfig::default();
+        config.bugs.insert(*bug);
+        let report = simulate(config, &[catcher]);
+        let verdict = &report.results[0].verdict;
+        assert_eq!(verdict.label(), "FAIL", "{bug:?} was not caught by {catcher}");
+        eprintln!("{bug:?} caught by {catcher}: {}", verdict.reason());
+    }
+}
