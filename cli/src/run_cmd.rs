@@ -58,7 +58,7 @@ fn progress_bar(devices: u64, duration: Duration) -> Option<ProgressBar> {
     }
     let bar = ProgressBar::new(duration.as_secs().max(1));
     let style = ProgressStyle::with_template(
-        "{spinner} simulated {pos}/{len} s [{bar:40}] {percent}% elapsed {elapsed} eta {eta}",
+        "{spinner} {pos}/{len} simulated s [{wide_bar}] {percent}% eta {eta}",
     )
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar());

@@ -610,6 +610,7 @@ impl Device {
         let n = self.next_msg;
         let msg = format!("{}#{n}", self.setup.plan.client_id);
         let body = payload(&msg, stream.size);
+        let size = u32::try_from(body.len()).unwrap_or(u32::MAX);
         let result =
             client.borrow_mut().publish(t, stream.topic.clone(), body, stream.qos, stream.retain);
         let Ok(id) = result else {
@@ -623,7 +624,7 @@ impl Device {
             topic: stream.topic.to_string(),
             qos: stream.qos.as_u8(),
             retain: stream.retain,
-            size: stream.size,
+            size,
         });
         if self.conn.is_some() {
             self.waker.wake();
@@ -645,4 +646,30 @@ impl Device {
 fn epoch() -> Instant {
     let now = Instant::now();
     now.checked_sub(self::now()).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_carry_their_message_id_and_read_back() {
+        let cases: [(&str, u32, &[u8]); 3] = [
+            ("soil-1#4", 12, b"soil-1#4    "),
+            ("soil-1#4", 3, b"soil-1#4"),
+            ("a#b#10", 6, b"a#b#10"),
+        ];
+        for (msg, size, expected) in cases {
+            let body = payload(msg, size);
+            assert_eq!(&body[..], expected);
+            assert_eq!(message_id(&body), Some(msg));
+        }
+    }
+
+    #[test]
+    fn other_payloads_have_no_message_id() {
+        for payload in [&b"false"[..], b"gone", b"", b"#12", b"x#", b"x#1a", b"\xff#1"] {
+            assert_eq!(message_id(payload), None, "{payload:?}");
+        }
+    }
 }

@@ -332,9 +332,12 @@ async fn broker_main(
         sink_recorder.borrow_mut().push(broker_record(now(), event));
     }));
     tokio::task::spawn_local(driver.clone().run_timers());
+    // The listener stays bound for the whole run: turmoil never frees the client socket of a
+    // refused connection, so refusals would leak a port per attempt until a site host runs
+    // out of them. While the broker is down, connections are accepted and closed at once.
+    let listener = turmoil::net::TcpListener::bind(("0.0.0.0", BROKER_PORT)).await?;
     let mut restarts = restarts.into_iter();
     loop {
-        let listener = turmoil::net::TcpListener::bind(("0.0.0.0", BROKER_PORT)).await?;
         let next = restarts.next();
         loop {
             let crash = async {
@@ -354,8 +357,7 @@ async fn broker_main(
             }
         }
         let Some(restart) = next else { unreachable!("only a scheduled restart ends serving") };
-        // The process dies: no listener (connections are refused), every connection dropped.
-        drop(listener);
+        // The process dies: every connection is dropped without a word.
         let state_text = state_name(restart.state).to_owned();
         recorder.borrow_mut().push(Record::new(
             now(),
@@ -365,7 +367,15 @@ async fn broker_main(
         ));
         let placeholder = Broker::new(config.clone(), fresh_store(state));
         let old = driver.replace_core(placeholder);
-        sleep_until(restart.at + restart.down_for).await;
+        let back = sleep_until(restart.at + restart.down_for);
+        tokio::pin!(back);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut back => break,
+                accepted = listener.accept() => drop(accepted),
+            }
+        }
         let store = match restart.state {
             StateMode::Durable => old.into_store(),
             StateMode::Volatile => fresh_store(state),

@@ -99,7 +99,8 @@ pub enum Event {
     Suback { codes: Vec<u8> },
 
     // ----- application messages -----
-    /// The application published message `msg`.
+    /// The application published message `msg` with a payload of `size` bytes (the scenario's
+    /// `payload_size`, or the message id's length if that is longer).
     AppPublish { msg: String, topic: String, qos: u8, retain: bool, size: u32 },
     /// A PUBLISH of message `msg` was put on the wire (a resend has `dup` set or follows a lost
     /// session).
