@@ -37,6 +37,8 @@ expect: {expect}
 struct Trace {
     records: Vec<Record>,
     next_conn: u64,
+    /// The current connection of each device.
+    conns: std::collections::BTreeMap<String, u64>,
 }
 
 impl Trace {
@@ -49,6 +51,7 @@ impl Trace {
     fn connect(&mut self, ms: u64, device: &str, clean: bool, present: bool) -> &mut Self {
         self.next_conn += 1;
         let conn = self.next_conn;
+        self.conns.insert(device.to_owned(), conn);
         self.push(ms, Some(device), Event::ConnectAttempt { attempt: 1 });
         self.push(
             ms,
@@ -58,7 +61,7 @@ impl Trace {
     }
 
     fn disconnect(&mut self, ms: u64, device: &str, reason: &str) -> &mut Self {
-        let conn = self.next_conn;
+        let conn = self.conns.get(device).copied().unwrap_or_default();
         self.push(ms, Some(device), Event::BrokerDisconnected { conn, reason: reason.into() })
     }
 
