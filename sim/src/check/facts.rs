@@ -154,6 +154,8 @@ pub(crate) struct Facts<'r> {
     pub devices: BTreeMap<String, DeviceInfo>,
     pub messages: BTreeMap<String, AppMessage>,
     pub accepts: Vec<Accept>,
+    /// Each message's acceptances, as indices into `accepts`.
+    pub accepts_of: BTreeMap<Key, Vec<usize>>,
     pub deliveries: Vec<Delivery>,
     pub owed: BTreeMap<(Key, String), Vec<Owe>>,
     /// (accept, subscriber) → the `broker_dropped` record.
@@ -224,6 +226,7 @@ impl<'r> Facts<'r> {
             devices: device_infos(scenario),
             messages: BTreeMap::new(),
             accepts: Vec::new(),
+            accepts_of: BTreeMap::new(),
             deliveries: Vec::new(),
             owed: BTreeMap::new(),
             broker_drops: BTreeMap::new(),
@@ -369,6 +372,7 @@ impl<'r> Facts<'r> {
                     });
                     if let Some(key) = key {
                         owe(&mut f.owed, &live, &key, accept, topic);
+                        f.accepts_of.entry(key).or_default().push(accept);
                     }
                 }
                 Event::WillPublished { topic, qos, retain } => {
@@ -397,6 +401,7 @@ impl<'r> Facts<'r> {
                         payload: payload.as_deref().map(trace_payload),
                     });
                     owe(&mut f.owed, &live, &key, accept, topic);
+                    f.accepts_of.entry(key).or_default().push(accept);
                     will_accepts.push(accept);
                     match f.endings.last_mut() {
                         Some(e) if e.t_us == t && e.device == device && e.will.is_none() => {
@@ -619,12 +624,17 @@ impl<'r> Facts<'r> {
         self.end_us > cursor && self.end_us - cursor >= settle_us
     }
 
+    /// The first acceptance of a message.
+    pub(crate) fn first_accept(&self, key: &Key) -> Option<&Accept> {
+        self.accepts_of.get(key).and_then(|a| a.first()).map(|&i| &self.accepts[i])
+    }
+
     /// A description of a message or Will for a violation.
     pub(crate) fn message_ref(&self, key: &Key) -> super::MessageRef {
         match key {
             Key::App(id) => {
                 let m = self.messages.get(id);
-                let accept = self.accepts.iter().find(|a| a.key.as_ref() == Some(key));
+                let accept = self.first_accept(key);
                 super::MessageRef {
                     id: id.clone(),
                     publisher: m.map(|m| m.publisher.clone()).unwrap_or_default(),
@@ -660,6 +670,7 @@ fn end_epoch(epochs: &mut [Epoch], l: &mut Live, t: u64, idx: usize, cause: &'st
 /// highest over overlapping subscriptions).
 fn matching<'a>(live: &'a BTreeMap<String, Live>, topic: &str) -> Vec<(&'a str, usize, u8)> {
     live.iter()
+        .filter(|(_, l)| !l.subs.is_empty())
         .filter_map(|(d, l)| {
             let epoch = l.epoch?;
             let granted =

@@ -103,13 +103,7 @@ pub(crate) fn check(facts: &Facts<'_>, quiet_us: u64) -> Findings {
             continue;
         }
         let lines: Vec<usize> = std::iter::once(m.idx)
-            .chain(
-                facts
-                    .accepts
-                    .iter()
-                    .filter(|a| a.key == Some(super::facts::Key::App(id.clone())))
-                    .map(|a| a.idx),
-            )
+            .chain(facts.first_accept(&super::facts::Key::App(id.clone())).map(|a| a.idx))
             .collect();
         findings.push(Violation {
             guarantee: Guarantee::Liveness,

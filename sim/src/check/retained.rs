@@ -62,9 +62,7 @@ pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
         let mut lines: Vec<usize> = candidates.iter().map(|s| s.idx).collect();
         lines.push(d.idx);
         if let Some(key) = &d.key {
-            lines.extend(
-                facts.accepts.iter().filter(|a| a.key.as_ref() == Some(key)).map(|a| a.idx).take(1),
-            );
+            lines.extend(facts.first_accept(key).map(|a| a.idx));
         }
         findings.push(Violation {
             guarantee: Guarantee::Retained,
@@ -95,7 +93,7 @@ pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
             if !on_last {
                 continue;
             }
-            let accept = facts.accepts.iter().find(|a| a.key.as_ref() == Some(key));
+            let accept = facts.first_accept(key);
             let mut lines = vec![s.idx];
             lines.extend(accept.map(|a| a.idx));
             findings.push(Violation {
