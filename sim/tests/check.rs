@@ -471,3 +471,44 @@ fn unasked_expectations_are_not_checked_and_a_bad_line_is_named() {
     let records: Vec<String> = t.records.iter().map(Record::to_json).collect();
     assert_eq!(parse_jsonl(&records.join("\n")).unwrap(), t.records);
 }
+
+#[test]
+fn a_blackout_towards_the_broker_must_end_the_connection_within_the_keepalive() {
+    let cut = |direction: Option<&str>, phase| Event::LinkFault {
+        kind: "blackout".into(),
+        phase,
+        target: "device tracker".into(),
+        direction: direction.map(str::to_owned),
+        loss_pct: None,
+        devices: vec!["tracker".into()],
+    };
+    for (direction, broken) in
+        [(None, true), (Some("to-broker"), true), (Some("from-broker"), false)]
+    {
+        let mut t = Trace::with_subscriber(1);
+        t.connect(5, "tracker", true, false);
+        t.push(1_000, None, cut(direction, Phase::Start)).push(
+            100_000,
+            None,
+            cut(direction, Phase::End),
+        );
+        let v = t.verdict("{ wills: true }");
+        let expected = if broken { Status::Fail } else { Status::Pass };
+        assert_eq!(status(&v, Guarantee::Wills), &expected, "{direction:?}: {}", v.to_text());
+    }
+    // Closed in time, with the Will: fine.
+    let mut t = Trace::with_subscriber(1);
+    t.connect(5, "tracker", true, false);
+    t.push(1_000, None, cut(None, Phase::Start)).push(100_000, None, cut(None, Phase::End));
+    t.disconnect(15_500, "tracker", "keepalive-timeout").will(15_500, "tracker");
+    assert_pass(&t.verdict("{ wills: true }"), Guarantee::Wills);
+}
+
+#[test]
+fn a_second_connection_while_the_first_is_open_is_a_takeover_violation() {
+    let mut t = Trace::with_subscriber(1);
+    t.connect(5, "tracker", false, false).connect(3_000, "tracker", false, true);
+    let v = t.verdict("{ wills: true }");
+    assert_fail(&v, Guarantee::Wills, 1);
+    assert!(v.to_text().contains("MQTT-3.1.4-2"), "{}", v.to_text());
+}

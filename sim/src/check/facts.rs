@@ -169,6 +169,11 @@ pub(crate) struct Facts<'r> {
     pub subscribes: Vec<SubEvent>,
     pub device_faults: BTreeMap<String, Vec<DeviceFault>>,
     pub disturbances: BTreeMap<String, Vec<Disturbance>>,
+    /// Blackouts and partitions that silence a device towards the broker.
+    pub cuts: BTreeMap<String, Vec<Cut>>,
+    /// A connection accepted while the same client's previous one was still open: (the open
+    /// connection's record, the new one's).
+    pub double_connects: Vec<(usize, usize)>,
     /// Broker down intervals.
     pub broker_down: Vec<Disturbance>,
     pub endings: Vec<Ending>,
@@ -200,7 +205,17 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
 }
 
 /// A link fault that started: when, and on which devices.
-type OpenLinkFault = (u64, Vec<String>);
+/// A link fault that started: when, on which devices, and (for a cut that silences the devices
+/// towards the broker) its record.
+type OpenLinkFault = (u64, Vec<String>, Option<usize>);
+
+/// A blackout or partition that silences a device towards the broker.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cut {
+    pub from_us: u64,
+    pub until_us: u64,
+    pub idx: usize,
+}
 
 /// A device's view at the broker while the pass runs.
 #[derive(Default)]
@@ -237,6 +252,8 @@ impl<'r> Facts<'r> {
             subscribes: Vec::new(),
             device_faults: BTreeMap::new(),
             disturbances: BTreeMap::new(),
+            cuts: BTreeMap::new(),
+            double_connects: Vec::new(),
             broker_down: Vec::new(),
             endings: Vec::new(),
             stray_wills: Vec::new(),
@@ -306,7 +323,11 @@ impl<'r> Facts<'r> {
                     }
                     l.clean = *clean_session;
                     l.qos0.clear();
-                    f.spans.entry(device).or_default().push(Span {
+                    let spans = f.spans.entry(device).or_default();
+                    if let Some(open) = spans.last().filter(|s| s.end_us.is_none()) {
+                        f.double_connects.push((open.start_idx, idx));
+                    }
+                    spans.push(Span {
                         start_idx: idx,
                         start_us: t,
                         end_us: None,
@@ -522,17 +543,25 @@ impl<'r> Facts<'r> {
                         }
                     }
                 }
-                Event::LinkFault { kind, phase, target, devices, .. } => {
+                Event::LinkFault { kind, phase, target, devices, direction, .. } => {
                     f.faults_over_us = f.faults_over_us.max(t);
                     let open = open_link_faults.entry((kind.clone(), target.clone())).or_default();
                     match phase {
-                        Phase::Start => open.push((t, devices.clone())),
+                        Phase::Start => {
+                            let silences = matches!(kind.as_str(), "blackout" | "partition")
+                                && direction.as_deref().is_none_or(|d| d != "from-broker");
+                            open.push((t, devices.clone(), silences.then_some(idx)));
+                        }
                         Phase::End => {
                             if !open.is_empty() {
-                                let (from, devices) = open.remove(0);
+                                let (from, devices, cut) = open.remove(0);
                                 for d in devices {
                                     let dist = Disturbance { from_us: from, until_us: t };
-                                    f.disturbances.entry(d).or_default().push(dist);
+                                    f.disturbances.entry(d.clone()).or_default().push(dist);
+                                    if let Some(idx) = cut {
+                                        let cut = Cut { from_us: from, until_us: t, idx };
+                                        f.cuts.entry(d).or_default().push(cut);
+                                    }
                                 }
                             }
                         }
@@ -543,11 +572,15 @@ impl<'r> Facts<'r> {
         }
         // Faults still on at the end disturb until the end.
         for ((_, _), open) in open_link_faults {
-            for (from, devices) in open {
+            for (from, devices, cut) in open {
                 unfinished = true;
                 for d in devices {
                     let dist = Disturbance { from_us: from, until_us: end_us };
-                    f.disturbances.entry(d).or_default().push(dist);
+                    f.disturbances.entry(d.clone()).or_default().push(dist);
+                    if let Some(idx) = cut {
+                        let cut = Cut { from_us: from, until_us: end_us, idx };
+                        f.cuts.entry(d).or_default().push(cut);
+                    }
                 }
             }
         }

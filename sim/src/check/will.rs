@@ -17,6 +17,13 @@ use super::facts::Facts;
 use super::verdict::{Findings, Guarantee, Violation};
 use crate::trace::Phase;
 
+/// The moment a device fell silent, and why.
+struct FaultAt<'a> {
+    t_us: u64,
+    kind: &'a str,
+    idx: usize,
+}
+
 pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
     let mut findings = Findings::new(Guarantee::Wills);
     for e in &facts.endings {
@@ -100,19 +107,57 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             trace: facts.quote(&[idx]),
         });
     }
+    // A new connection takes the session over: the old one is closed first [MQTT-3.1.4-2].
+    for &(open, new) in &facts.double_connects {
+        findings.push(Violation {
+            guarantee: Guarantee::Wills,
+            message: None,
+            device: facts.records[new].device.clone(),
+            expected: "the existing connection closed (and its Will published) before a new \
+                       connection with the same client id is accepted [MQTT-3.1.4-2]"
+                .to_owned(),
+            observed: "a second connection accepted while the first was still open".to_owned(),
+            trace: facts.quote(&[open, new]),
+        });
+    }
     // Timeliness: a silent or crashed device's connection is closed (and its Will published)
-    // within 1.5 × keepalive plus the slack.
-    for (device, faults) in &facts.device_faults {
-        let Some(info) = facts.devices.get(device) else { continue };
+    // within 1.5 × keepalive plus the slack. Silent: a power loss, a reboot, or a blackout or
+    // partition towards the broker that lasts the whole window.
+    let kept_cuts = |device: &str, window: u64| -> Vec<(u64, &'static str, usize)> {
+        facts
+            .cuts
+            .get(device)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.until_us >= c.from_us + window + slack_us)
+            .map(|c| (c.from_us, "blackout", c.idx))
+            .collect()
+    };
+    for (device, info) in &facts.devices {
         if info.will.is_none() {
             continue;
         }
-        for fault in faults.iter().filter(|f| f.phase == Phase::Start) {
-            let window = match fault.kind.as_str() {
-                "power-loss" | "reboot" if info.keepalive_us > 0 => info.keepalive_us * 3 / 2,
-                "crash" => 0,
-                _ => continue,
-            };
+        let silent_window = info.keepalive_us * 3 / 2;
+        let mut silences: Vec<(u64, &str, usize)> = facts
+            .device_faults
+            .get(device)
+            .into_iter()
+            .flatten()
+            .filter(|f| f.phase == Phase::Start)
+            .filter_map(|f| match f.kind.as_str() {
+                "power-loss" | "reboot" if info.keepalive_us > 0 => {
+                    Some((f.t_us, f.kind.as_str(), f.idx))
+                }
+                "crash" => Some((f.t_us, "crash", f.idx)),
+                _ => None,
+            })
+            .collect();
+        if info.keepalive_us > 0 {
+            silences.extend(kept_cuts(device, silent_window));
+        }
+        for (t_us, kind, idx) in silences {
+            let window = if kind == "crash" { 0 } else { silent_window };
+            let fault = FaultAt { t_us, kind, idx };
             let deadline = fault.t_us + window + slack_us;
             if deadline > facts.end_us {
                 continue;
