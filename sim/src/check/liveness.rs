@@ -96,7 +96,7 @@ pub(crate) fn check(facts: &Facts<'_>, quiet_us: u64) -> Findings {
             continue;
         }
         let published = facts.records[m.idx].t_us;
-        if published.max(quiet_from) + quiet_us > facts.end_us
+        if published.max(quiet_from).saturating_add(quiet_us) > facts.end_us
             || removed(&m.publisher)
             || facts.lost_state_between(&m.publisher, published, facts.end_us)
         {

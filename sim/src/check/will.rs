@@ -129,7 +129,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             .get(device)
             .into_iter()
             .flatten()
-            .filter(|c| c.until_us >= c.from_us + window + slack_us)
+            .filter(|c| c.until_us >= c.from_us.saturating_add(window).saturating_add(slack_us))
             .map(|c| (c.from_us, "blackout", c.idx))
             .collect()
     };
@@ -137,7 +137,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
         if info.will.is_none() {
             continue;
         }
-        let silent_window = info.keepalive_us * 3 / 2;
+        let silent_window = info.keepalive_us.saturating_mul(3) / 2;
         let mut silences: Vec<(u64, &str, usize)> = facts
             .device_faults
             .get(device)
@@ -158,7 +158,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
         for (t_us, kind, idx) in silences {
             let window = if kind == "crash" { 0 } else { silent_window };
             let fault = FaultAt { t_us, kind, idx };
-            let deadline = fault.t_us + window + slack_us;
+            let deadline = fault.t_us.saturating_add(window).saturating_add(slack_us);
             if deadline > facts.end_us {
                 continue;
             }
