@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use mqttsim_codec::topic;
 
+use super::routes::Routes;
 use crate::scenario::Scenario;
 use crate::trace::{Event, Phase, Record};
 
@@ -268,6 +269,7 @@ impl<'r> Facts<'r> {
         let mut open_device_faults: BTreeMap<String, (u64, String)> = BTreeMap::new();
         let mut broker_down_since: Option<u64> = None;
         let mut will_accepts: Vec<usize> = Vec::new();
+        let mut routes = Routes::default();
         let mut unfinished = false;
 
         for (idx, r) in records.iter().enumerate() {
@@ -278,7 +280,7 @@ impl<'r> Facts<'r> {
                     f.first_attempt.entry(device).or_insert(t);
                 }
                 Event::AppPublish { msg, topic, qos, .. } => {
-                    let candidates = matching(&live, topic)
+                    let candidates = matching(&live, &routes, topic)
                         .into_iter()
                         .map(|(s, e, g)| (s.to_owned(), e, g))
                         .collect();
@@ -317,7 +319,8 @@ impl<'r> Facts<'r> {
                         } else {
                             "the broker had no session for the subscriber"
                         };
-                        end_epoch(&mut f.epochs, l, t, idx, cause);
+                        let end = SessionEnd { t, idx, cause };
+                        end_epoch(&mut f.epochs, &mut routes, &device, l, end);
                         l.epoch = Some(f.epochs.len());
                         f.epochs.push(Epoch { end_us: None, end_idx: None, end_cause: None });
                     }
@@ -347,7 +350,8 @@ impl<'r> Facts<'r> {
                     l.qos0.clear();
                     if l.clean {
                         let cause = "the subscriber's clean session ended with its connection";
-                        end_epoch(&mut f.epochs, l, t, idx, cause);
+                        let end = SessionEnd { t, idx, cause };
+                        end_epoch(&mut f.epochs, &mut routes, &device, l, end);
                     }
                     f.endings.push(Ending {
                         idx,
@@ -392,7 +396,7 @@ impl<'r> Facts<'r> {
                         payload: None,
                     });
                     if let Some(key) = key {
-                        owe(&mut f.owed, &live, &key, accept, topic);
+                        owe(&mut f.owed, &live, &routes, &key, accept, topic);
                         f.accepts_of.entry(key).or_default().push(accept);
                     }
                 }
@@ -421,7 +425,7 @@ impl<'r> Facts<'r> {
                         qos: *qos,
                         payload: payload.as_deref().map(trace_payload),
                     });
-                    owe(&mut f.owed, &live, &key, accept, topic);
+                    owe(&mut f.owed, &live, &routes, &key, accept, topic);
                     f.accepts_of.entry(key).or_default().push(accept);
                     will_accepts.push(accept);
                     match f.endings.last_mut() {
@@ -449,6 +453,7 @@ impl<'r> Facts<'r> {
                     }
                 }
                 Event::BrokerSubscribed { filter, granted: Some(g) } => {
+                    routes.insert(filter, &device, *g);
                     let l = live.entry(device.clone()).or_default();
                     l.subs.insert(filter.clone(), *g);
                     let snapshot = retained
@@ -465,6 +470,7 @@ impl<'r> Facts<'r> {
                     });
                 }
                 Event::BrokerUnsubscribed { filter } => {
+                    routes.remove(filter, &device);
                     live.entry(device).or_default().subs.remove(filter);
                 }
                 Event::Delivered { msg, topic, qos, dup, retain, payload, .. } => {
@@ -511,8 +517,9 @@ impl<'r> Facts<'r> {
                     }
                     if state == "volatile" {
                         retained.clear();
-                        for l in live.values_mut() {
-                            end_epoch(&mut f.epochs, l, t, idx, "a volatile broker restart");
+                        for (d, l) in live.iter_mut() {
+                            let end = SessionEnd { t, idx, cause: "a volatile broker restart" };
+                            end_epoch(&mut f.epochs, &mut routes, d, l, end);
                         }
                     }
                 }
@@ -690,25 +697,43 @@ impl<'r> Facts<'r> {
     }
 }
 
-fn end_epoch(epochs: &mut [Epoch], l: &mut Live, t: u64, idx: usize, cause: &'static str) {
+/// Where a session ends: when, at which record, and why.
+struct SessionEnd {
+    t: u64,
+    idx: usize,
+    cause: &'static str,
+}
+
+fn end_epoch(
+    epochs: &mut [Epoch],
+    routes: &mut Routes,
+    device: &str,
+    l: &mut Live,
+    end: SessionEnd,
+) {
     if let Some(e) = l.epoch.take() {
-        epochs[e].end_us = Some(t);
-        epochs[e].end_idx = Some(idx);
-        epochs[e].end_cause = Some(cause);
+        epochs[e].end_us = Some(end.t);
+        epochs[e].end_idx = Some(end.idx);
+        epochs[e].end_cause = Some(end.cause);
     }
-    l.subs.clear();
+    for filter in std::mem::take(&mut l.subs).into_keys() {
+        routes.remove(&filter, device);
+    }
 }
 
 /// The subscribers with a subscription matching `topic`: (client id, epoch, granted QoS, the
 /// highest over overlapping subscriptions).
-fn matching<'a>(live: &'a BTreeMap<String, Live>, topic: &str) -> Vec<(&'a str, usize, u8)> {
-    live.iter()
-        .filter(|(_, l)| !l.subs.is_empty())
-        .filter_map(|(d, l)| {
-            let epoch = l.epoch?;
-            let granted =
-                l.subs.iter().filter(|(f, _)| topic::matches(f, topic)).map(|(_, g)| *g).max()?;
-            Some((d.as_str(), epoch, granted))
+fn matching<'a>(
+    live: &'a BTreeMap<String, Live>,
+    routes: &Routes,
+    topic: &str,
+) -> Vec<(&'a str, usize, u8)> {
+    routes
+        .matches(topic)
+        .into_iter()
+        .filter_map(|(d, granted)| {
+            let (d, l) = live.get_key_value(d)?;
+            Some((d.as_str(), l.epoch?, granted))
         })
         .collect()
 }
@@ -716,11 +741,12 @@ fn matching<'a>(live: &'a BTreeMap<String, Live>, topic: &str) -> Vec<(&'a str, 
 fn owe(
     owed: &mut BTreeMap<(Key, String), Vec<Owe>>,
     live: &BTreeMap<String, Live>,
+    routes: &Routes,
     key: &Key,
     accept: usize,
     topic: &str,
 ) {
-    for (sub, epoch, granted) in matching(live, topic) {
+    for (sub, epoch, granted) in matching(live, routes, topic) {
         owed.entry((key.clone(), sub.to_owned())).or_default().push(Owe { accept, epoch, granted });
     }
 }

@@ -42,6 +42,7 @@
 //! - `will`: Wills published iff the connection ended without DISCONNECT, and in time.
 //! - `retained`: new subscriptions get the latest retained message of each matching topic.
 //! - `liveness`: devices reconnect and messages complete once the faults stop.
+//! - `routes`: the oracle's own tree of subscriptions, to route each message cheaply.
 //! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
 
 mod delivery;
@@ -49,6 +50,7 @@ mod facts;
 mod liveness;
 mod order;
 mod retained;
+mod routes;
 pub mod verdict;
 mod will;
 
