@@ -78,10 +78,11 @@ fn walk<'a>(
     if let Some(child) = node.children.get(*level) {
         walk(child, levels, depth + 1, dollar, out);
     }
-    if wildcards && *level != "+" {
-        if let Some(child) = node.children.get("+") {
-            walk(child, levels, depth + 1, dollar, out);
-        }
+    if wildcards
+        && *level != "+"
+        && let Some(child) = node.children.get("+")
+    {
+        walk(child, levels, depth + 1, dollar, out);
     }
 }
 
