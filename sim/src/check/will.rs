@@ -6,10 +6,12 @@
 //!   send DISCONNECT).
 //! - It is never published after DISCONNECT [MQTT-3.14.4-3], nor without a connection ending.
 //! - It carries the topic, QoS and retain flag the device registered.
-//! - It goes out when the broker can know: a silent device (power loss, reboot) is detected
-//!   within 1.5 × keepalive [MQTT-3.1.2-24] plus the network slack; a crash (the socket is
-//!   closed) within the network slack. The rule checks that the connection was closed by then
-//!   (the Will itself is checked at the close).
+//! - It goes out when the broker can know: a silent device (power loss, reboot, a blackout or
+//!   partition towards the broker lasting the whole window) is detected within 1.5 × keepalive
+//!   [MQTT-3.1.2-24] plus the network slack; a crash closes the socket, but its FIN may be lost
+//!   on a bad link, so the same bound applies (without keepalive: the slack alone). The rule
+//!   checks that the connection was closed by then (the Will itself is checked at the close).
+//! - A new connection with the same client id closes the old one first [MQTT-3.1.4-2].
 //! - Its delivery to subscribers follows the QoS rules (see `delivery`); a retained Will is
 //!   what later subscribers get (see `retained`).
 
@@ -156,7 +158,9 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             silences.extend(kept_cuts(device, silent_window));
         }
         for (t_us, kind, idx) in silences {
-            let window = if kind == "crash" { 0 } else { silent_window };
+            // A crash closes the socket, but its FIN can be lost on a bad link like any other
+            // segment: the broker may have to wait for the keepalive then, too.
+            let window = if kind == "crash" && info.keepalive_us == 0 { 0 } else { silent_window };
             let fault = FaultAt { t_us, kind, idx };
             let deadline = fault.t_us.saturating_add(window).saturating_add(slack_us);
             if deadline > facts.end_us {
