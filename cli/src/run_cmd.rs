@@ -22,8 +22,9 @@ use crate::Failure;
   mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
   mqtt-sim run scenarios/will-takeover.yaml --out /tmp/wills --trace /tmp/wills.jsonl
 
-Writes trace.jsonl (one JSON record per event), trace.txt (the same, in aligned columns) and
-summary.json into reports/<scenario>/<seed>/ unless --out says otherwise, and prints the command
+Writes trace.jsonl (one JSON record per event), trace.txt (the same, in aligned columns),
+summary.json and verdict.json (the checker's verdict on the scenario's `expect:` section) into
+reports/<scenario>/<seed>/ unless --out says otherwise, and prints the verdict and the command
 that replays the run exactly.
 
 Exit codes: 0 the run completed and its expectations held, 1 an expectation was violated,
@@ -140,6 +141,14 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let verdict = check(&scenario, &records.0, &options);
     println!("checks: {} violation(s)", verdict.violation_count());
     print!("{}", verdict.to_text());
+    let verdict_path = out.join("verdict.json");
+    let json = serde_json::to_string_pretty(&verdict)
+        .context("serialising the verdict")
+        .map_err(Failure::environment)?;
+    std::fs::write(&verdict_path, json + "\n")
+        .with_context(|| format!("writing {}", verdict_path.display()))
+        .map_err(Failure::environment)?;
+    println!("verdict: {}", verdict_path.display());
     let mut replay = format!("mqtt-sim run {} --seed {seed}", args.scenario.display());
     if let Some(d) = args.duration {
         replay.push_str(&format!(" --duration {d}"));
