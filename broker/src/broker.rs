@@ -29,7 +29,7 @@ enum ConnState {
 struct Conn {
     state: ConnState,
     protocol: Option<Protocol>,
-    /// 1.5 times the keepalive, or `None` when the keepalive is off.
+    /// The keepalive times the configured grace (1.5 by default), or `None` when it is off.
     silence_limit: Option<Duration>,
     /// This connection's entry in [`Broker::deadlines`].
     deadline: Option<Duration>,
@@ -425,8 +425,10 @@ impl Broker {
         let c = self.conns.get_mut(&conn).expect("the connection is still open");
         c.state = ConnState::Connected { client_id: client_id.clone() };
         c.will = connect.will;
-        c.silence_limit = (connect.keep_alive > 0)
-            .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+        c.silence_limit = (connect.keep_alive > 0).then(|| {
+            let grace = u64::from(self.config.keepalive_grace_permille);
+            Duration::from_millis(u64::from(connect.keep_alive) * grace)
+        });
         let deadline = c.silence_limit.map(|limit| now.saturating_add(limit));
         self.set_deadline(conn, deadline);
         let connack = ConnAck {

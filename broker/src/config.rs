@@ -45,6 +45,9 @@ pub struct BrokerConfig {
     pub max_retained_messages: usize,
     /// How long a new connection may stay silent before its CONNECT arrives.
     pub connect_timeout: Duration,
+    /// A client silent for this many thousandths of its keepalive is disconnected; the
+    /// standard's one and a half times is 1500 [MQTT-3.1.2-24].
+    pub keepalive_grace_permille: u32,
     /// The prefix of client identifiers the broker assigns to clients that send an empty one.
     pub generated_id_prefix: String,
     /// Decides whether a CONNECT's credentials are accepted.
@@ -65,6 +68,7 @@ impl Default for BrokerConfig {
             max_inbound_qos2: 1000,
             max_retained_messages: 1_000_000,
             connect_timeout: Duration::from_secs(10),
+            keepalive_grace_permille: 1500,
             generated_id_prefix: "mqttsim-".to_owned(),
             authenticator: Arc::new(AllowAll),
             bugs: BTreeSet::new(),

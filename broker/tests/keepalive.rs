@@ -14,6 +14,17 @@ fn keepalive_conn(h: &mut Harness, client_id: &str, keep_alive: u16) -> mqttsim_
 }
 
 #[test]
+fn a_configured_grace_replaces_one_and_a_half() {
+    let config = BrokerConfig { keepalive_grace_permille: 2000, ..BrokerConfig::default() };
+    let mut h = Harness::new(config);
+    let conn = keepalive_conn(&mut h, "c", 10);
+    h.advance(Duration::from_millis(19_999));
+    assert_eq!(h.closed(conn), None, "open just before 2 × keepalive");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.closed(conn), Some(&DisconnectReason::KeepAliveTimeout));
+}
+
+#[test]
 fn mqtt_3_1_2_24_closed_after_one_and_a_half_keepalives_of_silence() {
     // (keepalive in seconds, activity times, silent until which it must still be open,
     //  time at which it must be closed)

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a check or expectation failed, 2 bad input or usage, 3 an I/O or
 //! environment failure (such as a port already in use).
 
+mod bench_cmd;
 mod broker_cmd;
 mod conformance_cmd;
 mod run_cmd;
@@ -19,7 +20,8 @@ use clap::{Parser, Subcommand};
   mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
   mqtt-sim broker --listen 127.0.0.1:1883
   mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500
-  mqtt-sim conformance --broker mqtt://127.0.0.1:1883")]
+  mqtt-sim conformance --broker mqtt://127.0.0.1:1883
+  mqtt-sim bench --case flaky-farm")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,6 +35,8 @@ enum Command {
     Broker(broker_cmd::BrokerArgs),
     /// Run conformance checks against a broker.
     Conformance(conformance_cmd::Args),
+    /// Measure how fast the simulator runs large fleets.
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Broker(args) => broker_cmd::run(args),
         Command::Conformance(args) => conformance_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run_bench(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

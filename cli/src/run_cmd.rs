@@ -168,12 +168,6 @@ fn limitations(scenario: &Scenario) -> Vec<String> {
         );
     }
     let keepalive = &scenario.broker.keepalive;
-    if keepalive.grace != 1.5 {
-        notes.push(format!(
-            "broker.keepalive.grace {} is not applied: the broker uses 1.5 × keepalive",
-            keepalive.grace
-        ));
-    }
     if keepalive.server_override.is_some() {
         notes.push("broker.keepalive.server_override is not applied (MQTT 5.0 only)".to_owned());
     }

@@ -15,8 +15,15 @@ use crate::scenario::{
     self, Direction, FaultAction, FaultKind, LinkSpec, Scenario, StateMode, Target,
 };
 
-/// The most turmoil hosts the devices are spread over; more sites share hosts.
+/// The most turmoil hosts the sites are spread over; more sites share hosts.
 pub const MAX_SITE_HOSTS: usize = 4;
+
+/// The most devices on one turmoil host: a larger site is split over several hosts. Turmoil
+/// 0.7.2 scans every socket of a host to pick an ephemeral port for each connect, so a host with
+/// n devices costs O(n) per connection attempt; 100,000 devices on two hosts did not finish a
+/// simulated minute in ten wall minutes. The split is invisible to the scenario: a device's site
+/// (its link and the faults aimed at it) is kept in the plan, not in the host.
+pub const MAX_DEVICES_PER_HOST: usize = 10_000;
 
 /// Stream indices of [`Purpose::FAULT`] used to pick a fault's targets start here (the random
 /// mixes use the fault's own index).
@@ -211,11 +218,36 @@ impl Plan {
     /// Returns an error if a group's link cannot be modelled.
     pub fn new(scenario: &Scenario, seed: u64, duration: Duration) -> Result<Plan, PlanError> {
         let seeds = Seeds::new(seed);
-        let host_count = scenario.sites.len().clamp(1, MAX_SITE_HOSTS);
-        let hosts: Vec<String> =
-            scenario.sites[..host_count].iter().map(|s| crate::world::site_host(&s.name)).collect();
-        let site_host = |name: &str| {
-            scenario.sites.iter().position(|s| s.name == name).unwrap_or(0) % host_count
+        let base_count = scenario.sites.len().clamp(1, MAX_SITE_HOSTS);
+        let base_of = |name: &str| {
+            scenario.sites.iter().position(|s| s.name == name).unwrap_or(0) % base_count
+        };
+        // Each base host (a site, or several small ones) gets as many shards as its devices need.
+        let mut per_base = vec![0usize; base_count];
+        for group in &scenario.devices {
+            per_base[base_of(&group.site)] += group.count as usize;
+        }
+        let shards: Vec<usize> =
+            per_base.iter().map(|n| n.div_ceil(MAX_DEVICES_PER_HOST).max(1)).collect();
+        let mut hosts = Vec::new();
+        let mut first_host = Vec::with_capacity(base_count);
+        for (b, &count) in shards.iter().enumerate() {
+            first_host.push(hosts.len());
+            let base = scenario.sites.get(b).map_or_else(
+                || crate::world::site_host("default"),
+                |s| crate::world::site_host(&s.name),
+            );
+            for k in 0..count {
+                hosts.push(if k == 0 { base.clone() } else { format!("{base}-{k}") });
+            }
+        }
+        // Devices of a base host go round its shards in fleet order.
+        let mut placed = vec![0usize; base_count];
+        let mut site_host = |name: &str| {
+            let b = base_of(name);
+            let host = first_host[b] + placed[b] % shards[b];
+            placed[b] += 1;
+            host
         };
 
         let mut devices = Vec::with_capacity(usize::try_from(scenario.device_count()).unwrap_or(0));

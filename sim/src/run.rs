@@ -219,6 +219,8 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
     BrokerConfig {
         max_inflight: u16::try_from(spec.max_inflight).unwrap_or(u16::MAX).max(1),
         max_queued_messages: spec.max_queued as usize,
+        // The format bounds the grace to 1–10, so the product fits.
+        keepalive_grace_permille: (spec.keepalive.grace * 1000.0).round() as u32,
         bugs,
         ..BrokerConfig::default()
     }

@@ -106,3 +106,30 @@ fn a_random_mix_stays_in_its_window_at_about_its_rate() {
     let mean = total as f64 / 20.0;
     assert!((11.0..19.0).contains(&mean), "mean {mean} faults per run");
 }
+
+#[test]
+fn a_site_larger_than_one_host_is_split_over_several_hosts() {
+    let yaml = r#"
+name: big
+seed: 1
+duration: 1m
+protocol: "3.1.1"
+sites:
+  - { name: tower, link: { latency: 10ms } }
+  - { name: annex, link: { latency: 10ms } }
+devices:
+  - { group: big, site: tower, count: 25000, client_id: "big-{i}" }
+  - { group: small, site: annex, count: 10, client_id: "small-{i}" }
+"#;
+    let scenario = parse_scenario(yaml, Path::new("big.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let p = Plan::new(&scenario, 1, Duration::from_secs(60)).unwrap();
+    assert_eq!(p.hosts, ["site-tower", "site-tower-1", "site-tower-2", "site-annex"]);
+    let mut per_host = [0usize; 4];
+    for d in &p.devices {
+        per_host[d.host] += 1;
+    }
+    assert_eq!(per_host, [8334, 8333, 8333, 10], "round robin over the tower's shards");
+    assert!(per_host.iter().all(|&n| n <= mqttsim_sim::plan::MAX_DEVICES_PER_HOST));
+    // The site, which links and faults follow, is the scenario's, not the host's.
+    assert!(p.devices.iter().filter(|d| d.host < 3).all(|d| d.site == "tower"));
+}
