@@ -6,6 +6,7 @@
 mod bench_cmd;
 mod broker_cmd;
 mod conformance_cmd;
+mod explore_cmd;
 mod run_cmd;
 
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 #[command(after_help = "Examples:
   mqtt-sim run scenarios/flaky-farm.yaml
   mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
+  mqtt-sim explore scenarios/will-takeover.yaml --seeds 1..1000 --jobs 2
   mqtt-sim broker --listen 127.0.0.1:1883
   mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500
   mqtt-sim conformance --broker mqtt://127.0.0.1:1883
@@ -31,6 +33,8 @@ struct Cli {
 enum Command {
     /// Run a scenario in the simulator; write its trace and summary.
     Run(run_cmd::RunArgs),
+    /// Sweep a scenario over many seeds and list the failing ones.
+    Explore(explore_cmd::ExploreArgs),
     /// Run the reference broker on real TCP.
     Broker(broker_cmd::BrokerArgs),
     /// Run conformance checks against a broker.
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
+        Command::Explore(args) => explore_cmd::run(args),
         Command::Broker(args) => broker_cmd::run(args),
         Command::Conformance(args) => conformance_cmd::run(args),
         Command::Bench(args) => bench_cmd::run_bench(args),

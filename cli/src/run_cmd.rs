@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// The output directory (default: reports/<scenario>/<seed>/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Vary the scenario by the seed, as `mqtt-sim explore --swarm` does (to replay a swarm seed).
+    #[arg(long)]
+    swarm: bool,
 }
 
 fn parse_duration(text: &str) -> Result<TimeSpan, String> {
@@ -84,6 +87,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         }
     };
     let seed = args.seed.unwrap_or(scenario.seed);
+    let scenario = if args.swarm { mqttsim_sim::explore::swarm(&scenario, seed) } else { scenario };
     let duration = args.duration.map_or(scenario.duration.get(), TimeSpan::get);
     let out = args
         .out
@@ -152,6 +156,9 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let mut replay = format!("mqtt-sim run {} --seed {seed}", args.scenario.display());
     if let Some(d) = args.duration {
         replay.push_str(&format!(" --duration {d}"));
+    }
+    if args.swarm {
+        replay.push_str(" --swarm");
     }
     println!("replay: {replay}");
     Ok(if verdict.failed() { 1 } else { 0 })

@@ -53,6 +53,7 @@
 //! - [`run`]: the runner: broker and site hosts on turmoil, the step loop, the summary.
 //! - [`trace`]: the typed trace records and their JSON Lines and text writers.
 //! - [`check`]: the oracle that judges a trace against the scenario's `expect:` section.
+//! - [`explore`]: seed sweeps in parallel, shards, and swarm variation of a scenario per seed.
 //! - `device`: one device's task: application, client core, reconnects, faults (private).
 //!
 //! Layout of a simulation: the broker runs on the host [`world::BROKER_HOST`]; devices run as
@@ -63,6 +64,7 @@
 
 pub mod check;
 mod device;
+pub mod explore;
 pub mod link;
 pub mod plan;
 pub mod rng;

@@ -26,6 +26,8 @@ impl Purpose {
     pub const DEVICE: Purpose = Purpose(3);
     /// The fault injector.
     pub const FAULT: Purpose = Purpose(4);
+    /// Variations of the scenario in swarm sweeps (`explore --swarm`).
+    pub const SWARM: Purpose = Purpose(5);
 }
 
 /// The largest index a stream may have: indices use the low 48 bits of the stream id.

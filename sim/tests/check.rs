@@ -512,3 +512,59 @@ fn a_second_connection_while_the_first_is_open_is_a_takeover_violation() {
     assert_fail(&v, Guarantee::Wills, 1);
     assert!(v.to_text().contains("MQTT-3.1.4-2"), "{}", v.to_text());
 }
+
+/// Regression (qos2-heavy-loss cut to 5 minutes, seeds 1..40): a message the broker never
+/// accepted was counted lost 60 s after it was published, although its publisher's link was
+/// still in a loss burst at the end of the run.
+#[test]
+fn a_message_never_accepted_is_lost_only_if_its_publisher_had_a_settled_connection() {
+    let unaccepted = |t: &mut Trace| {
+        let event = Event::AppPublish {
+            msg: "pub#1".into(),
+            topic: "t/a".into(),
+            qos: 1,
+            retain: false,
+            size: 32,
+        };
+        t.push(10_000, Some("pub"), event);
+        t.push(
+            10_000,
+            Some("pub"),
+            Event::PublishSent { msg: "pub#1".into(), pid: 1, qos: 1, dup: false },
+        );
+    };
+    let expect = "{ expected_loss: { qos1: \"= 0%\" } }";
+
+    // Still disturbed at the end: in flight, not lost.
+    let mut t = Trace::with_subscriber(1);
+    unaccepted(&mut t);
+    t.push(
+        20_000,
+        None,
+        Event::LinkFault {
+            kind: "loss-burst".into(),
+            phase: Phase::Start,
+            target: "pub".into(),
+            direction: None,
+            loss_pct: Some("60%".into()),
+            devices: vec!["pub".into()],
+        },
+    );
+    let v = t.verdict(expect);
+    assert_eq!((v.counts[1].exempt, v.counts[1].lost), (1, 0));
+    assert_pass(&v, Guarantee::ExpectedLoss);
+
+    // The publisher lost its state: an allowed loss, which the bound counts.
+    let mut t = Trace::with_subscriber(1);
+    unaccepted(&mut t);
+    t.fault(20_000, "pub", "power-loss", Phase::Start);
+    let v = t.verdict(expect);
+    assert_eq!((v.counts[1].allowed_losses, v.counts[1].lost), (1, 0));
+
+    // Connected and undisturbed for minutes, and still never accepted: lost.
+    let mut t = Trace::with_subscriber(1);
+    unaccepted(&mut t);
+    let v = t.verdict(expect);
+    assert_eq!(v.counts[1].lost, 1);
+    assert_fail(&v, Guarantee::ExpectedLoss, 1);
+}

@@ -179,19 +179,25 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
         out.push(key, effective, violation);
     }
 
-    // Messages the broker never accepted: lost before the broker, per subscriber that would
-    // have received them.
+    // Messages the broker never accepted, per subscriber that would have received them: given
+    // up by the publisher (its queue, or its state lost to a power loss, crash or reboot) is an
+    // allowed loss; still with a publisher whose link or connection was disturbed up to the end
+    // is in flight; only a publisher that then had a settled, undisturbed connection and still
+    // never got it accepted has lost it.
     for (id, m) in &facts.messages {
         if accepted.contains(&Key::App(id.clone())) {
             continue;
         }
         let counts = &mut out.counts[usize::from(m.qos.min(2))];
         let published_at = facts.records[m.idx].t_us;
+        let gave_up = facts.device_drops.contains_key(id)
+            || facts.lost_state_between(&m.publisher, published_at, facts.end_us);
+        let settled = facts.settled_after(&m.publisher, published_at, settle_us);
         for _ in &m.candidates {
             counts.pairs += 1;
-            if facts.device_drops.contains_key(id) {
+            if gave_up {
                 counts.allowed_losses += 1;
-            } else if facts.end_us.saturating_sub(published_at) < settle_us {
+            } else if !settled {
                 counts.exempt += 1;
             } else {
                 counts.lost += 1;

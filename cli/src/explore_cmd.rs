@@ -1,0 +1,215 @@
+//! `mqtt-sim explore`: sweep a scenario over many seeds, in parallel, and list the failing ones.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use mqttsim_sim::explore::{ExploreOptions, SeedResult, Shard, explore, parse_seeds};
+use mqttsim_sim::scenario::{TimeSpan, load_scenario};
+
+use crate::Failure;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mqtt-sim explore scenarios/will-takeover.yaml --seeds 1..1000 --jobs 2
+  mqtt-sim explore scenarios/flaky-farm.yaml --seeds 1..=200 --duration 10m --swarm
+  mqtt-sim explore scenarios/flaky-farm.yaml --seeds 1..10000 --shard 3/8   # one CI machine of 8
+  mqtt-sim explore --merge shard-*.jsonl                                      # the whole sweep
+
+Each seed is a full run judged by the checker. Results go to a JSON Lines file, one line per
+seed (default reports/<scenario>/explore-<seeds>.jsonl); files of the shards of one sweep
+concatenate, and --merge summarises them. Failing seeds are listed with the command that
+replays each. Exit codes: 0 no seed failed, 1 some seed failed, 2 bad input.")]
+pub struct ExploreArgs {
+    /// The scenario file (YAML).
+    scenario: Option<PathBuf>,
+    /// The seeds: `N`, `A..B` (B excluded) or `A..=B`.
+    #[arg(long, default_value = "1..101")]
+    seeds: String,
+    /// Worker threads (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Vary faults, loss and fault rates per seed (swarm testing).
+    #[arg(long)]
+    swarm: bool,
+    /// Take only shard K of N of the seeds (every N-th, from the K-th).
+    #[arg(long, value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    /// Replaces the scenario's duration (`90s`, `10m`).
+    #[arg(long, value_parser = TimeSpan::parse)]
+    duration: Option<TimeSpan>,
+    /// Where to write the per-seed results (JSON Lines).
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Summarise result files of earlier sweeps or shards instead of running.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["scenario", "shard", "swarm"])]
+    merge: Vec<PathBuf>,
+}
+
+pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
+    if !args.merge.is_empty() {
+        return merge(&args.merge);
+    }
+    let Some(path) = args.scenario.clone() else {
+        return Err(Failure::input(anyhow::anyhow!(
+            "name a scenario file, or --merge result files"
+        )));
+    };
+    let scenario = match load_scenario(&path) {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            eprintln!("{error}");
+            return Ok(2);
+        }
+    };
+    let range =
+        parse_seeds(&args.seeds).map_err(|e| Failure::input(anyhow::anyhow!("--seeds: {e}")))?;
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let seeds = shard.select(range.clone());
+    let jobs =
+        args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let options =
+        ExploreOptions { jobs, swarm: args.swarm, duration: args.duration.map(TimeSpan::get) };
+    let results_path = args.results.clone().unwrap_or_else(|| {
+        let mut name = format!("explore-{}", args.seeds.replace("..", "-").replace('=', ""));
+        if shard != Shard::ALL {
+            name.push_str(&format!("-shard-{}-of-{}", shard.index, shard.count));
+        }
+        Path::new("reports").join(&scenario.name).join(name + ".jsonl")
+    });
+    if let Some(dir) = results_path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {}", dir.display()))
+            .map_err(Failure::environment)?;
+    }
+
+    println!(
+        "exploring {} ({}) over {} seed(s) {}{}{} on {jobs} job(s)",
+        scenario.name,
+        path.display(),
+        seeds.len(),
+        args.seeds,
+        if shard == Shard::ALL {
+            String::new()
+        } else {
+            format!(", shard {}/{}", shard.index, shard.count)
+        },
+        if args.swarm { ", swarm" } else { "" },
+    );
+    let bar = (std::io::stderr().is_terminal() && seeds.len() > 1).then(|| {
+        let bar = ProgressBar::new(seeds.len() as u64);
+        let style = ProgressStyle::with_template("{pos}/{len} seeds [{wide_bar}] {msg} eta {eta}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    });
+    let failing = std::sync::atomic::AtomicU64::new(0);
+    let started = Instant::now();
+    let on_result = |r: &SeedResult| {
+        if r.failed {
+            failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(bar) = &bar {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{} failing",
+                failing.load(std::sync::atomic::Ordering::Relaxed)
+            ));
+        }
+    };
+    let results = explore(&scenario, &seeds, &options, &on_result);
+    let wall = started.elapsed();
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    write_results(&results_path, &results)?;
+    let sim_ms: u64 = results.iter().map(|r| r.wall_ms - r.check_ms).sum();
+    let check_ms: u64 = results.iter().map(|r| r.check_ms).sum();
+    let n = results.len().max(1) as u64;
+    println!(
+        "{} seeds in {:.1} s: {:.1} seeds/s on {jobs} job(s); per seed {} ms simulating, {} ms checking",
+        results.len(),
+        wall.as_secs_f64(),
+        results.len() as f64 / wall.as_secs_f64().max(f64::EPSILON),
+        sim_ms / n,
+        check_ms / n,
+    );
+    println!("results: {}", results_path.display());
+    let replay = |seed: u64| {
+        let mut cmd = format!("mqtt-sim run {} --seed {seed}", path.display());
+        if let Some(d) = args.duration {
+            cmd.push_str(&format!(" --duration {d}"));
+        }
+        if args.swarm {
+            cmd.push_str(" --swarm");
+        }
+        cmd
+    };
+    Ok(summarise(&results, &replay))
+}
+
+fn write_results(path: &Path, results: &[SeedResult]) -> Result<(), Failure> {
+    let file = File::create(path)
+        .with_context(|| format!("creating {}", path.display()))
+        .map_err(Failure::environment)?;
+    let mut out = BufWriter::new(file);
+    for r in results {
+        let line = serde_json::to_string(r).map_err(Failure::environment)?;
+        writeln!(out, "{line}").map_err(Failure::environment)?;
+    }
+    out.flush().map_err(Failure::environment)
+}
+
+/// Prints the failing seeds; returns the exit code.
+fn summarise(results: &[SeedResult], replay: &dyn Fn(u64) -> String) -> u8 {
+    let failing: Vec<&SeedResult> = results.iter().filter(|r| r.failed).collect();
+    if failing.is_empty() {
+        println!("all {} seed(s) passed", results.len());
+        return 0;
+    }
+    println!("{} of {} seed(s) failed:", failing.len(), results.len());
+    for r in failing {
+        let what = match &r.error {
+            Some(error) => format!("run failed: {error}"),
+            None => format!("{} violation(s): {}", r.violations, r.failed_guarantees.join(", ")),
+        };
+        println!("  seed {:>8}  {what}\n                  replay: {}", r.seed, replay(r.seed));
+    }
+    1
+}
+
+fn merge(files: &[PathBuf]) -> Result<u8, Failure> {
+    let mut results = Vec::new();
+    for path in files {
+        let file = File::open(path)
+            .with_context(|| format!("opening {}", path.display()))
+            .map_err(Failure::input)?;
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line
+                .with_context(|| format!("reading {}", path.display()))
+                .map_err(Failure::input)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let r: SeedResult = serde_json::from_str(&line)
+                .with_context(|| format!("{}:{}: not a seed result", path.display(), i + 1))
+                .map_err(Failure::input)?;
+            results.push(r);
+        }
+    }
+    results.sort_by_key(|r| r.seed);
+    results.dedup_by_key(|r| r.seed);
+    let wall: Duration = results.iter().map(|r| Duration::from_millis(r.wall_ms)).sum();
+    println!(
+        "merged {} file(s): {} seed(s), {:.1} s of work",
+        files.len(),
+        results.len(),
+        wall.as_secs_f64()
+    );
+    Ok(summarise(&results, &|seed| format!("mqtt-sim run SCENARIO --seed {seed}")))
+}
