@@ -94,3 +94,46 @@ fn a_bad_duration_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--duration"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_violated_expectation_prints_the_violation_and_exits_1() {
+    let dir = scratch("violation");
+    let path = repo("sim/tests/scenarios/run/planted-will-after-disconnect.yaml");
+    let out = mqtt_sim(&["run", path.to_str().unwrap()], &dir);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert!(stdout.contains("wills") && stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("replay: mqtt-sim run"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn explore_lists_failing_seeds_with_replay_commands_and_exits_1() {
+    let dir = scratch("explore");
+    let path = repo("sim/tests/scenarios/run/planted-will-after-disconnect.yaml");
+    let path = path.to_str().unwrap();
+    let out = mqtt_sim(
+        &["explore", path, "--seeds", "1..=3", "--jobs", "2", "--results", "r.jsonl"],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert!(stdout.contains("3 of 3 seed(s) failed"), "{stdout}");
+    assert!(stdout.contains(&format!("replay: mqtt-sim run {path} --seed 2")), "{stdout}");
+    let lines = std::fs::read_to_string(dir.join("r.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+
+    // Shards of one sweep merge into the whole.
+    for shard in ["1/2", "2/2"] {
+        let file = format!("s{}.jsonl", &shard[..1]);
+        let out = mqtt_sim(
+            &["explore", path, "--seeds", "1..=3", "--shard", shard, "--results", &file],
+            &dir,
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    }
+    let out = mqtt_sim(&["explore", "--merge", "s1.jsonl", "s2.jsonl"], &dir);
+    assert!(text(&out.stdout).contains("3 seed(s)"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("3 of 3 seed(s) failed"), "{}", text(&out.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

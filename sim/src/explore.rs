@@ -233,3 +233,33 @@ pub fn swarm(scenario: &Scenario, seed: u64) -> Scenario {
     }
     varied
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges() {
+        assert_eq!(parse_seeds("7"), Ok(7..=7));
+        assert_eq!(parse_seeds("1..10001"), Ok(1..=10_000));
+        assert_eq!(parse_seeds("1..=10"), Ok(1..=10));
+        assert!(parse_seeds("5..5").is_err());
+        assert!(parse_seeds("9..=3").is_err());
+        assert!(parse_seeds("a..3").is_err());
+    }
+
+    #[test]
+    fn shards_partition_a_sweep() {
+        assert!(Shard::parse("0/3").is_err() && Shard::parse("4/3").is_err());
+        assert!(Shard::parse("3").is_err() && Shard::parse("1/0").is_err());
+        let mut all: Vec<u64> = Vec::new();
+        for k in 1..=3 {
+            let shard = Shard::parse(&format!("{k}/3")).unwrap();
+            let part = shard.select(1..=10);
+            assert!(part.len() == 3 || part.len() == 4, "balanced: {part:?}");
+            all.extend(part);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (1..=10).collect::<Vec<_>>(), "disjoint and complete");
+    }
+}
