@@ -42,6 +42,9 @@ pub struct ExploreArgs {
     /// Replaces the scenario's duration (`90s`, `10m`).
     #[arg(long, value_parser = TimeSpan::parse)]
     duration: Option<TimeSpan>,
+    /// Simulated time per turmoil step (default 10ms): larger steps make idle time cheaper.
+    #[arg(long, value_parser = TimeSpan::parse)]
+    tick: Option<TimeSpan>,
     /// Where to write the per-seed results (JSON Lines).
     #[arg(long)]
     results: Option<PathBuf>,
@@ -72,8 +75,12 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
     let seeds = shard.select(range.clone());
     let jobs =
         args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let options =
-        ExploreOptions { jobs, swarm: args.swarm, duration: args.duration.map(TimeSpan::get) };
+    let options = ExploreOptions {
+        jobs,
+        swarm: args.swarm,
+        duration: args.duration.map(TimeSpan::get),
+        tick: args.tick.map_or(ExploreOptions::default().tick, TimeSpan::get),
+    };
     let results_path = args.results.clone().unwrap_or_else(|| {
         let mut name = format!("explore-{}", args.seeds.replace("..", "-").replace('=', ""));
         if shard != Shard::ALL {
@@ -147,6 +154,9 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
         }
         if args.swarm {
             cmd.push_str(" --swarm");
+        }
+        if let Some(tick) = args.tick {
+            cmd.push_str(&format!(" --tick {tick}"));
         }
         cmd
     };

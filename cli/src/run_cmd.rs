@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// Vary the scenario by the seed, as `mqtt-sim explore --swarm` does (to replay a swarm seed).
     #[arg(long)]
     swarm: bool,
+    /// Simulated time per turmoil step (default 10ms). Devices' own link delays stay exact; only
+    /// the hop between turmoil hosts is rounded up to a step. Part of what a seed replays.
+    #[arg(long, value_parser = parse_duration)]
+    tick: Option<TimeSpan>,
 }
 
 fn parse_duration(text: &str) -> Result<TimeSpan, String> {
@@ -120,6 +124,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         duration: Some(duration),
         trace: sinks,
         progress: Some(&mut on_progress),
+        tick: args.tick.map_or(RunOptions::default().tick, TimeSpan::get),
         ..RunOptions::default()
     };
     let result = mqttsim_sim::run(&scenario, options);
@@ -159,6 +164,9 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     if args.swarm {
         replay.push_str(" --swarm");
+    }
+    if let Some(tick) = args.tick {
+        replay.push_str(&format!(" --tick {tick}"));
     }
     println!("replay: {replay}");
     Ok(if verdict.failed() { 1 } else { 0 })

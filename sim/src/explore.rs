@@ -33,11 +33,13 @@ pub struct ExploreOptions {
     pub swarm: bool,
     /// Replaces the scenario's duration.
     pub duration: Option<Duration>,
+    /// Simulated time per turmoil step (see [`RunOptions::tick`]).
+    pub tick: Duration,
 }
 
 impl Default for ExploreOptions {
     fn default() -> Self {
-        ExploreOptions { jobs: 1, swarm: false, duration: None }
+        ExploreOptions { jobs: 1, swarm: false, duration: None, tick: RunOptions::default().tick }
     }
 }
 
@@ -137,6 +139,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &ExploreOptions) -> See
     let run_options = RunOptions {
         seed: Some(seed),
         duration: Some(duration),
+        tick: options.tick,
         trace: vec![&mut trace],
         ..RunOptions::default()
     };
