@@ -125,7 +125,6 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         trace: sinks,
         progress: Some(&mut on_progress),
         tick: args.tick.map_or(RunOptions::default().tick, TimeSpan::get),
-        ..RunOptions::default()
     };
     let result = mqttsim_sim::run(&scenario, options);
     if let Some(bar) = &bar {
