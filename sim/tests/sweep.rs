@@ -1,0 +1,91 @@
+//! The correct broker keeps every promise of every shipped scenario over a sweep of seeds
+//! (shortened so that CI stays fast; `mqtt-sim explore` runs the long sweeps).
+//!
+//! A failing seed is printed with the command that replays it alone:
+//! `MQTT_SIM_SEED=<seed> cargo test -p mqttsim-sim --test sweep <test name>`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mqttsim_sim::explore::{ExploreOptions, explore};
+use mqttsim_sim::scenario::load_scenario;
+
+/// The seeds to run: `MQTT_SIM_SEED` alone when it is set, else `default`.
+fn seeds(default: std::ops::RangeInclusive<u64>) -> Vec<u64> {
+    match std::env::var("MQTT_SIM_SEED") {
+        Ok(seed) => vec![seed.trim().parse().expect("MQTT_SIM_SEED is a number")],
+        Err(_) => default.collect(),
+    }
+}
+
+fn sweep(test: &str, file: &str, seeds: &[u64], duration: Duration) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file);
+    let scenario = load_scenario(&path).unwrap_or_else(|e| panic!("{e}"));
+    let options = ExploreOptions { jobs: 2, duration: Some(duration), ..Default::default() };
+    let results = explore(&scenario, seeds, &options, &|_| {});
+    let failing: Vec<String> = results
+        .iter()
+        .filter(|r| r.failed)
+        .map(|r| {
+            format!(
+                "seed {}: {} violation(s) of {:?} {}\n  replay: MQTT_SIM_SEED={} cargo test -p \
+                 mqttsim-sim --test sweep {test}\n  or: mqtt-sim run scenarios/{file} --seed {} \
+                 --duration {}s",
+                r.seed,
+                r.violations,
+                r.failed_guarantees,
+                r.error.as_deref().unwrap_or(""),
+                r.seed,
+                r.seed,
+                duration.as_secs()
+            )
+        })
+        .collect();
+    assert!(
+        failing.is_empty(),
+        "{} of {} seeds failed:\n{}",
+        failing.len(),
+        results.len(),
+        failing.join("\n")
+    );
+}
+
+#[test]
+fn will_takeover_holds_over_seeds() {
+    sweep(
+        "will_takeover_holds_over_seeds",
+        "will-takeover.yaml",
+        &seeds(1..=12),
+        Duration::from_secs(300),
+    );
+}
+
+#[test]
+fn qos2_heavy_loss_holds_over_seeds() {
+    sweep(
+        "qos2_heavy_loss_holds_over_seeds",
+        "qos2-heavy-loss.yaml",
+        &seeds(1..=6),
+        Duration::from_secs(300),
+    );
+}
+
+#[test]
+fn flaky_farm_holds_over_seeds() {
+    sweep(
+        "flaky_farm_holds_over_seeds",
+        "flaky-farm.yaml",
+        &seeds(1..=2),
+        Duration::from_secs(120),
+    );
+}
+
+#[test]
+fn reconnect_storm_holds_over_seeds() {
+    sweep(
+        "reconnect_storm_holds_over_seeds",
+        "reconnect-storm.yaml",
+        &seeds(1..=2),
+        Duration::from_secs(60),
+    );
+}
