@@ -98,7 +98,7 @@ fn a_bad_duration_is_a_usage_error() {
 #[test]
 fn a_violated_expectation_prints_the_violation_and_exits_1() {
     let dir = scratch("violation");
-    let path = repo("sim/tests/scenarios/run/planted-will-after-disconnect.yaml");
+    let path = repo("cli/tests/scenarios/planted-will-after-disconnect.yaml");
     let out = mqtt_sim(&["run", path.to_str().unwrap()], &dir);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
@@ -110,7 +110,7 @@ fn a_violated_expectation_prints_the_violation_and_exits_1() {
 #[test]
 fn explore_lists_failing_seeds_with_replay_commands_and_exits_1() {
     let dir = scratch("explore");
-    let path = repo("sim/tests/scenarios/run/planted-will-after-disconnect.yaml");
+    let path = repo("cli/tests/scenarios/planted-will-after-disconnect.yaml");
     let path = path.to_str().unwrap();
     let out = mqtt_sim(
         &["explore", path, "--seeds", "1..=3", "--jobs", "2", "--results", "r.jsonl"],
