@@ -10,6 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mqttsim_codec::Protocol;
 use mqttsim_sim::check::{CheckOptions, check};
+use mqttsim_sim::report::{ReportInput, write_report};
 use mqttsim_sim::scenario::{Scenario, TimeSpan, load_scenario};
 use mqttsim_sim::trace::{Collect, JsonLines, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
@@ -23,9 +24,10 @@ use crate::Failure;
   mqtt-sim run scenarios/will-takeover.yaml --out /tmp/wills --trace /tmp/wills.jsonl
 
 Writes trace.jsonl (one JSON record per event), trace.txt (the same, in aligned columns),
-summary.json and verdict.json (the checker's verdict on the scenario's `expect:` section) into
-reports/<scenario>/<seed>/ unless --out says otherwise, and prints the verdict and the command
-that replays the run exactly.
+summary.json and verdict.json (the checker's verdict on the scenario's `expect:` section), and
+report.html, summary.md and junit.xml (the verdict, fault timeline, sequence diagrams, latencies)
+into reports/<scenario>/<seed>/ unless --out says otherwise, and prints the verdict and the
+command that replays the run exactly. `mqtt-sim report` renders the report again from a trace.
 
 Exit codes: 0 the run completed and its expectations held, 1 an expectation was violated,
 2 bad input (the scenario's diagnostic is printed as is), 3 an I/O failure.")]
@@ -47,6 +49,10 @@ pub struct RunArgs {
     /// Vary the scenario by the seed, as `mqtt-sim explore --swarm` does (to replay a swarm seed).
     #[arg(long)]
     swarm: bool,
+    /// The device whose sequence diagram the report draws (default: the device of the first
+    /// violation, else the first publisher).
+    #[arg(long)]
+    device: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<TimeSpan, String> {
@@ -131,7 +137,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         Err(error @ SimError::Plan(_)) => return Err(Failure::input(error)),
         Err(error) => return Err(Failure::environment(error)),
     };
-    let summary = serde_json::to_string_pretty(&report)
+    let summary = summary_json(&report, &args, seed, duration)
         .context("serialising the summary")
         .map_err(Failure::environment)?;
     std::fs::write(&summary_path, summary + "\n")
@@ -160,8 +166,43 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     if args.swarm {
         replay.push_str(" --swarm");
     }
+    let input = ReportInput {
+        scenario: &scenario,
+        records: &records.0,
+        verdict: &verdict,
+        seed,
+        end: duration,
+        replay: &replay,
+        device: args.device.as_deref(),
+    };
+    let files = write_report(&out, &input).map_err(Failure::environment)?;
+    println!("report: {}", files.html.display());
     println!("replay: {replay}");
     Ok(if verdict.failed() { 1 } else { 0 })
+}
+
+/// The run's summary, with what `mqtt-sim report` needs to judge the trace again: the scenario
+/// file, the seed, the duration and whether the scenario was varied by the seed.
+fn summary_json(
+    report: &RunReport,
+    args: &RunArgs,
+    seed: u64,
+    duration: Duration,
+) -> serde_json::Result<String> {
+    let mut value = serde_json::to_value(report)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        let path = std::path::absolute(&args.scenario).unwrap_or_else(|_| args.scenario.clone());
+        map.insert("scenario_path".into(), path.display().to_string().into());
+        map.insert("scenario_arg".into(), args.scenario.display().to_string().into());
+        map.insert("seed".into(), seed.into());
+        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        map.insert("duration_ms".into(), ms.into());
+        if let Some(d) = args.duration {
+            map.insert("duration_arg".into(), d.to_string().into());
+        }
+        map.insert("swarm".into(), args.swarm.into());
+    }
+    serde_json::to_string_pretty(&value)
 }
 
 /// What the scenario asks for that the reference broker does not do yet.

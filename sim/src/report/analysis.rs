@@ -229,7 +229,11 @@ impl Analysis {
                 }
                 Event::BrokerRestart { phase: Phase::End, .. } => {
                     let from = broker_down.take().unwrap_or(r.t_us);
-                    broker.push(Span { from_us: from, until_us: r.t_us, kind: "broker-restart".into() });
+                    broker.push(Span {
+                        from_us: from,
+                        until_us: r.t_us,
+                        kind: "broker-restart".into(),
+                    });
                 }
                 Event::DeviceFault { kind, phase: Phase::Start } => {
                     if let Some(d) = device {
@@ -268,10 +272,8 @@ impl Analysis {
                     published.insert(msg, (r.t_us, *qos));
                     waiting.insert(msg);
                 }
-                Event::PublishSent { msg, qos, .. } => {
-                    if waiting.remove(msg.as_str()) && *qos > 0 {
-                        flying.insert(msg);
-                    }
+                Event::PublishSent { msg, qos, .. } if waiting.remove(msg.as_str()) && *qos > 0 => {
+                    flying.insert(msg);
                 }
                 Event::Acked { msg, .. } => {
                     flying.remove(msg.as_str());
@@ -459,7 +461,10 @@ fn violations(verdict: &Verdict, published: &BTreeMap<&str, (u64, u8)>) -> Vec<V
         for v in &o.violations {
             let mut title = String::new();
             if let Some(m) = &v.message {
-                title.push_str(&format!("message {} from {} on {} q{}", m.id, m.publisher, m.topic, m.qos));
+                title.push_str(&format!(
+                    "message {} from {} on {} q{}",
+                    m.id, m.publisher, m.topic, m.qos
+                ));
             }
             if let Some(d) = &v.device {
                 if !title.is_empty() {
@@ -467,7 +472,9 @@ fn violations(verdict: &Verdict, published: &BTreeMap<&str, (u64, u8)>) -> Vec<V
                 }
                 title.push_str(&format!("device {d}"));
             }
-            let t_us = v.trace.iter().find_map(|l| quoted_time(l)).or_else(|| {
+            // The last quoted line is where the violation shows (the close without a Will, the
+            // delivery too many, the reconnect that should have brought the message).
+            let t_us = v.trace.iter().rev().find_map(|l| quoted_time(l)).or_else(|| {
                 v.message.as_ref().and_then(|m| published.get(m.id.as_str()).map(|p| p.0))
             });
             out.push(ViolationRef {
@@ -479,7 +486,11 @@ fn violations(verdict: &Verdict, published: &BTreeMap<&str, (u64, u8)>) -> Vec<V
                 trace: v.trace.clone(),
                 t_us,
                 message: v.message.as_ref().map(|m| m.id.clone()),
-                device: v.message.as_ref().map(|m| m.publisher.clone()).or_else(|| v.device.clone()),
+                device: v
+                    .message
+                    .as_ref()
+                    .map(|m| m.publisher.clone())
+                    .or_else(|| v.device.clone()),
                 subscriber: v.device.clone(),
             });
         }
@@ -530,12 +541,16 @@ pub(super) fn short(text: &str, max: usize) -> String {
 /// The step a record draws, on `lane` (the device's lane).
 fn step(r: &Record, lane: usize) -> Step {
     let (from, to, kind, label) = match &r.event {
-        Event::ConnectAttempt { attempt } => (lane, BROKER, StepKind::Arrow, format!("CONNECT #{attempt}")),
+        Event::ConnectAttempt { attempt } => {
+            (lane, BROKER, StepKind::Arrow, format!("CONNECT #{attempt}"))
+        }
         Event::TcpFailed { error } => (lane, lane, StepKind::Bad, format!("TCP failed: {error}")),
         Event::Connected { session_present } => {
             (BROKER, lane, StepKind::Arrow, format!("CONNACK ok sp={}", u8::from(*session_present)))
         }
-        Event::Refused { code } => (BROKER, lane, StepKind::Arrow, format!("CONNACK refused 0x{code:02X}")),
+        Event::Refused { code } => {
+            (BROKER, lane, StepKind::Arrow, format!("CONNACK refused 0x{code:02X}"))
+        }
         Event::Closed { reason } => (lane, lane, StepKind::Bad, format!("closed: {reason}")),
         Event::SessionLost { resent, released } => (
             lane,
@@ -544,34 +559,50 @@ fn step(r: &Record, lane: usize) -> Step {
             format!("session lost: {} resent, {} released", resent.len(), released.len()),
         ),
         Event::Suback { codes } => (BROKER, lane, StepKind::Arrow, format!("SUBACK {codes:?}")),
-        Event::AppPublish { msg, qos, .. } => (lane, lane, StepKind::Note, format!("app publish q{qos} {msg}")),
+        Event::AppPublish { msg, qos, .. } => {
+            (lane, lane, StepKind::Note, format!("app publish q{qos} {msg}"))
+        }
         Event::PublishSent { msg, pid, qos, dup } => {
             let dup = if *dup { " DUP" } else { "" };
             (lane, BROKER, StepKind::Arrow, format!("PUBLISH q{qos} pid={pid}{dup} {msg}"))
         }
         Event::Delivered { msg, qos, pid, dup, payload, .. } => {
             let dup = if *dup { " DUP" } else { "" };
-            let what = msg.clone().or_else(|| payload.as_ref().map(|p| format!("{p:?}"))).unwrap_or_default();
+            let what = msg
+                .clone()
+                .or_else(|| payload.as_ref().map(|p| format!("{p:?}")))
+                .unwrap_or_default();
             (BROKER, lane, StepKind::Arrow, format!("PUBLISH q{qos} pid={pid}{dup} {what}"))
         }
         Event::Acked { msg, pid, qos } => {
             let ack = if *qos == 2 { "PUBREC…PUBCOMP" } else { "PUBACK" };
             (BROKER, lane, StepKind::Arrow, format!("{ack} pid={pid} {msg}"))
         }
-        Event::Dropped { msg, reason } => (lane, lane, StepKind::Bad, format!("dropped ({reason}) {msg}")),
+        Event::Dropped { msg, reason } => {
+            (lane, lane, StepKind::Bad, format!("dropped ({reason}) {msg}"))
+        }
         Event::BrokerConnected { conn, session_present, .. } => (
             BROKER,
             BROKER,
             StepKind::Note,
             format!("conn {conn} connected sp={}", u8::from(*session_present)),
         ),
-        Event::BrokerRefused { conn, code } => (BROKER, BROKER, StepKind::Bad, format!("conn {conn} refused 0x{code:02X}")),
-        Event::BrokerDisconnected { conn, reason } | Event::BrokerConnectionClosed { conn, reason } => {
+        Event::BrokerRefused { conn, code } => {
+            (BROKER, BROKER, StepKind::Bad, format!("conn {conn} refused 0x{code:02X}"))
+        }
+        Event::BrokerDisconnected { conn, reason }
+        | Event::BrokerConnectionClosed { conn, reason } => {
             (BROKER, BROKER, StepKind::Bad, format!("conn {conn} gone: {reason}"))
         }
-        Event::BrokerAccepted { pid, qos, .. } => (BROKER, BROKER, StepKind::Note, format!("accepted q{qos} pid={pid}")),
-        Event::WillPublished { topic, .. } => (BROKER, BROKER, StepKind::Note, format!("Will published on {topic}")),
-        Event::BrokerDropped { reason, .. } => (BROKER, BROKER, StepKind::Bad, format!("dropped ({reason})")),
+        Event::BrokerAccepted { pid, qos, .. } => {
+            (BROKER, BROKER, StepKind::Note, format!("accepted q{qos} pid={pid}"))
+        }
+        Event::WillPublished { topic, .. } => {
+            (BROKER, BROKER, StepKind::Note, format!("Will published on {topic}"))
+        }
+        Event::BrokerDropped { reason, .. } => {
+            (BROKER, BROKER, StepKind::Bad, format!("dropped ({reason})"))
+        }
         Event::BrokerSubscribed { filter, granted } => (
             BROKER,
             BROKER,
@@ -581,7 +612,9 @@ fn step(r: &Record, lane: usize) -> Step {
                 None => format!("refused {filter}"),
             },
         ),
-        Event::BrokerUnsubscribed { filter } => (BROKER, BROKER, StepKind::Note, format!("unsubscribed {filter}")),
+        Event::BrokerUnsubscribed { filter } => {
+            (BROKER, BROKER, StepKind::Note, format!("unsubscribed {filter}"))
+        }
         Event::BrokerRestart { phase, state } => (
             0,
             usize::MAX,
@@ -614,7 +647,14 @@ fn from_device(msg: Option<&str>, device: &str) -> bool {
     msg.and_then(|m| m.rsplit_once('#')).is_some_and(|(d, _)| d == device)
 }
 
-fn finish(id: String, title: String, mut lanes: Lanes, picked: &[&Record], device: &str, truncated: bool) -> Sequence {
+fn finish(
+    id: String,
+    title: String,
+    mut lanes: Lanes,
+    picked: &[&Record],
+    device: &str,
+    truncated: bool,
+) -> Sequence {
     let mut steps = Vec::with_capacity(picked.len());
     for r in picked {
         let lane = match r.device.as_deref() {
@@ -646,13 +686,17 @@ fn device_sequence(records: &[Record], device: &str, around: Option<u64>) -> Seq
     };
     let all: Vec<&Record> = records.iter().filter(relevant).collect();
     let start = match around {
-        Some(t) => all.iter().position(|r| r.t_us >= t).unwrap_or(all.len()).saturating_sub(MAX_STEPS / 3),
+        Some(t) => {
+            all.iter().position(|r| r.t_us >= t).unwrap_or(all.len()).saturating_sub(MAX_STEPS / 3)
+        }
         None => 0,
     };
     let picked: Vec<&Record> = all.iter().skip(start).take(MAX_STEPS).copied().collect();
     let truncated = all.len() > picked.len();
     let title = match (picked.first(), picked.last()) {
-        (Some(a), Some(b)) => format!("device {device}, {} to {}", super::secs(a.t_us), super::secs(b.t_us)),
+        (Some(a), Some(b)) => {
+            format!("device {device}, {} to {}", super::secs(a.t_us), super::secs(b.t_us))
+        }
         _ => format!("device {device}: no events"),
     };
     finish("seq-device".to_owned(), title, Lanes::new(device), &picked, device, truncated)
@@ -678,7 +722,14 @@ fn message_sequence(records: &[Record], v: &ViolationRef) -> Sequence {
     let first = records.iter().position(of_message);
     let last = records.iter().rposition(of_message);
     let (Some(first), Some(last)) = (first, last) else {
-        return finish(format!("seq-v{}", v.n), format!("violation {}: message {id} not in the trace", v.n), lanes, &[], &publisher, false);
+        return finish(
+            format!("seq-v{}", v.n),
+            format!("violation {}: message {id} not in the trace", v.n),
+            lanes,
+            &[],
+            &publisher,
+            false,
+        );
     };
     let near = |r: &Record| {
         let d = r.device.as_deref();

@@ -30,7 +30,7 @@ svg .lane-bg { fill: #fafbfc; } svg .lane-bg.odd { fill: #f2f4f7; }
 svg .connect { fill: #12b76a; } svg .disconnect { fill: #f04438; } svg .will { fill: #2e90fa; }
 svg .f-cut { fill: #7a5af8; opacity: .22; } svg .f-loss { fill: #f79009; opacity: .25; } svg .f-flap { fill: #eaaa08; opacity: .22; }
 svg .f-device { fill: #f04438; opacity: .14; } svg .f-broker { fill: #101828; opacity: .12; }
-svg .vmark circle { fill: #d92d20; } svg .vmark text { fill: #fff; font-size: 9px; text-anchor: middle; font-weight: 700; }
+svg .vmark circle { fill: #d92d20; } svg .vmark line { stroke: #d92d20; stroke-width: 1; stroke-dasharray: 2 2; opacity: .7; } svg .vmark text { fill: #fff; font-size: 9px; text-anchor: middle; font-weight: 700; }
 svg .bar.q0 { fill: #98a2b3; } svg .bar.q1 { fill: #2e90fa; } svg .bar.q2 { fill: #7a5af8; }
 svg .series { fill: none; stroke-width: 1.6; } svg .in-flight { stroke: #2e90fa; } svg .queued { stroke: #f79009; } svg .delivered { stroke: #12b76a; stroke-dasharray: 3 2; }
 svg .out.delivered { fill: #12b76a; } svg .out.allowed { fill: #fdb022; } svg .out.lost { fill: #f04438; } svg .out.exempt { fill: #d0d5dd; }
@@ -57,7 +57,7 @@ pub(crate) fn render(a: &Analysis) -> String {
     let failed = a.verdict.failed();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} seed {}: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n<title>{} seed {}: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
         escape(&a.name),
         a.seed,
         if failed { "FAIL" } else { "pass" }
@@ -67,7 +67,11 @@ pub(crate) fn render(a: &Analysis) -> String {
         r#"<h1>{} <span class="badge {}">{}</span></h1>"#,
         escape(&a.name),
         if failed { "fail" } else { "pass" },
-        if failed { format!("FAIL · {} violations", a.verdict.violation_count()) } else { "pass".to_owned() }
+        if failed {
+            format!("FAIL · {} violations", a.verdict.violation_count())
+        } else {
+            "pass".to_owned()
+        }
     );
     if !a.description.is_empty() {
         let _ = writeln!(out, r#"<p class="muted">{}</p>"#, escape(&a.description));
@@ -181,6 +185,7 @@ pub(crate) fn render(a: &Analysis) -> String {
 
     // Messages.
     out.push_str("<h2 id=\"latency\">Delivery latency (publish → delivery)</h2>\n");
+    out.push_str("<p class=\"muted\">Application messages, from the publisher's call to each subscriber's receipt, by the QoS they were published with (Wills have no publish time and are left out).</p>\n");
     out.push_str("<table><tr><th>QoS</th><th>deliveries</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>\n");
     for (q, s) in a.latency.iter().enumerate() {
         let _ = writeln!(

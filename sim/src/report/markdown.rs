@@ -27,7 +27,9 @@ pub(crate) fn render(a: &Analysis) -> String {
     let _ = writeln!(out, "- simulated: {}", secs(a.end_us));
     let _ = writeln!(out, "- trace records: {}", a.records);
     let _ = writeln!(out, "- replay: `{}`", a.replay);
-    out.push_str("\n## Expectations\n\n| expectation | status | violations |\n| --- | --- | ---: |\n");
+    out.push_str(
+        "\n## Expectations\n\n| expectation | status | violations |\n| --- | --- | ---: |\n",
+    );
     for o in &a.verdict.outcomes {
         let status = match &o.status {
             Status::Pass => "pass".to_owned(),
@@ -44,7 +46,8 @@ pub(crate) fn render(a: &Analysis) -> String {
             let _ = writeln!(out, "   - expected: {}", cell(&v.expected));
             let _ = writeln!(out, "   - observed: {}", cell(&v.observed));
         }
-        let more = a.verdict.violation_count().saturating_sub(MAX_LISTED.min(a.violations.len()) as u64);
+        let more =
+            a.verdict.violation_count().saturating_sub(MAX_LISTED.min(a.violations.len()) as u64);
         if more > 0 {
             let _ = writeln!(out, "\n…and {more} more (see report.html and verdict.json).");
         }
@@ -66,7 +69,7 @@ pub(crate) fn render(a: &Analysis) -> String {
             c.loss_ratio() * 100.0
         );
     }
-    out.push_str("\n## Delivery latency (publish → delivery)\n\n| QoS | deliveries | p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str("\n## Delivery latency (publish → delivery)\n\nApplication messages, from the publisher's call to each subscriber's receipt (Wills have no\npublish time and are left out).\n\n| QoS | deliveries | p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (q, s) in a.latency.iter().enumerate() {
         let _ = writeln!(
             out,

@@ -155,8 +155,8 @@ pub(crate) fn secs(t_us: u64) -> String {
 
 /// A latency in readable units.
 pub(crate) fn millis(us: u64) -> String {
-    if us >= 10_000_000 {
-        format!("{:.1} s", us as f64 / 1e6)
+    if us >= 1_000_000 {
+        format!("{:.2} s", us as f64 / 1e6)
     } else {
         format!("{:.1} ms", us as f64 / 1e3)
     }

@@ -16,11 +16,13 @@ fn x_of(a: &Analysis, t_us: u64) -> f64 {
 /// A time axis with ticks at round intervals, at height `y`.
 fn axis(out: &mut String, a: &Analysis, y: u64) {
     let total_s = a.end_us / 1_000_000;
-    let step = [1u64, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400]
-        .into_iter()
-        .find(|s| total_s / s <= 12)
-        .unwrap_or(86_400);
-    let _ = writeln!(out, r#"<line class="axis" x1="{LEFT}" y1="{y}" x2="{}" y2="{y}"/>"#, LEFT + PLOT);
+    let step =
+        [1u64, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400]
+            .into_iter()
+            .find(|s| total_s / s <= 12)
+            .unwrap_or(86_400);
+    let _ =
+        writeln!(out, r#"<line class="axis" x1="{LEFT}" y1="{y}" x2="{}" y2="{y}"/>"#, LEFT + PLOT);
     let mut t = 0;
     while t <= total_s {
         let x = x_of(a, t * 1_000_000);
@@ -56,36 +58,7 @@ pub(crate) fn timeline(a: &Analysis) -> String {
         r#"<svg id="fault-timeline" class="plot timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="fault timeline">"#
     );
     axis(&mut out, a, top - 12);
-    // The broker lane.
-    let y = top;
-    let _ = writeln!(out, r#"<text class="lane" x="{}" y="{}">broker</text>"#, LEFT - 8, y + 14);
-    for s in &a.broker {
-        let (x1, x2) = (x_of(a, s.from_us), x_of(a, s.until_us));
-        let _ = writeln!(
-            out,
-            r#"<rect class="f-broker" x="{x1:.1}" y="{y}" width="{:.1}" height="{height}"><title>broker down {} to {}</title></rect>"#,
-            (x2 - x1).max(2.0),
-            secs(s.from_us),
-            secs(s.until_us),
-            height = height - top - 30,
-        );
-    }
-    // The violations lane.
-    let y = top + 22;
-    let _ = writeln!(out, r#"<text class="lane" x="{}" y="{}">violations</text>"#, LEFT - 8, y + 14);
-    for v in &a.violations {
-        let Some(t) = v.t_us else { continue };
-        let x = x_of(a, t);
-        let _ = writeln!(
-            out,
-            r##"<a href="#v{n}"><g id="tl-v{n}" class="vmark"><circle cx="{x:.1}" cy="{cy}" r="6"/><text x="{x:.1}" y="{ty}">{n}</text><title>violation {n} ({g}) at {t}</title></g></a>"##,
-            n = v.n,
-            cy = y + 9,
-            ty = y + 12,
-            g = escape(&v.guarantee),
-            t = secs(t),
-        );
-    }
+    let _ = writeln!(out, r#"<text class="lane" x="{}" y="{}">broker</text>"#, LEFT - 8, top + 14);
     // Device groups.
     let bar_w = PLOT as f64 / BINS as f64;
     for (i, g) in a.groups.iter().enumerate() {
@@ -150,7 +123,42 @@ pub(crate) fn timeline(a: &Analysis) -> String {
                 );
             }
         }
-        let _ = writeln!(out, r#"<line class="mid" x1="{LEFT}" y1="{mid}" x2="{}" y2="{mid}"/>"#, LEFT + PLOT);
+        let _ = writeln!(
+            out,
+            r#"<line class="mid" x1="{LEFT}" y1="{mid}" x2="{}" y2="{mid}"/>"#,
+            LEFT + PLOT
+        );
+    }
+    // Broker restarts, over every lane.
+    let y = top;
+    for s in &a.broker {
+        let (x1, x2) = (x_of(a, s.from_us), x_of(a, s.until_us));
+        let _ = writeln!(
+            out,
+            r#"<rect class="f-broker" x="{x1:.1}" y="{y}" width="{:.1}" height="{height}"><title>broker down {} to {}</title></rect>"#,
+            (x2 - x1).max(2.0),
+            secs(s.from_us),
+            secs(s.until_us),
+            height = height - top - 30,
+        );
+    }
+    // Violations, on top, each linking to its entry.
+    let y = top + 22;
+    let _ =
+        writeln!(out, r#"<text class="lane" x="{}" y="{}">violations</text>"#, LEFT - 8, y + 14);
+    for v in &a.violations {
+        let Some(t) = v.t_us else { continue };
+        let x = x_of(a, t);
+        let _ = writeln!(
+            out,
+            r##"<a href="#v{n}"><g id="tl-v{n}" class="vmark"><line x1="{x:.1}" y1="{cy}" x2="{x:.1}" y2="{bottom}"/><circle cx="{x:.1}" cy="{cy}" r="6"/><text x="{x:.1}" y="{ty}">{n}</text><title>violation {n} ({g}) at {t}</title></g></a>"##,
+            n = v.n,
+            cy = y + 9,
+            ty = y + 12,
+            bottom = height - 30,
+            g = escape(&v.guarantee),
+            t = secs(t),
+        );
     }
     out.push_str("</svg>\n");
     out
@@ -190,7 +198,13 @@ pub(crate) fn sequence(s: &Sequence) -> String {
     }
     for (i, st) in s.steps.iter().enumerate() {
         let y = head + row * (i as u64 + 1);
-        let _ = writeln!(out, r#"<text class="time" x="{}" y="{}">{}</text>"#, left - 8, y + 4, secs(st.t_us));
+        let _ = writeln!(
+            out,
+            r#"<text class="time" x="{}" y="{}">{}</text>"#,
+            left - 8,
+            y + 4,
+            secs(st.t_us)
+        );
         let label = escape(&st.label);
         match st.kind {
             StepKind::Arrow => {
@@ -215,7 +229,8 @@ pub(crate) fn sequence(s: &Sequence) -> String {
                 );
             }
             StepKind::Fault => {
-                let (x1, x2) = (cx(st.from.min(st.to)) - col / 2 + 4, cx(st.from.max(st.to)) + col / 2 - 4);
+                let (x1, x2) =
+                    (cx(st.from.min(st.to)) - col / 2 + 4, cx(st.from.max(st.to)) + col / 2 - 4);
                 let _ = writeln!(
                     out,
                     r#"<rect class="note fault" x="{x1}" y="{}" width="{}" height="18" rx="3"/><text class="note fault" x="{}" y="{}">{label}</text>"#,
@@ -254,7 +269,11 @@ pub(crate) fn latency(stats: &[LatencyStats; 3]) -> String {
             millis(s.p50_us),
             millis(s.p99_us)
         );
-        let _ = writeln!(out, r#"<line class="axis" x1="{x0}" y1="{base}" x2="{}" y2="{base}"/>"#, x0 + plot_w);
+        let _ = writeln!(
+            out,
+            r#"<line class="axis" x1="{x0}" y1="{base}" x2="{}" y2="{base}"/>"#,
+            x0 + plot_w
+        );
         let max = s.histogram.iter().copied().max().unwrap_or(0).max(1);
         let bw = plot_w as f64 / buckets as f64;
         for (b, &n) in s.histogram.iter().enumerate() {
@@ -276,7 +295,8 @@ pub(crate) fn latency(stats: &[LatencyStats; 3]) -> String {
         }
         for (b, label) in [(0usize, "1ms"), (4, "20ms"), (8, "500ms"), (12, "10s"), (15, "60s+")] {
             let x = x0 as f64 + b as f64 * bw + if b == 15 { bw / 2.0 } else { bw };
-            let _ = writeln!(out, r#"<text class="tick" x="{x:.1}" y="{}">{label}</text>"#, base + 14);
+            let _ =
+                writeln!(out, r#"<text class="tick" x="{x:.1}" y="{}">{label}</text>"#, base + 14);
         }
     }
     out.push_str("</svg>\n");
@@ -305,7 +325,8 @@ pub(crate) fn flight(a: &Analysis) -> String {
             let y = base as f64 - v as f64 / max as f64 * (base - top) as f64;
             let _ = write!(points, "{x:.1},{y:.1} ");
         }
-        let _ = writeln!(out, r#"<polyline class="series {class}" points="{}"/>"#, points.trim_end());
+        let _ =
+            writeln!(out, r#"<polyline class="series {class}" points="{}"/>"#, points.trim_end());
     }
     let _ = writeln!(
         out,
@@ -314,10 +335,13 @@ pub(crate) fn flight(a: &Analysis) -> String {
         top + 4,
         LEFT - 8
     );
-    for (i, (class, label)) in
-        [("in-flight", "in flight (max per bin)"), ("queued", "queued (max per bin)"), ("delivered", "deliveries per bin")]
-            .iter()
-            .enumerate()
+    for (i, (class, label)) in [
+        ("in-flight", "in flight (max per bin)"),
+        ("queued", "queued (max per bin)"),
+        ("delivered", "deliveries per bin"),
+    ]
+    .iter()
+    .enumerate()
     {
         let y = top + 4 + 16 * i as u64;
         let _ = writeln!(
@@ -344,7 +368,13 @@ pub(crate) fn outcomes(a: &Analysis) -> String {
         let c = a.counts(q);
         let y = 10 + 36 * q as u64;
         let total = (c.delivered + c.allowed_losses + c.lost + c.exempt).max(1);
-        let _ = writeln!(out, r#"<text class="lane" x="{}" y="{}">QoS {q}: {} pairs</text>"#, LEFT - 8, y + 17, c.pairs);
+        let _ = writeln!(
+            out,
+            r#"<text class="lane" x="{}" y="{}">QoS {q}: {} pairs</text>"#,
+            LEFT - 8,
+            y + 17,
+            c.pairs
+        );
         let mut x = LEFT as f64;
         for (class, n, what) in [
             ("delivered", c.delivered, "delivered"),
