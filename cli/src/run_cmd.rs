@@ -137,7 +137,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         Err(error @ SimError::Plan(_)) => return Err(Failure::input(error)),
         Err(error) => return Err(Failure::environment(error)),
     };
-    let summary = summary_json(&report, &args, seed, duration)
+    let summary = summary_json(&report, &args, duration)
         .context("serialising the summary")
         .map_err(Failure::environment)?;
     std::fs::write(&summary_path, summary + "\n")
@@ -182,27 +182,33 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
 }
 
 /// The run's summary, with what `mqtt-sim report` needs to judge the trace again: the scenario
-/// file, the seed, the duration and whether the scenario was varied by the seed.
+/// file, the duration and whether the scenario was varied by the seed (the seed is in the report).
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    #[serde(flatten)]
+    report: &'a RunReport,
+    scenario_path: String,
+    scenario_arg: String,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_arg: Option<String>,
+    swarm: bool,
+}
+
 fn summary_json(
     report: &RunReport,
     args: &RunArgs,
-    seed: u64,
     duration: Duration,
 ) -> serde_json::Result<String> {
-    let mut value = serde_json::to_value(report)?;
-    if let serde_json::Value::Object(map) = &mut value {
-        let path = std::path::absolute(&args.scenario).unwrap_or_else(|_| args.scenario.clone());
-        map.insert("scenario_path".into(), path.display().to_string().into());
-        map.insert("scenario_arg".into(), args.scenario.display().to_string().into());
-        map.insert("seed".into(), seed.into());
-        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        map.insert("duration_ms".into(), ms.into());
-        if let Some(d) = args.duration {
-            map.insert("duration_arg".into(), d.to_string().into());
-        }
-        map.insert("swarm".into(), args.swarm.into());
-    }
-    serde_json::to_string_pretty(&value)
+    let path = std::path::absolute(&args.scenario).unwrap_or_else(|_| args.scenario.clone());
+    serde_json::to_string_pretty(&Summary {
+        report,
+        scenario_path: path.display().to_string(),
+        scenario_arg: args.scenario.display().to_string(),
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        duration_arg: args.duration.map(|d| d.to_string()),
+        swarm: args.swarm,
+    })
 }
 
 /// What the scenario asks for that the reference broker does not do yet.

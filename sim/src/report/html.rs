@@ -153,7 +153,7 @@ pub(crate) fn render(a: &Analysis) -> String {
     out.push('\n');
     let _ = writeln!(
         out,
-        r#"<p class="muted">{} bins of {}; bars scale per group.</p>"#,
+        r#"<p class="muted">{} bins of {}; bar heights grow with the square root of the count, scaled per group (hover a bar for its count).</p>"#,
         super::BINS,
         secs(a.bin_us)
     );

@@ -98,7 +98,7 @@ pub(crate) fn timeline(a: &Analysis) -> String {
             let (c, d, w) = (g.connects[b], g.disconnects[b], g.wills[b]);
             let t = secs(b as u64 * a.bin_us);
             if c > 0 {
-                let h = (f64::from(c) / f64::from(max) * half).max(1.0);
+                let h = ((f64::from(c) / f64::from(max)).sqrt() * half).max(1.0);
                 let _ = writeln!(
                     out,
                     r#"<rect class="connect" x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}"><title>{t}: {c} connects</title></rect>"#,
@@ -107,7 +107,7 @@ pub(crate) fn timeline(a: &Analysis) -> String {
                 );
             }
             if d > 0 {
-                let h = (f64::from(d) / f64::from(max) * half).max(1.0);
+                let h = ((f64::from(d) / f64::from(max)).sqrt() * half).max(1.0);
                 let _ = writeln!(
                     out,
                     r#"<rect class="disconnect" x="{x:.1}" y="{mid}" width="{:.1}" height="{h:.1}"><title>{t}: {d} disconnects</title></rect>"#,
@@ -385,7 +385,7 @@ pub(crate) fn outcomes(a: &Analysis) -> String {
             if n == 0 {
                 continue;
             }
-            let w = n as f64 / total as f64 * (PLOT - 200) as f64;
+            let w = n as f64 / total as f64 * (PLOT - 330) as f64;
             let _ = writeln!(
                 out,
                 r#"<rect class="out {class}" x="{x:.1}" y="{y}" width="{w:.1}" height="24"><title>{what}: {n}</title></rect>"#
@@ -395,7 +395,7 @@ pub(crate) fn outcomes(a: &Analysis) -> String {
         let _ = writeln!(
             out,
             r#"<text class="legend" x="{}" y="{}">{} delivered · {} lost · {} allowed · {} duplicates</text>"#,
-            LEFT + PLOT - 190,
+            LEFT + PLOT - 320,
             y + 17,
             c.delivered,
             c.lost,
