@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mqttsim_sim::explore::{ExploreOptions, SeedResult, Shard, explore, parse_seeds};
+use mqttsim_sim::report::render_explore_index;
 use mqttsim_sim::scenario::{TimeSpan, load_scenario};
 
 use crate::Failure;
@@ -160,6 +161,11 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
         }
         cmd
     };
+    let index = results_path.with_file_name("index.html");
+    std::fs::write(&index, render_explore_index(&scenario.name, &results, &replay))
+        .with_context(|| format!("writing {}", index.display()))
+        .map_err(Failure::environment)?;
+    println!("index: {}", index.display());
     Ok(summarise(&results, &replay))
 }
 

@@ -7,6 +7,7 @@ mod bench_cmd;
 mod broker_cmd;
 mod conformance_cmd;
 mod explore_cmd;
+mod report_cmd;
 mod run_cmd;
 
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 #[command(after_help = "Examples:
   mqtt-sim run scenarios/flaky-farm.yaml
   mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
+  mqtt-sim report reports/flaky-farm/20240611/trace.jsonl
   mqtt-sim explore scenarios/will-takeover.yaml --seeds 1..1000 --jobs 2
   mqtt-sim broker --listen 127.0.0.1:1883
   mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500
@@ -33,6 +35,8 @@ struct Cli {
 enum Command {
     /// Run a scenario in the simulator; write its trace and summary.
     Run(run_cmd::RunArgs),
+    /// Render the HTML report, summary.md and junit.xml again from a saved trace.
+    Report(report_cmd::ReportArgs),
     /// Sweep a scenario over many seeds and list the failing ones.
     Explore(explore_cmd::ExploreArgs),
     /// Run the reference broker on real TCP.
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Explore(args) => explore_cmd::run(args),
         Command::Broker(args) => broker_cmd::run(args),
         Command::Conformance(args) => conformance_cmd::run(args),

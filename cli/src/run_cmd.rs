@@ -10,6 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mqttsim_codec::Protocol;
 use mqttsim_sim::check::{CheckOptions, check};
+use mqttsim_sim::report::{ReportInput, write_report};
 use mqttsim_sim::scenario::{Scenario, TimeSpan, load_scenario};
 use mqttsim_sim::trace::{Collect, JsonLines, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
@@ -23,9 +24,10 @@ use crate::Failure;
   mqtt-sim run scenarios/will-takeover.yaml --out /tmp/wills --trace /tmp/wills.jsonl
 
 Writes trace.jsonl (one JSON record per event), trace.txt (the same, in aligned columns),
-summary.json and verdict.json (the checker's verdict on the scenario's `expect:` section) into
-reports/<scenario>/<seed>/ unless --out says otherwise, and prints the verdict and the command
-that replays the run exactly.
+summary.json and verdict.json (the checker's verdict on the scenario's `expect:` section), and
+report.html, summary.md and junit.xml (the verdict, fault timeline, sequence diagrams, latencies)
+into reports/<scenario>/<seed>/ unless --out says otherwise, and prints the verdict and the
+command that replays the run exactly. `mqtt-sim report` renders the report again from a trace.
 
 Exit codes: 0 the run completed and its expectations held, 1 an expectation was violated,
 2 bad input (the scenario's diagnostic is printed as is), 3 an I/O failure.")]
@@ -51,6 +53,10 @@ pub struct RunArgs {
     /// the hop between turmoil hosts is rounded up to a step. Part of what a seed replays.
     #[arg(long, value_parser = parse_duration)]
     tick: Option<TimeSpan>,
+    /// The device whose sequence diagram the report draws (default: the device of the first
+    /// violation, else the first publisher).
+    #[arg(long)]
+    device: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<TimeSpan, String> {
@@ -135,7 +141,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         Err(error @ SimError::Plan(_)) => return Err(Failure::input(error)),
         Err(error) => return Err(Failure::environment(error)),
     };
-    let summary = serde_json::to_string_pretty(&report)
+    let summary = summary_json(&report, &args, duration)
         .context("serialising the summary")
         .map_err(Failure::environment)?;
     std::fs::write(&summary_path, summary + "\n")
@@ -167,8 +173,52 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(tick) = args.tick {
         replay.push_str(&format!(" --tick {tick}"));
     }
+    let input = ReportInput {
+        scenario: &scenario,
+        records: &records.0,
+        verdict: &verdict,
+        seed,
+        end: duration,
+        replay: &replay,
+        device: args.device.as_deref(),
+    };
+    let files = write_report(&out, &input).map_err(Failure::environment)?;
+    println!("report: {}", files.html.display());
     println!("replay: {replay}");
     Ok(if verdict.failed() { 1 } else { 0 })
+}
+
+/// The run's summary, with what `mqtt-sim report` needs to judge the trace again: the scenario
+/// file, the duration and whether the scenario was varied by the seed (the seed is in the report).
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    #[serde(flatten)]
+    report: &'a RunReport,
+    scenario_path: String,
+    scenario_arg: String,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_arg: Option<String>,
+    swarm: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tick_arg: Option<String>,
+}
+
+fn summary_json(
+    report: &RunReport,
+    args: &RunArgs,
+    duration: Duration,
+) -> serde_json::Result<String> {
+    let path = std::path::absolute(&args.scenario).unwrap_or_else(|_| args.scenario.clone());
+    serde_json::to_string_pretty(&Summary {
+        report,
+        scenario_path: path.display().to_string(),
+        scenario_arg: args.scenario.display().to_string(),
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        duration_arg: args.duration.map(|d| d.to_string()),
+        swarm: args.swarm,
+        tick_arg: args.tick.map(|t| t.to_string()),
+    })
 }
 
 /// What the scenario asks for that the reference broker does not do yet.

@@ -54,6 +54,7 @@
 //! - [`trace`]: the typed trace records and their JSON Lines and text writers.
 //! - [`check`]: the oracle that judges a trace against the scenario's `expect:` section.
 //! - [`explore`]: seed sweeps in parallel, shards, and swarm variation of a scenario per seed.
+//! - [`report`]: the HTML report, `summary.md` and `junit.xml` of a run, and a sweep's index.
 //! - `device`: one device's task: application, client core, reconnects, faults (private).
 //!
 //! Layout of a simulation: the broker runs on the host [`world::BROKER_HOST`]; devices run as
@@ -67,6 +68,7 @@ mod device;
 pub mod explore;
 pub mod link;
 pub mod plan;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
