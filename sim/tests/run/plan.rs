@@ -133,3 +133,18 @@ devices:
     // The site, which links and faults follow, is the scenario's, not the host's.
     assert!(p.devices.iter().filter(|d| d.host < 3).all(|d| d.site == "tower"));
 }
+
+/// The scenario format names the broker's planted bugs itself (for its JSON Schema); every bug
+/// the broker has must be nameable in a scenario, and map back to the same bug.
+#[test]
+fn every_planted_broker_bug_can_be_named_in_a_scenario() {
+    for bug in mqttsim_broker::PlantedBug::ALL {
+        let yaml = format!(
+            "name: b\nseed: 1\nduration: 1m\nprotocol: \"3.1.1\"\nbroker: {{ bugs: [{bug}] }}\n\
+             sites: [ {{ name: s }} ]\ndevices: [ {{ group: g, site: s, count: 1, client_id: d }} ]\n"
+        );
+        let scenario = parse_scenario(&yaml, Path::new("b.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        let config = mqttsim_sim::run::broker_config(&scenario);
+        assert_eq!(config.bugs.iter().copied().collect::<Vec<_>>(), [bug], "{bug}");
+    }
+}
