@@ -689,6 +689,10 @@ fn check_fault(
         Some(k) => k.name(),
         None => "random",
     };
+    // Every fault but a broker restart aims at devices: a target, or a random mix's draw.
+    let require_target = |example: &str| {
+        require(f.target.is_some() || f.random.is_some(), path, "target", label, example)
+    };
     for kind in kinds {
         match kind {
             FaultKind::BrokerRestart => {
@@ -709,56 +713,26 @@ fn check_fault(
                 require(f.lasts.is_some(), path, "for", label, "30s")?;
             }
             FaultKind::Blackout | FaultKind::Partition => {
-                require(
-                    f.target.is_some() || f.random.is_some(),
-                    path,
-                    "target",
-                    label,
-                    "{ site: north }",
-                )?;
+                require_target("{ site: north }")?;
                 require(f.lasts.is_some(), path, "for", label, "5m")?;
             }
             FaultKind::LossBurst => {
-                require(
-                    f.target.is_some() || f.random.is_some(),
-                    path,
-                    "target",
-                    label,
-                    "{ group: soil }",
-                )?;
+                require_target("{ group: soil }")?;
                 require(f.lasts.is_some(), path, "for", label, "2m")?;
                 require(f.loss.is_some(), path, "loss", label, "30%")?;
             }
             FaultKind::Flapping => {
-                require(
-                    f.target.is_some() || f.random.is_some(),
-                    path,
-                    "target",
-                    label,
-                    "{ group: soil }",
-                )?;
+                require_target("{ group: soil }")?;
                 require(f.lasts.is_some(), path, "for", label, "10m")?;
                 require(f.mean_down.is_some(), path, "mean_down", label, "20s")?;
                 require(f.mean_up.is_some(), path, "mean_up", label, "1m")?;
             }
             FaultKind::Reboot => {
-                require(
-                    f.target.is_some() || f.random.is_some(),
-                    path,
-                    "target",
-                    label,
-                    "{ group: soil, count: 5 }",
-                )?;
+                require_target("{ group: soil, count: 5 }")?;
                 require(f.lasts.is_some(), path, "for", label, "20s")?;
             }
             FaultKind::Crash => {
-                require(
-                    f.target.is_some() || f.random.is_some(),
-                    path,
-                    "target",
-                    label,
-                    "{ device: soil-007 }",
-                )?;
+                require_target("{ device: soil-007 }")?;
                 if f.random.is_none() {
                     forbid(
                         f.lasts.is_some(),
