@@ -1,7 +1,7 @@
 //! One simulated device: its application (publishing, subscriptions), its client core, its
 //! connection attempts through its link, its reconnect backoff and the faults that hit it.
 //!
-//! A device is one task on its site host. It waits for whichever comes first: the end of the
+//! A device is one task on its device host. It waits for whichever comes first: the end of the
 //! current connection phase (an attempt, a live connection, a backoff delay), or its next
 //! timer (a message to publish, a fault, the end of a fault). Every random choice comes from the
 //! device's own [`Purpose::DEVICE`] stream.

@@ -50,7 +50,8 @@
 //! - [`rng`]: per-purpose, per-device random streams derived from the scenario seed.
 //! - [`link`]: the per-device link model (pure) and its async adapter on turmoil streams.
 //! - [`plan`]: a scenario resolved for one seed: devices, start times, links, fault schedule.
-//! - [`run`]: the runner: broker and site hosts on turmoil, the step loop, the summary.
+//! - [`run`]: the runner: the broker host and the device hosts on turmoil, the step loop, the
+//!   summary.
 //! - [`trace`]: the typed trace records and their JSON Lines and text writers.
 //! - [`check`]: the oracle that judges a trace against the scenario's `expect:` section.
 //! - [`explore`]: seed sweeps in parallel, shards, and swarm variation of a scenario per seed.
@@ -58,7 +59,8 @@
 //! - `device`: one device's task: application, client core, reconnects, faults (private).
 //!
 //! Layout of a simulation: the broker runs on the host [`world::BROKER_HOST`]; devices run as
-//! tasks on a few site hosts ([`world::site_host`]). Turmoil's own links are perfect (no
+//! tasks on one device host per 10,000 devices ([`world::device_host`]), whatever their sites:
+//! a site is a link and a target for faults, not a host. Turmoil's own links are perfect (no
 //! random latency, loss or partitions, which would stall its TCP for ever); each device's
 //! link — latency, loss as retransmission delay, blackouts, flapping, resets — is modelled by
 //! [`link::LinkModel`] and applied on the device side by [`link::DeviceLink`].

@@ -15,14 +15,15 @@ use crate::scenario::{
     self, Direction, FaultAction, FaultKind, LinkSpec, Scenario, StateMode, Target,
 };
 
-/// The most turmoil hosts the sites are spread over; more sites share hosts.
-pub const MAX_SITE_HOSTS: usize = 4;
-
-/// The most devices on one turmoil host: a larger site is split over several hosts. Turmoil
-/// 0.7.2 scans every socket of a host to pick an ephemeral port for each connect, so a host with
-/// n devices costs O(n) per connection attempt; 100,000 devices on two hosts did not finish a
-/// simulated minute in ten wall minutes. The split is invisible to the scenario: a device's site
-/// (its link and the faults aimed at it) is kept in the plan, not in the host.
+/// The most devices on one turmoil host: a larger fleet is split over several hosts.
+///
+/// Hosts are few because every turmoil step costs about a microsecond per host, whatever
+/// happens in it, and turmoil's cost per step grows with the cube of the host count. They are
+/// not one per site because a site is only a link and a target for faults, both modelled on the
+/// device side. They hold at most this many devices because turmoil 0.7.2 scans every socket of
+/// a host to pick an ephemeral port for each connect, so a host with n devices costs O(n) per
+/// connection attempt; 100,000 devices on two hosts did not finish a simulated minute in ten
+/// wall minutes. The split is invisible to the scenario: a device's site is kept in the plan.
 pub const MAX_DEVICES_PER_HOST: usize = 10_000;
 
 /// Stream indices of [`Purpose::FAULT`] used to pick a fault's targets start here (the random
@@ -42,7 +43,7 @@ pub struct DevicePlan {
     pub client_id: String,
     /// The name of its site.
     pub site: String,
-    /// The site host it runs on (index into [`Plan::hosts`]).
+    /// The device host it runs on (index into [`Plan::hosts`]).
     pub host: usize,
     /// When it first powers on.
     pub start: Duration,
@@ -124,7 +125,7 @@ pub struct Plan {
     pub seed: u64,
     /// How long the run lasts.
     pub duration: Duration,
-    /// The site hosts: for each, its turmoil host name.
+    /// The device hosts: for each, its turmoil host name.
     pub hosts: Vec<String>,
     /// Every device, by fleet index.
     pub devices: Vec<DevicePlan>,
@@ -218,37 +219,11 @@ impl Plan {
     /// Returns an error if a group's link cannot be modelled.
     pub fn new(scenario: &Scenario, seed: u64, duration: Duration) -> Result<Plan, PlanError> {
         let seeds = Seeds::new(seed);
-        let base_count = scenario.sites.len().clamp(1, MAX_SITE_HOSTS);
-        let base_of = |name: &str| {
-            scenario.sites.iter().position(|s| s.name == name).unwrap_or(0) % base_count
-        };
-        // Each base host (a site, or several small ones) gets as many shards as its devices need.
-        let mut per_base = vec![0usize; base_count];
-        for group in &scenario.devices {
-            per_base[base_of(&group.site)] += group.count as usize;
-        }
-        let shards: Vec<usize> =
-            per_base.iter().map(|n| n.div_ceil(MAX_DEVICES_PER_HOST).max(1)).collect();
-        let mut hosts = Vec::new();
-        let mut first_host = Vec::with_capacity(base_count);
-        for (b, &count) in shards.iter().enumerate() {
-            first_host.push(hosts.len());
-            let base = scenario.sites.get(b).map_or_else(
-                || crate::world::site_host("default"),
-                |s| crate::world::site_host(&s.name),
-            );
-            for k in 0..count {
-                hosts.push(if k == 0 { base.clone() } else { format!("{base}-{k}") });
-            }
-        }
-        // Devices of a base host go round its shards in fleet order.
-        let mut placed = vec![0usize; base_count];
-        let mut site_host = |name: &str| {
-            let b = base_of(name);
-            let host = first_host[b] + placed[b] % shards[b];
-            placed[b] += 1;
-            host
-        };
+        // Sites are not hosts: every device shares a few device hosts, filled round-robin in
+        // fleet order, one host per MAX_DEVICES_PER_HOST devices.
+        let total = usize::try_from(scenario.device_count()).unwrap_or(usize::MAX);
+        let host_count = total.div_ceil(MAX_DEVICES_PER_HOST).max(1);
+        let hosts: Vec<String> = (0..host_count).map(crate::world::device_host).collect();
 
         let mut devices = Vec::with_capacity(usize::try_from(scenario.device_count()).unwrap_or(0));
         for (g, group) in scenario.devices.iter().enumerate() {
@@ -266,7 +241,7 @@ impl Plan {
                     i,
                     client_id: group.client_id(i),
                     site: group.site.clone(),
-                    host: site_host(&group.site),
+                    host: devices.len() % host_count,
                     start,
                     link,
                     link_faults: Vec::new(),
@@ -420,7 +395,7 @@ impl Plan {
         picked
     }
 
-    /// The devices running on site host `host`.
+    /// The devices running on device host `host`.
     pub fn devices_on(&self, host: usize) -> impl Iterator<Item = &DevicePlan> {
         self.devices.iter().filter(move |d| d.host == host)
     }

@@ -1,4 +1,4 @@
-//! Running a scenario: the broker host, the site hosts with their devices, the step loop, the
+//! Running a scenario: the broker host, the device hosts with their devices, the step loop, the
 //! trace and the summary.
 //!
 //! The world is stepped by hand (`Sim::step`) until the simulated duration is reached, so the
@@ -335,7 +335,7 @@ async fn broker_main(
     }));
     tokio::task::spawn_local(driver.clone().run_timers());
     // The listener stays bound for the whole run: turmoil never frees the client socket of a
-    // refused connection, so refusals would leak a port per attempt until a site host runs
+    // refused connection, so refusals would leak a port per attempt until a device host runs
     // out of them. While the broker is down, connections are accepted and closed at once.
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", BROKER_PORT)).await?;
     let mut restarts = restarts.into_iter();
@@ -392,7 +392,7 @@ async fn broker_main(
     }
 }
 
-/// Builds the device tasks' setups for site host `host`.
+/// Builds the device tasks' setups for device host `host`.
 fn device_setups(
     scenario: &Scenario,
     plan: &Plan,

@@ -10,7 +10,13 @@ use crate::rng::Seeds;
 /// The name of the host that runs the broker.
 pub const BROKER_HOST: &str = "broker";
 
-/// Returns the turmoil host name of the site called `name` (`site-<name>`).
+/// Returns the turmoil host name of the `k`-th device host (`devices`, `devices-1`, …).
+pub fn device_host(k: usize) -> String {
+    if k == 0 { "devices".to_string() } else { format!("devices-{k}") }
+}
+
+/// Returns the turmoil host name of the site called `name` (`site-<name>`), for tests and
+/// benchmarks that build a turmoil world by hand.
 pub fn site_host(name: &str) -> String {
     format!("site-{name}")
 }

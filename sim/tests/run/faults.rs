@@ -214,7 +214,7 @@ fn a_reboot_within_the_keepalive_takes_the_session_over_and_fires_the_will() {
 }
 
 /// Regression: a connection refused by turmoil leaks its client port, and after ~60,000
-/// refusals during reconnect-storm's broker outage a site host spent all its time looking for
+/// refusals during reconnect-storm's broker outage a device host spent all its time looking for
 /// a free port (the run hung at 339 s). The broker now accepts and closes while it is down.
 #[test]
 fn regression_tens_of_thousands_of_attempts_on_a_down_broker_do_not_exhaust_ports() {

@@ -45,8 +45,9 @@ fn devices_start_evenly_over_the_stagger_window() {
     assert_eq!(a[1], Duration::from_secs(11));
     assert_eq!(a[39], Duration::from_secs(49));
     assert!(p.devices.iter().filter(|d| d.group == 1).all(|d| d.start.is_zero()));
-    assert_eq!(p.hosts, ["site-north", "site-south"]);
-    assert!(p.devices.iter().all(|d| d.host == usize::from(d.site == "south")));
+    // 60 devices fit on one host, whatever their sites.
+    assert_eq!(p.hosts, ["devices"]);
+    assert!(p.devices.iter().all(|d| d.host == 0));
 }
 
 #[test]
@@ -108,7 +109,7 @@ fn a_random_mix_stays_in_its_window_at_about_its_rate() {
 }
 
 #[test]
-fn a_site_larger_than_one_host_is_split_over_several_hosts() {
+fn a_fleet_larger_than_one_host_is_split_over_several_hosts() {
     let yaml = r#"
 name: big
 seed: 1
@@ -123,15 +124,17 @@ devices:
 "#;
     let scenario = parse_scenario(yaml, Path::new("big.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let p = Plan::new(&scenario, 1, Duration::from_secs(60)).unwrap();
-    assert_eq!(p.hosts, ["site-tower", "site-tower-1", "site-tower-2", "site-annex"]);
-    let mut per_host = [0usize; 4];
+    assert_eq!(p.hosts, ["devices", "devices-1", "devices-2"]);
+    let mut per_host = [0usize; 3];
     for d in &p.devices {
         per_host[d.host] += 1;
     }
-    assert_eq!(per_host, [8334, 8333, 8333, 10], "round robin over the tower's shards");
+    assert_eq!(per_host, [8337, 8337, 8336], "round robin over the hosts in fleet order");
     assert!(per_host.iter().all(|&n| n <= mqttsim_sim::plan::MAX_DEVICES_PER_HOST));
     // The site, which links and faults follow, is the scenario's, not the host's.
-    assert!(p.devices.iter().filter(|d| d.host < 3).all(|d| d.site == "tower"));
+    assert!(p.devices[..25_000].iter().all(|d| d.site == "tower"));
+    assert!(p.devices[25_000..].iter().all(|d| d.site == "annex"));
+    assert_eq!(p.devices[25_000].host, 25_000 % 3);
 }
 
 /// The scenario format names the broker's planted bugs itself (for its JSON Schema); every bug
