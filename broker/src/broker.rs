@@ -509,6 +509,7 @@ impl Broker {
             packet_id,
             qos: publish.qos,
             retain: publish.retain,
+            payload: publish.payload.clone(),
         });
         match publish.qos {
             QoS::AtMostOnce => {}
@@ -563,6 +564,7 @@ impl Broker {
             self.events.push_back(Event::MessageDropped {
                 client_id: client_id.clone(),
                 topic: message.topic,
+                payload: message.payload,
                 reason: DropReason::QoS0Offline,
             });
             return;
@@ -579,6 +581,7 @@ impl Broker {
             self.events.push_back(Event::MessageDropped {
                 client_id: client_id.clone(),
                 topic: dropped.topic,
+                payload: dropped.payload,
                 reason: DropReason::QueueFull,
             });
         }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use bytestring::ByteString;
 use mqttsim_codec::{Packet, QoS, ReasonCode};
 
@@ -95,11 +96,19 @@ pub enum Event {
         packet_id: u16,
         qos: QoS,
         retain: bool,
+        /// The message's payload (shared, not copied), so that a trace can name the message.
+        payload: Bytes,
     },
     /// A Will was published.
     WillPublished { client_id: ByteString, topic: ByteString, qos: QoS, retain: bool },
     /// A message for `client_id` was dropped.
-    MessageDropped { client_id: ByteString, topic: ByteString, reason: DropReason },
+    MessageDropped {
+        client_id: ByteString,
+        topic: ByteString,
+        /// The dropped message's payload (shared, not copied).
+        payload: Bytes,
+        reason: DropReason,
+    },
     /// A subscription was made or replaced; `granted` is `None` when it was refused (0x80).
     Subscribed { client_id: ByteString, filter: String, granted: Option<QoS> },
     /// A subscription was removed (or did not exist).

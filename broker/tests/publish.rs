@@ -27,6 +27,7 @@ fn mqtt_4_3_inbound_acknowledgements_per_qos() {
             packet_id: id,
             qos,
             retain: false,
+            payload: bytes::Bytes::from_static(b"x"),
         };
         assert_eq!(accepted, Some(expected_event), "{qos:?}");
     }
@@ -232,8 +233,14 @@ fn offline_queue_overflow_policies() {
             .take_events()
             .into_iter()
             .filter_map(|e| match e {
-                Event::MessageDropped { client_id, topic, reason: DropReason::QueueFull } => {
+                Event::MessageDropped {
+                    client_id,
+                    topic,
+                    payload,
+                    reason: DropReason::QueueFull,
+                } => {
                     assert_eq!(client_id, "sub");
+                    assert_eq!(format!("t/{}", String::from_utf8_lossy(&payload)), &*topic);
                     Some(topic.to_string())
                 }
                 _ => None,

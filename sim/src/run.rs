@@ -273,9 +273,10 @@ fn broker_record(at: Duration, event: &BrokerEvent) -> Record {
             None,
             Event::BrokerConnectionClosed { conn: conn.0, reason: disconnect_reason(reason) },
         ),
-        BrokerEvent::MessageAccepted { client_id, topic, packet_id, qos, retain } => (
+        BrokerEvent::MessageAccepted { client_id, topic, packet_id, qos, retain, payload } => (
             Some(client_id.to_string()),
             Event::BrokerAccepted {
+                msg: device::message_id(payload).map(str::to_owned),
                 topic: topic.to_string(),
                 pid: *packet_id,
                 qos: qos.as_u8(),
@@ -286,9 +287,10 @@ fn broker_record(at: Duration, event: &BrokerEvent) -> Record {
             Some(client_id.to_string()),
             Event::WillPublished { topic: topic.to_string(), qos: qos.as_u8(), retain: *retain },
         ),
-        BrokerEvent::MessageDropped { client_id, topic, reason } => (
+        BrokerEvent::MessageDropped { client_id, topic, payload, reason } => (
             Some(client_id.to_string()),
             Event::BrokerDropped {
+                msg: device::message_id(payload).map(str::to_owned),
                 topic: topic.to_string(),
                 reason: match reason {
                     DropReason::QueueFull => "queue-full".to_owned(),

@@ -132,12 +132,27 @@ pub enum Event {
     BrokerDisconnected { conn: u64, reason: String },
     /// A connection that never completed CONNECT ended.
     BrokerConnectionClosed { conn: u64, reason: String },
-    /// The broker took responsibility for a PUBLISH from the device.
-    BrokerAccepted { topic: String, pid: u16, qos: u8, retain: bool },
+    /// The broker took responsibility for a PUBLISH from the device. `msg` is the id read from
+    /// the payload the broker accepted (absent in traces made before it was recorded, and for
+    /// payloads without one).
+    BrokerAccepted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg: Option<String>,
+        topic: String,
+        pid: u16,
+        qos: u8,
+        retain: bool,
+    },
     /// The broker published the device's Will.
     WillPublished { topic: String, qos: u8, retain: bool },
-    /// The broker dropped a message meant for the device (`queue-full`, `qos0-offline`).
-    BrokerDropped { topic: String, reason: String },
+    /// The broker dropped a message meant for the device (`queue-full`, `qos0-offline`); `msg`
+    /// is the id read from the dropped payload, absent for Wills.
+    BrokerDropped {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg: Option<String>,
+        topic: String,
+        reason: String,
+    },
     /// The broker made (or refused, `granted` absent) a subscription.
     BrokerSubscribed {
         filter: String,
@@ -301,14 +316,22 @@ impl fmt::Display for Summary<'_> {
             Event::BrokerConnectionClosed { conn, reason } => {
                 write!(f, "connection closed conn={conn}: {reason}")
             }
-            Event::BrokerAccepted { topic, pid, qos, retain } => {
-                write!(f, "accepted q{qos} pid={pid} retain={} topic={topic}", bit(*retain))
+            Event::BrokerAccepted { msg, topic, pid, qos, retain } => {
+                write!(f, "accepted q{qos} pid={pid} retain={} topic={topic}", bit(*retain))?;
+                if let Some(msg) = msg {
+                    write!(f, " id={msg}")?;
+                }
+                Ok(())
             }
             Event::WillPublished { topic, qos, retain } => {
                 write!(f, "WILL published q{qos} retain={} topic={topic}", bit(*retain))
             }
-            Event::BrokerDropped { topic, reason } => {
-                write!(f, "message dropped ({reason}) topic={topic}")
+            Event::BrokerDropped { msg, topic, reason } => {
+                write!(f, "message dropped ({reason}) topic={topic}")?;
+                if let Some(msg) = msg {
+                    write!(f, " id={msg}")?;
+                }
+                Ok(())
             }
             Event::BrokerSubscribed { filter, granted } => match granted {
                 Some(q) => write!(f, "subscribed q{q} filter={filter}"),

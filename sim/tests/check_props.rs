@@ -45,9 +45,14 @@ fn event() -> impl Strategy<Value = Event> {
         ),
         (msg.clone(), 0u16..3, qos.clone(), any::<bool>())
             .prop_map(|(msg, pid, qos, dup)| Event::PublishSent { msg, pid, qos, dup }),
-        (topic.clone(), 0u16..3, qos.clone(), any::<bool>()).prop_map(
-            |(topic, pid, qos, retain)| Event::BrokerAccepted { topic, pid, qos, retain }
-        ),
+        (prop::option::of(msg.clone()), topic.clone(), 0u16..3, qos.clone(), any::<bool>())
+            .prop_map(|(msg, topic, pid, qos, retain)| Event::BrokerAccepted {
+                msg,
+                topic,
+                pid,
+                qos,
+                retain
+            }),
         (prop::option::of(msg.clone()), topic.clone(), qos.clone(), any::<bool>(), any::<bool>())
             .prop_map(|(msg, topic, qos, dup, retain)| {
                 let payload = msg.is_none().then(String::new);
@@ -59,7 +64,9 @@ fn event() -> impl Strategy<Value = Event> {
         reason.prop_map(|reason| Event::BrokerDisconnected { conn: 1, reason }),
         (topic.clone(), qos.clone(), any::<bool>())
             .prop_map(|(topic, qos, retain)| Event::WillPublished { topic, qos, retain }),
-        topic.clone().prop_map(|topic| Event::BrokerDropped { topic, reason: "queue-full".into() }),
+        (prop::option::of(msg.clone()), topic.clone()).prop_map(|(msg, topic)| {
+            Event::BrokerDropped { msg, topic, reason: "queue-full".into() }
+        }),
         (filter.clone(), prop::option::of(qos.clone()))
             .prop_map(|(filter, granted)| Event::BrokerSubscribed { filter, granted }),
         filter.prop_map(|filter| Event::BrokerUnsubscribed { filter }),

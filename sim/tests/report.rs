@@ -256,7 +256,13 @@ fn a_large_trace_gives_a_bounded_page() {
             at(500),
             None,
             Some(device),
-            Event::BrokerAccepted { topic: "farm/x".into(), pid: 1, qos: 1, retain: false },
+            Event::BrokerAccepted {
+                msg: None,
+                topic: "farm/x".into(),
+                pid: 1,
+                qos: 1,
+                retain: false,
+            },
         ));
         records.push(Record::new(
             at(900),

@@ -2,7 +2,9 @@
 //! their acceptances, deliveries tied to messages, sessions, connections, subscriptions,
 //! retained snapshots and faults.
 //!
-//! Inferences (the trace does not name them directly):
+//! A `broker_accepted` or `broker_dropped` names its message by the id the broker read from the
+//! payload (`msg`), and the checker takes it at its word when that message was published on that
+//! topic. Traces without the id (hand-written ones, older runs) fall back to inferences:
 //! - A QoS 1 or 2 `broker_accepted` (device, pid) is the publisher's latest `publish_sent` with
 //!   that pid: a client does not reuse a packet identifier while its flow is open.
 //! - A QoS 0 `broker_accepted` is the publisher's oldest QoS 0 `publish_sent` on the current
@@ -11,8 +13,9 @@
 //! - A `broker_dropped` belongs to the message accepted (or Will published) at the same instant
 //!   on the same topic: the broker drops while routing, in the same step as it accepts (its
 //!   overflow policy drops the newest message).
-//! - A `delivered` without a message id is a Will: the latest Will published on that topic with
-//!   that payload.
+//!
+//! A `delivered` without a message id is a Will: the latest Will published on that topic with
+//! that payload.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -361,8 +364,21 @@ impl<'r> Facts<'r> {
                         will: None,
                     });
                 }
-                Event::BrokerAccepted { topic, pid, qos, retain } => {
-                    let key = if *qos == 0 {
+                Event::BrokerAccepted { msg, topic, pid, qos, retain } => {
+                    let named = msg.as_ref().map(|m| {
+                        if *qos == 0 {
+                            // Keep the fallback's queue in step with what the broker named.
+                            if let Some(l) = live.get_mut(&device)
+                                && let Some(at) = l.qos0.iter().position(|q| q == m)
+                            {
+                                l.qos0.drain(..=at);
+                            }
+                        }
+                        f.messages.get(m).filter(|a| &a.topic == topic).map(|_| m.clone())
+                    });
+                    let key = if let Some(named) = named {
+                        named
+                    } else if *qos == 0 {
                         live.get_mut(&device).and_then(|l| {
                             while let Some(m) = l.qos0.pop_front() {
                                 if f.messages.get(&m).is_some_and(|a| &a.topic == topic) {
@@ -435,16 +451,24 @@ impl<'r> Facts<'r> {
                         _ => f.stray_wills.push(idx),
                     }
                 }
-                Event::BrokerDropped { topic, .. } => {
-                    // Only this instant's acceptances can be the dropped message.
-                    let accept = f
-                        .accepts
-                        .iter()
-                        .enumerate()
-                        .rev()
-                        .take_while(|(_, a)| a.t_us == t)
-                        .find(|(_, a)| &a.topic == topic)
-                        .map(|(i, _)| i);
+                Event::BrokerDropped { msg, topic, .. } => {
+                    let accept = match msg {
+                        // The message's latest acceptance is the copy the broker held.
+                        Some(m) => f
+                            .accepts_of
+                            .get(&Key::App(m.clone()))
+                            .and_then(|a| a.last().copied())
+                            .filter(|&a| &f.accepts[a].topic == topic),
+                        // Only this instant's acceptances can be the dropped message.
+                        None => f
+                            .accepts
+                            .iter()
+                            .enumerate()
+                            .rev()
+                            .take_while(|(_, a)| a.t_us == t)
+                            .find(|(_, a)| &a.topic == topic)
+                            .map(|(i, _)| i),
+                    };
                     match accept {
                         Some(a) => {
                             f.broker_drops.insert((a, device), idx);
