@@ -22,9 +22,13 @@ use crate::Failure;
   mqtt-sim explore --merge shard-*.jsonl                                      # the whole sweep
 
 Each seed is a full run judged by the checker. Results go to a JSON Lines file, one line per
-seed (default reports/<scenario>/explore-<seeds>.jsonl); files of the shards of one sweep
-concatenate, and --merge summarises them. Failing seeds are listed with the command that
-replays each. Exit codes: 0 no seed failed, 1 some seed failed, 2 bad input.")]
+seed in seed order, written as the sweep goes, so an interrupted sweep keeps what it finished
+(default reports/<scenario>/explore-<seeds>.jsonl); files of the shards of one sweep
+concatenate, and --merge summarises them. A failing seed is printed as soon as it is found, and
+listed again at the end, with the command that replays it. Without a terminal, a progress line
+goes to stderr every 5% of the seeds. A seed on which the simulator itself panics fails with
+the panic's message; the sweep goes on. Exit codes: 0 no seed failed, 1 some seed failed,
+2 bad input, 3 the results could not be written.")]
 pub struct ExploreArgs {
     /// The scenario file (YAML).
     scenario: Option<PathBuf>,
@@ -108,46 +112,6 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
         },
         if args.swarm { ", swarm" } else { "" },
     );
-    let bar = (std::io::stderr().is_terminal() && seeds.len() > 1).then(|| {
-        let bar = ProgressBar::new(seeds.len() as u64);
-        let style = ProgressStyle::with_template("{pos}/{len} seeds [{wide_bar}] {msg} eta {eta}")
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar
-    });
-    let failing = std::sync::atomic::AtomicU64::new(0);
-    let started = Instant::now();
-    let on_result = |r: &SeedResult| {
-        if r.failed {
-            failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        if let Some(bar) = &bar {
-            bar.inc(1);
-            bar.set_message(format!(
-                "{} failing",
-                failing.load(std::sync::atomic::Ordering::Relaxed)
-            ));
-        }
-    };
-    let results = explore(&scenario, &seeds, &options, &on_result);
-    let wall = started.elapsed();
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    write_results(&results_path, &results)?;
-    let sim_ms: u64 = results.iter().map(|r| r.wall_ms - r.check_ms).sum();
-    let check_ms: u64 = results.iter().map(|r| r.check_ms).sum();
-    let n = results.len().max(1) as u64;
-    println!(
-        "{} seeds in {:.1} s: {:.1} seeds/s on {jobs} job(s); per seed {} ms simulating, {} ms checking",
-        results.len(),
-        wall.as_secs_f64(),
-        results.len() as f64 / wall.as_secs_f64().max(f64::EPSILON),
-        sim_ms / n,
-        check_ms / n,
-    );
-    println!("results: {}", results_path.display());
     let replay = |seed: u64| {
         let mut cmd = format!("mqtt-sim run {} --seed {seed}", path.display());
         if let Some(d) = args.duration {
@@ -161,6 +125,72 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
         }
         cmd
     };
+    let bar = (std::io::stderr().is_terminal() && seeds.len() > 1).then(|| {
+        let bar = ProgressBar::new(seeds.len() as u64);
+        let style = ProgressStyle::with_template("{pos}/{len} seeds [{wide_bar}] {msg} eta {eta}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    });
+    let started = Instant::now();
+    let sink = ResultSink::create(&results_path, &seeds)?;
+    let progress = std::sync::Mutex::new(Progress::default());
+    let on_result = |r: &SeedResult| {
+        let mut p = progress.lock().expect("no panic while reporting progress");
+        p.done += 1;
+        if r.failed {
+            p.failing += 1;
+            // Say a failing seed at once: a long sweep should not hide it until the end.
+            let line =
+                format!("seed {} failed: {}; replay: {}", r.seed, what_failed(r), replay(r.seed));
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        if let Err(error) = sink.push(r.clone()) {
+            p.write_error.get_or_insert(error);
+        }
+        match &bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.set_message(format!("{} failing", p.failing));
+            }
+            // Without a terminal (CI logs, nohup), a line every 5% of the seeds.
+            None if p.done * 20 / seeds.len() > (p.done - 1) * 20 / seeds.len() => eprintln!(
+                "{}/{} seeds, {} failing, {:.0} s",
+                p.done,
+                seeds.len(),
+                p.failing,
+                started.elapsed().as_secs_f64()
+            ),
+            None => {}
+        }
+    };
+    let results = explore(&scenario, &seeds, &options, &on_result);
+    let wall = started.elapsed();
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    if let Some(error) =
+        progress.into_inner().expect("no panic while reporting progress").write_error
+    {
+        return Err(Failure::environment(error));
+    }
+    sink.finish()?;
+    let sim_ms: u64 = results.iter().map(|r| r.wall_ms - r.check_ms).sum();
+    let check_ms: u64 = results.iter().map(|r| r.check_ms).sum();
+    let n = results.len().max(1) as u64;
+    println!(
+        "{} seeds in {:.1} s: {:.1} seeds/s on {jobs} job(s); per seed {} ms simulating, {} ms checking",
+        results.len(),
+        wall.as_secs_f64(),
+        results.len() as f64 / wall.as_secs_f64().max(f64::EPSILON),
+        sim_ms / n,
+        check_ms / n,
+    );
+    println!("results: {}", results_path.display());
     let index = results_path.with_file_name("index.html");
     std::fs::write(&index, render_explore_index(&scenario.name, &results, &replay))
         .with_context(|| format!("writing {}", index.display()))
@@ -169,16 +199,78 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
     Ok(summarise(&results, &replay))
 }
 
-fn write_results(path: &Path, results: &[SeedResult]) -> Result<(), Failure> {
-    let file = File::create(path)
-        .with_context(|| format!("creating {}", path.display()))
-        .map_err(Failure::environment)?;
-    let mut out = BufWriter::new(file);
-    for r in results {
-        let line = serde_json::to_string(r).map_err(Failure::environment)?;
-        writeln!(out, "{line}").map_err(Failure::environment)?;
+/// How far a sweep has come.
+#[derive(Default)]
+struct Progress {
+    done: usize,
+    failing: usize,
+    write_error: Option<anyhow::Error>,
+}
+
+/// Writes seed results to the results file in seed order as soon as every earlier seed is in,
+/// so that an interrupted sweep leaves the results of a prefix of its seeds.
+struct ResultSink {
+    path: PathBuf,
+    state: std::sync::Mutex<SinkState>,
+}
+
+struct SinkState {
+    out: BufWriter<File>,
+    /// The seeds in the order their lines go out.
+    order: Vec<u64>,
+    /// How many lines are out.
+    written: usize,
+    /// Results that came in before an earlier seed's.
+    waiting: std::collections::BTreeMap<u64, SeedResult>,
+}
+
+impl ResultSink {
+    fn create(path: &Path, seeds: &[u64]) -> Result<ResultSink, Failure> {
+        let file = File::create(path)
+            .with_context(|| format!("creating {}", path.display()))
+            .map_err(Failure::environment)?;
+        let state = SinkState {
+            out: BufWriter::new(file),
+            order: seeds.to_vec(),
+            written: 0,
+            waiting: std::collections::BTreeMap::new(),
+        };
+        Ok(ResultSink { path: path.to_owned(), state: std::sync::Mutex::new(state) })
     }
-    out.flush().map_err(Failure::environment)
+
+    fn push(&self, result: SeedResult) -> anyhow::Result<()> {
+        let mut s = self.state.lock().expect("no panic while writing results");
+        s.waiting.insert(result.seed, result);
+        let mut wrote = false;
+        while let Some(&seed) = s.order.get(s.written) {
+            let Some(r) = s.waiting.remove(&seed) else { break };
+            let line = serde_json::to_string(&r)?;
+            writeln!(s.out, "{line}")
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            s.written += 1;
+            wrote = true;
+        }
+        if wrote {
+            s.out.flush().with_context(|| format!("writing {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), Failure> {
+        let mut s = self.state.into_inner().expect("no panic while writing results");
+        assert_eq!(s.written, s.order.len(), "every seed's result was written, in order");
+        s.out
+            .flush()
+            .with_context(|| format!("writing {}", self.path.display()))
+            .map_err(Failure::environment)
+    }
+}
+
+fn what_failed(r: &SeedResult) -> String {
+    match &r.error {
+        Some(error) => format!("run failed: {error}"),
+        None => format!("{} violation(s): {}", r.violations, r.failed_guarantees.join(", ")),
+    }
 }
 
 /// Prints the failing seeds; returns the exit code.
@@ -190,10 +282,7 @@ fn summarise(results: &[SeedResult], replay: &dyn Fn(u64) -> String) -> u8 {
     }
     println!("{} of {} seed(s) failed:", failing.len(), results.len());
     for r in failing {
-        let what = match &r.error {
-            Some(error) => format!("run failed: {error}"),
-            None => format!("{} violation(s): {}", r.violations, r.failed_guarantees.join(", ")),
-        };
+        let what = what_failed(r);
         println!("  seed {:>8}  {what}\n                  replay: {}", r.seed, replay(r.seed));
     }
     1

@@ -121,7 +121,20 @@ fn explore_lists_failing_seeds_with_replay_commands_and_exits_1() {
     assert!(stdout.contains("3 of 3 seed(s) failed"), "{stdout}");
     assert!(stdout.contains(&format!("replay: mqtt-sim run {path} --seed 2")), "{stdout}");
     let lines = std::fs::read_to_string(dir.join("r.jsonl")).unwrap();
-    assert_eq!(lines.lines().count(), 3);
+    let seeds: Vec<u64> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [1, 2, 3], "one line per seed, in seed order");
+    // Off a terminal, each failing seed is said as it is found, and progress goes to stderr.
+    let stderr = text(&out.stderr);
+    for seed in 1..=3 {
+        let said = format!(
+            "seed {seed} failed: 1 violation(s): wills; replay: mqtt-sim run {path} --seed {seed}"
+        );
+        assert!(stderr.contains(&said), "{stderr}");
+    }
+    assert!(stderr.contains("3/3 seeds, 3 failing"), "{stderr}");
 
     // Shards of one sweep merge into the whole.
     for shard in ["1/2", "2/2"] {

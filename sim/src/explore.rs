@@ -174,12 +174,41 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &ExploreOptions) -> See
     }
 }
 
+/// [`run_seed`], with a panic turned into a failed result.
+fn run_seed_caught(scenario: &Scenario, seed: u64, options: &ExploreOptions) -> SeedResult {
+    caught(seed, || run_seed(scenario, seed, options))
+}
+
+/// Runs `f`, turning a panic into a failed result for `seed`.
+fn caught(seed: u64, f: impl FnOnce() -> SeedResult) -> SeedResult {
+    let started = Instant::now();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        SeedResult {
+            seed,
+            failed: true,
+            violations: 0,
+            failed_guarantees: Vec::new(),
+            error: Some(format!("the simulator panicked: {what}")),
+            wall_ms: millis(started.elapsed()),
+            check_ms: 0,
+        }
+    })
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs every seed of `seeds` on `options.jobs` threads; `on_result` hears of each seed as it
 /// finishes (in completion order, for progress), and the results are returned ordered by seed.
+///
+/// A seed whose run panics (a bug of the simulator, not of the broker) does not end the sweep:
+/// it fails with the panic's message as its error, so that it can be replayed like any other.
 pub fn explore(
     scenario: &Scenario,
     seeds: &[u64],
@@ -194,7 +223,7 @@ pub fn explore(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
-                    let result = run_seed(scenario, seed, options);
+                    let result = run_seed_caught(scenario, seed, options);
                     on_result(&result);
                     results.lock().expect("no worker panics while holding the lock").push(result);
                 }
@@ -240,6 +269,16 @@ pub fn swarm(scenario: &Scenario, seed: u64) -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_seed_fails_with_the_panic_message() {
+        let result = caught(7, || panic!("boom at {}", 7));
+        assert!(result.failed);
+        assert_eq!(result.seed, 7);
+        assert_eq!(result.error.as_deref(), Some("the simulator panicked: boom at 7"));
+        let result = caught(8, || panic!("static boom"));
+        assert_eq!(result.error.as_deref(), Some("the simulator panicked: static boom"));
+    }
 
     #[test]
     fn seed_ranges() {
