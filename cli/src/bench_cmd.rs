@@ -1,9 +1,15 @@
-//! `mqtt-sim bench`: how fast the simulator runs the fleets the project promises to handle.
+//! `mqtt-sim bench`: how fast the simulator runs the fleets the project promises to handle, and
+//! how fast it sweeps seeds.
 //!
-//! Each case runs in a child process of this same binary, so that its peak memory is its own.
-//! The child runs the scenario exactly as `mqtt-sim run` does (trace serialised as JSON Lines, into
-//! a sink that discards the bytes so the disk is not measured) and prints one JSON line; the
-//! parent prints a table with the goal of each case and the ratio of the goal to the wall time.
+//! Each fleet case runs in a child process of this same binary, so that its peak memory is its
+//! own. The child runs the scenario exactly as `mqtt-sim run` does (trace serialised as JSON
+//! Lines, into a sink that discards the bytes so the disk is not measured) and prints one JSON
+//! line; the parent prints a table with the goal of each case and the ratio of the goal to the
+//! wall time.
+//!
+//! The sweep case runs `explore`'s own code over a 50-device, 5-minute scenario with 1 and 2
+//! jobs at several ticks, and splits a seed's time into idle turmoil steps (measured on a world
+//! of the same hosts with nothing running), traffic (the rest of the simulation) and checking.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,8 +18,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
+use mqttsim_sim::explore::{ExploreOptions, explore};
+use mqttsim_sim::plan::Plan;
 use mqttsim_sim::scenario::{TimeSpan, load_scenario};
 use mqttsim_sim::trace::{JsonLines, TraceSink};
+use mqttsim_sim::world::{self, WorldConfig};
 use mqttsim_sim::{RunOptions, run};
 use serde::{Deserialize, Serialize};
 
@@ -21,14 +30,17 @@ use crate::Failure;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  mqtt-sim bench                      # all three cases, each in its own process
+  mqtt-sim bench                      # every case
   mqtt-sim bench --case flaky-farm    # one case
+  mqtt-sim bench --case sweep         # seeds per second of a sweep, and where a seed's time goes
 
 Cases (goals on a 2-core machine):
   flaky-farm      scenarios/flaky-farm.yaml, 1,000 devices, 1 simulated hour      (≤ 10 s)
   building-10k    scenarios/smart-building.yaml, 10,000 devices, 1 simulated hour (≤ 60 s)
   building-100k   smart-building with every indexed group ten times larger (99,991 devices), 10 simulated minutes
-                  (must complete within the machine's 24 GiB)")]
+                  (must complete within the machine's 24 GiB)
+  sweep           scenarios/qos2-heavy-loss.yaml cut to 5 minutes (51 devices), seeds 1..=40, 1 and 2 jobs,
+                  ticks 10, 20 and 50 ms                                          (≥ 20 seeds/s on 2 jobs)")]
 pub struct BenchArgs {
     /// Which cases to run; all of them by default.
     #[arg(long, value_enum)]
@@ -48,16 +60,18 @@ enum Case {
     Building10k,
     #[value(name = "building-100k")]
     Building100k,
+    Sweep,
 }
 
 impl Case {
-    const ALL: [Case; 3] = [Case::FlakyFarm, Case::Building10k, Case::Building100k];
+    const ALL: [Case; 4] = [Case::FlakyFarm, Case::Building10k, Case::Building100k, Case::Sweep];
 
     fn name(self) -> &'static str {
         match self {
             Case::FlakyFarm => "flaky-farm",
             Case::Building10k => "building-10k",
             Case::Building100k => "building-100k",
+            Case::Sweep => "sweep",
         }
     }
 
@@ -65,6 +79,7 @@ impl Case {
         match self {
             Case::FlakyFarm => "flaky-farm.yaml",
             Case::Building10k | Case::Building100k => "smart-building.yaml",
+            Case::Sweep => "qos2-heavy-loss.yaml",
         }
     }
 
@@ -72,6 +87,7 @@ impl Case {
         match self {
             Case::FlakyFarm | Case::Building10k => Duration::from_secs(3600),
             Case::Building100k => Duration::from_secs(600),
+            Case::Sweep => Duration::from_secs(300),
         }
     }
 
@@ -87,7 +103,7 @@ impl Case {
         match self {
             Case::FlakyFarm => Some(Duration::from_secs(10)),
             Case::Building10k => Some(Duration::from_secs(60)),
-            Case::Building100k => None,
+            Case::Building100k | Case::Sweep => None,
         }
     }
 }
@@ -113,6 +129,18 @@ pub fn run_bench(args: BenchArgs) -> Result<u8, Failure> {
     let cases = if args.case.is_empty() { Case::ALL.to_vec() } else { args.case.clone() };
     let exe =
         std::env::current_exe().context("finding this binary").map_err(Failure::environment)?;
+    let (fleets, sweeps): (Vec<Case>, Vec<Case>) =
+        cases.into_iter().partition(|&c| c != Case::Sweep);
+    if !fleets.is_empty() {
+        run_fleets(&exe, &fleets, &args.scenarios)?;
+    }
+    if !sweeps.is_empty() {
+        sweep_bench(&args.scenarios.join(Case::Sweep.file())).map_err(Failure::input)?;
+    }
+    Ok(0)
+}
+
+fn run_fleets(exe: &Path, cases: &[Case], scenarios: &Path) -> Result<(), Failure> {
     println!(
         "{:<14} {:>8} {:>10} {:>9} {:>12} {:>13} {:>10} {:>18}",
         "case",
@@ -124,11 +152,11 @@ pub fn run_bench(args: BenchArgs) -> Result<u8, Failure> {
         "peak RSS",
         "goal (goal/wall)"
     );
-    for case in cases {
+    for &case in cases {
         eprintln!("running {} ...", case.name());
-        let out = Command::new(&exe)
+        let out = Command::new(exe)
             .args(["bench", "--child", case.name(), "--scenarios"])
-            .arg(&args.scenarios)
+            .arg(scenarios)
             .output()
             .context("starting a benchmark child")
             .map_err(Failure::environment)?;
@@ -161,7 +189,99 @@ pub fn run_bench(args: BenchArgs) -> Result<u8, Failure> {
         );
         let _ = std::io::stdout().flush();
     }
-    Ok(0)
+    Ok(())
+}
+
+/// The seeds of the sweep case.
+const SWEEP_SEEDS: std::ops::RangeInclusive<u64> = 1..=40;
+
+/// Seeds per second of `explore` over the sweep case's scenario, and where a seed's time goes.
+fn sweep_bench(path: &Path) -> anyhow::Result<()> {
+    let case = Case::Sweep;
+    let mut scenario = load_scenario(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    scenario.duration = TimeSpan(case.duration());
+    let seeds: Vec<u64> = SWEEP_SEEDS.collect();
+    let hosts = 1 + Plan::new(&scenario, scenario.seed, case.duration())
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .hosts
+        .len();
+    println!(
+        "\nsweep: {} cut to {} s ({} devices, {hosts} turmoil hosts), seeds {}..={}; goal \
+         >= 20 seeds/s with 2 jobs",
+        scenario.name,
+        case.duration().as_secs(),
+        scenario.device_count(),
+        SWEEP_SEEDS.start(),
+        SWEEP_SEEDS.end()
+    );
+    println!(
+        "{:>5} {:>5} {:>8} {:>8} | per seed, 1 job: {:>7} {:>11} {:>8} {:>7}",
+        "tick", "jobs", "seeds/s", "speedup", "total", "idle steps", "traffic", "check"
+    );
+    for tick_ms in [10u64, 20, 50] {
+        let tick = Duration::from_millis(tick_ms);
+        let steps = case.duration().as_micros() / tick.as_micros();
+        let idle = idle_step_cost(hosts, tick) * u32::try_from(steps)?;
+        let mut one_job = 0.0;
+        for jobs in [1usize, 2] {
+            eprintln!("sweeping with tick {tick_ms} ms on {jobs} job(s) ...");
+            let options = ExploreOptions { jobs, tick, ..ExploreOptions::default() };
+            let started = Instant::now();
+            let results = explore(&scenario, &seeds, &options, &|_| {});
+            let wall = started.elapsed().as_secs_f64();
+            if let Some(failed) = results.iter().find(|r| r.failed) {
+                bail!(
+                    "seed {} failed: {:?} {:?}",
+                    failed.seed,
+                    failed.failed_guarantees,
+                    failed.error
+                );
+            }
+            let rate = seeds.len() as f64 / wall;
+            let n = results.len() as f64;
+            if jobs == 1 {
+                one_job = rate;
+                let total = results.iter().map(|r| r.wall_ms).sum::<u64>() as f64 / n;
+                let check = results.iter().map(|r| r.check_ms).sum::<u64>() as f64 / n;
+                let idle_ms = idle.as_secs_f64() * 1000.0;
+                println!(
+                    "{:>3}ms {jobs:>5} {rate:>8.1} {:>8} | {:>24.0} ms {:>8.0} ms {:>5.0} ms {:>4.0} ms",
+                    tick_ms,
+                    "1.00x",
+                    total,
+                    idle_ms,
+                    (total - check - idle_ms).max(0.0),
+                    check
+                );
+            } else {
+                println!("{:>3}ms {jobs:>5} {rate:>8.1} {:>7.2}x |", tick_ms, rate / one_job);
+            }
+        }
+    }
+    println!(
+        "idle steps: {hosts} hosts stepped with nothing running (turmoil ticks each host's runtime and \
+         its network's every step); traffic: the rest of the simulation"
+    );
+    Ok(())
+}
+
+/// The wall time of one turmoil step of a world of `hosts` hosts where nothing happens: the
+/// floor under every seed, paid once per tick of simulated time.
+fn idle_step_cost(hosts: usize, tick: Duration) -> Duration {
+    let mut sim = world::build_sim(&WorldConfig { tick, ..WorldConfig::default() });
+    for k in 0..hosts {
+        let name = if k == 0 { world::BROKER_HOST.to_owned() } else { world::device_host(k - 1) };
+        sim.host(name.as_str(), || async {
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+    }
+    let steps = 20_000u32;
+    let started = Instant::now();
+    for _ in 0..steps {
+        sim.step().expect("an idle world steps");
+    }
+    started.elapsed() / steps
 }
 
 /// Counts what passes through, like a file would, without a disk.
