@@ -34,7 +34,7 @@ pub(crate) struct DeliveryFindings {
 
 impl DeliveryFindings {
     /// Files a violation under the guarantee of its effective QoS (Wills under `wills`).
-    fn push(&mut self, key: &Key, effective: u8, mut violation: Violation) {
+    fn push(&mut self, key: &Key<'_>, effective: u8, mut violation: Violation) {
         let findings = match (key, effective) {
             (Key::Will(_), _) => &mut self.wills,
             (_, 0) => &mut self.qos0,
@@ -54,16 +54,16 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
         wills: Findings::new(Guarantee::Wills),
         counts: [QosCounts::default(); 3],
     };
-    let mut copies: BTreeMap<(&Key, &str), Vec<usize>> = BTreeMap::new();
+    let mut copies: BTreeMap<(&Key<'_>, &str), Vec<usize>> = BTreeMap::new();
     for (i, d) in facts.deliveries.iter().enumerate() {
         if let Some(key) = &d.key {
-            copies.entry((key, d.sub.as_str())).or_default().push(i);
+            copies.entry((key, d.sub)).or_default().push(i);
         }
     }
     for m in facts.messages.values() {
         out.counts[usize::from(m.qos.min(2))].published += 1;
     }
-    let mut accepted: BTreeSet<&Key> = BTreeSet::new();
+    let mut accepted: BTreeSet<&Key<'_>> = BTreeSet::new();
     for a in &facts.accepts {
         if let Some(key) = &a.key
             && accepted.insert(key)
@@ -85,7 +85,7 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
         out.counts[q].pairs += 1;
         let effective =
             owes.iter().map(|o| facts.accepts[o.accept].qos.min(o.granted)).max().unwrap_or(0);
-        let all = copies.get(&(key, sub.as_str())).map_or(&[][..], Vec::as_slice);
+        let all = copies.get(&(key, *sub)).map_or(&[][..], Vec::as_slice);
         let routed: Vec<usize> =
             all.iter().copied().filter(|&i| !facts.deliveries[i].retain).collect();
         let mut lines: Vec<usize> = owes.iter().map(|o| facts.accepts[o.accept].idx).collect();
@@ -94,7 +94,7 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
             let violation = Violation {
                 guarantee: Guarantee::Qos0MaxDuplicates,
                 message: Some(facts.message_ref(key)),
-                device: Some(sub.clone()),
+                device: Some((*sub).to_owned()),
                 expected: format!(
                     "delivered at QoS {effective}, the lower of the publish QoS and the granted \
                      QoS [MQTT-3.8.4-6]"
@@ -115,7 +115,7 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
                 out.qos0.push(Violation {
                     guarantee: Guarantee::Qos0MaxDuplicates,
                     message: Some(facts.message_ref(key)),
-                    device: Some(sub.clone()),
+                    device: Some((*sub).to_owned()),
                     expected: format!(
                         "at most {} cop{} at QoS 0 (accepted {acceptances} time(s), {max} duplicate(s) allowed)",
                         acceptances + max as usize,
@@ -132,7 +132,7 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
                     out.qos2.push(Violation {
                         guarantee: Guarantee::Qos2ExactlyOnce,
                         message: Some(facts.message_ref(key)),
-                        device: Some(sub.clone()),
+                        device: Some((*sub).to_owned()),
                         expected: format!(
                             "exactly once at QoS 2 per acceptance (accepted {acceptances} time(s)) [MQTT-4.3.3]"
                         ),
@@ -143,7 +143,7 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
             }
             continue;
         }
-        if owes.iter().any(|o| facts.broker_drops.contains_key(&(o.accept, sub.clone()))) {
+        if owes.iter().any(|o| facts.broker_drops.contains_key(&(o.accept, *sub))) {
             out.counts[q].allowed_losses += 1;
             continue;
         }
@@ -160,13 +160,13 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
             continue;
         }
         out.counts[q].lost += 1;
-        if let Some(span) = facts.spans.get(sub.as_str()).and_then(|s| s.last()) {
+        if let Some(span) = facts.spans.get(sub).and_then(|s| s.last()) {
             lines.push(span.start_idx);
         }
         let violation = Violation {
             guarantee: Guarantee::Qos1AtLeastOnce,
             message: Some(facts.message_ref(key)),
-            device: Some(sub.clone()),
+            device: Some((*sub).to_owned()),
             expected: format!(
                 "delivered at least once at QoS {effective}: the subscription existed when the \
                  broker accepted it, the session lasted, and the subscriber was online for at \
@@ -185,14 +185,14 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
     // is in flight; only a publisher that then had a settled, undisturbed connection and still
     // never got it accepted has lost it.
     for (id, m) in &facts.messages {
-        if accepted.contains(&Key::App(id.clone())) {
+        if accepted.contains(&Key::App(id)) {
             continue;
         }
         let counts = &mut out.counts[usize::from(m.qos.min(2))];
         let published_at = facts.records[m.idx].t_us;
         let gave_up = facts.device_drops.contains_key(id)
-            || facts.lost_state_between(&m.publisher, published_at, facts.end_us);
-        let settled = facts.settled_after(&m.publisher, published_at, settle_us);
+            || facts.lost_state_between(m.publisher, published_at, facts.end_us);
+        let settled = facts.settled_after(m.publisher, published_at, settle_us);
         for _ in &m.candidates {
             counts.pairs += 1;
             if gave_up {

@@ -26,10 +26,10 @@ use crate::scenario::Scenario;
 use crate::trace::{Event, Phase, Record};
 
 /// What a delivered copy or an acceptance is a copy of.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Key {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Key<'r> {
     /// An application message, by id.
-    App(String),
+    App(&'r str),
     /// A Will, by the index of its acceptance in [`Facts::accepts`].
     Will(usize),
 }
@@ -52,24 +52,24 @@ pub(crate) struct WillInfo {
 
 /// An application message.
 #[derive(Debug, Clone)]
-pub(crate) struct AppMessage {
-    pub publisher: String,
-    pub topic: String,
+pub(crate) struct AppMessage<'r> {
+    pub publisher: &'r str,
+    pub topic: &'r str,
     pub qos: u8,
     pub idx: usize,
     /// Subscribers whose matching subscription existed when the application published it, with
     /// their session epoch and granted QoS; used only for messages never accepted.
-    pub candidates: Vec<(String, usize, u8)>,
+    pub candidates: Vec<(&'r str, usize, u8)>,
 }
 
 /// The broker taking responsibility for a message (or publishing a Will).
 #[derive(Debug, Clone)]
-pub(crate) struct Accept {
+pub(crate) struct Accept<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub publisher: String,
-    pub key: Option<Key>,
-    pub topic: String,
+    pub publisher: &'r str,
+    pub key: Option<Key<'r>>,
+    pub topic: &'r str,
     pub pid: Option<u16>,
     pub qos: u8,
     pub payload: Option<String>,
@@ -77,12 +77,12 @@ pub(crate) struct Accept {
 
 /// A copy received by a subscriber.
 #[derive(Debug, Clone)]
-pub(crate) struct Delivery {
+pub(crate) struct Delivery<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub sub: String,
-    pub key: Option<Key>,
-    pub topic: String,
+    pub sub: &'r str,
+    pub key: Option<Key<'r>>,
+    pub topic: &'r str,
     pub qos: u8,
     pub dup: bool,
     pub retain: bool,
@@ -98,12 +98,12 @@ pub(crate) struct Owe {
 
 /// A broker-side connection of one device.
 #[derive(Debug, Clone)]
-pub(crate) struct Span {
+pub(crate) struct Span<'r> {
     pub start_idx: usize,
     pub start_us: u64,
     pub end_us: Option<u64>,
     pub end_idx: Option<usize>,
-    pub reason: Option<String>,
+    pub reason: Option<&'r str>,
 }
 
 /// A session's life at the broker, from its creation to its discarding.
@@ -116,13 +116,13 @@ pub(crate) struct Epoch {
 
 /// A subscription made, with the retained messages that matched it at that moment.
 #[derive(Debug, Clone)]
-pub(crate) struct SubEvent {
+pub(crate) struct SubEvent<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub sub: String,
-    pub filter: String,
+    pub sub: &'r str,
+    pub filter: &'r str,
     /// (topic, retained message) pairs; `None` when the retained message is not known.
-    pub snapshot: Vec<(String, Option<Key>)>,
+    pub snapshot: Vec<(&'r str, Option<Key<'r>>)>,
 }
 
 /// A time interval in which a device's path to the broker was disturbed by a fault.
@@ -134,20 +134,20 @@ pub(crate) struct Disturbance {
 
 /// A device fault record.
 #[derive(Debug, Clone)]
-pub(crate) struct DeviceFault {
+pub(crate) struct DeviceFault<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub kind: String,
+    pub kind: &'r str,
     pub phase: Phase,
 }
 
 /// A connection end at the broker, and the Will it published, if any.
 #[derive(Debug, Clone)]
-pub(crate) struct Ending {
+pub(crate) struct Ending<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub device: String,
-    pub reason: String,
+    pub device: &'r str,
+    pub reason: &'r str,
     pub will: Option<usize>,
 }
 
@@ -156,35 +156,35 @@ pub(crate) struct Facts<'r> {
     pub records: &'r [Record],
     pub end_us: u64,
     pub devices: BTreeMap<String, DeviceInfo>,
-    pub messages: BTreeMap<String, AppMessage>,
-    pub accepts: Vec<Accept>,
+    pub messages: BTreeMap<&'r str, AppMessage<'r>>,
+    pub accepts: Vec<Accept<'r>>,
     /// Each message's acceptances, as indices into `accepts`.
-    pub accepts_of: BTreeMap<Key, Vec<usize>>,
-    pub deliveries: Vec<Delivery>,
-    pub owed: BTreeMap<(Key, String), Vec<Owe>>,
+    pub accepts_of: BTreeMap<Key<'r>, Vec<usize>>,
+    pub deliveries: Vec<Delivery<'r>>,
+    pub owed: BTreeMap<(Key<'r>, &'r str), Vec<Owe>>,
     /// (accept, subscriber) → the `broker_dropped` record.
-    pub broker_drops: BTreeMap<(usize, String), usize>,
+    pub broker_drops: BTreeMap<(usize, &'r str), usize>,
     /// msg → the device's `dropped` record.
-    pub device_drops: BTreeMap<String, usize>,
+    pub device_drops: BTreeMap<&'r str, usize>,
     /// Messages complete at their publisher (acked, or released after a lost session).
-    pub completed: BTreeSet<String>,
-    pub spans: BTreeMap<String, Vec<Span>>,
+    pub completed: BTreeSet<&'r str>,
+    pub spans: BTreeMap<&'r str, Vec<Span<'r>>>,
     pub epochs: Vec<Epoch>,
-    pub subscribes: Vec<SubEvent>,
-    pub device_faults: BTreeMap<String, Vec<DeviceFault>>,
-    pub disturbances: BTreeMap<String, Vec<Disturbance>>,
+    pub subscribes: Vec<SubEvent<'r>>,
+    pub device_faults: BTreeMap<&'r str, Vec<DeviceFault<'r>>>,
+    pub disturbances: BTreeMap<&'r str, Vec<Disturbance>>,
     /// Blackouts and partitions that silence a device towards the broker.
-    pub cuts: BTreeMap<String, Vec<Cut>>,
+    pub cuts: BTreeMap<&'r str, Vec<Cut>>,
     /// A connection accepted while the same client's previous one was still open: (the open
     /// connection's record, the new one's).
     pub double_connects: Vec<(usize, usize)>,
     /// Broker down intervals.
     pub broker_down: Vec<Disturbance>,
-    pub endings: Vec<Ending>,
+    pub endings: Vec<Ending<'r>>,
     /// Wills published with no connection end before them at the same instant.
     pub stray_wills: Vec<usize>,
     /// The first `connect_attempt` of each device.
-    pub first_attempt: BTreeMap<String, u64>,
+    pub first_attempt: BTreeMap<&'r str, u64>,
     /// When the last fault ended (or the end of the run, if one never ended).
     pub faults_over_us: u64,
     pub unattributed: u64,
@@ -211,7 +211,7 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
 /// A link fault that started: when, and on which devices.
 /// A link fault that started: when, on which devices, and (for a cut that silences the devices
 /// towards the broker) its record.
-type OpenLinkFault = (u64, Vec<String>, Option<usize>);
+type OpenLinkFault<'r> = (u64, &'r [String], Option<usize>);
 
 /// A blackout or partition that silences a device towards the broker.
 #[derive(Debug, Clone, Copy)]
@@ -223,12 +223,12 @@ pub(crate) struct Cut {
 
 /// A device's view at the broker while the pass runs.
 #[derive(Default)]
-struct Live {
+struct Live<'r> {
     epoch: Option<usize>,
     clean: bool,
-    subs: BTreeMap<String, u8>,
+    subs: BTreeMap<&'r str, u8>,
     /// QoS 0 messages sent on the current connection and not yet accepted.
-    qos0: VecDeque<String>,
+    qos0: VecDeque<&'r str>,
 }
 
 /// Payload text as the trace shows it: the first 64 bytes.
@@ -265,11 +265,12 @@ impl<'r> Facts<'r> {
             faults_over_us: 0,
             unattributed: 0,
         };
-        let mut live: BTreeMap<String, Live> = BTreeMap::new();
-        let mut sent_pid: BTreeMap<(String, u16), String> = BTreeMap::new();
-        let mut retained: BTreeMap<String, Option<Key>> = BTreeMap::new();
-        let mut open_link_faults: BTreeMap<(String, String), Vec<OpenLinkFault>> = BTreeMap::new();
-        let mut open_device_faults: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        let mut live: BTreeMap<&'r str, Live<'r>> = BTreeMap::new();
+        let mut sent_pid: BTreeMap<(&'r str, u16), &'r str> = BTreeMap::new();
+        let mut retained: BTreeMap<&'r str, Option<Key<'r>>> = BTreeMap::new();
+        let mut open_link_faults: BTreeMap<(&'r str, &'r str), Vec<OpenLinkFault<'r>>> =
+            BTreeMap::new();
+        let mut open_device_faults: BTreeMap<&'r str, (u64, &'r str)> = BTreeMap::new();
         let mut broker_down_since: Option<u64> = None;
         let mut will_accepts: Vec<usize> = Vec::new();
         let mut routes = Routes::default();
@@ -277,45 +278,36 @@ impl<'r> Facts<'r> {
 
         for (idx, r) in records.iter().enumerate() {
             let t = r.t_us;
-            let device = r.device.clone().unwrap_or_default();
+            let device: &'r str = r.device.as_deref().unwrap_or_default();
             match &r.event {
                 Event::ConnectAttempt { .. } => {
                     f.first_attempt.entry(device).or_insert(t);
                 }
                 Event::AppPublish { msg, topic, qos, .. } => {
-                    let candidates = matching(&live, &routes, topic)
-                        .into_iter()
-                        .map(|(s, e, g)| (s.to_owned(), e, g))
-                        .collect();
+                    let candidates = matching(&live, &routes, topic);
                     f.messages.insert(
-                        msg.clone(),
-                        AppMessage {
-                            publisher: device,
-                            topic: topic.clone(),
-                            qos: *qos,
-                            idx,
-                            candidates,
-                        },
+                        msg,
+                        AppMessage { publisher: device, topic, qos: *qos, idx, candidates },
                     );
                 }
                 Event::PublishSent { msg, pid, qos, .. } => {
                     if *qos == 0 {
-                        live.entry(device).or_default().qos0.push_back(msg.clone());
+                        live.entry(device).or_default().qos0.push_back(msg);
                     } else {
-                        sent_pid.insert((device, *pid), msg.clone());
+                        sent_pid.insert((device, *pid), msg);
                     }
                 }
                 Event::Acked { msg, .. } => {
-                    f.completed.insert(msg.clone());
+                    f.completed.insert(msg);
                 }
                 Event::SessionLost { released, .. } => {
-                    f.completed.extend(released.iter().cloned());
+                    f.completed.extend(released.iter().map(String::as_str));
                 }
                 Event::Dropped { msg, .. } => {
-                    f.device_drops.insert(msg.clone(), idx);
+                    f.device_drops.insert(msg, idx);
                 }
                 Event::BrokerConnected { clean_session, session_present, .. } => {
-                    let l = live.entry(device.clone()).or_default();
+                    let l = live.entry(device).or_default();
                     if *clean_session || !*session_present || l.epoch.is_none() {
                         let cause = if *clean_session {
                             "the subscriber connected with a clean session"
@@ -323,7 +315,7 @@ impl<'r> Facts<'r> {
                             "the broker had no session for the subscriber"
                         };
                         let end = SessionEnd { t, idx, cause };
-                        end_epoch(&mut f.epochs, &mut routes, &device, l, end);
+                        end_epoch(&mut f.epochs, &mut routes, device, l, end);
                         l.epoch = Some(f.epochs.len());
                         f.epochs.push(Epoch { end_us: None, end_idx: None, end_cause: None });
                     }
@@ -342,46 +334,40 @@ impl<'r> Facts<'r> {
                     });
                 }
                 Event::BrokerDisconnected { reason, .. } => {
-                    if let Some(span) = f.spans.get_mut(&device).and_then(|s| s.last_mut())
+                    if let Some(span) = f.spans.get_mut(device).and_then(|s| s.last_mut())
                         && span.end_us.is_none()
                     {
                         span.end_us = Some(t);
                         span.end_idx = Some(idx);
-                        span.reason = Some(reason.clone());
+                        span.reason = Some(reason);
                     }
-                    let l = live.entry(device.clone()).or_default();
+                    let l = live.entry(device).or_default();
                     l.qos0.clear();
                     if l.clean {
                         let cause = "the subscriber's clean session ended with its connection";
                         let end = SessionEnd { t, idx, cause };
-                        end_epoch(&mut f.epochs, &mut routes, &device, l, end);
+                        end_epoch(&mut f.epochs, &mut routes, device, l, end);
                     }
-                    f.endings.push(Ending {
-                        idx,
-                        t_us: t,
-                        device,
-                        reason: reason.clone(),
-                        will: None,
-                    });
+                    f.endings.push(Ending { idx, t_us: t, device, reason, will: None });
                 }
                 Event::BrokerAccepted { msg, topic, pid, qos, retain } => {
-                    let named = msg.as_ref().map(|m| {
+                    let named = msg.as_deref().map(|m| {
                         if *qos == 0 {
                             // Keep the fallback's queue in step with what the broker named.
-                            if let Some(l) = live.get_mut(&device)
-                                && let Some(at) = l.qos0.iter().position(|q| q == m)
+                            if let Some(l) = live.get_mut(device)
+                                && let Some(at) = l.qos0.iter().position(|q| *q == m)
                             {
                                 l.qos0.drain(..=at);
                             }
                         }
-                        f.messages.get(m).filter(|a| &a.topic == topic).map(|_| m.clone())
+                        f.messages.get(m).filter(|a| a.topic == topic).map(|_| m)
                     });
                     let key = if let Some(named) = named {
                         named
                     } else if *qos == 0 {
-                        live.get_mut(&device).and_then(|l| {
+                        live.get_mut(device).and_then(|l| {
                             while let Some(m) = l.qos0.pop_front() {
-                                if f.messages.get(&m).is_some_and(|a| &a.topic == topic) {
+                                if f.messages.get(m).is_some_and(|a| a.topic == topic) {
                                     return Some(m);
                                 }
                             }
@@ -389,30 +375,30 @@ impl<'r> Facts<'r> {
                         })
                     } else {
                         sent_pid
-                            .get(&(device.clone(), *pid))
-                            .filter(|m| f.messages.get(*m).is_some_and(|a| &a.topic == topic))
-                            .cloned()
+                            .get(&(device, *pid))
+                            .filter(|m| f.messages.get(*m).is_some_and(|a| a.topic == topic))
+                            .copied()
                     }
                     .map(Key::App);
                     if key.is_none() {
                         f.unattributed += 1;
                     }
                     if *retain {
-                        retained.insert(topic.clone(), key.clone());
+                        retained.insert(topic, key);
                     }
                     let accept = f.accepts.len();
                     f.accepts.push(Accept {
                         idx,
                         t_us: t,
                         publisher: device,
-                        key: key.clone(),
-                        topic: topic.clone(),
+                        key,
+                        topic,
                         pid: (*qos > 0).then_some(*pid),
                         qos: *qos,
                         payload: None,
                     });
                     if let Some(key) = key {
-                        owe(&mut f.owed, &live, &routes, &key, accept, topic);
+                        owe(&mut f.owed, &live, &routes, key, accept, topic);
                         f.accepts_of.entry(key).or_default().push(accept);
                     }
                 }
@@ -420,28 +406,28 @@ impl<'r> Facts<'r> {
                     let accept = f.accepts.len();
                     let payload = f
                         .devices
-                        .get(&device)
+                        .get(device)
                         .and_then(|d| d.will.as_ref())
                         .map(|w| w.payload.clone());
                     let key = Key::Will(accept);
                     if *retain {
                         if payload.as_deref().is_some_and(str::is_empty) {
-                            retained.remove(topic);
+                            retained.remove(topic.as_str());
                         } else {
-                            retained.insert(topic.clone(), payload.is_some().then(|| key.clone()));
+                            retained.insert(topic, payload.is_some().then_some(key));
                         }
                     }
                     f.accepts.push(Accept {
                         idx,
                         t_us: t,
-                        publisher: device.clone(),
-                        key: Some(key.clone()),
-                        topic: topic.clone(),
+                        publisher: device,
+                        key: Some(key),
+                        topic,
                         pid: None,
                         qos: *qos,
                         payload: payload.as_deref().map(trace_payload),
                     });
-                    owe(&mut f.owed, &live, &routes, &key, accept, topic);
+                    owe(&mut f.owed, &live, &routes, key, accept, topic);
                     f.accepts_of.entry(key).or_default().push(accept);
                     will_accepts.push(accept);
                     match f.endings.last_mut() {
@@ -456,9 +442,9 @@ impl<'r> Facts<'r> {
                         // The message's latest acceptance is the copy the broker held.
                         Some(m) => f
                             .accepts_of
-                            .get(&Key::App(m.clone()))
+                            .get(&Key::App(m))
                             .and_then(|a| a.last().copied())
-                            .filter(|&a| &f.accepts[a].topic == topic),
+                            .filter(|&a| f.accepts[a].topic == topic),
                         // Only this instant's acceptances can be the dropped message.
                         None => f
                             .accepts
@@ -466,7 +452,7 @@ impl<'r> Facts<'r> {
                             .enumerate()
                             .rev()
                             .take_while(|(_, a)| a.t_us == t)
-                            .find(|(_, a)| &a.topic == topic)
+                            .find(|(_, a)| a.topic == topic)
                             .map(|(i, _)| i),
                     };
                     match accept {
@@ -477,35 +463,25 @@ impl<'r> Facts<'r> {
                     }
                 }
                 Event::BrokerSubscribed { filter, granted: Some(g) } => {
-                    routes.insert(filter, &device, *g);
-                    let l = live.entry(device.clone()).or_default();
-                    l.subs.insert(filter.clone(), *g);
-                    let snapshot = retained
-                        .iter()
-                        .filter(|(t, _)| topic::matches(filter, t))
-                        .map(|(t, k)| (t.clone(), k.clone()))
-                        .collect();
-                    f.subscribes.push(SubEvent {
-                        idx,
-                        t_us: t,
-                        sub: device,
-                        filter: filter.clone(),
-                        snapshot,
-                    });
+                    routes.insert(filter, device, *g);
+                    let l = live.entry(device).or_default();
+                    l.subs.insert(filter, *g);
+                    let snapshot = retained_matching(&retained, filter);
+                    f.subscribes.push(SubEvent { idx, t_us: t, sub: device, filter, snapshot });
                 }
                 Event::BrokerUnsubscribed { filter } => {
-                    routes.remove(filter, &device);
-                    live.entry(device).or_default().subs.remove(filter);
+                    routes.remove(filter, device);
+                    live.entry(device).or_default().subs.remove(filter.as_str());
                 }
                 Event::Delivered { msg, topic, qos, dup, retain, payload, .. } => {
                     let key = match msg {
-                        Some(m) => Some(Key::App(m.clone())),
+                        Some(m) => Some(Key::App(m)),
                         None => will_accepts
                             .iter()
                             .rev()
                             .find(|&&i| {
                                 let a = &f.accepts[i];
-                                &a.topic == topic
+                                a.topic == topic
                                     && a.payload.as_deref()
                                         == Some(payload.as_deref().unwrap_or(""))
                             })
@@ -519,7 +495,7 @@ impl<'r> Facts<'r> {
                         t_us: t,
                         sub: device,
                         key,
-                        topic: topic.clone(),
+                        topic,
                         qos: *qos,
                         dup: *dup,
                         retain: *retain,
@@ -534,8 +510,8 @@ impl<'r> Facts<'r> {
                         {
                             span.end_us = Some(t);
                             span.end_idx = Some(idx);
-                            span.reason = Some("broker-crash".to_owned());
-                            let l = live.entry(d.clone()).or_default();
+                            span.reason = Some("broker-crash");
+                            let l = live.entry(d).or_default();
                             l.qos0.clear();
                         }
                     }
@@ -555,19 +531,19 @@ impl<'r> Facts<'r> {
                     f.faults_over_us = f.faults_over_us.max(t);
                 }
                 Event::DeviceFault { kind, phase } => {
-                    f.device_faults.entry(device.clone()).or_default().push(DeviceFault {
+                    f.device_faults.entry(device).or_default().push(DeviceFault {
                         idx,
                         t_us: t,
-                        kind: kind.clone(),
+                        kind,
                         phase: *phase,
                     });
                     f.faults_over_us = f.faults_over_us.max(t);
                     match phase {
                         Phase::Start => {
-                            open_device_faults.insert(device, (t, kind.clone()));
+                            open_device_faults.insert(device, (t, kind));
                         }
                         Phase::End => {
-                            if let Some((from, _)) = open_device_faults.remove(&device) {
+                            if let Some((from, _)) = open_device_faults.remove(device) {
                                 let d = Disturbance { from_us: from, until_us: t };
                                 f.disturbances.entry(device).or_default().push(d);
                             }
@@ -576,19 +552,19 @@ impl<'r> Facts<'r> {
                 }
                 Event::LinkFault { kind, phase, target, devices, direction, .. } => {
                     f.faults_over_us = f.faults_over_us.max(t);
-                    let open = open_link_faults.entry((kind.clone(), target.clone())).or_default();
+                    let open = open_link_faults.entry((kind, target)).or_default();
                     match phase {
                         Phase::Start => {
                             let silences = matches!(kind.as_str(), "blackout" | "partition")
                                 && direction.as_deref().is_none_or(|d| d != "from-broker");
-                            open.push((t, devices.clone(), silences.then_some(idx)));
+                            open.push((t, devices, silences.then_some(idx)));
                         }
                         Phase::End => {
                             if !open.is_empty() {
                                 let (from, devices, cut) = open.remove(0);
                                 for d in devices {
                                     let dist = Disturbance { from_us: from, until_us: t };
-                                    f.disturbances.entry(d.clone()).or_default().push(dist);
+                                    f.disturbances.entry(d).or_default().push(dist);
                                     if let Some(idx) = cut {
                                         let cut = Cut { from_us: from, until_us: t, idx };
                                         f.cuts.entry(d).or_default().push(cut);
@@ -607,7 +583,7 @@ impl<'r> Facts<'r> {
                 unfinished = true;
                 for d in devices {
                     let dist = Disturbance { from_us: from, until_us: end_us };
-                    f.disturbances.entry(d.clone()).or_default().push(dist);
+                    f.disturbances.entry(d).or_default().push(dist);
                     if let Some(idx) = cut {
                         let cut = Cut { from_us: from, until_us: end_us, idx };
                         f.cuts.entry(d).or_default().push(cut);
@@ -618,7 +594,7 @@ impl<'r> Facts<'r> {
         for (d, (from, kind)) in open_device_faults {
             // A crash, or a power loss or disconnect that never ends, takes the device away for
             // good; it does not hold the quiet period of the others back.
-            let permanent = matches!(kind.as_str(), "crash" | "power-loss" | "disconnect");
+            let permanent = matches!(kind, "crash" | "power-loss" | "disconnect");
             if !permanent {
                 unfinished = true;
             }
@@ -655,7 +631,7 @@ impl<'r> Facts<'r> {
                 f.phase == Phase::Start
                     && f.t_us > from_us
                     && f.t_us <= until_us
-                    && matches!(f.kind.as_str(), "power-loss" | "crash" | "reboot")
+                    && matches!(f.kind, "power-loss" | "crash" | "reboot")
             })
         })
     }
@@ -689,20 +665,20 @@ impl<'r> Facts<'r> {
     }
 
     /// The first acceptance of a message.
-    pub(crate) fn first_accept(&self, key: &Key) -> Option<&Accept> {
+    pub(crate) fn first_accept(&self, key: &Key<'r>) -> Option<&Accept<'r>> {
         self.accepts_of.get(key).and_then(|a| a.first()).map(|&i| &self.accepts[i])
     }
 
     /// A description of a message or Will for a violation.
-    pub(crate) fn message_ref(&self, key: &Key) -> super::MessageRef {
+    pub(crate) fn message_ref(&self, key: &Key<'r>) -> super::MessageRef {
         match key {
             Key::App(id) => {
                 let m = self.messages.get(id);
                 let accept = self.first_accept(key);
                 super::MessageRef {
-                    id: id.clone(),
-                    publisher: m.map(|m| m.publisher.clone()).unwrap_or_default(),
-                    topic: m.map(|m| m.topic.clone()).unwrap_or_default(),
+                    id: (*id).to_owned(),
+                    publisher: m.map(|m| m.publisher.to_owned()).unwrap_or_default(),
+                    topic: m.map(|m| m.topic.to_owned()).unwrap_or_default(),
                     pid: accept.and_then(|a| a.pid),
                     qos: m.map_or(0, |m| m.qos),
                 }
@@ -711,8 +687,8 @@ impl<'r> Facts<'r> {
                 let a = &self.accepts[*a];
                 super::MessageRef {
                     id: format!("will of {}", a.publisher),
-                    publisher: a.publisher.clone(),
-                    topic: a.topic.clone(),
+                    publisher: a.publisher.to_owned(),
+                    topic: a.topic.to_owned(),
                     pid: None,
                     qos: a.qos,
                 }
@@ -732,7 +708,7 @@ fn end_epoch(
     epochs: &mut [Epoch],
     routes: &mut Routes,
     device: &str,
-    l: &mut Live,
+    l: &mut Live<'_>,
     end: SessionEnd,
 ) {
     if let Some(e) = l.epoch.take() {
@@ -741,36 +717,99 @@ fn end_epoch(
         epochs[e].end_cause = Some(end.cause);
     }
     for filter in std::mem::take(&mut l.subs).into_keys() {
-        routes.remove(&filter, device);
+        routes.remove(filter, device);
     }
 }
 
 /// The subscribers with a subscription matching `topic`: (client id, epoch, granted QoS, the
 /// highest over overlapping subscriptions).
-fn matching<'a>(
-    live: &'a BTreeMap<String, Live>,
+fn matching<'r>(
+    live: &BTreeMap<&'r str, Live<'r>>,
     routes: &Routes,
     topic: &str,
-) -> Vec<(&'a str, usize, u8)> {
+) -> Vec<(&'r str, usize, u8)> {
     routes
         .matches(topic)
         .into_iter()
         .filter_map(|(d, granted)| {
-            let (d, l) = live.get_key_value(d)?;
-            Some((d.as_str(), l.epoch?, granted))
+            let (&d, l) = live.get_key_value(d)?;
+            Some((d, l.epoch?, granted))
         })
         .collect()
 }
 
-fn owe(
-    owed: &mut BTreeMap<(Key, String), Vec<Owe>>,
-    live: &BTreeMap<String, Live>,
+fn owe<'r>(
+    owed: &mut BTreeMap<(Key<'r>, &'r str), Vec<Owe>>,
+    live: &BTreeMap<&'r str, Live<'r>>,
     routes: &Routes,
-    key: &Key,
+    key: Key<'r>,
     accept: usize,
     topic: &str,
 ) {
     for (sub, epoch, granted) in matching(live, routes, topic) {
-        owed.entry((key.clone(), sub.to_owned())).or_default().push(Owe { accept, epoch, granted });
+        owed.entry((key, sub)).or_default().push(Owe { accept, epoch, granted });
+    }
+}
+
+/// The retained messages whose topics match `filter`, as (topic, message) pairs in topic order.
+///
+/// Only topics that start with the filter's levels before its first wildcard can match, so
+/// those are the only ones looked at: a device subscribing to its own topic costs one lookup,
+/// not a pass over every retained topic.
+fn retained_matching<'r>(
+    retained: &BTreeMap<&'r str, Option<Key<'r>>>,
+    filter: &str,
+) -> Vec<(&'r str, Option<Key<'r>>)> {
+    let literal = filter.split('/').take_while(|l| *l != "+" && *l != "#").count();
+    let prefix_len = filter.split('/').take(literal).map(|l| l.len() + 1).sum::<usize>();
+    // `a/b/#` also matches `a/b` itself, so the prefix stops before the last separator.
+    let prefix = &filter[..prefix_len.saturating_sub(1).min(filter.len())];
+    retained
+        .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+        .take_while(|(t, _)| t.starts_with(prefix))
+        .filter(|(t, _)| topic::matches(filter, t))
+        .map(|(&t, &k)| (t, k))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The range scan finds exactly what a pass over every retained topic finds.
+    #[test]
+    fn retained_matching_agrees_with_a_full_scan() {
+        let topics = [
+            "a", "a/b", "a/b/c", "a/bc", "ab", "a//b", "/a", "b/a", "$SYS/x", "$SYS", "a/b/c/d", "",
+        ];
+        let retained: BTreeMap<&str, Option<Key<'_>>> =
+            topics.iter().enumerate().map(|(i, &t)| (t, Some(Key::Will(i)))).collect();
+        let filters = [
+            "#",
+            "+",
+            "a",
+            "a/#",
+            "a/+",
+            "a/b",
+            "a/b/#",
+            "a/+/c",
+            "+/b/#",
+            "/#",
+            "a//b",
+            "$SYS/#",
+            "$SYS",
+            "+/+",
+            "ab/#",
+            "a/b/c/d/#",
+            "x/#",
+        ];
+        for filter in filters {
+            let naive: Vec<(&str, Option<Key<'_>>)> = retained
+                .iter()
+                .filter(|(t, _)| topic::matches(filter, t))
+                .map(|(&t, &k)| (t, k))
+                .collect();
+            assert_eq!(retained_matching(&retained, filter), naive, "filter {filter:?}");
+        }
     }
 }

@@ -70,7 +70,7 @@ pub(crate) fn check(facts: &Facts<'_>, quiet_us: u64) -> Findings {
             findings.push(Violation {
                 guarantee: Guarantee::Liveness,
                 message: None,
-                device: Some(device.clone()),
+                device: Some(device.to_string()),
                 expected: format!(
                     "connected again within {}s once the faults stopped ({:.3}s)",
                     quiet_us / 1_000_000,
@@ -97,18 +97,18 @@ pub(crate) fn check(facts: &Facts<'_>, quiet_us: u64) -> Findings {
         }
         let published = facts.records[m.idx].t_us;
         if published.max(quiet_from).saturating_add(quiet_us) > facts.end_us
-            || removed(&m.publisher)
-            || facts.lost_state_between(&m.publisher, published, facts.end_us)
+            || removed(m.publisher)
+            || facts.lost_state_between(m.publisher, published, facts.end_us)
         {
             continue;
         }
         let lines: Vec<usize> = std::iter::once(m.idx)
-            .chain(facts.first_accept(&super::facts::Key::App(id.clone())).map(|a| a.idx))
+            .chain(facts.first_accept(&super::facts::Key::App(id)).map(|a| a.idx))
             .collect();
         findings.push(Violation {
             guarantee: Guarantee::Liveness,
-            message: Some(facts.message_ref(&super::facts::Key::App(id.clone()))),
-            device: Some(m.publisher.clone()),
+            message: Some(facts.message_ref(&super::facts::Key::App(id))),
+            device: Some(m.publisher.to_string()),
             expected: format!(
                 "completed at the publisher (PUBACK / PUBCOMP) or dropped by its queue within \
                  {}s once the faults stopped",

@@ -24,7 +24,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
     let mut rank: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, a) in facts.accepts.iter().enumerate() {
         if let Some(Key::App(id)) = &a.key {
-            rank.entry(id.as_str()).or_insert(i);
+            rank.entry(id).or_insert(i);
         }
     }
     // (subscriber, publisher, topic, qos) → message → index of its last routed copy.
@@ -36,8 +36,8 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
             continue;
         }
         let Some(m) = facts.messages.get(id) else { continue };
-        let stream = (d.sub.as_str(), m.publisher.as_str(), d.topic.as_str(), d.qos);
-        last_copy.entry(stream).or_default().insert(id.as_str(), i);
+        let stream = (d.sub, m.publisher, d.topic, d.qos);
+        last_copy.entry(stream).or_default().insert(id, i);
     }
     for ((sub, publisher, topic, qos), copies) in last_copy {
         let mut finals: Vec<(usize, &str)> = copies.into_iter().map(|(id, i)| (i, id)).collect();
@@ -55,7 +55,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
                     ];
                     findings.push(Violation {
                         guarantee: Guarantee::Ordering,
-                        message: Some(facts.message_ref(&Key::App(id.to_owned()))),
+                        message: Some(facts.message_ref(&Key::App(id))),
                         device: Some(sub.to_owned()),
                         expected: format!(
                             "{id} (accepted before {hid}) delivered before the last copy of \

@@ -18,25 +18,25 @@ use mqttsim_codec::topic;
 pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
     let mut findings = Findings::new(Guarantee::Retained);
     let describe = |key: &Option<Key>| match key {
-        Some(Key::App(id)) => id.clone(),
+        Some(Key::App(id)) => (*id).to_owned(),
         Some(Key::Will(a)) => format!("the Will of {}", facts.accepts[*a].publisher),
         None => "an unidentified message".to_owned(),
     };
     let mut subscribes: BTreeMap<&str, Vec<&SubEvent>> = BTreeMap::new();
     for s in &facts.subscribes {
-        subscribes.entry(s.sub.as_str()).or_default().push(s);
+        subscribes.entry(s.sub).or_default().push(s);
     }
     let mut retained_copies: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
     for d in facts.deliveries.iter().filter(|d| d.retain) {
-        retained_copies.entry(d.sub.as_str()).or_default().push(d);
+        retained_copies.entry(d.sub).or_default().push(d);
     }
     for d in facts.deliveries.iter().filter(|d| d.retain) {
         let mut earlier = subscribes
-            .get(d.sub.as_str())
+            .get(d.sub)
             .into_iter()
             .flatten()
             .copied()
-            .filter(|s| s.idx < d.idx && topic::matches(&s.filter, &d.topic));
+            .filter(|s| s.idx < d.idx && topic::matches(s.filter, d.topic));
         let candidates: Vec<_> =
             if d.dup { earlier.collect() } else { earlier.next_back().into_iter().collect() };
         let fits = candidates
@@ -67,7 +67,7 @@ pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
         findings.push(Violation {
             guarantee: Guarantee::Retained,
             message: d.key.as_ref().map(|k| facts.message_ref(k)),
-            device: Some(d.sub.clone()),
+            device: Some(d.sub.to_string()),
             expected,
             observed: format!("received {} with RETAIN=1", describe(&d.key)),
             trace: facts.quote(&lines),
@@ -77,11 +77,11 @@ pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
         for (t, key) in &s.snapshot {
             let Some(key) = key else { continue };
             let got = retained_copies
-                .get(s.sub.as_str())
+                .get(s.sub)
                 .into_iter()
                 .flatten()
                 .any(|d| d.idx > s.idx && d.key.as_ref() == Some(key));
-            if got || !facts.settled_after(&s.sub, s.t_us, settle_us) {
+            if got || !facts.settled_after(s.sub, s.t_us, settle_us) {
                 continue;
             }
             // Only the last connection is judged: it is the one `settled_after` saw.
@@ -99,7 +99,7 @@ pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
             findings.push(Violation {
                 guarantee: Guarantee::Retained,
                 message: Some(facts.message_ref(key)),
-                device: Some(s.sub.clone()),
+                device: Some(s.sub.to_string()),
                 expected: format!(
                     "the retained message on {t} sent on subscription to {} [MQTT-3.3.1-6]",
                     s.filter

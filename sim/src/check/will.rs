@@ -29,7 +29,7 @@ struct FaultAt<'a> {
 pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
     let mut findings = Findings::new(Guarantee::Wills);
     for e in &facts.endings {
-        let info = facts.devices.get(&e.device).and_then(|d| d.will.as_ref());
+        let info = facts.devices.get(e.device).and_then(|d| d.will.as_ref());
         let mut lines = vec![e.idx];
         if let Some(w) = e.will {
             lines.push(facts.accepts[w].idx);
@@ -46,7 +46,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             (Some(_), Some(_), true) | (None, Some(_), _) => findings.push(Violation {
                 guarantee: Guarantee::Wills,
                 message: None,
-                device: Some(e.device.clone()),
+                device: Some(e.device.to_string()),
                 expected: if graceful {
                     "no Will after a DISCONNECT [MQTT-3.14.4-3]".to_owned()
                 } else {
@@ -61,7 +61,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             (Some(_), None, false) => findings.push(Violation {
                 guarantee: Guarantee::Wills,
                 message: None,
-                device: Some(e.device.clone()),
+                device: Some(e.device.to_string()),
                 expected: format!(
                     "the Will published when the connection ended without DISCONNECT ({}) \
                      [MQTT-3.1.2-8]",
@@ -79,7 +79,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
                     findings.push(Violation {
                         guarantee: Guarantee::Wills,
                         message: None,
-                        device: Some(e.device.clone()),
+                        device: Some(e.device.to_string()),
                         expected: format!(
                             "the registered Will: topic {} q{} retain={}",
                             info.topic,
@@ -142,14 +142,12 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
         let silent_window = info.keepalive_us.saturating_mul(3) / 2;
         let mut silences: Vec<(u64, &str, usize)> = facts
             .device_faults
-            .get(device)
+            .get(device.as_str())
             .into_iter()
             .flatten()
             .filter(|f| f.phase == Phase::Start)
-            .filter_map(|f| match f.kind.as_str() {
-                "power-loss" | "reboot" if info.keepalive_us > 0 => {
-                    Some((f.t_us, f.kind.as_str(), f.idx))
-                }
+            .filter_map(|f| match f.kind {
+                "power-loss" | "reboot" if info.keepalive_us > 0 => Some((f.t_us, f.kind, f.idx)),
                 "crash" => Some((f.t_us, "crash", f.idx)),
                 _ => None,
             })
@@ -166,7 +164,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             if deadline > facts.end_us {
                 continue;
             }
-            let Some(span) = facts.spans.get(device).and_then(|spans| {
+            let Some(span) = facts.spans.get(device.as_str()).and_then(|spans| {
                 spans.iter().find(|s| {
                     s.start_us <= fault.t_us && s.end_us.is_none_or(|end| end > fault.t_us)
                 })
@@ -179,7 +177,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
                 findings.push(Violation {
                     guarantee: Guarantee::Wills,
                     message: None,
-                    device: Some(device.clone()),
+                    device: Some(device.to_string()),
                     expected: format!(
                         "the connection closed and the Will published by {:.3}s ({} at {:.3}s, \
                          1.5 × keepalive + {}s slack)",
