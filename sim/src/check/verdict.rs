@@ -214,7 +214,7 @@ impl Verdict {
         for o in &self.outcomes {
             let status = match &o.status {
                 Status::Pass => "pass".to_owned(),
-                Status::Fail => format!("FAIL ({} violations)", o.violation_count),
+                Status::Fail => format!("FAIL ({})", violations(o.violation_count)),
                 Status::NotChecked { reason } => format!("not checked ({reason})"),
             };
             let _ = writeln!(out, "  {:<20} {status}", o.guarantee.name());
@@ -294,4 +294,9 @@ impl Findings {
             violation_count: self.count,
         }
     }
+}
+
+/// `1 violation`, `3 violations`.
+pub(crate) fn violations(n: u64) -> String {
+    format!("{n} violation{}", if n == 1 { "" } else { "s" })
 }

@@ -18,7 +18,7 @@ fn cell(text: &str) -> String {
 pub(crate) fn render(a: &Analysis) -> String {
     let mut out = String::new();
     let verdict = if a.verdict.failed() {
-        format!("**FAIL** ({} violations)", a.verdict.violation_count())
+        format!("**FAIL** ({})", crate::check::verdict::violations(a.verdict.violation_count()))
     } else {
         "**pass**".to_owned()
     };
