@@ -89,3 +89,14 @@ fn reconnect_storm_holds_over_seeds() {
         Duration::from_secs(60),
     );
 }
+
+/// 10,000 devices: six minutes, so that every staggered device has started.
+#[test]
+fn smart_building_holds_over_seeds() {
+    sweep(
+        "smart_building_holds_over_seeds",
+        "smart-building.yaml",
+        &seeds(1..=2),
+        Duration::from_secs(360),
+    );
+}
