@@ -28,6 +28,9 @@ impl Purpose {
     pub const FAULT: Purpose = Purpose(4);
     /// Variations of the scenario in swarm sweeps (`explore --swarm`).
     pub const SWARM: Purpose = Purpose(5);
+    /// The flapping schedules of a device's flapping faults: index `k << 32 | device` for its
+    /// `k`-th fault, so that they are independent of the link's own flapping and of each other.
+    pub const FLAP_FAULT: Purpose = Purpose(6);
 }
 
 /// The largest index a stream may have: indices use the low 48 bits of the stream id.

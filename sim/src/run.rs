@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::device::{self, DeviceSetup, Recorder};
 use crate::link::{DeviceLink, LinkModel, LinkOptions, Window};
-use crate::plan::{LinkAction, Plan, PlanError, Restart, direction_name, fmt_pct};
+use crate::plan::{DevicePlan, LinkAction, Plan, PlanError, Restart, direction_name, fmt_pct};
 use crate::rng::{Purpose, Seeds};
 use crate::scenario::{BrokerBug, Scenario, StateMode};
 use crate::trace::{Event, Phase, Record, TraceSink};
@@ -407,28 +407,7 @@ fn device_setups(
     plan.devices_on(host)
         .map(|d| {
             let group = &scenario.devices[d.group];
-            let mut model =
-                LinkModel::new(d.link, &seeds, d.index).expect("validated when the plan was made");
-            for change in &d.link_faults {
-                let window = Window::new(change.from, change.until);
-                match change.action {
-                    LinkAction::Blackout(directions) => model.add_blackout(window, directions),
-                    LinkAction::Loss(loss) => {
-                        let directions = crate::link::Directions::Both;
-                        // The scenario validated the rate.
-                        let _ = model.add_loss_override(window, directions, loss);
-                    }
-                    LinkAction::Flapping(flap) => {
-                        let _ = model.set_flapping(
-                            window,
-                            flap.mean_up,
-                            flap.mean_down,
-                            &seeds,
-                            d.index,
-                        );
-                    }
-                }
-            }
+            let model = link_model(d, &seeds);
             let options = LinkOptions { record_events: true, ..LinkOptions::default() };
             let mut rng = seeds.stream(Purpose::DEVICE, d.index);
             let streams = device::publish_streams(group, d.i, d.start, &mut rng);
@@ -451,9 +430,58 @@ fn device_setups(
         .collect()
 }
 
-/// The link fault records, at their scheduled times, in time order.
+/// The link model of device `d`: its link's configuration and the link faults aimed at it.
+fn link_model(d: &DevicePlan, seeds: &Seeds) -> LinkModel {
+    let mut model =
+        LinkModel::new(d.link, seeds, d.index).expect("validated when the plan was made");
+    for change in &d.link_faults {
+        let window = Window::new(change.from, change.until);
+        match change.action {
+            LinkAction::Blackout(directions) => model.add_blackout(window, directions),
+            LinkAction::Loss(loss) => {
+                let directions = crate::link::Directions::Both;
+                // The scenario validated the rate.
+                let _ = model.add_loss_override(window, directions, loss);
+            }
+            LinkAction::Flapping(flap) => {
+                // The scenario validated the means.
+                let _ = model.add_flapping(window, flap.mean_up, flap.mean_down, seeds, d.index);
+            }
+        }
+    }
+    model
+}
+
+/// The link fault records, at their scheduled times, in time order: the scenario's link
+/// faults, and each device's flapping as `flap` periods (the same periods its link model
+/// keeps, drawn from the same streams), so that the checker and the report see them.
 fn link_fault_records(plan: &Plan) -> Vec<Record> {
     let mut out = Vec::new();
+    let seeds = Seeds::new(plan.seed);
+    for d in &plan.devices {
+        let flaps = d.link.flapping.is_some()
+            || d.link_faults.iter().any(|c| matches!(c.action, LinkAction::Flapping(_)));
+        if !flaps {
+            continue;
+        }
+        for (from, until) in link_model(d, &seeds).flap_downs(plan.duration) {
+            for (at, phase) in [(from, Phase::Start), (until, Phase::End)] {
+                out.push(Record::new(
+                    at,
+                    None,
+                    None,
+                    Event::LinkFault {
+                        kind: "flap".to_owned(),
+                        phase,
+                        target: format!("device={}", d.client_id),
+                        direction: None,
+                        loss_pct: None,
+                        devices: vec![d.client_id.clone()],
+                    },
+                ));
+            }
+        }
+    }
     for note in &plan.link_faults {
         let devices: Vec<String> =
             note.devices.iter().map(|&d| plan.devices[d as usize].client_id.clone()).collect();

@@ -129,9 +129,12 @@ impl Trace {
         t
     }
 
+    /// The verdict on the records in time order (records of one instant keep their order).
     fn verdict(&self, expect: &str) -> Verdict {
         let options = CheckOptions { end: Duration::from_secs(300), ..CheckOptions::default() };
-        check(&scenario(expect), &self.records, &options)
+        let mut records = self.records.clone();
+        records.sort_by_key(|r| r.t_us);
+        check(&scenario(expect), &records, &options)
     }
 }
 
@@ -482,6 +485,51 @@ fn liveness_needs_reconnection_within_the_quiet_period() {
         "{}",
         v.to_text()
     );
+}
+
+/// A `flap` period of `device`'s link.
+fn flap(t: &mut Trace, from_ms: u64, until_ms: u64, device: &str) {
+    for (ms, phase) in [(from_ms, Phase::Start), (until_ms, Phase::End)] {
+        let event = Event::LinkFault {
+            kind: "flap".into(),
+            phase,
+            target: format!("device={device}"),
+            direction: None,
+            loss_pct: None,
+            devices: vec![device.into()],
+        };
+        t.push(ms, None, event);
+    }
+}
+
+/// A link's flapping disturbs its device: a message behind a long flap is still in flight, and
+/// a flap outlasting the keepalive must end the connection. It is the link's character, not a
+/// fault that stops, so it leaves the quiet period alone.
+#[test]
+fn a_flapping_link_disturbs_its_device_but_not_the_quiet_period() {
+    // Accepted at 11 s, never delivered: lost to a subscriber online and undisturbed since...
+    let mut t = Trace::with_subscriber(1);
+    t.publish(10_000, 1, "t/a", 1, false);
+    assert_fail(&t.verdict("{ qos1_at_least_once: true }"), Guarantee::Qos1AtLeastOnce, 1);
+    // ...but in flight if the subscriber's link was down until 40 s before the end.
+    flap(&mut t, 9_000, 260_000, "sub");
+    t.push(10_002, Some("pub"), Event::Acked { msg: "pub#1".into(), pid: 1, qos: 1 });
+    let v = t.verdict("{ qos1_at_least_once: true, liveness: { quiet_period: 60s } }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(v.counts[1].exempt, 1);
+    // The flap does not hold the quiet period back: liveness is judged (and holds).
+    assert_pass(&v, Guarantee::Liveness);
+
+    // The tracker's link goes down for 100 s: with keepalive 10 s the broker must close the
+    // connection (and publish the Will) within 15 s + slack.
+    let mut t = Trace::default();
+    t.connect(0, "tracker", true, false);
+    flap(&mut t, 50_000, 150_000, "tracker");
+    let v = t.verdict("{ wills: true }");
+    assert_fail(&v, Guarantee::Wills, 1);
+    assert!(v.to_text().contains("flap at 50.000s"), "{}", v.to_text());
+    t.disconnect(65_000, "tracker", "keepalive-timeout").will(65_000, "tracker");
+    assert_pass(&t.verdict("{ wills: true }"), Guarantee::Wills);
 }
 
 #[test]

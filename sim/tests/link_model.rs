@@ -165,6 +165,73 @@ fn flapping_is_down_for_the_expected_share_of_time() {
     assert!((0.18..0.32).contains(&share), "down {share}");
 }
 
+/// The link's own flapping (up 20 s, down 5 s on average) and a flapping fault from 100 s to
+/// 200 s (up 2 s, down 8 s), for device 3 of seed 9.
+fn flapping_with_a_fault() -> LinkModel {
+    let cfg = LinkConfig {
+        flapping: Some(Flap {
+            mean_up: Duration::from_secs(20),
+            mean_down: Duration::from_secs(5),
+        }),
+        ..config(0.0)
+    };
+    let seeds = Seeds::new(9);
+    let mut m = LinkModel::new(cfg, &seeds, 3).unwrap();
+    let window = Window::new(Duration::from_secs(100), Duration::from_secs(200));
+    m.add_flapping(window, Duration::from_secs(2), Duration::from_secs(8), &seeds, 3).unwrap();
+    m
+}
+
+/// The part of `periods` within `[from, until)`.
+fn clip(
+    periods: &[(Duration, Duration)],
+    from: Duration,
+    until: Duration,
+) -> Vec<(Duration, Duration)> {
+    periods.iter().map(|&(s, e)| (s.max(from), e.min(until))).filter(|(s, e)| s < e).collect()
+}
+
+/// The periods the trace reports are exactly those in which the model holds the link down.
+#[test]
+fn flap_downs_are_the_periods_the_link_is_down() {
+    let end = Duration::from_secs(400);
+    let downs = flapping_with_a_fault().flap_downs(end);
+    assert!(downs.len() > 10, "{downs:?}");
+    assert!(downs.windows(2).all(|w| w[0].1 < w[1].0), "in order, apart: {downs:?}");
+    let mut m = flapping_with_a_fault();
+    for i in 0..40_000u64 {
+        let t = ms(i * 10);
+        let listed = downs.iter().any(|&(s, e)| s <= t && t < e);
+        for direction in [Direction::ToBroker, Direction::FromBroker] {
+            assert_eq!(m.next_open(direction, t) != Some(t), listed, "at {t:?}");
+        }
+    }
+}
+
+/// A flapping fault replaces the link's own flapping during its window only.
+#[test]
+fn a_flapping_fault_replaces_the_links_own_flapping_only_while_it_lasts() {
+    let end = Duration::from_secs(400);
+    let (from, until) = (Duration::from_secs(100), Duration::from_secs(200));
+    let with_fault = flapping_with_a_fault().flap_downs(end);
+    let cfg = LinkConfig {
+        flapping: Some(Flap {
+            mean_up: Duration::from_secs(20),
+            mean_down: Duration::from_secs(5),
+        }),
+        ..config(0.0)
+    };
+    let own = LinkModel::new(cfg, &Seeds::new(9), 3).unwrap().flap_downs(end);
+    assert_eq!(clip(&with_fault, Duration::ZERO, from), clip(&own, Duration::ZERO, from));
+    assert_eq!(clip(&with_fault, until, end), clip(&own, until, end));
+    // Inside the window the fault's schedule (down 8 s in 10) rules: down far more than the
+    // link's own 5 s in 25.
+    let down = |p: &[(Duration, Duration)]| p.iter().map(|(s, e)| *e - *s).sum::<Duration>();
+    let inside = down(&clip(&with_fault, from, until));
+    assert!(inside > Duration::from_secs(45), "down {inside:?} of 100 s");
+    assert_ne!(clip(&with_fault, from, until), clip(&own, from, until));
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }

@@ -551,12 +551,18 @@ impl<'r> Facts<'r> {
                     }
                 }
                 Event::LinkFault { kind, phase, target, devices, direction, .. } => {
-                    f.faults_over_us = f.faults_over_us.max(t);
+                    // A link's flapping (`flap` periods) disturbs its device like a blackout,
+                    // but it is the link's character, like loss: it never stops, so it does not
+                    // hold the quiet period back.
+                    if !is_flap(kind) {
+                        f.faults_over_us = f.faults_over_us.max(t);
+                    }
                     let open = open_link_faults.entry((kind, target)).or_default();
                     match phase {
                         Phase::Start => {
-                            let silences = matches!(kind.as_str(), "blackout" | "partition")
-                                && direction.as_deref().is_none_or(|d| d != "from-broker");
+                            let silences =
+                                matches!(kind.as_str(), "blackout" | "partition" | "flap")
+                                    && direction.as_deref().is_none_or(|d| d != "from-broker");
                             open.push((t, devices, silences.then_some(idx)));
                         }
                         Phase::End => {
@@ -578,9 +584,9 @@ impl<'r> Facts<'r> {
             }
         }
         // Faults still on at the end disturb until the end.
-        for ((_, _), open) in open_link_faults {
+        for ((kind, _), open) in open_link_faults {
             for (from, devices, cut) in open {
-                unfinished = true;
+                unfinished |= !is_flap(kind);
                 for d in devices {
                     let dist = Disturbance { from_us: from, until_us: end_us };
                     f.disturbances.entry(d).or_default().push(dist);
@@ -695,6 +701,11 @@ impl<'r> Facts<'r> {
             }
         }
     }
+}
+
+/// Whether a link fault record is a period of a link's flapping.
+fn is_flap(kind: &str) -> bool {
+    kind == "flap"
 }
 
 /// Where a session ends: when, at which record, and why.

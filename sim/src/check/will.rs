@@ -6,18 +6,19 @@
 //!   send DISCONNECT).
 //! - It is never published after DISCONNECT [MQTT-3.14.4-3], nor without a connection ending.
 //! - It carries the topic, QoS and retain flag the device registered.
-//! - It goes out when the broker can know: a silent device (power loss, reboot, a blackout or
-//!   partition towards the broker lasting the whole window) is detected within 1.5 × keepalive
-//!   [MQTT-3.1.2-24] plus the network slack; a crash closes the socket, but its FIN may be lost
-//!   on a bad link, so the same bound applies (without keepalive: the slack alone). The rule
-//!   checks that the connection was closed by then (the Will itself is checked at the close).
+//! - It goes out when the broker can know: a silent device (power loss, reboot, a blackout,
+//!   partition or flap of its link towards the broker lasting the whole window) is detected
+//!   within 1.5 × keepalive [MQTT-3.1.2-24] plus the network slack; a crash closes the socket,
+//!   but its FIN may be lost on a bad link, so the same bound applies (without keepalive: the
+//!   slack alone). The rule checks that the connection was closed by then (the Will itself is
+//!   checked at the close).
 //! - A new connection with the same client id closes the old one first [MQTT-3.1.4-2].
 //! - Its delivery to subscribers follows the QoS rules (see `delivery`); a retained Will is
 //!   what later subscribers get (see `retained`).
 
 use super::facts::Facts;
 use super::verdict::{Findings, Guarantee, Violation};
-use crate::trace::Phase;
+use crate::trace::{Event, Phase};
 
 /// The moment a device fell silent, and why.
 struct FaultAt<'a> {
@@ -125,14 +126,20 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
     // Timeliness: a silent or crashed device's connection is closed (and its Will published)
     // within 1.5 × keepalive plus the slack. Silent: a power loss, a reboot, or a blackout or
     // partition towards the broker that lasts the whole window.
-    let kept_cuts = |device: &str, window: u64| -> Vec<(u64, &'static str, usize)> {
+    let kept_cuts = |device: &str, window: u64| -> Vec<(u64, &str, usize)> {
         facts
             .cuts
             .get(device)
             .into_iter()
             .flatten()
             .filter(|c| c.until_us >= c.from_us.saturating_add(window).saturating_add(slack_us))
-            .map(|c| (c.from_us, "blackout", c.idx))
+            .map(|c| {
+                let kind = match &facts.records[c.idx].event {
+                    Event::LinkFault { kind, .. } => kind.as_str(),
+                    _ => "blackout",
+                };
+                (c.from_us, kind, c.idx)
+            })
             .collect()
     };
     for (device, info) in &facts.devices {

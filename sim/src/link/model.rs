@@ -173,6 +173,78 @@ impl Flapping {
     }
 }
 
+/// A link's flapping: its own (from its configuration, for ever) and that of flapping faults,
+/// each over the fault's window. While a fault's window lasts its flapping replaces the link's
+/// own (the latest fault added wins where windows overlap); the link's own resumes after it.
+#[derive(Debug, Default)]
+struct Flaps {
+    own: Option<Flapping>,
+    faults: Vec<Flapping>,
+}
+
+impl Flaps {
+    /// The first instant after `t` at which a fault's window starts or ends, if any.
+    fn next_boundary(&self, t: Duration) -> Option<Duration> {
+        self.faults
+            .iter()
+            .flat_map(|f| [Some(f.window.from), f.window.until])
+            .flatten()
+            .filter(|&b| b > t)
+            .min()
+    }
+
+    /// The schedule in charge at `t`.
+    fn active(&mut self, t: Duration) -> Option<&mut Flapping> {
+        match self.faults.iter().rposition(|f| f.window.contains(t)) {
+            Some(i) => Some(&mut self.faults[i]),
+            None => self.own.as_mut(),
+        }
+    }
+
+    /// Returns the end of the down period containing `t`, if `t` is in one. A period is cut
+    /// where another schedule takes charge; the caller asks again from there.
+    fn down_until(&mut self, t: Duration) -> Option<Duration> {
+        let boundary = self.next_boundary(t);
+        let end = self.active(t)?.down_until(t)?;
+        Some(boundary.map_or(end, |b| end.min(b)))
+    }
+
+    fn forget_before(&mut self, t: Duration) {
+        self.own.iter_mut().chain(self.faults.iter_mut()).for_each(|f| f.forget_before(t));
+    }
+
+    /// Every down period in `[0, until)`, in time order, adjacent ones merged.
+    fn downs(&mut self, until: Duration) -> Vec<(Duration, Duration)> {
+        let mut cuts: Vec<Duration> = self
+            .faults
+            .iter()
+            .flat_map(|f| [Some(f.window.from), f.window.until])
+            .flatten()
+            .filter(|&b| b < until)
+            .chain([Duration::ZERO, until])
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut out: Vec<(Duration, Duration)> = Vec::new();
+        for pair in cuts.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let Some(schedule) = self.active(a) else { continue };
+            schedule.generate_until(b);
+            for &(s, e) in &schedule.downs {
+                let (s, e) = (s.max(a), e.min(b));
+                if s >= e {
+                    continue;
+                }
+                match out.last_mut() {
+                    Some(last) if last.1 >= s => last.1 = last.1.max(e),
+                    _ => out.push((s, e)),
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The link model of one connection (or one device: it survives reconnections).
 #[derive(Debug)]
 pub struct LinkModel {
@@ -180,7 +252,7 @@ pub struct LinkModel {
     rng: SimRng,
     blackouts: Vec<Blackout>,
     losses: Vec<LossOverride>,
-    flapping: Option<Flapping>,
+    flaps: Flaps,
     /// Per direction: the delivery time of the last delivered segment (in-order floor).
     last_delivery: [Duration; 2],
 }
@@ -197,7 +269,7 @@ impl LinkModel {
         device: u64,
     ) -> Result<LinkModel, LinkConfigError> {
         config.validate()?;
-        let flapping = config.flapping.map(|f| Flapping {
+        let own = config.flapping.map(|f| Flapping {
             mean_up: f.mean_up,
             mean_down: f.mean_down,
             window: Window::forever_from(Duration::ZERO),
@@ -210,7 +282,7 @@ impl LinkModel {
             rng: seeds.stream(Purpose::LINK, device),
             blackouts: Vec::new(),
             losses: Vec::new(),
-            flapping,
+            flaps: Flaps { own, faults: Vec::new() },
             last_delivery: [Duration::ZERO; 2],
         })
     }
@@ -243,13 +315,14 @@ impl LinkModel {
         Ok(())
     }
 
-    /// Starts flapping during `window`: down and up periods (both directions) with
-    /// exponentially distributed durations of the given means. Replaces earlier flapping.
+    /// Flaps during `window` (a flapping fault): down and up periods (both directions) with
+    /// exponentially distributed durations of the given means, drawn from the device's own
+    /// stream. While the window lasts it replaces the link's own flapping and earlier faults'.
     ///
     /// # Errors
     ///
     /// Returns an error if a mean is zero.
-    pub fn set_flapping(
+    pub fn add_flapping(
         &mut self,
         window: Window,
         mean_up: Duration,
@@ -260,24 +333,30 @@ impl LinkModel {
         if mean_up.is_zero() || mean_down.is_zero() {
             return Err(LinkConfigError::Flapping);
         }
-        self.flapping = Some(Flapping {
+        let k = (self.flaps.faults.len() as u64).min(0xFFFF);
+        self.flaps.faults.push(Flapping {
             mean_up,
             mean_down,
             window,
-            rng: seeds.stream(Purpose::FLAP, device),
+            rng: seeds.stream(Purpose::FLAP_FAULT, (k << 32) | (device & 0xFFFF_FFFF)),
             downs: VecDeque::new(),
             generated_until: window.from,
         });
         Ok(())
     }
 
+    /// The periods in `[0, until)` in which flapping holds the link down (both directions), in
+    /// time order, for the trace. Ask a model that has not decided any segment yet: deciding
+    /// forgets periods that are over.
+    pub fn flap_downs(&mut self, until: Duration) -> Vec<(Duration, Duration)> {
+        self.flaps.downs(until)
+    }
+
     /// Forgets blackouts, overrides and flapping periods that ended before `now`.
     pub fn forget_before(&mut self, now: Duration) {
         self.blackouts.retain(|b| !b.window.ended_before(now));
         self.losses.retain(|l| !l.window.ended_before(now));
-        if let Some(f) = &mut self.flapping {
-            f.forget_before(now);
-        }
+        self.flaps.forget_before(now);
     }
 
     /// Returns the end of the outage containing `t` in `direction`: `Some(t)` if the direction
@@ -293,9 +372,7 @@ impl LinkModel {
                     moved = true;
                 }
             }
-            if let Some(f) = &mut self.flapping
-                && let Some(end) = f.down_until(t)
-            {
+            if let Some(end) = self.flaps.down_until(t) {
                 t = end;
                 moved = true;
             }

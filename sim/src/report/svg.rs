@@ -41,7 +41,7 @@ fn fault_class(kind: &str) -> &'static str {
     match kind {
         "partition" | "blackout" => "f-cut",
         "loss-burst" => "f-loss",
-        "flapping" => "f-flap",
+        "flapping" | "flap" => "f-flap",
         "broker-restart" => "f-broker",
         _ => "f-device",
     }
