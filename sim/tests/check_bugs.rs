@@ -1,12 +1,13 @@
 //! The checker's self-test: each bug planted in the reference broker, run in a small scenario
 //! that exposes it, is caught within 100 seeds, and the report names the guarantee it breaks;
-//! the same scenario without the bug shows no violation.
+//! the same scenario without the bug shows no violation. Each bug is also caught in a shipped
+//! scenario that exercises what it breaks (whose correct runs the seed sweeps cover).
 
 use std::path::Path;
 use std::time::Duration;
 
 use mqttsim_sim::check::{CheckOptions, Guarantee, Status, Verdict, check};
-use mqttsim_sim::scenario::{Scenario, parse_scenario};
+use mqttsim_sim::scenario::{BrokerBug, Scenario, TimeSpan, load_scenario, parse_scenario};
 use mqttsim_sim::trace::Collect;
 use mqttsim_sim::{RunOptions, run};
 
@@ -164,4 +165,58 @@ fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
             assert!(!v.failed(), "{} seed {seed}:\n{}", s.name, v.to_text());
         }
     }
+}
+
+/// The same bugs in the shipped scenarios, where users meet them: each is caught within 100
+/// seeds of the scenario shortened to `minutes`, under the guarantee it breaks.
+fn caught_in_shipped(file: &str, minutes: u64, bug: BrokerBug, guarantee: Guarantee) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file);
+    let mut s = load_scenario(&path).unwrap_or_else(|e| panic!("{e}"));
+    s.duration = TimeSpan(Duration::from_secs(60 * minutes));
+    s.broker.bugs = vec![bug];
+    let (seed, v) = first_failure(&s)
+        .unwrap_or_else(|| panic!("{bug:?} was not caught in {file} within 100 seeds"));
+    eprintln!("{bug:?} in {file}: caught at seed {seed}");
+    assert_eq!(
+        v.outcome(guarantee).status,
+        Status::Fail,
+        "{bug:?} in {file} (seed {seed}) should break {guarantee}:\n{}",
+        v.to_text()
+    );
+}
+
+#[test]
+fn forget_inflight_on_reconnect_is_caught_in_flaky_farm() {
+    caught_in_shipped(
+        "flaky-farm.yaml",
+        20,
+        BrokerBug::ForgetInflightOnReconnect,
+        Guarantee::Qos1AtLeastOnce,
+    );
+}
+
+#[test]
+fn duplicate_qos2_on_dup_is_caught_in_qos2_heavy_loss() {
+    caught_in_shipped(
+        "qos2-heavy-loss.yaml",
+        10,
+        BrokerBug::DuplicateQos2OnDup,
+        Guarantee::Qos2ExactlyOnce,
+    );
+}
+
+#[test]
+fn will_bugs_are_caught_in_will_takeover() {
+    for bug in [
+        BrokerBug::WillAfterDisconnect,
+        BrokerBug::NoWillOnKeepaliveTimeout,
+        BrokerBug::NoWillOnTakeover,
+    ] {
+        caught_in_shipped("will-takeover.yaml", 10, bug, Guarantee::Wills);
+    }
+}
+
+#[test]
+fn stale_retained_is_caught_in_will_takeover() {
+    caught_in_shipped("will-takeover.yaml", 10, BrokerBug::StaleRetained, Guarantee::Retained);
 }
