@@ -12,7 +12,7 @@ use mqttsim_sim::explore::{ExploreOptions, SeedResult, Shard, explore, parse_see
 use mqttsim_sim::report::render_explore_index;
 use mqttsim_sim::scenario::{TimeSpan, load_scenario};
 
-use crate::Failure;
+use crate::{Failure, Replay};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -112,19 +112,13 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
         },
         if args.swarm { ", swarm" } else { "" },
     );
-    let replay = |seed: u64| {
-        let mut cmd = format!("mqtt-sim run {} --seed {seed}", path.display());
-        if let Some(d) = args.duration {
-            cmd.push_str(&format!(" --duration {d}"));
-        }
-        if args.swarm {
-            cmd.push_str(" --swarm");
-        }
-        if let Some(tick) = args.tick {
-            cmd.push_str(&format!(" --tick {tick}"));
-        }
-        cmd
+    let how = Replay {
+        scenario: path.display().to_string(),
+        duration: args.duration.map(|d| d.to_string()),
+        swarm: args.swarm,
+        tick: args.tick.map(|t| t.to_string()),
     };
+    let replay = |seed: u64| how.command(seed);
     let bar = (std::io::stderr().is_terminal() && seeds.len() > 1).then(|| {
         let bar = ProgressBar::new(seeds.len() as u64);
         let style = ProgressStyle::with_template("{pos}/{len} seeds [{wide_bar}] {msg} eta {eta}")

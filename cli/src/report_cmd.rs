@@ -9,7 +9,7 @@ use mqttsim_sim::check::{CheckOptions, check, parse_jsonl};
 use mqttsim_sim::report::{ReportInput, write_report};
 use mqttsim_sim::scenario::load_scenario;
 
-use crate::Failure;
+use crate::{Failure, Replay};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -93,16 +93,13 @@ pub fn run(args: ReportArgs) -> Result<u8, Failure> {
         .map(|p| p.display().to_string())
         .or(meta.scenario_arg)
         .unwrap_or_else(|| scenario_path.display().to_string());
-    let mut replay = format!("mqtt-sim run {shown} --seed {seed}");
-    if let Some(d) = meta.duration_arg {
-        replay.push_str(&format!(" --duration {d}"));
+    let replay = Replay {
+        scenario: shown,
+        duration: meta.duration_arg,
+        swarm: meta.swarm,
+        tick: meta.tick_arg,
     }
-    if meta.swarm {
-        replay.push_str(" --swarm");
-    }
-    if let Some(tick) = meta.tick_arg {
-        replay.push_str(&format!(" --tick {tick}"));
-    }
+    .command(seed);
     let out = args.out.unwrap_or(dir);
     std::fs::create_dir_all(&out)
         .with_context(|| format!("creating the output directory {}", out.display()))

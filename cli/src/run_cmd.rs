@@ -15,7 +15,7 @@ use mqttsim_sim::scenario::{Scenario, TimeSpan, load_scenario};
 use mqttsim_sim::trace::{Collect, JsonLines, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
 
-use crate::Failure;
+use crate::{Failure, Replay};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -163,16 +163,13 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         .with_context(|| format!("writing {}", verdict_path.display()))
         .map_err(Failure::environment)?;
     println!("verdict: {}", verdict_path.display());
-    let mut replay = format!("mqtt-sim run {} --seed {seed}", args.scenario.display());
-    if let Some(d) = args.duration {
-        replay.push_str(&format!(" --duration {d}"));
+    let replay = Replay {
+        scenario: args.scenario.display().to_string(),
+        duration: args.duration.map(|d| d.to_string()),
+        swarm: args.swarm,
+        tick: args.tick.map(|t| t.to_string()),
     }
-    if args.swarm {
-        replay.push_str(" --swarm");
-    }
-    if let Some(tick) = args.tick {
-        replay.push_str(&format!(" --tick {tick}"));
-    }
+    .command(seed);
     let input = ReportInput {
         scenario: &scenario,
         records: &records.0,
