@@ -210,6 +210,7 @@ impl Flaps {
     }
 
     fn forget_before(&mut self, t: Duration) {
+        self.faults.retain(|f| !f.window.ended_before(t));
         self.own.iter_mut().chain(self.faults.iter_mut()).for_each(|f| f.forget_before(t));
     }
 
