@@ -453,6 +453,24 @@ fn a_retained_will_is_what_later_subscribers_get() {
     assert_pass(&t.verdict("{ retained: true }"), Guarantee::Retained);
 }
 
+/// Regression (flaky-farm seed 533): the same Will published again just after a subscription
+/// must not be taken for the retained copy the subscription got, which is the earlier one.
+#[test]
+fn a_will_published_again_after_a_subscription_is_not_its_retained_copy_seed_533() {
+    let mut t = Trace::with_subscriber(1);
+    t.connect(5, "tracker", true, false);
+    t.disconnect(1_000, "tracker", "connection-lost").will(1_000, "tracker");
+    t.connect(1_500, "tracker", true, false);
+    t.subscribe(2_000, "sub", "will/#", 1);
+    t.disconnect(2_060, "tracker", "connection-lost").will(2_060, "tracker");
+    // The retained (earlier) Will answers the subscription, then the new one is forwarded.
+    t.delivered(2_145, "sub", None, "will/tracker", 1, false, true);
+    t.delivered(2_385, "sub", None, "will/tracker", 1, false, false);
+    let v = t.verdict("{ retained: true, wills: true }");
+    assert_pass(&v, Guarantee::Retained);
+    assert_pass(&v, Guarantee::Wills);
+}
+
 // ----- liveness -----
 
 #[test]

@@ -273,6 +273,8 @@ impl<'r> Facts<'r> {
         let mut open_device_faults: BTreeMap<&'r str, (u64, &'r str)> = BTreeMap::new();
         let mut broker_down_since: Option<u64> = None;
         let mut will_accepts: Vec<usize> = Vec::new();
+        // Each device's subscriptions, as indices into `f.subscribes`.
+        let mut subscribes_of: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
         let mut routes = Routes::default();
         let mut unfinished = false;
 
@@ -467,6 +469,7 @@ impl<'r> Facts<'r> {
                     let l = live.entry(device).or_default();
                     l.subs.insert(filter, *g);
                     let snapshot = retained_matching(&retained, filter);
+                    subscribes_of.entry(device).or_default().push(f.subscribes.len());
                     f.subscribes.push(SubEvent { idx, t_us: t, sub: device, filter, snapshot });
                 }
                 Event::BrokerUnsubscribed { filter } => {
@@ -474,18 +477,31 @@ impl<'r> Facts<'r> {
                     live.entry(device).or_default().subs.remove(filter.as_str());
                 }
                 Event::Delivered { msg, topic, qos, dup, retain, payload, .. } => {
-                    let key = match msg {
-                        Some(m) => Some(Key::App(m)),
-                        None => will_accepts
+                    let is_it = |i: usize| {
+                        let a = &f.accepts[i];
+                        a.topic == topic
+                            && a.payload.as_deref() == Some(payload.as_deref().unwrap_or(""))
+                    };
+                    // A copy with RETAIN=1 answers a subscription: it is the Will retained on
+                    // the topic when the device last subscribed with a matching filter, even
+                    // if the same Will was published again since (its payload is the same).
+                    let retained_will = || {
+                        let s = subscribes_of
+                            .get(device)?
                             .iter()
                             .rev()
-                            .find(|&&i| {
-                                let a = &f.accepts[i];
-                                a.topic == topic
-                                    && a.payload.as_deref()
-                                        == Some(payload.as_deref().unwrap_or(""))
-                            })
-                            .map(|&i| Key::Will(i)),
+                            .map(|&s| &f.subscribes[s])
+                            .find(|s| topic::matches(s.filter, topic))?;
+                        match s.snapshot.iter().find(|(t, _)| *t == topic.as_str())? {
+                            (_, Some(Key::Will(i))) if is_it(*i) => Some(Key::Will(*i)),
+                            _ => None,
+                        }
+                    };
+                    let key = match msg {
+                        Some(m) => Some(Key::App(m)),
+                        None => (*retain).then(retained_will).flatten().or_else(|| {
+                            will_accepts.iter().rev().find(|&&i| is_it(i)).map(|&i| Key::Will(i))
+                        }),
                     };
                     if key.is_none() {
                         f.unattributed += 1;
