@@ -471,6 +471,23 @@ fn a_will_published_again_after_a_subscription_is_not_its_retained_copy_seed_533
     assert_pass(&v, Guarantee::Wills);
 }
 
+/// Two Wills of the same device, alike but for their time, both in flight to a subscriber: each
+/// forwarded copy is the oldest one the subscriber has not had yet.
+#[test]
+fn identical_wills_in_flight_are_delivered_in_order() {
+    let mut t = Trace::with_subscriber(1);
+    t.subscribe(2, "sub", "will/#", 1).connect(5, "tracker", true, false);
+    t.disconnect(1_000, "tracker", "connection-lost").will(1_000, "tracker");
+    t.connect(1_500, "tracker", true, false);
+    t.disconnect(2_000, "tracker", "connection-lost").will(2_000, "tracker");
+    t.delivered(2_500, "sub", None, "will/tracker", 1, false, false);
+    t.delivered(3_000, "sub", None, "will/tracker", 1, false, false);
+    let v = t.verdict("{ wills: true }");
+    assert_pass(&v, Guarantee::Wills);
+    assert_eq!(v.counts[1].delivered, 2, "{}", v.to_text());
+    assert_eq!(v.counts[1].duplicates, 0, "{}", v.to_text());
+}
+
 // ----- liveness -----
 
 #[test]

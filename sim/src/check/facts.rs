@@ -14,8 +14,10 @@
 //!   on the same topic: the broker drops while routing, in the same step as it accepts (its
 //!   overflow policy drops the newest message).
 //!
-//! A `delivered` without a message id is a Will: the latest Will published on that topic with
-//! that payload.
+//! A `delivered` without a message id is a Will, told apart from others of that topic and payload
+//! by when it arrives: a RETAIN=1 copy is the Will retained when the device last subscribed; a
+//! forwarded copy is the oldest such Will owed to the device that it has not had yet (a session
+//! delivers in order), else the latest (a duplicate).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -272,7 +274,10 @@ impl<'r> Facts<'r> {
             BTreeMap::new();
         let mut open_device_faults: BTreeMap<&'r str, (u64, &'r str)> = BTreeMap::new();
         let mut broker_down_since: Option<u64> = None;
-        let mut will_accepts: Vec<usize> = Vec::new();
+        // Wills published, as indices into `f.accepts`, by topic.
+        let mut wills_on: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
+        // (Will, device): the device has had its forwarded copy.
+        let mut will_copies: BTreeSet<(usize, &'r str)> = BTreeSet::new();
         // Each device's subscriptions, as indices into `f.subscribes`.
         let mut subscribes_of: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
         let mut routes = Routes::default();
@@ -431,7 +436,7 @@ impl<'r> Facts<'r> {
                     });
                     owe(&mut f.owed, &live, &routes, key, accept, topic);
                     f.accepts_of.entry(key).or_default().push(accept);
-                    will_accepts.push(accept);
+                    wills_on.entry(topic).or_default().push(accept);
                     match f.endings.last_mut() {
                         Some(e) if e.t_us == t && e.device == device && e.will.is_none() => {
                             e.will = Some(accept);
@@ -497,12 +502,30 @@ impl<'r> Facts<'r> {
                             _ => None,
                         }
                     };
+                    // A forwarded copy: the oldest Will on the topic owed to the device that it
+                    // has not had yet (a session delivers in order), else the latest (a
+                    // duplicate).
+                    let forwarded_will = || {
+                        let wills = wills_on.get(topic.as_str())?;
+                        let owed = |i: usize| {
+                            f.owed.contains_key(&(Key::Will(i), device))
+                                && !will_copies.contains(&(i, device))
+                        };
+                        let i = wills
+                            .iter()
+                            .copied()
+                            .find(|&i| is_it(i) && owed(i))
+                            .or_else(|| wills.iter().rev().copied().find(|&i| is_it(i)))?;
+                        Some(Key::Will(i))
+                    };
                     let key = match msg {
                         Some(m) => Some(Key::App(m)),
-                        None => (*retain).then(retained_will).flatten().or_else(|| {
-                            will_accepts.iter().rev().find(|&&i| is_it(i)).map(|&i| Key::Will(i))
-                        }),
+                        None if *retain => retained_will().or_else(forwarded_will),
+                        None => forwarded_will(),
                     };
+                    if let (Some(Key::Will(i)), false) = (key, *retain) {
+                        will_copies.insert((i, device));
+                    }
                     if key.is_none() {
                         f.unattributed += 1;
                     }
