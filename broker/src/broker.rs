@@ -453,6 +453,7 @@ impl Broker {
     /// PUBCOMP, in their original order [MQTT-4.4.0-1].
     fn resend_inflight(&mut self, conn: ConnId, client_id: &ByteString) {
         let forget_qos1 = self.config.has_bug(PlantedBug::ForgetInflightOnReconnect);
+        let dup = !self.config.has_bug(PlantedBug::DupFlagNotSet);
         let session =
             self.store.state_mut().sessions.get_mut(client_id).expect("a resumed session exists");
         if forget_qos1 {
@@ -461,7 +462,7 @@ impl Broker {
         for (&packet_id, inflight) in &session.inflight {
             let packet = match inflight.state {
                 InflightState::AwaitingPubAck | InflightState::AwaitingPubRec => {
-                    Packet::Publish(publish_packet(&inflight.message, packet_id, true))
+                    Packet::Publish(publish_packet(&inflight.message, packet_id, dup))
                 }
                 InflightState::AwaitingPubComp => Packet::PubRel(Ack::new(packet_id)),
             };
@@ -496,6 +497,11 @@ impl Broker {
                 }
                 return;
             }
+            if publish.dup && self.config.has_bug(PlantedBug::Qos2DupFlagDrop) {
+                // Planted: DUP=1 taken for "already seen"; acknowledged, never forwarded.
+                self.send(conn, Packet::PubRec(Ack::new(packet_id)));
+                return;
+            }
             if session.inbound_qos2.len() >= cap {
                 let reason = DisconnectReason::LimitExceeded(Limit::InboundQos2);
                 self.close(conn, Closing { reason, fire_will: true, tell_driver: true });
@@ -524,6 +530,11 @@ impl Broker {
     fn publish(&mut self, message: Message) {
         if message.retain {
             self.retain(&message);
+            if message.payload.is_empty()
+                && self.config.has_bug(PlantedBug::RetainedDeleteNotForwarded)
+            {
+                return;
+            }
         }
         for (client_id, subscription_qos) in self.index.matches(&message.topic) {
             // Delivered at min(publish QoS, subscription QoS) [MQTT-3.8.4-6], with RETAIN=0
@@ -702,7 +713,11 @@ impl Broker {
             SubAck { packet_id: subscribe.packet_id, reason_codes, properties: Properties::new() };
         // [MQTT-3.8.4-1] [MQTT-3.8.4-2]
         self.send(conn, Packet::SubAck(suback));
+        let copies = if self.config.has_bug(PlantedBug::RetainedDuplicated) { 2 } else { 1 };
         for message in retained {
+            for _ in 1..copies {
+                self.deliver(client_id, message.clone());
+            }
             self.deliver(client_id, message);
         }
     }

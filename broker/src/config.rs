@@ -101,17 +101,34 @@ pub enum PlantedBug {
     /// The Will is not published when a session takeover closes the old connection
     /// [MQTT-3.1.2-8].
     NoWillOnTakeover,
+    /// Unacknowledged PUBLISH packets resent on session resumption carry DUP=0 instead of
+    /// DUP=1 [MQTT-3.3.1-1] (aedes#601).
+    DupFlagNotSet,
+    /// A zero-byte RETAIN=1 PUBLISH clears the retained message but is not forwarded to the
+    /// current subscribers [MQTT-3.3.1-10] (emqx#1207, vernemq#156).
+    RetainedDeleteNotForwarded,
+    /// The retained messages matching a new subscription are sent twice [MQTT-3.3.1-6]
+    /// (rumqtt PR#683).
+    RetainedDuplicated,
+    /// A QoS 2 PUBLISH with DUP=1 whose packet identifier the broker has not seen is taken
+    /// for a duplicate: acknowledged with PUBREC, but never forwarded [MQTT-4.3.3-2]
+    /// (emqx#18441).
+    Qos2DupFlagDrop,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 6] = [
+    pub const ALL: [PlantedBug; 10] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
         PlantedBug::NoWillOnKeepaliveTimeout,
         PlantedBug::StaleRetained,
         PlantedBug::NoWillOnTakeover,
+        PlantedBug::DupFlagNotSet,
+        PlantedBug::RetainedDeleteNotForwarded,
+        PlantedBug::RetainedDuplicated,
+        PlantedBug::Qos2DupFlagDrop,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -123,6 +140,10 @@ impl PlantedBug {
             PlantedBug::NoWillOnKeepaliveTimeout => "no-will-on-keepalive-timeout",
             PlantedBug::StaleRetained => "stale-retained",
             PlantedBug::NoWillOnTakeover => "no-will-on-takeover",
+            PlantedBug::DupFlagNotSet => "dup-flag-not-set",
+            PlantedBug::RetainedDeleteNotForwarded => "retained-delete-not-forwarded",
+            PlantedBug::RetainedDuplicated => "retained-duplicated",
+            PlantedBug::Qos2DupFlagDrop => "qos2-dup-flag-drop",
         }
     }
 }

@@ -69,6 +69,45 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             // [MQTT-3.3.1-5]
             payloads(&h.publishes(sub)) != ["new"]
         }
+        PlantedBug::DupFlagNotSet => {
+            let sub = h.connect("sub", false);
+            h.subscribe(sub, "t", Q1);
+            let conn = h.connect("pub", true);
+            h.publish(conn, "t", "x", Q1, false);
+            h.take(sub);
+            h.lose(sub);
+            let back = h.connect("sub", false);
+            // [MQTT-3.3.1-1]: a re-delivery carries DUP=1.
+            h.publishes(back).iter().any(|p| !p.dup)
+        }
+        PlantedBug::RetainedDeleteNotForwarded => {
+            let sub = h.connect("sub", true);
+            h.subscribe(sub, "t", Q1);
+            let conn = h.connect("pub", true);
+            h.publish(conn, "t", "on", Q1, true);
+            h.publish(conn, "t", "", Q1, true);
+            // [MQTT-3.3.1-10]: the zero-byte retained PUBLISH is forwarded as usual.
+            payloads(&h.publishes(sub)) != ["on", ""]
+        }
+        PlantedBug::RetainedDuplicated => {
+            let conn = h.connect("pub", true);
+            h.publish(conn, "t", "on", Q1, true);
+            let sub = h.connect("sub", true);
+            h.subscribe(sub, "t", Q1);
+            // [MQTT-3.3.1-6]: the retained message is sent once per subscription.
+            payloads(&h.publishes(sub)) != ["on"]
+        }
+        PlantedBug::Qos2DupFlagDrop => {
+            let sub = h.connect("sub", true);
+            h.subscribe(sub, "t", Q2);
+            let conn = h.connect("pub", true);
+            // The first attempt never arrived: the broker sees the resend first.
+            let mut packet = publish("t", "x", Q2, false, 1);
+            packet.dup = true;
+            h.send(conn, Packet::Publish(packet));
+            // [MQTT-4.3.3-2]: a QoS 2 message new to the broker is forwarded, DUP or not.
+            h.publishes(sub).is_empty()
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -94,6 +133,10 @@ fn planted_bugs_have_kebab_case_names() {
             "no-will-on-keepalive-timeout",
             "stale-retained",
             "no-will-on-takeover",
+            "dup-flag-not-set",
+            "retained-delete-not-forwarded",
+            "retained-duplicated",
+            "qos2-dup-flag-drop",
         ]
     );
     for bug in PlantedBug::ALL {

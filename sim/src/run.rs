@@ -214,6 +214,10 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::NoWillOnKeepaliveTimeout => PlantedBug::NoWillOnKeepaliveTimeout,
             BrokerBug::StaleRetained => PlantedBug::StaleRetained,
             BrokerBug::NoWillOnTakeover => PlantedBug::NoWillOnTakeover,
+            BrokerBug::DupFlagNotSet => PlantedBug::DupFlagNotSet,
+            BrokerBug::RetainedDeleteNotForwarded => PlantedBug::RetainedDeleteNotForwarded,
+            BrokerBug::RetainedDuplicated => PlantedBug::RetainedDuplicated,
+            BrokerBug::Qos2DupFlagDrop => PlantedBug::Qos2DupFlagDrop,
         })
         .collect();
     BrokerConfig {

@@ -72,6 +72,16 @@ pub enum BrokerBug {
     StaleRetained,
     /// The broker does not publish the Will when a new connection takes the session over.
     NoWillOnTakeover,
+    /// The broker resends unacknowledged messages on session resumption with DUP=0.
+    DupFlagNotSet,
+    /// The broker clears a retained message on a zero-byte retained PUBLISH but does not
+    /// forward that PUBLISH to the current subscribers.
+    RetainedDeleteNotForwarded,
+    /// The broker sends the retained messages matching a new subscription twice.
+    RetainedDuplicated,
+    /// The broker takes a QoS 2 PUBLISH with DUP=1 that it never saw for a duplicate: it
+    /// acknowledges it and never forwards it.
+    Qos2DupFlagDrop,
 }
 
 /// The reference broker's settings.
