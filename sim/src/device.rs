@@ -28,6 +28,7 @@ use crate::link::{Connection, DeviceLink, LinkEventKind, LinkStream};
 use crate::plan::DevicePlan;
 use crate::rng::SimRng;
 use crate::scenario::{self, DeviceGroup, FaultKind};
+use crate::tap::PacketTap;
 use crate::trace::{Event, Phase, Record};
 use crate::world;
 
@@ -60,6 +61,8 @@ pub(crate) struct DeviceSetup {
     pub rng: SimRng,
     pub recorder: Recorder,
     pub broker_addr: String,
+    /// Whether to record every control packet (the packet-level trace).
+    pub packets: bool,
 }
 
 /// One `publish` entry of a group, expanded for one device.
@@ -578,9 +581,17 @@ impl Device {
                     max_packet_size: 1 << 20,
                     epoch: epoch(),
                 };
+                let packets = self.setup.packets;
                 self.phase = Some(Box::pin(async move {
                     let mut sink = |_: Duration, event: &ClientEvent| mapper.on_client_event(event);
-                    drive_client(&client, stream, &waker, config, &mut sink).await;
+                    if packets {
+                        let tap = mapper.clone();
+                        let record = move |event: Event| tap.push(now(), event);
+                        let stream = PacketTap::new(stream, config.protocol, record);
+                        drive_client(&client, stream, &waker, config, &mut sink).await;
+                    } else {
+                        drive_client(&client, stream, &waker, config, &mut sink).await;
+                    }
                     Outcome::Ended
                 }));
             }

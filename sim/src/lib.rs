@@ -57,6 +57,7 @@
 //! - [`explore`]: seed sweeps in parallel, shards, and swarm variation of a scenario per seed.
 //! - [`report`]: the HTML report, `summary.md` and `junit.xml` of a run, and a sweep's index.
 //! - `device`: one device's task: application, client core, reconnects, faults (private).
+//! - `tap`: the packet-level trace: decodes what a device writes and reads (private).
 //!
 //! Layout of a simulation: the broker runs on the host [`world::BROKER_HOST`]; devices run as
 //! tasks on one device host per 10,000 devices ([`world::device_host`]), whatever their sites:
@@ -74,6 +75,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+mod tap;
 pub mod trace;
 pub mod world;
 

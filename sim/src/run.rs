@@ -26,7 +26,7 @@ use crate::link::{DeviceLink, LinkModel, LinkOptions, Window};
 use crate::plan::{DevicePlan, LinkAction, Plan, PlanError, Restart, direction_name, fmt_pct};
 use crate::rng::{Purpose, Seeds};
 use crate::scenario::{BrokerBug, Scenario, StateMode};
-use crate::trace::{Event, Phase, Record, TraceSink};
+use crate::trace::{Event, Level, Phase, Record, TraceSink};
 use crate::world::{self, BROKER_HOST, WorldConfig};
 
 /// The MQTT port the broker listens on.
@@ -404,6 +404,7 @@ fn device_setups(
     plan: &Plan,
     host: usize,
     recorder: &Recorder,
+    packets: bool,
 ) -> Vec<DeviceSetup> {
     let seeds = Seeds::new(plan.seed);
     let protocol = scenario.protocol.get();
@@ -429,6 +430,7 @@ fn device_setups(
                 rng,
                 recorder: recorder.clone(),
                 broker_addr: broker_addr.clone(),
+                packets,
             }
         })
         .collect()
@@ -523,6 +525,7 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> Result<RunReport, Si
     let plan = Rc::new(Plan::new(scenario, seed, duration)?);
     let scenario = Rc::new(scenario.clone());
     let recorder: Recorder = Rc::new(RefCell::new(Vec::new()));
+    let packets = trace.iter().any(|sink| sink.level() >= Level::Packets);
 
     let mut sim = world::build_sim(&WorldConfig {
         seed,
@@ -545,7 +548,7 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> Result<RunReport, Si
         let plan = plan.clone();
         let recorder = recorder.clone();
         sim.host(name.as_str(), move || {
-            let setups = device_setups(&scenario, &plan, host, &recorder);
+            let setups = device_setups(&scenario, &plan, host, &recorder, packets);
             async move {
                 for setup in setups {
                     tokio::task::spawn_local(device::run_device(setup));
@@ -576,9 +579,12 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> Result<RunReport, Si
         }
         batch.sort_by_key(|r| r.t_us);
         for record in batch.iter().filter(|r| r.t_us <= total_us) {
+            let packet_level = record.event.is_packet_level();
             report.observe(record);
             for sink in trace.iter_mut() {
-                sink.record(record)?;
+                if !packet_level || sink.level() >= Level::Packets {
+                    sink.record(record)?;
+                }
             }
         }
         if let Some(progress) = progress.as_mut() {

@@ -7,6 +7,13 @@
 //! Application messages are named by the message id their payload starts with,
 //! `"<client_id>#<n>"` (n counts from 1 per device, across reboots), so a delivery can be
 //! matched to its publish.
+//!
+//! Two levels of detail ([`Level`]): the default records what the applications, connections,
+//! the broker and the faults did; the packet level adds one record per control packet a device
+//! sent or received ([`Event::PacketSent`], [`Event::PacketReceived`]: PINGREQ and PINGRESP,
+//! acknowledgements, SUBSCRIBE, ...), for timing questions the default cannot answer. A sink
+//! asks for it with [`TraceSink::level`] (wrap it in [`Packets`]); packet records reach only the
+//! sinks that asked, so default traces stay as they are.
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
@@ -165,6 +172,33 @@ pub enum Event {
     /// whether its store survives (`durable`) or not (`volatile`).
     BrokerRestart { phase: Phase, state: String },
 
+    // ----- packet level (only in traces that ask for it, see [`Level`]) -----
+    /// The device wrote a control packet to its connection. `pid` for packets with a packet
+    /// identifier; `qos`, `dup` and `retain` for PUBLISH.
+    PacketSent {
+        packet: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qos: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dup: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retain: Option<bool>,
+    },
+    /// The device read a control packet from its connection (same fields as `PacketSent`).
+    PacketReceived {
+        packet: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qos: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dup: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retain: Option<bool>,
+    },
+
     // ----- links and faults -----
     /// The device's link reset its connection (a sender exhausted its retransmissions).
     LinkReset,
@@ -209,8 +243,57 @@ impl Event {
             | Event::BrokerSubscribed { .. }
             | Event::BrokerUnsubscribed { .. }
             | Event::BrokerRestart { .. } => Dir::Broker,
+            Event::PacketSent { .. } => Dir::Up,
+            Event::PacketReceived { .. } => Dir::Down,
             Event::LinkReset | Event::HandshakeLost => Dir::Link,
             Event::DeviceFault { .. } | Event::LinkFault { .. } => Dir::Fault,
+        }
+    }
+}
+
+impl Event {
+    /// The event as the text trace shows it, without time, site and device.
+    pub fn summary(&self) -> String {
+        Summary(self).to_string()
+    }
+
+    /// Whether this is a packet-level record (see [`Level`]).
+    pub fn is_packet_level(&self) -> bool {
+        matches!(self, Event::PacketSent { .. } | Event::PacketReceived { .. })
+    }
+
+    /// A packet-level record of `packet`, sent by the device (`sent`) or received by it.
+    pub fn packet(packet: &mqttsim_codec::Packet, sent: bool) -> Event {
+        use mqttsim_codec::Packet as P;
+        let (name, pid) = match packet {
+            P::Connect(_) => ("CONNECT", None),
+            P::ConnAck(_) => ("CONNACK", None),
+            P::Publish(p) => ("PUBLISH", (p.packet_id != 0).then_some(p.packet_id)),
+            P::PubAck(a) => ("PUBACK", Some(a.packet_id)),
+            P::PubRec(a) => ("PUBREC", Some(a.packet_id)),
+            P::PubRel(a) => ("PUBREL", Some(a.packet_id)),
+            P::PubComp(a) => ("PUBCOMP", Some(a.packet_id)),
+            P::Subscribe(s) => ("SUBSCRIBE", Some(s.packet_id)),
+            P::SubAck(s) => ("SUBACK", Some(s.packet_id)),
+            P::Unsubscribe(u) => ("UNSUBSCRIBE", Some(u.packet_id)),
+            P::UnsubAck(u) => ("UNSUBACK", Some(u.packet_id)),
+            P::PingReq => ("PINGREQ", None),
+            P::PingResp => ("PINGRESP", None),
+            P::Disconnect(_) => ("DISCONNECT", None),
+            P::Auth(_) => ("AUTH", None),
+        };
+        let publish = match packet {
+            P::Publish(p) => Some(p),
+            _ => None,
+        };
+        let packet = name.to_owned();
+        let qos = publish.map(|p| p.qos.as_u8());
+        let dup = publish.map(|p| p.dup);
+        let retain = publish.map(|p| p.retain);
+        if sent {
+            Event::PacketSent { packet, pid, qos, dup, retain }
+        } else {
+            Event::PacketReceived { packet, pid, qos, dup, retain }
         }
     }
 }
@@ -344,6 +427,23 @@ impl fmt::Display for Summary<'_> {
             Event::BrokerRestart { phase: Phase::End, state } => {
                 write!(f, "BROKER RESTARTED (state {state})")
             }
+            Event::PacketSent { packet, pid, qos, dup, retain }
+            | Event::PacketReceived { packet, pid, qos, dup, retain } => {
+                f.write_str(packet)?;
+                if let Some(q) = qos {
+                    write!(f, " q{q}")?;
+                }
+                if let Some(pid) = pid {
+                    write!(f, " pid={pid}")?;
+                }
+                if let Some(dup) = dup {
+                    write!(f, " dup={}", bit(*dup))?;
+                }
+                if let Some(retain) = retain {
+                    write!(f, " retain={}", bit(*retain))?;
+                }
+                Ok(())
+            }
             Event::LinkReset => f.write_str("connection reset by the link"),
             Event::HandshakeLost => f.write_str("handshake lost on the link"),
             Event::DeviceFault { kind, phase: Phase::Start } => write!(f, "{kind} begins"),
@@ -366,6 +466,16 @@ impl fmt::Display for Summary<'_> {
     }
 }
 
+/// How much a trace records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Applications, connections, the broker's events, links and faults (the default).
+    #[default]
+    Events,
+    /// All of that, and every control packet a device sent or received.
+    Packets,
+}
+
 /// Receives the trace, record by record, in time order.
 pub trait TraceSink {
     /// Takes one record.
@@ -375,6 +485,11 @@ pub trait TraceSink {
     /// Returns the writer's error; the run stops with it.
     fn record(&mut self, record: &Record) -> io::Result<()>;
 
+    /// The detail this sink wants; packet-level records reach only sinks that want them.
+    fn level(&self) -> Level {
+        Level::Events
+    }
+
     /// Flushes buffered output at the end of the run.
     ///
     /// # Errors
@@ -382,6 +497,38 @@ pub trait TraceSink {
     /// Returns the writer's error.
     fn finish(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl<T: TraceSink + ?Sized> TraceSink for &mut T {
+    fn record(&mut self, record: &Record) -> io::Result<()> {
+        (**self).record(record)
+    }
+
+    fn level(&self) -> Level {
+        (**self).level()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        (**self).finish()
+    }
+}
+
+/// A sink that wants the packet-level trace: `Packets(JsonLines(file))`.
+#[derive(Debug)]
+pub struct Packets<S>(pub S);
+
+impl<S: TraceSink> TraceSink for Packets<S> {
+    fn record(&mut self, record: &Record) -> io::Result<()> {
+        self.0.record(record)
+    }
+
+    fn level(&self) -> Level {
+        Level::Packets
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.0.finish()
     }
 }
 

@@ -624,6 +624,10 @@ fn step(r: &Record, lane: usize) -> Step {
                 Phase::End => "broker restarted".to_owned(),
             },
         ),
+        Event::PacketSent { .. } => (lane, BROKER, StepKind::Arrow, r.event.summary()),
+        Event::PacketReceived { .. } => {
+            (BROKER, lane, StepKind::Arrow, r.event.summary())
+        }
         Event::LinkReset => (lane, lane, StepKind::Bad, "link reset".to_owned()),
         Event::HandshakeLost => (lane, lane, StepKind::Bad, "handshake lost".to_owned()),
         Event::DeviceFault { kind, phase } => (
