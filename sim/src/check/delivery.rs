@@ -1,25 +1,39 @@
 //! The delivery guarantees per (message, subscriber) pair: QoS 0 at most once (up to the
 //! allowed duplicates), QoS 1 at least once, QoS 2 exactly once, at the effective QoS
-//! min(publish QoS, granted QoS); the loss and duplicate counts; the expected-loss bounds.
+//! min(publish QoS, granted QoS); every undelivered pair's reason; the counts; the latencies;
+//! the expected-loss bounds.
 //!
 //! A pair is owed when the subscriber had a matching subscription at the moment the broker
-//! accepted the message (for a Will: published it). An owed QoS 1 or 2 pair that was never
-//! delivered is a violation unless the loss was allowed or the guarantee's conditions failed:
-//! - the broker dropped the copy from a bounded queue or by its offline policy (allowed loss);
-//! - the subscriber's session ended before delivery: a clean session that disconnected, a
-//!   session the broker no longer had, a volatile broker restart (exempt);
-//! - the subscriber was offline at the end, or its last connection did not have an undisturbed
-//!   stretch of `settle` after the acceptance (exempt: still in flight).
+//! accepted the message (for a Will: published it). An owed pair that was never delivered gets
+//! one reason, checked in this order:
+//! - the broker reported dropping the copy (`broker-queue-full`, `broker-qos0-offline`);
+//! - its effective QoS is 0 (`at-most-once`);
+//! - the trace shows the broker had its chance to deliver it in the subscriber's session (see
+//!   `due`): `lost`, a violation;
+//! - the subscriber's session ended first (`session-ended`);
+//! - the session still held it at the end, the subscriber offline (`subscriber-away`) or
+//!   online (`in-flight-at-end`).
+//!
+//! A message the broker never accepted is owed nowhere, but its would-be pairs (subscribers
+//! matching when it was published) are counted with the publisher's reason:
+//! `publisher-dropped`, `publisher-lost-state`, `at-most-once` for QoS 0, else
+//! `in-flight-at-end` (its publisher still holds it).
 //!
 //! Duplicates are measured against acceptances: a publisher that resends a message whose
 //! PUBACK or PUBREC was lost makes the broker accept it twice, and each acceptance is a new
 //! message to the broker. QoS 2 deliveries beyond the number of acceptances are a violation,
 //! unless the subscriber device lost its client state (power loss, crash, reboot) in between.
+//! A copy with the packet identifier of an earlier copy of the same message is a re-delivery
+//! and must have DUP=1 [MQTT-3.3.1-1].
+//!
+//! Violations go under the guarantee of the pair's effective QoS; those of a Will's copies
+//! under `wills`, those of a zero-byte retained message's (a retained clear) under `retained`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::due::{Due, Stream};
 use super::facts::{Facts, Key};
-use super::verdict::{Findings, Guarantee, QosCounts, Violation};
+use super::verdict::{Findings, Guarantee, LossReason, QosCounts, Undelivered, Violation};
 use crate::scenario::Expectations;
 
 /// The findings of the delivery rules and the counts.
@@ -27,16 +41,27 @@ pub(crate) struct DeliveryFindings {
     pub qos0: Findings,
     pub qos1: Findings,
     pub qos2: Findings,
-    /// Undelivered Will copies at QoS 1 or 2.
+    /// Violations of Wills' copies.
     pub wills: Findings,
+    /// Violations of retained clears' copies [MQTT-3.3.1-10].
+    pub retained: Findings,
     pub counts: [QosCounts; 3],
+    pub undelivered: Vec<Undelivered>,
+    pub latencies: [Vec<u64>; 3],
+    /// Pairs of application messages (not Wills) per effective QoS, and how many were
+    /// delivered: what the QoS guarantees have to judge.
+    pub app_pairs: [u64; 3],
+    pub app_delivered: [u64; 3],
+    /// Pairs of retained clears.
+    pub clear_pairs: u64,
 }
 
 impl DeliveryFindings {
-    /// Files a violation under the guarantee of its effective QoS (Wills under `wills`).
-    fn push(&mut self, key: &Key<'_>, effective: u8, mut violation: Violation) {
+    /// Files a violation under the guarantee it concerns.
+    fn push(&mut self, facts: &Facts<'_>, key: &Key<'_>, effective: u8, mut violation: Violation) {
         let findings = match (key, effective) {
             (Key::Will(_), _) => &mut self.wills,
+            (Key::App(id), _) if is_clear(facts, id) => &mut self.retained,
             (_, 0) => &mut self.qos0,
             (_, 1) => &mut self.qos1,
             _ => &mut self.qos2,
@@ -46,13 +71,30 @@ impl DeliveryFindings {
     }
 }
 
-pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) -> DeliveryFindings {
+/// Whether a message is a zero-byte retained message (a retained clear).
+fn is_clear(facts: &Facts<'_>, id: &str) -> bool {
+    facts.messages.get(id).is_some_and(|m| m.empty && m.retain)
+}
+
+pub(crate) fn check(
+    facts: &Facts<'_>,
+    expect: &Expectations,
+    due: &Due<'_, '_>,
+    tolerance_us: u64,
+    settle_us: u64,
+) -> DeliveryFindings {
     let mut out = DeliveryFindings {
         qos0: Findings::new(Guarantee::Qos0MaxDuplicates),
         qos1: Findings::new(Guarantee::Qos1AtLeastOnce),
         qos2: Findings::new(Guarantee::Qos2ExactlyOnce),
         wills: Findings::new(Guarantee::Wills),
-        counts: [QosCounts::default(); 3],
+        retained: Findings::new(Guarantee::Retained),
+        counts: Default::default(),
+        undelivered: Vec::new(),
+        latencies: Default::default(),
+        app_pairs: [0; 3],
+        app_delivered: [0; 3],
+        clear_pairs: 0,
     };
     let mut copies: BTreeMap<(&Key<'_>, &str), Vec<usize>> = BTreeMap::new();
     for (i, d) in facts.deliveries.iter().enumerate() {
@@ -77,14 +119,17 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
     }
 
     for ((key, sub), owes) in &facts.owed {
-        let publish_qos = match key {
-            Key::App(id) => facts.messages.get(id).map_or(0, |m| m.qos),
-            Key::Will(a) => facts.accepts[*a].qos,
-        };
-        let q = usize::from(publish_qos.min(2));
-        out.counts[q].pairs += 1;
         let effective =
             owes.iter().map(|o| facts.accepts[o.accept].qos.min(o.granted)).max().unwrap_or(0);
+        let q = usize::from(effective.min(2));
+        out.counts[q].pairs += 1;
+        let will = matches!(key, Key::Will(_));
+        if !will {
+            out.app_pairs[q] += 1;
+        }
+        if matches!(key, Key::App(id) if is_clear(facts, id)) {
+            out.clear_pairs += 1;
+        }
         let all = copies.get(&(key, *sub)).map_or(&[][..], Vec::as_slice);
         let routed: Vec<usize> =
             all.iter().copied().filter(|&i| !facts.deliveries[i].retain).collect();
@@ -102,10 +147,52 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
                 observed: format!("a copy at QoS {}", facts.deliveries[wrong].qos),
                 trace: facts.quote(&lines),
             };
-            out.push(key, effective, violation);
+            out.push(facts, key, effective, violation);
         }
-        if !all.is_empty() {
+        // A re-delivery carries DUP=1: a copy with DUP=0 beyond one per acceptance that has
+        // the packet identifier of an earlier copy is a re-delivery without it.
+        let mut pids: BTreeSet<u16> = BTreeSet::new();
+        let mut fresh = 0;
+        for &i in &routed {
+            let d = &facts.deliveries[i];
+            if d.qos == 0 || d.dup {
+                pids.insert(d.pid);
+                continue;
+            }
+            fresh += 1;
+            if !pids.insert(d.pid) && fresh > owes.len() {
+                let violation = Violation {
+                    guarantee: Guarantee::Qos1AtLeastOnce,
+                    message: Some(facts.message_ref(key)),
+                    device: Some((*sub).to_owned()),
+                    expected: format!(
+                        "a re-delivery of packet identifier {} sent with DUP=1 [MQTT-3.3.1-1]",
+                        d.pid
+                    ),
+                    observed: format!(
+                        "a second copy with pid={} and DUP=0 at {:.3}s",
+                        d.pid,
+                        d.t_us as f64 / 1e6
+                    ),
+                    trace: facts.quote(&lines),
+                };
+                out.push(facts, key, effective, violation);
+                break;
+            }
+        }
+        if let Some(&first) = all.first() {
             out.counts[q].delivered += 1;
+            if !will {
+                out.app_delivered[q] += 1;
+            }
+            let published = match key {
+                Key::App(id) => facts.messages.get(id).map(|m| facts.records[m.idx].t_us),
+                Key::Will(a) => Some(facts.accepts[*a].t_us),
+            };
+            if let Some(published) = published {
+                let latency = facts.deliveries[first].t_us.saturating_sub(published);
+                out.latencies[q].push(latency);
+            }
             out.counts[q].duplicates += routed.len().saturating_sub(1) as u64;
             let acceptances = owes.len();
             if effective == 0
@@ -129,7 +216,7 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
                 let first = facts.deliveries[routed[0]].t_us;
                 let last = facts.deliveries[routed[routed.len() - 1]].t_us;
                 if !facts.lost_state_between(sub, first, last) {
-                    out.qos2.push(Violation {
+                    let violation = Violation {
                         guarantee: Guarantee::Qos2ExactlyOnce,
                         message: Some(facts.message_ref(key)),
                         device: Some((*sub).to_owned()),
@@ -138,90 +225,199 @@ pub(crate) fn check(facts: &Facts<'_>, expect: &Expectations, settle_us: u64) ->
                         ),
                         observed: format!("{} copies delivered", routed.len()),
                         trace: facts.quote(&lines),
-                    });
+                    };
+                    out.push(facts, key, effective, violation);
                 }
             }
             continue;
         }
-        if owes.iter().any(|o| facts.broker_drops.contains_key(&(o.accept, *sub))) {
-            out.counts[q].allowed_losses += 1;
-            continue;
-        }
-        if effective == 0 {
-            out.counts[q].lost += 1;
-            continue;
-        }
+
+        // Not delivered: why?
+        let drop = owes.iter().find_map(|o| facts.broker_drops.get(&(o.accept, *sub)));
         let last = owes.last().expect("an owed pair has an acceptance");
         let accept = &facts.accepts[last.accept];
-        if facts.epochs[last.epoch].end_us.is_some()
-            || !facts.settled_after(sub, accept.t_us, settle_us)
-        {
-            out.counts[q].exempt += 1;
-            continue;
-        }
-        out.counts[q].lost += 1;
-        if let Some(span) = facts.spans.get(sub).and_then(|s| s.last()) {
-            lines.push(span.start_idx);
-        }
-        let violation = Violation {
-            guarantee: Guarantee::Qos1AtLeastOnce,
-            message: Some(facts.message_ref(key)),
-            device: Some((*sub).to_owned()),
-            expected: format!(
-                "delivered at least once at QoS {effective}: the subscription existed when the \
-                 broker accepted it, the session lasted, and the subscriber was online for at \
-                 least {}s afterwards",
-                settle_us / 1_000_000
-            ),
-            observed: "never delivered, and no drop reported".to_owned(),
-            trace: facts.quote(&lines),
+        let epoch = &facts.epochs[last.epoch];
+        let (reason, detail) = if let Some(&drop) = drop {
+            let reason = match &facts.records[drop].event {
+                crate::trace::Event::BrokerDropped { reason, .. } if reason == "qos0-offline" => {
+                    LossReason::BrokerQos0Offline
+                }
+                _ => LossReason::BrokerQueueFull,
+            };
+            let at = facts.records[drop].t_us as f64 / 1e6;
+            (reason, format!("the broker dropped its copy at {at:.3}s (trace line {})", drop + 1))
+        } else if effective == 0 {
+            (LossReason::AtMostOnce, "QoS 0: sent at most once".to_owned())
+        } else {
+            let first_accept = facts.accepts_of.get(key).and_then(|a| a.first()).copied();
+            let stream = Stream {
+                publisher: accept.publisher,
+                topic: accept.topic,
+                qos: effective,
+                rank: first_accept.unwrap_or(last.accept),
+            };
+            match due.evidence(sub, last.epoch, accept.t_us, Some(stream)) {
+                Some(evidence) => {
+                    let text = evidence.describe(facts, tolerance_us, settle_us);
+                    lines.extend(evidence.record(facts));
+                    let how = if accept.implied {
+                        format!(
+                            "its publisher's acknowledgement at {:.3}s says the broker took it over \
+                             [MQTT-4.3.2-2, MQTT-4.3.3-2] (the broker reported no acceptance)",
+                            accept.t_us as f64 / 1e6
+                        )
+                    } else {
+                        format!("the broker accepted it at {:.3}s", accept.t_us as f64 / 1e6)
+                    };
+                    let violation = Violation {
+                        guarantee: Guarantee::Qos1AtLeastOnce,
+                        message: Some(facts.message_ref(key)),
+                        device: Some((*sub).to_owned()),
+                        expected: format!(
+                            "delivered at least once at QoS {effective}{}: the subscription \
+                             existed when {how}, and the session lasted [MQTT-4.3.2-1]",
+                            if is_clear_key(facts, key) {
+                                ", a zero-byte retained PUBLISH forwarded like any other \
+                                 [MQTT-3.3.1-10]"
+                            } else {
+                                ""
+                            }
+                        ),
+                        observed: format!("never delivered, and no drop reported; yet {text}"),
+                        trace: facts.quote(&lines),
+                    };
+                    out.push(facts, key, effective, violation);
+                    (LossReason::Lost, text)
+                }
+                None if epoch.end_us.is_some() => {
+                    let at = epoch.end_us.unwrap_or_default() as f64 / 1e6;
+                    let cause = epoch.end_cause.unwrap_or("the session ended");
+                    (LossReason::SessionEnded, format!("{cause} at {at:.3}s"))
+                }
+                None if facts
+                    .spans
+                    .get(sub)
+                    .and_then(|s| s.last())
+                    .is_none_or(|s| s.end_us.is_some()) =>
+                {
+                    (
+                        LossReason::SubscriberAway,
+                        "its session held it, the subscriber offline at the end".to_owned(),
+                    )
+                }
+                None => (
+                    LossReason::InFlightAtEnd,
+                    format!(
+                        "accepted at {:.3}s; no sign since that the broker could deliver it",
+                        accept.t_us as f64 / 1e6
+                    ),
+                ),
+            }
         };
-        out.push(key, effective, violation);
+        out.counts[q].add_undelivered(reason);
+        out.undelivered.push(Undelivered {
+            message: facts.message_ref(key),
+            subscriber: (*sub).to_owned(),
+            qos: effective,
+            reason,
+            class: reason.class(),
+            detail,
+        });
     }
 
-    // Messages the broker never accepted, per subscriber that would have received them: given
-    // up by the publisher (its queue, or its state lost to a power loss, crash or reboot) is an
-    // allowed loss; still with a publisher whose link or connection was disturbed up to the end
-    // is in flight; only a publisher that then had a settled, undisturbed connection and still
-    // never got it accepted has lost it.
+    // Messages the broker never accepted, per subscriber that would have received them.
     for (id, m) in &facts.messages {
-        if accepted.contains(&Key::App(id)) {
+        if accepted.contains(&Key::App(id)) || m.candidates.is_empty() {
             continue;
         }
-        let counts = &mut out.counts[usize::from(m.qos.min(2))];
         let published_at = facts.records[m.idx].t_us;
-        let gave_up = facts.device_drops.contains_key(id)
-            || facts.lost_state_between(m.publisher, published_at, facts.end_us);
-        let settled = facts.settled_after(m.publisher, published_at, settle_us);
-        for _ in &m.candidates {
-            counts.pairs += 1;
-            if gave_up {
-                counts.allowed_losses += 1;
-            } else if !settled {
-                counts.exempt += 1;
-            } else {
-                counts.lost += 1;
+        let (reason, detail) = if let Some(&drop) = facts.device_drops.get(id) {
+            let why = match &facts.records[drop].event {
+                crate::trace::Event::Dropped { reason, .. } => reason.as_str(),
+                _ => "dropped",
+            };
+            (LossReason::PublisherDropped, format!("its publisher dropped it ({why})"))
+        } else if facts.lost_state_between(m.publisher, published_at, facts.end_us) {
+            (
+                LossReason::PublisherLostState,
+                "its publisher lost it with its memory (power loss, crash or reboot)".to_owned(),
+            )
+        } else if m.qos == 0 {
+            (LossReason::AtMostOnce, "QoS 0: the broker never received it".to_owned())
+        } else {
+            (LossReason::InFlightAtEnd, "its publisher still held it at the end".to_owned())
+        };
+        for &(sub, _, granted) in &m.candidates {
+            let effective = m.qos.min(granted);
+            let q = usize::from(effective.min(2));
+            out.counts[q].pairs += 1;
+            out.app_pairs[q] += 1;
+            if m.empty && m.retain {
+                out.clear_pairs += 1;
             }
+            out.counts[q].add_undelivered(reason);
+            out.undelivered.push(Undelivered {
+                message: facts.message_ref(&Key::App(id)),
+                subscriber: sub.to_owned(),
+                qos: effective,
+                reason,
+                class: reason.class(),
+                detail: detail.clone(),
+            });
         }
     }
     out
 }
 
-/// Evaluates the `expected_loss` bounds against the counts.
-pub(crate) fn expected_loss(counts: &[QosCounts; 3], expect: &Expectations) -> Option<Findings> {
-    let bounds = expect.expected_loss?;
+fn is_clear_key(facts: &Facts<'_>, key: &Key<'_>) -> bool {
+    matches!(key, Key::App(id) if is_clear(facts, id))
+}
+
+/// Evaluates the `expected_loss` bounds against the counts; `Err` says why there was nothing
+/// to judge.
+pub(crate) fn expected_loss(
+    counts: &[QosCounts; 3],
+    expect: &Expectations,
+) -> Option<(Findings, Option<String>)> {
+    let bounds = expect.expected_loss.as_ref()?;
     let mut findings = Findings::new(Guarantee::ExpectedLoss);
+    let excluding = &bounds.excluding;
+    let mut judged = 0;
     for (q, bound) in [bounds.qos0, bounds.qos1, bounds.qos2].into_iter().enumerate() {
         let Some(bound) = bound else { continue };
         let c = &counts[q];
-        let ratio = c.loss_ratio();
-        let lost = c.allowed_losses + c.lost;
-        let text = format!(
-            "q{q}: lost {lost} of {} pairs ({:.3}%), bound {}",
-            c.delivered + lost,
+        let left_out: u64 = excluding.iter().map(|r| c.reasons.get(r).copied().unwrap_or(0)).sum();
+        let undelivered = c.undelivered().saturating_sub(left_out);
+        let total = c.delivered + undelivered;
+        if total == 0 {
+            findings.notes.push(format!(
+                "q{q}: no (message, subscriber) pair at effective QoS {q}{}: bound {} not \
+                 exercised",
+                if left_out > 0 { " once the excluded reasons are left out" } else { "" },
+                bound_text(bound)
+            ));
+            continue;
+        }
+        judged += 1;
+        let ratio = c.undelivered_ratio(excluding);
+        let reasons: Vec<String> = c
+            .reasons
+            .iter()
+            .filter(|(r, _)| !excluding.contains(r))
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let mut text = format!(
+            "q{q}: {undelivered} of {total} pairs not delivered ({:.3}%{}{})",
             ratio * 100.0,
-            bound_text(bound)
+            if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join(", ")) },
+            if left_out > 0 {
+                let names: Vec<&str> = excluding.iter().map(|r| r.name()).collect();
+                format!("; {left_out} left out: {}", names.join(", "))
+            } else {
+                String::new()
+            }
         );
+        text.push_str(&format!(", bound {}", bound_text(bound)));
         if bound.holds(ratio) {
             findings.notes.push(format!("{text}: holds"));
         } else {
@@ -229,19 +425,14 @@ pub(crate) fn expected_loss(counts: &[QosCounts; 3], expect: &Expectations) -> O
                 guarantee: Guarantee::ExpectedLoss,
                 message: None,
                 device: None,
-                expected: format!("QoS {q} loss {}", bound_text(bound)),
-                observed: format!(
-                    "{:.3}% ({} allowed drops, {} other losses, {} delivered)",
-                    ratio * 100.0,
-                    c.allowed_losses,
-                    c.lost,
-                    c.delivered
-                ),
+                expected: format!("pairs at effective QoS {q} not delivered {}", bound_text(bound)),
+                observed: text,
                 trace: Vec::new(),
             });
         }
     }
-    Some(findings)
+    let missing = (judged == 0).then(|| "no pair at the QoS of any bound".to_owned());
+    Some((findings, missing))
 }
 
 fn bound_text(bound: crate::scenario::Bound) -> String {

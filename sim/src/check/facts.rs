@@ -14,10 +14,16 @@
 //!   on the same topic: the broker drops while routing, in the same step as it accepts (its
 //!   overflow policy drops the newest message).
 //!
-//! A `delivered` without a message id is a Will, told apart from others of that topic and payload
-//! by when it arrives: a RETAIN=1 copy is the Will retained when the device last subscribed; a
-//! forwarded copy is the oldest such Will owed to the device that it has not had yet (a session
-//! delivers in order), else the latest (a duplicate).
+//! - A QoS 1 or 2 message its publisher saw acknowledged (PUBACK, PUBCOMP) but that the broker
+//!   never reported accepting was accepted all the same: the acknowledgement is the broker
+//!   taking it over [MQTT-4.3.2], [MQTT-4.3.3]. It is owed, from the acknowledgement, to the
+//!   subscribers that matched both when it was published and then.
+//!
+//! A `delivered` without a message id is an *anonymous* message — a Will, or an application
+//! message whose payload is too short to carry its id (a zero-byte retained "clear") — told apart
+//! from others of that topic and payload by when it arrives: a RETAIN=1 copy is the one retained
+//! when the device last subscribed; a forwarded copy is the oldest such message owed to the
+//! device that it has not had yet (a session delivers in order), else the latest (a duplicate).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -58,6 +64,9 @@ pub(crate) struct AppMessage<'r> {
     pub publisher: &'r str,
     pub topic: &'r str,
     pub qos: u8,
+    pub retain: bool,
+    /// Its payload is empty: it carries no message id (a retained clear, when `retain`).
+    pub empty: bool,
     pub idx: usize,
     /// Subscribers whose matching subscription existed when the application published it, with
     /// their session epoch and granted QoS; used only for messages never accepted.
@@ -74,7 +83,10 @@ pub(crate) struct Accept<'r> {
     pub topic: &'r str,
     pub pid: Option<u16>,
     pub qos: u8,
+    /// The payload text of an anonymous message (a Will, an empty payload), to match copies.
     pub payload: Option<String>,
+    /// Not reported by the broker: inferred from the publisher's acknowledgement.
+    pub implied: bool,
 }
 
 /// A copy received by a subscriber.
@@ -86,8 +98,13 @@ pub(crate) struct Delivery<'r> {
     pub key: Option<Key<'r>>,
     pub topic: &'r str,
     pub qos: u8,
+    pub pid: u16,
     pub dup: bool,
     pub retain: bool,
+    /// The subscriber's session at the broker when the copy arrived.
+    pub epoch: Option<usize>,
+    /// The index of the subscriber's broker connection (in `spans`) it arrived on.
+    pub span: Option<usize>,
 }
 
 /// One obligation: a subscription matched when the broker accepted the message.
@@ -106,6 +123,8 @@ pub(crate) struct Span<'r> {
     pub end_us: Option<u64>,
     pub end_idx: Option<usize>,
     pub reason: Option<&'r str>,
+    /// The session it belonged to.
+    pub epoch: Option<usize>,
 }
 
 /// A session's life at the broker, from its creation to its discarding.
@@ -123,8 +142,23 @@ pub(crate) struct SubEvent<'r> {
     pub t_us: u64,
     pub sub: &'r str,
     pub filter: &'r str,
+    pub granted: u8,
+    pub epoch: Option<usize>,
     /// (topic, retained message) pairs; `None` when the retained message is not known.
     pub snapshot: Vec<(&'r str, Option<Key<'r>>)>,
+}
+
+/// A request a device sent and the broker's answer to it, on one connection: evidence that the
+/// connection worked both ways at that time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoundTrip {
+    pub sent_us: u64,
+    pub answered_us: u64,
+    /// The answer's record.
+    pub idx: usize,
+    /// The connection (index into the device's `spans`) and its session.
+    pub span: Option<usize>,
+    pub epoch: Option<usize>,
 }
 
 /// A time interval in which a device's path to the broker was disturbed by a fault.
@@ -185,6 +219,13 @@ pub(crate) struct Facts<'r> {
     pub endings: Vec<Ending<'r>>,
     /// Wills published with no connection end before them at the same instant.
     pub stray_wills: Vec<usize>,
+    /// Completed round trips of each device (its acknowledged publishes; at the packet level,
+    /// PINGREQ and PINGRESP, SUBSCRIBE and SUBACK).
+    pub round_trips: BTreeMap<&'r str, Vec<RoundTrip>>,
+    /// When each device sent control packets (packet-level traces only).
+    pub packets_up: BTreeMap<&'r str, Vec<u64>>,
+    /// Whether the trace has packet-level records.
+    pub packet_level: bool,
     /// The first `connect_attempt` of each device.
     pub first_attempt: BTreeMap<&'r str, u64>,
     /// When the last fault ended (or the end of the run, if one never ended).
@@ -231,6 +272,10 @@ struct Live<'r> {
     subs: BTreeMap<&'r str, u8>,
     /// QoS 0 messages sent on the current connection and not yet accepted.
     qos0: VecDeque<&'r str>,
+    /// A PINGREQ sent and not answered yet (packet level).
+    ping: Option<u64>,
+    /// SUBSCRIBE packets sent and not answered yet, by packet id (packet level).
+    subscribing: BTreeMap<u16, u64>,
 }
 
 /// Payload text as the trace shows it: the first 64 bytes.
@@ -263,6 +308,9 @@ impl<'r> Facts<'r> {
             broker_down: Vec::new(),
             endings: Vec::new(),
             stray_wills: Vec::new(),
+            round_trips: BTreeMap::new(),
+            packets_up: BTreeMap::new(),
+            packet_level: false,
             first_attempt: BTreeMap::new(),
             faults_over_us: 0,
             unattributed: 0,
@@ -274,10 +322,13 @@ impl<'r> Facts<'r> {
             BTreeMap::new();
         let mut open_device_faults: BTreeMap<&'r str, (u64, &'r str)> = BTreeMap::new();
         let mut broker_down_since: Option<u64> = None;
-        // Wills published, as indices into `f.accepts`, by topic.
-        let mut wills_on: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
-        // (Will, device): the device has had its forwarded copy.
-        let mut will_copies: BTreeSet<(usize, &'r str)> = BTreeSet::new();
+        // Anonymous messages (Wills, empty payloads) accepted, as indices into `f.accepts`, by
+        // topic.
+        let mut anonymous_on: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
+        // (anonymous message, device): the device has had its forwarded copy.
+        let mut anonymous_copies: BTreeSet<(usize, &'r str)> = BTreeSet::new();
+        // When each message was last put on the wire by its publisher.
+        let mut last_sent: BTreeMap<&'r str, u64> = BTreeMap::new();
         // Each device's subscriptions, as indices into `f.subscribes`.
         let mut subscribes_of: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
         let mut routes = Routes::default();
@@ -290,14 +341,21 @@ impl<'r> Facts<'r> {
                 Event::ConnectAttempt { .. } => {
                     f.first_attempt.entry(device).or_insert(t);
                 }
-                Event::AppPublish { msg, topic, qos, .. } => {
+                Event::AppPublish { msg, topic, qos, retain, size } => {
                     let candidates = matching(&live, &routes, topic);
-                    f.messages.insert(
-                        msg,
-                        AppMessage { publisher: device, topic, qos: *qos, idx, candidates },
-                    );
+                    let message = AppMessage {
+                        publisher: device,
+                        topic,
+                        qos: *qos,
+                        retain: *retain,
+                        empty: *size == 0,
+                        idx,
+                        candidates,
+                    };
+                    f.messages.insert(msg, message);
                 }
                 Event::PublishSent { msg, pid, qos, .. } => {
+                    last_sent.insert(msg, t);
                     if *qos == 0 {
                         live.entry(device).or_default().qos0.push_back(msg);
                     } else {
@@ -306,9 +364,37 @@ impl<'r> Facts<'r> {
                 }
                 Event::Acked { msg, .. } => {
                     f.completed.insert(msg);
+                    let sent = last_sent.get(msg.as_str()).copied();
+                    round_trip(&mut f, &live, device, sent, t, idx);
+                    implied_accept(&mut f, &live, &routes, msg, t, idx);
                 }
                 Event::SessionLost { released, .. } => {
                     f.completed.extend(released.iter().map(String::as_str));
+                    for msg in released {
+                        implied_accept(&mut f, &live, &routes, msg, t, idx);
+                    }
+                }
+                Event::PacketSent { packet, pid, .. } => {
+                    f.packet_level = true;
+                    f.packets_up.entry(device).or_default().push(t);
+                    let l = live.entry(device).or_default();
+                    match (packet.as_str(), pid) {
+                        ("PINGREQ", _) => l.ping = Some(t),
+                        ("SUBSCRIBE", Some(pid)) => {
+                            l.subscribing.insert(*pid, t);
+                        }
+                        _ => {}
+                    }
+                }
+                Event::PacketReceived { packet, pid, .. } => {
+                    f.packet_level = true;
+                    let l = live.entry(device).or_default();
+                    let sent = match (packet.as_str(), pid) {
+                        ("PINGRESP", _) => l.ping.take(),
+                        ("SUBACK", Some(pid)) => l.subscribing.remove(pid),
+                        _ => None,
+                    };
+                    round_trip(&mut f, &live, device, sent, t, idx);
                 }
                 Event::Dropped { msg, .. } => {
                     f.device_drops.insert(msg, idx);
@@ -328,6 +414,8 @@ impl<'r> Facts<'r> {
                     }
                     l.clean = *clean_session;
                     l.qos0.clear();
+                    l.ping = None;
+                    l.subscribing.clear();
                     let spans = f.spans.entry(device).or_default();
                     if let Some(open) = spans.last().filter(|s| s.end_us.is_none()) {
                         f.double_connects.push((open.start_idx, idx));
@@ -338,6 +426,7 @@ impl<'r> Facts<'r> {
                         end_us: None,
                         end_idx: None,
                         reason: None,
+                        epoch: l.epoch,
                     });
                 }
                 Event::BrokerDisconnected { reason, .. } => {
@@ -390,8 +479,14 @@ impl<'r> Facts<'r> {
                     if key.is_none() {
                         f.unattributed += 1;
                     }
+                    let empty = matches!(key, Some(Key::App(m)) if f.messages[m].empty);
                     if *retain {
-                        retained.insert(topic, key);
+                        if empty {
+                            // A zero-byte retained message clears the topic [MQTT-3.3.1-10].
+                            retained.remove(topic.as_str());
+                        } else {
+                            retained.insert(topic, key);
+                        }
                     }
                     let accept = f.accepts.len();
                     f.accepts.push(Accept {
@@ -402,8 +497,12 @@ impl<'r> Facts<'r> {
                         topic,
                         pid: (*qos > 0).then_some(*pid),
                         qos: *qos,
-                        payload: None,
+                        payload: empty.then(String::new),
+                        implied: false,
                     });
+                    if empty {
+                        anonymous_on.entry(topic).or_default().push(accept);
+                    }
                     if let Some(key) = key {
                         owe(&mut f.owed, &live, &routes, key, accept, topic);
                         f.accepts_of.entry(key).or_default().push(accept);
@@ -433,10 +532,11 @@ impl<'r> Facts<'r> {
                         pid: None,
                         qos: *qos,
                         payload: payload.as_deref().map(trace_payload),
+                        implied: false,
                     });
                     owe(&mut f.owed, &live, &routes, key, accept, topic);
                     f.accepts_of.entry(key).or_default().push(accept);
-                    wills_on.entry(topic).or_default().push(accept);
+                    anonymous_on.entry(topic).or_default().push(accept);
                     match f.endings.last_mut() {
                         Some(e) if e.t_us == t && e.device == device && e.will.is_none() => {
                             e.will = Some(accept);
@@ -473,21 +573,30 @@ impl<'r> Facts<'r> {
                     routes.insert(filter, device, *g);
                     let l = live.entry(device).or_default();
                     l.subs.insert(filter, *g);
+                    let epoch = l.epoch;
                     let snapshot = retained_matching(&retained, filter);
                     subscribes_of.entry(device).or_default().push(f.subscribes.len());
-                    f.subscribes.push(SubEvent { idx, t_us: t, sub: device, filter, snapshot });
+                    f.subscribes.push(SubEvent {
+                        idx,
+                        t_us: t,
+                        sub: device,
+                        filter,
+                        granted: *g,
+                        epoch,
+                        snapshot,
+                    });
                 }
                 Event::BrokerUnsubscribed { filter } => {
                     routes.remove(filter, device);
                     live.entry(device).or_default().subs.remove(filter.as_str());
                 }
-                Event::Delivered { msg, topic, qos, dup, retain, payload, .. } => {
+                Event::Delivered { msg, topic, qos, pid, dup, retain, payload } => {
                     let is_it = |i: usize| {
                         let a = &f.accepts[i];
                         a.topic == topic
                             && a.payload.as_deref() == Some(payload.as_deref().unwrap_or(""))
                     };
-                    // A copy with RETAIN=1 answers a subscription: it is the Will retained on
+                    // A copy with RETAIN=1 answers a subscription: it is the message retained on
                     // the topic when the device last subscribed with a matching filter, even
                     // if the same Will was published again since (its payload is the same).
                     let retained_will = || {
@@ -502,33 +611,44 @@ impl<'r> Facts<'r> {
                             _ => None,
                         }
                     };
-                    // A forwarded copy: the oldest Will on the topic owed to the device that it
-                    // has not had yet (a session delivers in order), else the latest (a
-                    // duplicate).
+                    // A forwarded copy: the oldest anonymous message on the topic owed to the
+                    // device that it has not had yet (a session delivers in order), else the
+                    // latest (a duplicate).
                     let forwarded_will = || {
-                        let wills = wills_on.get(topic.as_str())?;
+                        let wills = anonymous_on.get(topic.as_str())?;
+                        let key_of = |i: usize| f.accepts[i].key;
                         let owed = |i: usize| {
-                            f.owed.contains_key(&(Key::Will(i), device))
-                                && !will_copies.contains(&(i, device))
+                            key_of(i).is_some_and(|k| f.owed.contains_key(&(k, device)))
+                                && !anonymous_copies.contains(&(i, device))
                         };
                         let i = wills
                             .iter()
                             .copied()
                             .find(|&i| is_it(i) && owed(i))
                             .or_else(|| wills.iter().rev().copied().find(|&i| is_it(i)))?;
-                        Some(Key::Will(i))
+                        Some((i, key_of(i)?))
                     };
                     let key = match msg {
                         Some(m) => Some(Key::App(m)),
-                        None if *retain => retained_will().or_else(forwarded_will),
-                        None => forwarded_will(),
+                        None if *retain => {
+                            retained_will().or_else(|| forwarded_will().map(|(_, k)| k))
+                        }
+                        None => match forwarded_will() {
+                            Some((i, k)) => {
+                                anonymous_copies.insert((i, device));
+                                Some(k)
+                            }
+                            None => None,
+                        },
                     };
-                    if let (Some(Key::Will(i)), false) = (key, *retain) {
-                        will_copies.insert((i, device));
-                    }
                     if key.is_none() {
                         f.unattributed += 1;
                     }
+                    let epoch = live.get(device).and_then(|l| l.epoch);
+                    let span = f
+                        .spans
+                        .get(device)
+                        .and_then(|s| s.last().filter(|s| s.end_us.is_none()).map(|_| s.len() - 1));
                     f.deliveries.push(Delivery {
                         idx,
                         t_us: t,
@@ -536,8 +656,11 @@ impl<'r> Facts<'r> {
                         key,
                         topic,
                         qos: *qos,
+                        pid: *pid,
                         dup: *dup,
                         retain: *retain,
+                        epoch,
+                        span,
                     });
                 }
                 Event::BrokerRestart { phase: Phase::Start, state } => {
@@ -786,6 +909,69 @@ fn matching<'r>(
             Some((d, l.epoch?, granted))
         })
         .collect()
+}
+
+/// Records a round trip of `device` answered at `t` (record `idx`), if its request (`sent`)
+/// went out on the connection that is still open.
+fn round_trip<'r>(
+    f: &mut Facts<'r>,
+    live: &BTreeMap<&'r str, Live<'r>>,
+    device: &'r str,
+    sent: Option<u64>,
+    t: u64,
+    idx: usize,
+) {
+    let Some(sent) = sent else { return };
+    let Some(spans) = f.spans.get(device) else { return };
+    let Some(span) = spans.last().filter(|s| s.end_us.is_none() && sent >= s.start_us) else {
+        return;
+    };
+    let trip = RoundTrip {
+        sent_us: sent,
+        answered_us: t,
+        idx,
+        span: Some(spans.len() - 1),
+        epoch: span.epoch.or_else(|| live.get(device).and_then(|l| l.epoch)),
+    };
+    f.round_trips.entry(device).or_default().push(trip);
+}
+
+/// A QoS 1 or 2 message its publisher saw acknowledged, never reported accepted by the broker:
+/// the acknowledgement says the broker took it over, so it is accepted at that moment, and owed
+/// to the subscribers that matched both when it was published and now.
+fn implied_accept<'r>(
+    f: &mut Facts<'r>,
+    live: &BTreeMap<&'r str, Live<'r>>,
+    routes: &Routes,
+    msg: &'r str,
+    t: u64,
+    idx: usize,
+) {
+    let key = Key::App(msg);
+    let Some(m) = f.messages.get(msg) else { return };
+    if m.qos == 0 || f.accepts_of.contains_key(&key) {
+        return;
+    }
+    let accept = f.accepts.len();
+    let (publisher, topic, qos, empty) = (m.publisher, m.topic, m.qos, m.empty);
+    let then: BTreeSet<&str> = m.candidates.iter().map(|c| c.0).collect();
+    f.accepts.push(Accept {
+        idx,
+        t_us: t,
+        publisher,
+        key: Some(key),
+        topic,
+        pid: None,
+        qos,
+        payload: empty.then(String::new),
+        implied: true,
+    });
+    f.accepts_of.entry(key).or_default().push(accept);
+    for (sub, epoch, granted) in matching(live, routes, topic) {
+        if then.contains(sub) {
+            f.owed.entry((key, sub)).or_default().push(Owe { accept, epoch, granted });
+        }
+    }
 }
 
 fn owe<'r>(

@@ -35,17 +35,27 @@
 //! assert!(verdict.failed(), "pub#1 was never delivered to sub");
 //! ```
 //!
+//! Every (message, subscriber) pair not delivered gets one reason ([`LossReason`]), of one of
+//! three classes: an *allowed loss* (gone for a reason the standard allows), *exempt* (the
+//! guarantee did not, or not yet, cover it) or *lost* (a violation at QoS 1 and 2). A
+//! guarantee asked for that the run gave nothing to judge is "not exercised", never a pass.
+//!
 //! Modules:
 //! - `facts`: one pass over the trace: messages, acceptances, deliveries, sessions, faults.
-//! - `delivery`: QoS 0 duplicates, QoS 1 at least once, QoS 2 exactly once, counts, loss bounds.
+//! - `due`: the evidence that the broker had its chance to deliver a pair.
+//! - `delivery`: QoS 0 duplicates, QoS 1 at least once, QoS 2 exactly once, the reason of each
+//!   undelivered pair, counts, latencies, loss bounds.
 //! - `order`: per publisher, topic and QoS ordering [MQTT-4.6.0-6].
 //! - `will`: Wills published iff the connection ended without DISCONNECT, and in time.
 //! - `retained`: new subscriptions get the latest retained message of each matching topic.
 //! - `liveness`: devices reconnect and messages complete once the faults stop.
 //! - `routes`: the oracle's own tree of subscriptions, to route each message cheaply.
+//! - `coverage`: the protocol situations the run went through.
 //! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
 
+mod coverage;
 mod delivery;
+mod due;
 mod facts;
 mod liveness;
 mod order;
@@ -59,15 +69,22 @@ use std::time::Duration;
 use crate::scenario::Scenario;
 use crate::trace::Record;
 
-pub use verdict::{Guarantee, MessageRef, Outcome, QosCounts, Status, Verdict, Violation};
+pub use verdict::{
+    Coverage, Guarantee, LossClass, LossReason, MessageRef, Outcome, QosCounts, Status,
+    Undelivered, Verdict, Violation,
+};
 
 /// How the checker judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckOptions {
     /// When the run ended (the scenario's duration, or the one the run was given).
     pub end: Duration,
-    /// How long a subscriber must have been connected, undisturbed by faults, after a message
-    /// was accepted before a missing delivery is a violation rather than "in flight".
+    /// The tolerance of the evidence that a pair was due: how long a broker may hold a message
+    /// back behind newer ones of other publishers, or behind an answer to the subscriber (see
+    /// scenarios/README.md, "How the checker judges").
+    pub tolerance: Duration,
+    /// How long a subscriber's last connection must stay open and undisturbed, to the end of
+    /// the run, for a message accepted before to be due without other evidence.
     pub settle: Duration,
     /// The network delay allowed on top of protocol deadlines (Will timing).
     pub slack: Duration,
@@ -77,6 +94,7 @@ impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
             end: Duration::ZERO,
+            tolerance: Duration::from_secs(10),
             settle: Duration::from_secs(60),
             slack: Duration::from_secs(10),
         }
@@ -121,44 +139,88 @@ fn not_checked(guarantee: Guarantee, reason: &str) -> Outcome {
     }
 }
 
+/// What a guarantee had nothing of, when `none` holds.
+fn missing(none: bool, what: &str) -> Option<String> {
+    none.then(|| what.to_owned())
+}
+
 /// Judges `records` (a whole trace, in order) against `scenario.expect`.
 pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) -> Verdict {
     let expect = &scenario.expect;
     let end_us = micros(options.end);
     let settle_us = micros(options.settle);
+    let tolerance_us = micros(options.tolerance);
     let facts = facts::Facts::gather(scenario, records, end_us);
-    let deliveries = delivery::check(&facts, expect, settle_us);
+    let due = due::Due::new(&facts, tolerance_us, settle_us);
+    let deliveries = delivery::check(&facts, expect, &due, tolerance_us, settle_us);
     let unasked = "not in expect:";
     let mut outcomes = Vec::with_capacity(Guarantee::ALL.len());
-    let counts = deliveries.counts;
-    let delivery::DeliveryFindings { qos0, qos1, qos2, wills: will_copies, .. } = deliveries;
+    let delivery::DeliveryFindings {
+        qos0,
+        qos1,
+        qos2,
+        wills: will_copies,
+        retained: clear_copies,
+        counts,
+        undelivered,
+        latencies,
+        app_pairs,
+        app_delivered,
+        clear_pairs,
+    } = deliveries;
 
     outcomes.push(match expect.qos0_max_duplicates {
-        Some(_) => qos0.into_outcome(),
+        Some(_) => qos0.into_outcome(missing(
+            app_delivered[0] == 0,
+            "no message was delivered at effective QoS 0",
+        )),
         None => not_checked(Guarantee::Qos0MaxDuplicates, unasked),
     });
     outcomes.push(match expect.qos1_at_least_once {
-        Some(true) => qos1.into_outcome(),
+        Some(true) => qos1.into_outcome(missing(
+            app_pairs[1] == 0,
+            "no message was owed to a subscriber at effective QoS 1",
+        )),
         _ => not_checked(Guarantee::Qos1AtLeastOnce, unasked),
     });
     outcomes.push(match expect.qos2_exactly_once {
-        Some(true) => qos2.into_outcome(),
+        Some(true) => qos2.into_outcome(missing(
+            app_pairs[2] == 0,
+            "no message was owed to a subscriber at effective QoS 2",
+        )),
         _ => not_checked(Guarantee::Qos2ExactlyOnce, unasked),
     });
     outcomes.push(match expect.ordering {
-        Some(true) => order::check(&facts).into_outcome(),
+        Some(true) => {
+            let (findings, streams) = order::check(&facts);
+            findings.into_outcome(missing(
+                streams == 0,
+                "no subscriber received two messages of one publisher, topic and QoS",
+            ))
+        }
         _ => not_checked(Guarantee::Ordering, unasked),
     });
     outcomes.push(match expect.wills {
         Some(true) => {
             let mut findings = will::check(&facts, micros(options.slack));
             findings.absorb(will_copies);
-            findings.into_outcome()
+            findings.into_outcome(missing(
+                !will::exercised(&facts),
+                "no connection of a device with a Will ended, and no Will was published",
+            ))
         }
         _ => not_checked(Guarantee::Wills, unasked),
     });
     outcomes.push(match expect.retained {
-        Some(true) => retained::check(&facts, settle_us).into_outcome(),
+        Some(true) => {
+            let r = retained::check(&facts, &due, tolerance_us, settle_us);
+            let mut findings = r.findings;
+            findings.absorb(clear_copies);
+            findings.into_outcome(missing(
+                !r.exercised && clear_pairs == 0,
+                "no subscription found a retained message, and no retained clear was owed",
+            ))
+        }
         _ => not_checked(Guarantee::Retained, unasked),
     });
     outcomes.push(match expect.liveness {
@@ -175,14 +237,24 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
                     ),
                 )
             } else {
-                liveness::check(&facts, quiet).into_outcome()
+                liveness::check(&facts, quiet).into_outcome(missing(
+                    facts.first_attempt.is_empty(),
+                    "no device tried to connect",
+                ))
             }
         }
         None => not_checked(Guarantee::Liveness, unasked),
     });
     outcomes.push(match delivery::expected_loss(&counts, expect) {
-        Some(findings) => findings.into_outcome(),
+        Some((findings, missing)) => findings.into_outcome(missing),
         None => not_checked(Guarantee::ExpectedLoss, unasked),
     });
-    Verdict { outcomes, counts, unattributed: facts.unattributed }
+    Verdict {
+        outcomes,
+        counts,
+        unattributed: facts.unattributed,
+        undelivered,
+        coverage: Coverage::of(records),
+        latencies,
+    }
 }

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use super::facts::{Facts, Key};
 use super::verdict::{Findings, Guarantee, Violation};
 
-pub(crate) fn check(facts: &Facts<'_>) -> Findings {
+/// The ordering findings, and how many streams had two messages or more to compare.
+pub(crate) fn check(facts: &Facts<'_>) -> (Findings, usize) {
     let mut findings = Findings::new(Guarantee::Ordering);
     // The rank of each message: its first acceptance.
     let mut rank: BTreeMap<&str, usize> = BTreeMap::new();
@@ -39,7 +40,9 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
         let stream = (d.sub, m.publisher, d.topic, d.qos);
         last_copy.entry(stream).or_default().insert(id, i);
     }
+    let mut judged = 0;
     for ((sub, publisher, topic, qos), copies) in last_copy {
+        judged += usize::from(copies.len() > 1);
         let mut finals: Vec<(usize, &str)> = copies.into_iter().map(|(id, i)| (i, id)).collect();
         finals.sort_unstable();
         let mut highest: Option<(usize, &str, usize)> = None;
@@ -70,5 +73,5 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
             }
         }
     }
-    findings
+    (findings, judged)
 }

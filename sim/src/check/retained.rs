@@ -1,50 +1,118 @@
 //! Retained messages (MQTT 3.1.1 §3.3.1.3).
 //!
 //! The oracle keeps its own retained store from the trace: the last retained message accepted
-//! on each topic replaces the one before [MQTT-3.3.1-5], a retained Will with an empty payload
-//! clears it [MQTT-3.3.1-10], a volatile broker restart forgets them all. Then:
-//! - a copy with RETAIN=1 and DUP=0 must be the message retained on its topic when the
-//!   subscriber last subscribed with a matching filter (a DUP=1 resend may come from any earlier
-//!   subscription of the same session) [MQTT-3.3.1-6];
-//! - every retained message matching a new subscription must reach the subscriber, unless its
-//!   connection did not stay up, undisturbed, for `settle` afterwards.
+//! on each topic replaces the one before [MQTT-3.3.1-5], a zero-byte retained message (an
+//! application's "clear", or a retained Will with an empty payload) clears it [MQTT-3.3.1-10],
+//! a volatile broker restart forgets them all. Then:
+//! - a copy with RETAIN=1 and DUP=0 answers one subscription of the subscriber's session made
+//!   before it with a matching filter, and must be the message retained on its topic at that
+//!   moment [MQTT-3.3.1-5]; each subscription gets each of its retained messages once
+//!   [MQTT-3.3.1-6], so a copy with no subscription left to answer is a duplicate (a DUP=1
+//!   resend may repeat any earlier subscription's copy of the same session);
+//! - every retained message matching a new subscription at effective QoS 1 or 2 must reach the
+//!   subscriber once the broker has had its chance (see `due`) [MQTT-3.3.1-6];
+//! - the forwarded copies of a retained clear are owed like any message (see `delivery`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::due::Due;
 use super::facts::{Delivery, Facts, Key, SubEvent};
 use super::verdict::{Findings, Guarantee, Violation};
 use mqttsim_codec::topic;
 
-pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
+/// The retained findings, and whether there was anything to judge.
+pub(crate) struct RetainedFindings {
+    pub findings: Findings,
+    pub exercised: bool,
+}
+
+pub(crate) fn check(
+    facts: &Facts<'_>,
+    due: &Due<'_, '_>,
+    tolerance_us: u64,
+    settle_us: u64,
+) -> RetainedFindings {
     let mut findings = Findings::new(Guarantee::Retained);
     let describe = |key: &Option<Key>| match key {
         Some(Key::App(id)) => (*id).to_owned(),
         Some(Key::Will(a)) => format!("the Will of {}", facts.accepts[*a].publisher),
         None => "an unidentified message".to_owned(),
     };
-    let mut subscribes: BTreeMap<&str, Vec<&SubEvent>> = BTreeMap::new();
-    for s in &facts.subscribes {
-        subscribes.entry(s.sub).or_default().push(s);
+    let mut subscribes: BTreeMap<&str, Vec<(usize, &SubEvent)>> = BTreeMap::new();
+    for (i, s) in facts.subscribes.iter().enumerate() {
+        subscribes.entry(s.sub).or_default().push((i, s));
     }
     let mut retained_copies: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
     for d in facts.deliveries.iter().filter(|d| d.retain) {
         retained_copies.entry(d.sub).or_default().push(d);
     }
+    let exercised = facts.subscribes.iter().any(|s| s.snapshot.iter().any(|(_, k)| k.is_some()))
+        || !retained_copies.is_empty();
+    // (subscription, topic): its retained copy arrived.
+    let mut answered: BTreeMap<(usize, &str), usize> = BTreeMap::new();
     for d in facts.deliveries.iter().filter(|d| d.retain) {
-        let mut earlier = subscribes
+        let earlier: Vec<(usize, &SubEvent)> = subscribes
             .get(d.sub)
             .into_iter()
             .flatten()
             .copied()
-            .filter(|s| s.idx < d.idx && topic::matches(s.filter, d.topic));
-        let candidates: Vec<_> =
-            if d.dup { earlier.collect() } else { earlier.next_back().into_iter().collect() };
-        let fits = candidates
-            .iter()
-            .any(|s| s.snapshot.iter().any(|(t, k)| t == &d.topic && (k.is_none() || *k == d.key)));
-        if fits {
-            continue;
+            .filter(|(_, s)| s.idx < d.idx && topic::matches(s.filter, d.topic))
+            .collect();
+        let fits = |s: &SubEvent| {
+            s.snapshot.iter().any(|(t, k)| t == &d.topic && (k.is_none() || *k == d.key))
+        };
+        let same_session =
+            |s: &SubEvent| s.epoch.is_none() || d.epoch.is_none() || s.epoch == d.epoch;
+        if d.dup {
+            if earlier.iter().any(|(_, s)| fits(s)) {
+                continue;
+            }
+        } else {
+            let fitting: Vec<usize> = earlier
+                .iter()
+                .filter(|(_, s)| fits(s) && same_session(s))
+                .map(|(i, _)| *i)
+                .collect();
+            if let Some(&free) =
+                fitting.iter().rev().find(|&&i| !answered.contains_key(&(i, d.topic)))
+            {
+                answered.insert((free, d.topic), d.idx);
+                continue;
+            }
+            if let Some(&used) = fitting.last() {
+                let s = &facts.subscribes[used];
+                let first = answered[&(used, d.topic)];
+                let mut lines = vec![s.idx, first, d.idx];
+                if let Some(key) = &d.key {
+                    lines.extend(facts.first_accept(key).map(|a| a.idx));
+                }
+                findings.push(Violation {
+                    guarantee: Guarantee::Retained,
+                    message: d.key.as_ref().map(|k| facts.message_ref(k)),
+                    device: Some(d.sub.to_string()),
+                    expected: format!(
+                        "the message retained on {} sent once for the subscription to {} at \
+                         {:.3}s [MQTT-3.3.1-6]",
+                        d.topic,
+                        s.filter,
+                        s.t_us as f64 / 1e6
+                    ),
+                    observed: format!(
+                        "{} received again with RETAIN=1 and DUP=0 at {:.3}s, with no other \
+                         subscription to answer",
+                        describe(&d.key),
+                        d.t_us as f64 / 1e6
+                    ),
+                    trace: facts.quote(&lines),
+                });
+                continue;
+            }
         }
+        let candidates: Vec<&SubEvent> = if d.dup {
+            earlier.iter().map(|(_, s)| *s).collect()
+        } else {
+            earlier.last().map(|(_, s)| *s).into_iter().collect()
+        };
         let expected = match candidates.last() {
             Some(s) => match s.snapshot.iter().find(|(t, _)| t == &d.topic) {
                 Some((_, k)) => format!(
@@ -73,29 +141,33 @@ pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
             trace: facts.quote(&lines),
         });
     }
+    let copied: BTreeSet<(&str, &Key)> = facts
+        .deliveries
+        .iter()
+        .filter(|d| d.retain)
+        .filter_map(|d| d.key.as_ref().map(|k| (d.sub, k)))
+        .collect();
     for s in &facts.subscribes {
+        let Some(epoch) = s.epoch else { continue };
         for (t, key) in &s.snapshot {
             let Some(key) = key else { continue };
-            let got = retained_copies
-                .get(s.sub)
-                .into_iter()
-                .flatten()
-                .any(|d| d.idx > s.idx && d.key.as_ref() == Some(key));
-            if got || !facts.settled_after(s.sub, s.t_us, settle_us) {
+            let Some(accept) = facts.first_accept(key) else { continue };
+            if accept.qos.min(s.granted) == 0 {
+                // At QoS 0 the copy may be lost like any QoS 0 message.
                 continue;
             }
-            // Only the last connection is judged: it is the one `settled_after` saw.
-            let on_last = facts
-                .spans
-                .get(&s.sub)
-                .and_then(|spans| spans.last())
-                .is_some_and(|span| span.start_us <= s.t_us);
-            if !on_last {
+            let got = copied.contains(&(s.sub, key))
+                && retained_copies
+                    .get(s.sub)
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d.idx > s.idx && d.key.as_ref() == Some(key));
+            if got {
                 continue;
             }
-            let accept = facts.first_accept(key);
-            let mut lines = vec![s.idx];
-            lines.extend(accept.map(|a| a.idx));
+            let Some(evidence) = due.evidence(s.sub, epoch, s.t_us, None) else { continue };
+            let mut lines = vec![s.idx, accept.idx];
+            lines.extend(evidence.record(facts));
             findings.push(Violation {
                 guarantee: Guarantee::Retained,
                 message: Some(facts.message_ref(key)),
@@ -104,10 +176,13 @@ pub(crate) fn check(facts: &Facts<'_>, settle_us: u64) -> Findings {
                     "the retained message on {t} sent on subscription to {} [MQTT-3.3.1-6]",
                     s.filter
                 ),
-                observed: "never received with RETAIN=1".to_owned(),
+                observed: format!(
+                    "never received with RETAIN=1; yet {}",
+                    evidence.describe(facts, tolerance_us, settle_us)
+                ),
                 trace: facts.quote(&lines),
             });
         }
     }
-    findings
+    RetainedFindings { findings, exercised }
 }

@@ -1,11 +1,19 @@
-//! The checker's answer: one result per expectation, the violations found, and the counts.
+//! The checker's answer: one result per expectation, the violations found, the counts, every
+//! pair not delivered with its reason, and what the run exercised.
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
+pub use super::coverage::Coverage;
+pub use crate::scenario::{LossClass, LossReason};
+
 /// The most violations kept per expectation; the rest are only counted.
 pub const MAX_VIOLATIONS_KEPT: usize = 20;
+
+/// The most undelivered pairs the text form lists (`verdict.json` has them all).
+pub const MAX_UNDELIVERED_LISTED: usize = 10;
 
 /// The expectations of a scenario's `expect:` section, in the order a verdict lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -130,6 +138,12 @@ pub enum Status {
         /// Why.
         reason: String,
     },
+    /// It was asked for, but the run gave it nothing to judge (no message at that QoS, no
+    /// connection of a device with a Will, ...): not a pass.
+    NotExercised {
+        /// What was missing.
+        reason: String,
+    },
 }
 
 /// One expectation's result.
@@ -147,35 +161,75 @@ pub struct Outcome {
     pub violation_count: u64,
 }
 
-/// Counts for one QoS level (the QoS the message was published with).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Counts for one QoS level. Messages (`published`, `accepted`) count by the QoS they were
+/// published with; pairs by their *effective* QoS, the lower of the publish QoS and the QoS
+/// granted to the subscription, which is what the guarantees and the loss bounds judge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct QosCounts {
     /// Messages the applications published (Wills: published by the broker).
     pub published: u64,
     /// Of those, messages the broker accepted at least once.
     pub accepted: u64,
-    /// (message, subscriber) pairs the oracle counted: a matching subscription existed.
+    /// (message, subscriber) pairs: a matching subscription existed when the broker accepted
+    /// the message (for one never accepted: when it was published).
     pub pairs: u64,
-    /// Pairs delivered at least once.
+    /// Pairs delivered: the subscriber received at least one copy (forwarded, or sent with
+    /// RETAIN=1 on a subscription). Wills count; retained copies to subscribers that were not
+    /// owed the message do not.
     pub delivered: u64,
-    /// Copies delivered beyond the first, over all pairs.
+    /// Copies forwarded beyond the first, over all pairs.
     pub duplicates: u64,
-    /// Pairs lost to a documented bounded queue or an offline policy (device or broker drop).
+    /// Undelivered pairs whose reason is an allowed loss.
     pub allowed_losses: u64,
-    /// Pairs lost otherwise (a network loss at QoS 0; a violation at QoS 1 and 2).
+    /// Undelivered pairs with no reason the standard accepts (violations at QoS 1 and 2).
     pub lost: u64,
-    /// Pairs the guarantee did not cover: the subscriber's session ended, it was offline at
-    /// the end, or the message was still in flight when the run stopped.
+    /// Undelivered pairs the guarantee did not, or not yet, cover.
     pub exempt: u64,
+    /// Undelivered pairs per reason (the three classes above, split).
+    pub reasons: BTreeMap<LossReason, u64>,
 }
 
 impl QosCounts {
-    /// The fraction of counted pairs (delivered or lost) that were lost, allowed or not.
-    pub fn loss_ratio(&self) -> f64 {
-        let lost = self.allowed_losses + self.lost;
-        let total = self.delivered + lost;
-        if total == 0 { 0.0 } else { lost as f64 / total as f64 }
+    /// Pairs not delivered, whatever the reason.
+    pub fn undelivered(&self) -> u64 {
+        self.allowed_losses + self.lost + self.exempt
     }
+
+    /// The fraction of pairs not delivered, leaving out the pairs of `excluding`.
+    pub fn undelivered_ratio(&self, excluding: &[LossReason]) -> f64 {
+        let left_out: u64 =
+            excluding.iter().map(|r| self.reasons.get(r).copied().unwrap_or(0)).sum();
+        let undelivered = self.undelivered().saturating_sub(left_out);
+        let total = self.delivered + undelivered;
+        if total == 0 { 0.0 } else { undelivered as f64 / total as f64 }
+    }
+
+    /// Counts one undelivered pair.
+    pub(crate) fn add_undelivered(&mut self, reason: LossReason) {
+        match reason.class() {
+            LossClass::AllowedLoss => self.allowed_losses += 1,
+            LossClass::Exempt => self.exempt += 1,
+            LossClass::Lost => self.lost += 1,
+        }
+        *self.reasons.entry(reason).or_default() += 1;
+    }
+}
+
+/// A (message, subscriber) pair that was not delivered, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Undelivered {
+    /// The message.
+    pub message: MessageRef,
+    /// The subscriber.
+    pub subscriber: String,
+    /// The effective QoS of the pair.
+    pub qos: u8,
+    /// Why it was not delivered.
+    pub reason: LossReason,
+    /// The reason's class: `allowed-loss`, `exempt` or `lost`.
+    pub class: LossClass,
+    /// The trace's evidence for the reason, in words.
+    pub detail: String,
 }
 
 /// The whole verdict of a run.
@@ -187,12 +241,32 @@ pub struct Verdict {
     pub counts: [QosCounts; 3],
     /// Trace facts the oracle could not tie to a message (should be zero).
     pub unattributed: u64,
+    /// Every pair not delivered, with its reason, in message order.
+    pub undelivered: Vec<Undelivered>,
+    /// What protocol situations the run went through.
+    pub coverage: Coverage,
+    /// Per effective QoS, the latency of each delivered pair: from the publish (a Will: from its
+    /// publication) to the first copy, in microseconds. The same pairs `counts` calls
+    /// delivered.
+    #[serde(skip)]
+    pub latencies: [Vec<u64>; 3],
 }
 
 impl Verdict {
     /// Whether any expectation failed.
     pub fn failed(&self) -> bool {
         self.outcomes.iter().any(|o| o.status == Status::Fail)
+    }
+
+    /// The expectations asked for that had nothing to judge, with what was missing.
+    pub fn not_exercised(&self) -> Vec<(Guarantee, &str)> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| match &o.status {
+                Status::NotExercised { reason } => Some((o.guarantee, reason.as_str())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The number of violations over all expectations.
@@ -216,6 +290,7 @@ impl Verdict {
                 Status::Pass => "pass".to_owned(),
                 Status::Fail => format!("FAIL ({})", violations(o.violation_count)),
                 Status::NotChecked { reason } => format!("not checked ({reason})"),
+                Status::NotExercised { reason } => format!("NOT EXERCISED ({reason})"),
             };
             let _ = writeln!(out, "  {:<20} {status}", o.guarantee.name());
             for note in &o.notes {
@@ -231,27 +306,81 @@ impl Verdict {
         }
         let _ = writeln!(
             out,
-            "  counts (qos: published accepted | pairs delivered duplicates allowed-loss lost exempt | loss):"
+            "  counts (messages by publish QoS; pairs by effective QoS; a pair is delivered when \
+             it got a copy):"
+        );
+        let _ = writeln!(
+            out,
+            "    qos  published accepted |    pairs delivered duplicates | allowed-loss exempt lost"
         );
         for (q, c) in self.counts.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "    q{q}: {} {} | {} {} {} {} {} {} | {:.2}%",
+                "    q{q}   {:>9} {:>8} | {:>8} {:>9} {:>10} | {:>12} {:>6} {:>4}",
                 c.published,
                 c.accepted,
                 c.pairs,
                 c.delivered,
                 c.duplicates,
                 c.allowed_losses,
-                c.lost,
                 c.exempt,
-                c.loss_ratio() * 100.0
+                c.lost,
             );
         }
+        let reasons = self.reason_lines();
+        if !reasons.is_empty() {
+            let _ = writeln!(out, "  undelivered pairs by reason:");
+            for line in reasons {
+                let _ = writeln!(out, "    {line}");
+            }
+            let n = self.undelivered.len();
+            let shown = n.min(MAX_UNDELIVERED_LISTED);
+            let _ = writeln!(
+                out,
+                "  undelivered pairs ({}{n}; all in verdict.json):",
+                if shown < n { format!("first {shown} of ") } else { String::new() }
+            );
+            for u in &self.undelivered[..shown] {
+                let _ = writeln!(out, "    {}", u.line());
+            }
+        }
+        let _ = writeln!(out, "  coverage: {}", self.coverage.summary());
         if self.unattributed > 0 {
             let _ = writeln!(out, "  unattributed trace facts: {}", self.unattributed);
         }
         out
+    }
+
+    /// One line per reason that occurred: `in-flight-at-end (exempt): q1 3, q2 1`.
+    pub fn reason_lines(&self) -> Vec<String> {
+        LossReason::ALL
+            .iter()
+            .filter_map(|&r| {
+                let per_qos: Vec<String> = self
+                    .counts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(q, c)| c.reasons.get(&r).map(|n| format!("q{q} {n}")))
+                    .collect();
+                (!per_qos.is_empty()).then(|| format!("{}: {}", r.labelled(), per_qos.join(", ")))
+            })
+            .collect()
+    }
+}
+
+impl Undelivered {
+    /// One line: message, subscriber, reason and detail.
+    pub fn line(&self) -> String {
+        format!(
+            "{} ({} on {}) -> {} q{}: {}: {}",
+            self.message.id,
+            self.message.publisher,
+            self.message.topic,
+            self.subscriber,
+            self.qos,
+            self.reason.labelled(),
+            self.detail
+        )
     }
 }
 
@@ -284,8 +413,14 @@ impl Findings {
         self.notes.extend(other.notes);
     }
 
-    pub(crate) fn into_outcome(self) -> Outcome {
-        let status = if self.count > 0 { Status::Fail } else { Status::Pass };
+    /// The outcome; a guarantee without violations that had nothing to judge (`missing`
+    /// says what) is "not exercised", not a pass.
+    pub(crate) fn into_outcome(self, missing: Option<String>) -> Outcome {
+        let status = match missing {
+            _ if self.count > 0 => Status::Fail,
+            Some(reason) => Status::NotExercised { reason },
+            None => Status::Pass,
+        };
         Outcome {
             guarantee: self.guarantee,
             status,

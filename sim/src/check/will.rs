@@ -11,7 +11,9 @@
 //!   within 1.5 × keepalive [MQTT-3.1.2-24] plus the network slack; a crash closes the socket,
 //!   but its FIN may be lost on a bad link, so the same bound applies (without keepalive: the
 //!   slack alone). The rule checks that the connection was closed by then (the Will itself is
-//!   checked at the close).
+//!   checked at the close). The window starts at the fault; in a packet-level trace it starts
+//!   at the last control packet the device sent before the fault (a PINGREQ, say), which is
+//!   when the broker last heard from it.
 //! - A new connection with the same client id closes the old one first [MQTT-3.1.4-2].
 //! - Its delivery to subscribers follows the QoS rules (see `delivery`); a retained Will is
 //!   what later subscribers get (see `retained`).
@@ -25,6 +27,16 @@ struct FaultAt<'a> {
     t_us: u64,
     kind: &'a str,
     idx: usize,
+}
+
+/// Whether the run gave the Will rules anything to judge: a Will published, or a connection of
+/// a device with a Will that ended.
+pub(crate) fn exercised(facts: &Facts<'_>) -> bool {
+    facts.accepts.iter().any(|a| matches!(a.key, Some(super::facts::Key::Will(_))))
+        || facts
+            .endings
+            .iter()
+            .any(|e| facts.devices.get(e.device).is_some_and(|d| d.will.is_some()))
 }
 
 pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
@@ -167,10 +179,6 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             // segment: the broker may have to wait for the keepalive then, too.
             let window = if kind == "crash" && info.keepalive_us == 0 { 0 } else { silent_window };
             let fault = FaultAt { t_us, kind, idx };
-            let deadline = fault.t_us.saturating_add(window).saturating_add(slack_us);
-            if deadline > facts.end_us {
-                continue;
-            }
             let Some(span) = facts.spans.get(device.as_str()).and_then(|spans| {
                 spans.iter().find(|s| {
                     s.start_us <= fault.t_us && s.end_us.is_none_or(|end| end > fault.t_us)
@@ -178,6 +186,21 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             }) else {
                 continue;
             };
+            // In a packet-level trace, the broker last heard from the device at its last packet
+            // before the fault (on this connection).
+            let heard = facts
+                .packets_up
+                .get(device.as_str())
+                .and_then(|ups| {
+                    let before = ups.partition_point(|&t| t <= fault.t_us);
+                    before.checked_sub(1).map(|i| ups[i])
+                })
+                .filter(|&t| t >= span.start_us)
+                .unwrap_or(fault.t_us);
+            let deadline = heard.saturating_add(window).saturating_add(slack_us);
+            if deadline > facts.end_us {
+                continue;
+            }
             if span.end_us.is_none_or(|end| end > deadline) {
                 let mut lines = vec![span.start_idx, fault.idx];
                 lines.extend(span.end_idx);
@@ -186,11 +209,16 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
                     message: None,
                     device: Some(device.to_string()),
                     expected: format!(
-                        "the connection closed and the Will published by {:.3}s ({} at {:.3}s, \
+                        "the connection closed and the Will published by {:.3}s ({} at {:.3}s{}, \
                          1.5 × keepalive + {}s slack)",
                         deadline as f64 / 1e6,
                         fault.kind,
                         fault.t_us as f64 / 1e6,
+                        if heard < fault.t_us {
+                            format!(", its last packet sent at {:.3}s", heard as f64 / 1e6)
+                        } else {
+                            String::new()
+                        },
                         slack_us / 1_000_000
                     ),
                     observed: match span.end_us {

@@ -50,7 +50,7 @@ pub struct GroupRow {
 /// Delivery latencies of one QoS level.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LatencyStats {
-    /// How many deliveries were matched to their publish.
+    /// How many delivered pairs were measured (the verdict's delivered pairs).
     pub samples: u64,
     /// Percentiles 50, 90 and 99, and the maximum, in microseconds.
     pub p50_us: u64,
@@ -157,13 +157,15 @@ pub struct Analysis {
     pub broker: Vec<Span>,
     /// The device groups.
     pub groups: Vec<GroupRow>,
-    /// Delivery latencies per QoS of the publish.
+    /// Delivery latencies per effective QoS: one sample per delivered pair (the verdict's
+    /// definition), from the publish (a Will: its publication) to the first copy.
     pub latency: [LatencyStats; 3],
     /// The most messages in flight (sent, not yet acknowledged, QoS 1 and 2) per bin.
     pub in_flight: Vec<u64>,
     /// The most messages queued (published by the application, not yet sent) per bin.
     pub queued: Vec<u64>,
-    /// Deliveries per bin.
+    /// Copies subscribers received per bin (every PUBLISH, duplicates and retained copies
+    /// included; not the delivered pairs of the counts).
     pub deliveries: Vec<u64>,
     /// Fault counts by kind.
     pub fault_counts: BTreeMap<String, u64>,
@@ -197,7 +199,6 @@ impl Analysis {
         let mut spans: Vec<Vec<Span>> = vec![Vec::new(); groups.len()];
 
         let mut published: BTreeMap<&str, (u64, u8)> = BTreeMap::new();
-        let mut latencies: [Vec<u64>; 3] = Default::default();
         let mut waiting: BTreeSet<&str> = BTreeSet::new();
         let mut flying: BTreeSet<&str> = BTreeSet::new();
         let mut in_flight = vec![0u64; BINS];
@@ -282,12 +283,7 @@ impl Analysis {
                     waiting.remove(msg.as_str());
                     flying.remove(msg.as_str());
                 }
-                Event::Delivered { msg, .. } => {
-                    deliveries[b] += 1;
-                    if let Some((t0, qos)) = msg.as_deref().and_then(|m| published.get(m)) {
-                        latencies[usize::from(*qos).min(2)].push(r.t_us.saturating_sub(*t0));
-                    }
-                }
+                Event::Delivered { .. } => deliveries[b] += 1,
                 _ => {}
             }
             in_flight[b] = in_flight[b].max(flying.len() as u64);
@@ -348,7 +344,7 @@ impl Analysis {
             violations,
             broker,
             groups,
-            latency: latencies.map(stats),
+            latency: input.verdict.latencies.clone().map(stats),
             in_flight,
             queued,
             deliveries,
@@ -625,9 +621,7 @@ fn step(r: &Record, lane: usize) -> Step {
             },
         ),
         Event::PacketSent { .. } => (lane, BROKER, StepKind::Arrow, r.event.summary()),
-        Event::PacketReceived { .. } => {
-            (BROKER, lane, StepKind::Arrow, r.event.summary())
-        }
+        Event::PacketReceived { .. } => (BROKER, lane, StepKind::Arrow, r.event.summary()),
         Event::LinkReset => (lane, lane, StepKind::Bad, "link reset".to_owned()),
         Event::HandshakeLost => (lane, lane, StepKind::Bad, "handshake lost".to_owned()),
         Event::DeviceFault { kind, phase } => (

@@ -48,6 +48,7 @@ fn status_badge(status: &Status) -> (&'static str, String) {
         Status::Pass => ("pass", "pass".to_owned()),
         Status::Fail => ("fail", "FAIL".to_owned()),
         Status::NotChecked { reason } => ("skip", format!("not checked: {reason}")),
+        Status::NotExercised { reason } => ("fail", format!("not exercised: {reason}")),
     }
 }
 
@@ -184,9 +185,9 @@ pub(crate) fn render(a: &Analysis) -> String {
     }
 
     // Messages.
-    out.push_str("<h2 id=\"latency\">Delivery latency (publish → delivery)</h2>\n");
-    out.push_str("<p class=\"muted\">Application messages, from the publisher's call to each subscriber's receipt, by the QoS they were published with (Wills have no publish time and are left out).</p>\n");
-    out.push_str("<table><tr><th>QoS</th><th>deliveries</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>\n");
+    out.push_str("<h2 id=\"latency\">Delivery latency (publish → first copy)</h2>\n");
+    out.push_str("<p class=\"muted\">One sample per delivered pair of the counts table below, by effective QoS: from the publish (a Will: its publication) to the subscriber's first copy.</p>\n");
+    out.push_str("<table><tr><th>QoS</th><th>delivered pairs</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>\n");
     for (q, s) in a.latency.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -204,7 +205,8 @@ pub(crate) fn render(a: &Analysis) -> String {
     out.push_str(&svg::flight(a));
     out.push_str("<h2 id=\"outcomes\">Deliveries, duplicates and losses per QoS</h2>\n");
     out.push_str(&svg::outcomes(a));
-    out.push_str("<table><tr><th>QoS</th><th>published</th><th>accepted</th><th>pairs</th><th>delivered</th><th>duplicates</th><th>allowed losses</th><th>lost</th><th>exempt</th><th>loss</th></tr>\n");
+    let _ = writeln!(out, "<p class=\"muted\">{}</p>", escape(super::COUNTS_DEFINITION));
+    out.push_str("<table id=\"counts\"><tr><th>QoS</th><th>published</th><th>accepted</th><th>pairs</th><th>delivered</th><th>duplicates</th><th>allowed loss</th><th>exempt</th><th>lost</th><th>not delivered</th></tr>\n");
     for q in 0..3 {
         let c = a.counts(q);
         let _ = writeln!(
@@ -216,10 +218,46 @@ pub(crate) fn render(a: &Analysis) -> String {
             c.delivered,
             c.duplicates,
             c.allowed_losses,
-            c.lost,
             c.exempt,
-            c.loss_ratio() * 100.0
+            c.lost,
+            c.undelivered_ratio(&[]) * 100.0
         );
+    }
+    out.push_str("</table>\n");
+    let reasons = a.verdict.reason_lines();
+    if !reasons.is_empty() {
+        out.push_str("<h2 id=\"undelivered\">Pairs not delivered, and why</h2>\n<ul>\n");
+        for line in &reasons {
+            let _ = writeln!(out, "<li>{}</li>", escape(line));
+        }
+        out.push_str("</ul>\n");
+        let n = a.verdict.undelivered.len();
+        let shown = n.min(super::MAX_UNDELIVERED_SHOWN);
+        let _ = writeln!(
+            out,
+            r#"<p class="muted">{} (all {n} are in verdict.json).</p>"#,
+            if shown < n { format!("The first {shown}") } else { "All of them".to_owned() }
+        );
+        out.push_str("<table id=\"undelivered-pairs\"><tr><th>message</th><th>publisher</th><th>topic</th><th>subscriber</th><th>QoS</th><th>reason</th><th>detail</th></tr>\n");
+        for u in &a.verdict.undelivered[..shown] {
+            let _ = writeln!(
+                out,
+                r#"<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td class="n">{}</td><td>{} ({})</td><td>{}</td></tr>"#,
+                escape(&u.message.id),
+                escape(&u.message.publisher),
+                escape(&u.message.topic),
+                escape(&u.subscriber),
+                u.qos,
+                u.reason,
+                u.class.name(),
+                escape(&u.detail)
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("<h2 id=\"coverage\">Coverage</h2>\n<p class=\"muted\">What the run went through.</p>\n<table><tr><th>situation</th><th>times</th></tr>\n");
+    for (what, n) in a.verdict.coverage.items() {
+        let _ = writeln!(out, r#"<tr><td>{}</td><td class="n">{n}</td></tr>"#, escape(&what));
     }
     out.push_str("</table>\n");
     out.push_str("<p class=\"muted\">Written by mqtt-sim from the trace; the same trace gives the same page.</p>\n</main>\n</body>\n</html>\n");

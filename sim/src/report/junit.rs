@@ -28,6 +28,11 @@ pub(crate) fn render(a: &Analysis) -> Result<String, ReportError> {
                 s.set_message(reason.as_str());
                 s
             }
+            Status::NotExercised { reason } => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("not exercised: {reason}"));
+                s
+            }
         };
         let mut case = TestCase::new(o.guarantee.name(), status);
         case.set_classname(format!("mqtt-sim.{}", a.name));

@@ -35,6 +35,7 @@ pub(crate) fn render(a: &Analysis) -> String {
             Status::Pass => "pass".to_owned(),
             Status::Fail => "**FAIL**".to_owned(),
             Status::NotChecked { reason } => format!("not checked ({})", cell(reason)),
+            Status::NotExercised { reason } => format!("**not exercised** ({})", cell(reason)),
         };
         let _ = writeln!(out, "| `{}` | {status} | {} |", o.guarantee.name(), o.violation_count);
     }
@@ -52,7 +53,8 @@ pub(crate) fn render(a: &Analysis) -> String {
             let _ = writeln!(out, "\n…and {more} more (see report.html and verdict.json).");
         }
     }
-    out.push_str("\n## Messages per QoS\n\n| QoS | published | accepted | pairs | delivered | duplicates | allowed losses | lost | exempt | loss |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    let _ = writeln!(out, "\n## Messages and pairs per QoS\n\n{}\n", super::COUNTS_DEFINITION);
+    out.push_str("| QoS | published | accepted | pairs | delivered | duplicates | allowed loss | exempt | lost | not delivered |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for q in 0..3 {
         let c = a.counts(q);
         let _ = writeln!(
@@ -64,12 +66,47 @@ pub(crate) fn render(a: &Analysis) -> String {
             c.delivered,
             c.duplicates,
             c.allowed_losses,
-            c.lost,
             c.exempt,
-            c.loss_ratio() * 100.0
+            c.lost,
+            c.undelivered_ratio(&[]) * 100.0
         );
     }
-    out.push_str("\n## Delivery latency (publish → delivery)\n\nApplication messages, from the publisher's call to each subscriber's receipt (Wills have no\npublish time and are left out).\n\n| QoS | deliveries | p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    let reasons = a.verdict.reason_lines();
+    if !reasons.is_empty() {
+        out.push_str("\n## Pairs not delivered\n\n");
+        for line in &reasons {
+            let _ = writeln!(out, "- {}", cell(line));
+        }
+        let n = a.verdict.undelivered.len();
+        let shown = n.min(super::MAX_UNDELIVERED_SHOWN);
+        let _ = writeln!(
+            out,
+            "\n{} (all {n} in verdict.json):\n",
+            if shown < n { format!("The first {shown}") } else { "All of them".to_owned() }
+        );
+        out.push_str("| message | publisher | topic | subscriber | QoS | reason | detail |\n| --- | --- | --- | --- | ---: | --- | --- |\n");
+        for u in &a.verdict.undelivered[..shown] {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} ({}) | {} |",
+                cell(&u.message.id),
+                cell(&u.message.publisher),
+                cell(&u.message.topic),
+                cell(&u.subscriber),
+                u.qos,
+                u.reason,
+                u.class.name(),
+                cell(&u.detail)
+            );
+        }
+    }
+    out.push_str(
+        "\n## Coverage\n\nWhat the run went through.\n\n| situation | times |\n| --- | ---: |\n",
+    );
+    for (what, n) in a.verdict.coverage.items() {
+        let _ = writeln!(out, "| {} | {n} |", cell(&what));
+    }
+    out.push_str("\n## Delivery latency (publish → first copy)\n\nOne sample per delivered pair of the table above, by effective QoS: from the publish (a\nWill: its publication) to the subscriber's first copy.\n\n| QoS | delivered pairs | p50 | p90 | p99 | max |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (q, s) in a.latency.iter().enumerate() {
         let _ = writeln!(
             out,

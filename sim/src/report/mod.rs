@@ -133,6 +133,18 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<ReportFiles, 
 }
 
 /// Escapes text for HTML and XML content and attributes.
+/// What the counts table means, said once for the markdown and HTML reports.
+pub(crate) const COUNTS_DEFINITION: &str = "Messages count by the QoS they were published with; \
+(message, subscriber) pairs by their effective QoS, the lower of the publish QoS and the granted \
+QoS. A pair is delivered when the subscriber got at least one copy (forwarded, or with RETAIN=1 \
+on a subscription); Wills count as messages. Every pair not delivered has one reason: an \
+allowed loss (gone for a reason the standard allows), exempt (the guarantee did not, or not \
+yet, cover it) or lost (a violation at QoS 1 and 2). The latencies are those of the delivered \
+pairs, from the publish to the first copy.";
+
+/// The most undelivered pairs the markdown and HTML reports list.
+pub(crate) const MAX_UNDELIVERED_SHOWN: usize = 50;
+
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -338,7 +338,7 @@ pub(crate) fn flight(a: &Analysis) -> String {
     for (i, (class, label)) in [
         ("in-flight", "in flight (max per bin)"),
         ("queued", "queued (max per bin)"),
-        ("delivered", "deliveries per bin"),
+        ("delivered", "copies received per bin"),
     ]
     .iter()
     .enumerate()
@@ -356,7 +356,8 @@ pub(crate) fn flight(a: &Analysis) -> String {
     out
 }
 
-/// Stacked bars per QoS: delivered, allowed losses, lost, exempt pairs; duplicates beside.
+/// Stacked bars per effective QoS: delivered, allowed losses, lost, exempt pairs; duplicates
+/// beside.
 pub(crate) fn outcomes(a: &Analysis) -> String {
     let height = 130u64;
     let mut out = String::new();
@@ -394,12 +395,13 @@ pub(crate) fn outcomes(a: &Analysis) -> String {
         }
         let _ = writeln!(
             out,
-            r#"<text class="legend" x="{}" y="{}">{} delivered · {} lost · {} allowed · {} duplicates</text>"#,
+            r#"<text class="legend" x="{}" y="{}">{} delivered · {} lost · {} allowed · {} exempt · {} dup.</text>"#,
             LEFT + PLOT - 320,
             y + 17,
             c.delivered,
             c.lost,
             c.allowed_losses,
+            c.exempt,
             c.duplicates
         );
     }

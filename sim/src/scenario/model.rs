@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
 use super::template::Template;
 use super::units::{Bound, EventRate, ProtocolVersion, Qos, Ratio, TimeSpan};
@@ -780,16 +780,141 @@ pub struct Liveness {
     pub quiet_period: TimeSpan,
 }
 
-/// Bounds on the fraction of messages lost, per QoS.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, JsonSchema)]
+/// Bounds on the fraction of (message, subscriber) pairs not delivered, per effective QoS (the
+/// lower of the publish QoS and the granted QoS). Every undelivered pair counts, whatever its
+/// reason, except the reasons listed in `excluding`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedLoss {
-    /// For QoS 0.
+    /// For pairs at effective QoS 0.
     pub qos0: Option<Bound>,
-    /// For QoS 1.
+    /// For pairs at effective QoS 1.
     pub qos1: Option<Bound>,
-    /// For QoS 2.
+    /// For pairs at effective QoS 2.
     pub qos2: Option<Bound>,
+    /// Reasons for not delivering that the bounds leave out (neither counted as undelivered
+    /// nor as pairs); `lost` cannot be left out.
+    #[serde(default)]
+    pub excluding: Vec<LossReason>,
+}
+
+/// Why a (message, subscriber) pair was not delivered. Each reason belongs to one of three
+/// classes ([`LossReason::class`]): an *allowed loss* (gone, for a reason the standard
+/// allows), *exempt* (the guarantee did not, or not yet, cover the pair) or *lost* (a
+/// violation at QoS 1 and 2).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossReason {
+    /// At QoS 0, with no other cause in the trace: sent at most once, gone with a connection
+    /// or on the link (allowed loss).
+    AtMostOnce,
+    /// The broker dropped the copy from the subscriber's full queue (allowed loss).
+    BrokerQueueFull,
+    /// The broker dropped a QoS 0 copy for an offline session, as its policy says (allowed
+    /// loss).
+    BrokerQos0Offline,
+    /// The publisher gave the message up before the broker took it: its queue was full, it was
+    /// offline with a policy that drops, or the broker refused it (allowed loss).
+    PublisherDropped,
+    /// The publisher lost the message with its memory (power loss, crash, reboot) before the
+    /// broker took it (allowed loss).
+    PublisherLostState,
+    /// The subscriber's session ended before delivery: a clean session whose connection ended,
+    /// a session the broker no longer had, a volatile broker restart (exempt).
+    SessionEnded,
+    /// The subscriber's session still held it at the end, with the subscriber not connected
+    /// (exempt: it was not back before the end).
+    SubscriberAway,
+    /// Still in flight when the run ended: the trace shows no chance to deliver it since it
+    /// was accepted (exempt).
+    InFlightAtEnd,
+    /// None of the above: the trace shows the broker had its chance (a violation at QoS 1
+    /// and 2).
+    Lost,
+}
+
+/// The three classes of [`LossReason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossClass {
+    /// Gone, for a reason the standard allows.
+    AllowedLoss,
+    /// The guarantee did not (or not yet) cover the pair.
+    Exempt,
+    /// Gone with nothing that allows it: a violation at QoS 1 and 2.
+    Lost,
+}
+
+impl LossReason {
+    /// Every reason, in report order.
+    pub const ALL: [LossReason; 9] = [
+        LossReason::Lost,
+        LossReason::AtMostOnce,
+        LossReason::BrokerQueueFull,
+        LossReason::BrokerQos0Offline,
+        LossReason::PublisherDropped,
+        LossReason::PublisherLostState,
+        LossReason::SessionEnded,
+        LossReason::SubscriberAway,
+        LossReason::InFlightAtEnd,
+    ];
+
+    /// The kebab-case name used in scenarios and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossReason::AtMostOnce => "at-most-once",
+            LossReason::BrokerQueueFull => "broker-queue-full",
+            LossReason::BrokerQos0Offline => "broker-qos0-offline",
+            LossReason::PublisherDropped => "publisher-dropped",
+            LossReason::PublisherLostState => "publisher-lost-state",
+            LossReason::SessionEnded => "session-ended",
+            LossReason::SubscriberAway => "subscriber-away",
+            LossReason::InFlightAtEnd => "in-flight-at-end",
+            LossReason::Lost => "lost",
+        }
+    }
+
+    /// The name with its class, `in-flight-at-end (exempt)`; `lost` alone.
+    pub fn labelled(self) -> String {
+        match self.class() {
+            LossClass::Lost => self.name().to_owned(),
+            class => format!("{} ({})", self.name(), class.name()),
+        }
+    }
+
+    /// Whether the pair is an allowed loss, exempt, or lost.
+    pub fn class(self) -> LossClass {
+        match self {
+            LossReason::AtMostOnce
+            | LossReason::BrokerQueueFull
+            | LossReason::BrokerQos0Offline
+            | LossReason::PublisherDropped
+            | LossReason::PublisherLostState => LossClass::AllowedLoss,
+            LossReason::SessionEnded | LossReason::SubscriberAway | LossReason::InFlightAtEnd => {
+                LossClass::Exempt
+            }
+            LossReason::Lost => LossClass::Lost,
+        }
+    }
+}
+
+impl std::fmt::Display for LossReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl LossClass {
+    /// The name used in reports: `allowed loss`, `exempt`, `lost`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossClass::AllowedLoss => "allowed loss",
+            LossClass::Exempt => "exempt",
+            LossClass::Lost => "lost",
+        }
+    }
 }
 
 impl Scenario {
