@@ -21,7 +21,9 @@ use crate::{Failure, Replay};
   mqtt-sim explore scenarios/flaky-farm.yaml --seeds 1..10000 --shard 3/8   # one CI machine of 8
   mqtt-sim explore --merge shard-*.jsonl                                      # the whole sweep
 
-Each seed is a full run judged by the checker. Results go to a JSON Lines file, one line per
+Each seed is a full run judged by the checker; the sweep prints what its seeds went through
+(coverage: resends, takeovers, resumptions, overflows, Wills by cause, ...) and warns of
+expectations some seeds gave nothing to judge. Results go to a JSON Lines file, one line per
 seed in seed order, written as the sweep goes, so an interrupted sweep keeps what it finished
 (default reports/<scenario>/explore-<seeds>.jsonl); files of the shards of one sweep
 concatenate, and --merge summarises them. A failing seed is printed as soon as it is found, and
@@ -35,9 +37,9 @@ pub struct ExploreArgs {
     /// The seeds: `N`, `A..B` (B excluded) or `A..=B`.
     #[arg(long, default_value = "1..101")]
     seeds: String,
-    /// Worker threads (default: the machine's cores).
-    #[arg(long)]
-    jobs: Option<usize>,
+    /// Worker threads, at least 1 (default: the machine's cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    jobs: Option<u64>,
     /// Vary faults, loss and fault rates per seed (swarm testing).
     #[arg(long)]
     swarm: bool,
@@ -78,8 +80,10 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
         parse_seeds(&args.seeds).map_err(|e| Failure::input(anyhow::anyhow!("--seeds: {e}")))?;
     let shard = args.shard.unwrap_or(Shard::ALL);
     let seeds = shard.select(range.clone());
-    let jobs =
-        args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |j| usize::try_from(j).unwrap_or(1),
+    );
     let options = ExploreOptions {
         jobs,
         swarm: args.swarm,
@@ -184,6 +188,7 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
         sim_ms / n,
         check_ms / n,
     );
+    print_exercised(&results);
     println!("results: {}", results_path.display());
     let index = results_path.with_file_name("index.html");
     std::fs::write(&index, render_explore_index(&scenario.name, &results, &replay))
@@ -191,6 +196,25 @@ pub fn run(args: ExploreArgs) -> Result<u8, Failure> {
         .map_err(Failure::environment)?;
     println!("index: {}", index.display());
     Ok(summarise(&results, &replay))
+}
+
+/// What the sweep went through, and the expectations some seeds had nothing to judge for.
+fn print_exercised(results: &[SeedResult]) {
+    let mut coverage = mqttsim_sim::check::Coverage::default();
+    let mut unexercised: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in results {
+        coverage.merge(&r.coverage);
+        for g in &r.not_exercised {
+            *unexercised.entry(g.as_str()).or_default() += 1;
+        }
+    }
+    println!("coverage: {}", coverage.summary());
+    for (g, n) in unexercised {
+        eprintln!(
+            "warning: `{g}` was asked for but not exercised in {n} of {} seed(s)",
+            results.len()
+        );
+    }
 }
 
 /// How far a sweep has come.
@@ -310,5 +334,6 @@ fn merge(files: &[PathBuf]) -> Result<u8, Failure> {
         results.len(),
         wall.as_secs_f64()
     );
+    print_exercised(&results);
     Ok(summarise(&results, &|seed| format!("mqtt-sim run SCENARIO --seed {seed}")))
 }

@@ -9,10 +9,10 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mqttsim_codec::Protocol;
-use mqttsim_sim::check::{CheckOptions, check};
+use mqttsim_sim::check::{CheckOptions, check, warnings};
 use mqttsim_sim::report::{ReportInput, write_report};
 use mqttsim_sim::scenario::{Scenario, TimeSpan, load_scenario};
-use mqttsim_sim::trace::{Collect, JsonLines, Text, TraceSink};
+use mqttsim_sim::trace::{Collect, JsonLines, Packets, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
 
 use crate::{Failure, Replay};
@@ -22,12 +22,16 @@ use crate::{Failure, Replay};
   mqtt-sim run scenarios/flaky-farm.yaml
   mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
   mqtt-sim run scenarios/will-takeover.yaml --out /tmp/wills --trace /tmp/wills.jsonl
+  mqtt-sim run scenarios/will-takeover.yaml --packets     # also every PINGREQ, PUBACK, ...
 
 Writes trace.jsonl (one JSON record per event), trace.txt (the same, in aligned columns),
 summary.json and verdict.json (the checker's verdict on the scenario's `expect:` section), and
 report.html, summary.md and junit.xml (the verdict, fault timeline, sequence diagrams, latencies)
 into reports/<scenario>/<seed>/ unless --out says otherwise, and prints the verdict and the
 command that replays the run exactly. `mqtt-sim report` renders the report again from a trace.
+The verdict lists every (message, subscriber) pair not delivered with its reason, and what the
+run exercised; an expectation with nothing to judge is `not exercised` and gets a warning, as
+does a device group whose devices never connected.
 
 Exit codes: 0 the run completed and its expectations held, 1 an expectation was violated,
 2 bad input (the scenario's diagnostic is printed as is), 3 an I/O failure.")]
@@ -57,6 +61,12 @@ pub struct RunArgs {
     /// violation, else the first publisher).
     #[arg(long)]
     device: Option<String>,
+    /// Record every control packet the devices send and receive (PINGREQ, PINGRESP, PUBACK,
+    /// PUBREL, ...) in the trace, not only the default events. Off by default: it makes the
+    /// trace several times larger; the checker then also times Wills from each device's last
+    /// packet.
+    #[arg(long)]
+    packets: bool,
 }
 
 fn parse_duration(text: &str) -> Result<TimeSpan, String> {
@@ -115,16 +125,20 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         eprintln!("note: {note}");
     }
     println!("seed: {seed}");
-    let mut jsonl = JsonLines(create(&jsonl_path)?);
-    let mut text = Text(create(&text_path)?);
+    let mut jsonl = Packets(JsonLines(create(&jsonl_path)?));
+    let mut text = Packets(Text(create(&text_path)?));
     let bar = progress_bar(scenario.device_count(), duration);
     let mut on_progress = |done: Duration, _total: Duration| {
         if let Some(bar) = &bar {
             bar.set_position(done.as_secs());
         }
     };
-    let mut records = Collect::default();
-    let sinks: Vec<&mut dyn TraceSink> = vec![&mut jsonl, &mut text, &mut records];
+    let mut records = Packets(Collect::default());
+    let sinks: Vec<&mut dyn TraceSink> = if args.packets {
+        vec![&mut jsonl, &mut text, &mut records]
+    } else {
+        vec![&mut jsonl.0, &mut text.0, &mut records.0]
+    };
     let options = RunOptions {
         seed: Some(seed),
         duration: Some(duration),
@@ -152,9 +166,13 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     println!("trace: {} and {}", jsonl_path.display(), text_path.display());
     println!("summary: {}", summary_path.display());
     let options = CheckOptions { end: duration, ..CheckOptions::default() };
+    let records = records.0;
     let verdict = check(&scenario, &records.0, &options);
     println!("checks: {} violation(s)", verdict.violation_count());
     print!("{}", verdict.to_text());
+    for warning in warnings(&scenario, &records.0, &verdict) {
+        eprintln!("warning: {warning}");
+    }
     let verdict_path = out.join("verdict.json");
     let json = serde_json::to_string_pretty(&verdict)
         .context("serialising the verdict")

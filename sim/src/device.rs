@@ -170,8 +170,13 @@ pub(crate) fn publish_streams(
         .collect()
 }
 
-/// Builds a payload `"<client_id>#<n>"`, padded with spaces to `size` bytes.
+/// Builds a payload `"<client_id>#<n>"`, padded with spaces to `size` bytes; a size below the
+/// id's length gives the id alone, and a size of 0 an empty payload (no id: with RETAIN=1, a
+/// retained clear).
 pub(crate) fn payload(msg: &str, size: u32) -> Bytes {
+    if size == 0 {
+        return Bytes::new();
+    }
     let size = size as usize;
     let mut out = BytesMut::with_capacity(size.max(msg.len()));
     out.put_slice(msg.as_bytes());
@@ -675,6 +680,8 @@ mod tests {
             assert_eq!(&body[..], expected);
             assert_eq!(message_id(&body), Some(msg));
         }
+        // Zero bytes is an empty payload (a retained clear), which carries no id.
+        assert!(payload("soil-1#4", 0).is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckOptions, Status, check};
+use crate::check::{CheckOptions, Coverage, Status, check};
 use crate::rng::{Purpose, Seeds};
 use crate::scenario::{Ratio, Scenario, TimeSpan};
 use crate::trace::Collect;
@@ -122,6 +122,12 @@ pub struct SeedResult {
     pub wall_ms: u64,
     /// Wall time spent in the checker, in milliseconds. Not deterministic.
     pub check_ms: u64,
+    /// The expectations asked for that the seed gave nothing to judge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_exercised: Vec<String>,
+    /// What the seed's run went through.
+    #[serde(default)]
+    pub coverage: Coverage,
 }
 
 /// Runs and judges one seed.
@@ -152,6 +158,8 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &ExploreOptions) -> See
             error: Some(error.to_string()),
             wall_ms: millis(started.elapsed()),
             check_ms: 0,
+            not_exercised: Vec::new(),
+            coverage: Coverage::default(),
         };
     }
     let checking = Instant::now();
@@ -171,6 +179,12 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &ExploreOptions) -> See
         error: None,
         wall_ms: millis(started.elapsed()),
         check_ms,
+        not_exercised: verdict
+            .not_exercised()
+            .into_iter()
+            .map(|(g, _)| g.name().to_owned())
+            .collect(),
+        coverage: verdict.coverage,
     }
 }
 
@@ -196,6 +210,8 @@ fn caught(seed: u64, f: impl FnOnce() -> SeedResult) -> SeedResult {
             error: Some(format!("the simulator panicked: {what}")),
             wall_ms: millis(started.elapsed()),
             check_ms: 0,
+            not_exercised: Vec::new(),
+            coverage: Coverage::default(),
         }
     })
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use mqttsim_sim::check::{CheckOptions, Verdict, check, parse_jsonl};
+use mqttsim_sim::check::{CheckOptions, Coverage, Verdict, check, parse_jsonl};
 use mqttsim_sim::explore::SeedResult;
 use mqttsim_sim::report::{
     Analysis, MAX_STEPS, ReportInput, render_explore_index, render_html, render_junit,
@@ -226,7 +226,22 @@ fn a_lost_delivery_is_a_violation_linked_to_the_timeline_with_its_sequence_diagr
 #[test]
 fn a_large_trace_gives_a_bounded_page() {
     let scenario = parse_scenario(SMALL_FARM, Path::new("small-farm.yaml")).unwrap();
-    let mut records = Vec::new();
+    // The dashboard subscribes first: its copies are delivered pairs, which the latencies
+    // measure (one sample per pair).
+    let mut records = vec![
+        Record::new(
+            Duration::ZERO,
+            None,
+            Some("dashboard"),
+            Event::BrokerConnected { conn: 1, clean_session: true, session_present: false },
+        ),
+        Record::new(
+            Duration::ZERO,
+            None,
+            Some("dashboard"),
+            Event::BrokerSubscribed { filter: "farm/#".into(), granted: Some(1) },
+        ),
+    ];
     let devices = ["soil-00", "soil-01", "weather-0", "valve-0", "controller"];
     for n in 0..60_000u64 {
         let device = devices[(n % 5) as usize];
@@ -305,6 +320,8 @@ fn the_sweep_index_lists_failing_seeds_first_with_their_replay() {
         error: None,
         wall_ms: 1,
         check_ms: 0,
+        not_exercised: if seed == 3 { vec!["qos2_exactly_once".into()] } else { Vec::new() },
+        coverage: Coverage { takeovers: seed, ..Coverage::default() },
     };
     let results = [result(1, false), result(2, true), result(3, false)];
     let html = render_explore_index("farm <&>", &results, &|s| {
@@ -314,6 +331,9 @@ fn the_sweep_index_lists_failing_seeds_first_with_their_replay() {
     let two = html.find(r#"id="seed-2""#).unwrap();
     assert!(two < html.find(r#"id="seed-1""#).unwrap());
     assert!(html.contains("<code>mqtt-sim run farm.yaml --seed 2</code>"));
+    // What the sweep exercised: 1 + 2 + 3 takeovers, in 3 seeds; one seed gave QoS 2 nothing.
+    assert!(html.contains("<tr><td>session takeovers</td><td>6</td><td>3</td></tr>"), "{html}");
+    assert!(html.contains("<tr><td><code>qos2_exactly_once</code></td><td>1</td></tr>"), "{html}");
 }
 
 // ----- headless Chromium -----

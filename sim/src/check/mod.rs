@@ -139,6 +139,34 @@ fn not_checked(guarantee: Guarantee, reason: &str) -> Outcome {
     }
 }
 
+/// What a user should hear about a run beside its verdict: expectations that had nothing to
+/// judge, and device groups some of whose devices never connected. `run` prints them as
+/// warnings.
+pub fn warnings(scenario: &Scenario, records: &[Record], verdict: &Verdict) -> Vec<String> {
+    let mut out: Vec<String> = verdict
+        .not_exercised()
+        .into_iter()
+        .map(|(g, reason)| format!("`{g}` was asked for but not exercised: {reason}"))
+        .collect();
+    let connected: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter(|r| matches!(r.event, crate::trace::Event::Connected { .. }))
+        .filter_map(|r| r.device.as_deref())
+        .collect();
+    for group in &scenario.devices {
+        let never =
+            (0..group.count as usize).filter(|&i| !connected.contains(group.client_id(i).as_str()));
+        let never = never.count();
+        if never > 0 {
+            out.push(format!(
+                "{never} of the {} device(s) of group `{}` never connected",
+                group.count, group.group
+            ));
+        }
+    }
+    out
+}
+
 /// What a guarantee had nothing of, when `none` holds.
 fn missing(none: bool, what: &str) -> Option<String> {
     none.then(|| what.to_owned())

@@ -235,8 +235,12 @@ pub(crate) fn render(a: &Analysis) -> String {
         let shown = n.min(super::MAX_UNDELIVERED_SHOWN);
         let _ = writeln!(
             out,
-            r#"<p class="muted">{} (all {n} are in verdict.json).</p>"#,
-            if shown < n { format!("The first {shown}") } else { "All of them".to_owned() }
+            r#"<p class="muted">{}.</p>"#,
+            if shown < n {
+                format!("The first {shown} of {n} (all are in verdict.json)")
+            } else {
+                format!("All {n} (also in verdict.json)")
+            }
         );
         out.push_str("<table id=\"undelivered-pairs\"><tr><th>message</th><th>publisher</th><th>topic</th><th>subscriber</th><th>QoS</th><th>reason</th><th>detail</th></tr>\n");
         for u in &a.verdict.undelivered[..shown] {

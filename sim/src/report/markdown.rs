@@ -81,8 +81,12 @@ pub(crate) fn render(a: &Analysis) -> String {
         let shown = n.min(super::MAX_UNDELIVERED_SHOWN);
         let _ = writeln!(
             out,
-            "\n{} (all {n} in verdict.json):\n",
-            if shown < n { format!("The first {shown}") } else { "All of them".to_owned() }
+            "\n{}:\n",
+            if shown < n {
+                format!("The first {shown} of {n} (all are in verdict.json)")
+            } else {
+                format!("All {n} (also in verdict.json)")
+            }
         );
         out.push_str("| message | publisher | topic | subscriber | QoS | reason | detail |\n| --- | --- | --- | --- | ---: | --- | --- |\n");
         for u in &a.verdict.undelivered[..shown] {

@@ -4,12 +4,15 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// The most characters of a source line a diagnostic shows.
+pub const MAX_EXCERPT: usize = 120;
+
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("cannot read scenario `{}`: {source}", path.display())]
+    #[error("error: cannot read scenario `{}`: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -83,13 +86,30 @@ impl fmt::Display for Diagnostic {
         writeln!(f, "error: {}", self.message)?;
         writeln!(f, "{pad}--> {}:{}:{}", self.file.display(), self.line, self.column)?;
         if !self.source_line.is_empty() || self.line > 0 {
-            let line: String =
+            let chars: Vec<char> =
                 self.source_line.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
-            let available = line.chars().count().saturating_sub(self.column - 1).max(1);
-            let width = self.width.clamp(1, available);
+            // A long line shows only a window around the column, marked with `…`.
+            let column = self.column.max(1) - 1;
+            let start = if chars.len() > MAX_EXCERPT {
+                column.saturating_sub(MAX_EXCERPT / 3).min(chars.len() - MAX_EXCERPT)
+            } else {
+                0
+            };
+            let end = (start + MAX_EXCERPT).min(chars.len());
+            let mut line: String = chars[start..end].iter().collect();
+            let mut caret_at = column - start.min(column);
+            if start > 0 {
+                line.insert(0, '…');
+                caret_at += 1;
+            }
+            if end < chars.len() {
+                line.push('…');
+            }
+            let available = (end.saturating_sub(start)).saturating_sub(column - start.min(column));
+            let width = self.width.clamp(1, available.max(1));
             writeln!(f, "{pad} |")?;
             writeln!(f, "{number} | {line}")?;
-            writeln!(f, "{pad} | {}{}", " ".repeat(self.column - 1), "^".repeat(width))?;
+            writeln!(f, "{pad} | {}{}", " ".repeat(caret_at), "^".repeat(width))?;
         }
         if let Some(field) = &self.field {
             // A syntax error is not inside a field; the path says how far reading got.

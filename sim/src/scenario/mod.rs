@@ -55,7 +55,7 @@ pub use error::{Diagnostic, DiagnosticKind, ScenarioError};
 pub use model::*;
 pub use template::Template;
 pub use units::{Bound, BoundOp, EventRate, ProtocolVersion, Qos, Ratio, TimeSpan};
-pub use validate::{MAX_DEVICES, MAX_LATENCY, MAX_PAYLOAD, MAX_QUEUE};
+pub use validate::{MAX_BURST, MAX_DEVICES, MAX_LATENCY, MAX_PAYLOAD, MAX_QUEUE};
 
 use source_map::{Node, Prefer, SourceMap};
 
@@ -145,7 +145,11 @@ pub fn parse_scenario(source: &str, path: &Path) -> Result<Scenario, ScenarioErr
                 }
                 None => (t.line, t.column, 1, None),
             };
-            return Err(located(t.kind, line, column, width, field, t.message, t.help));
+            let message = match (&t.number, field.as_deref().and_then(number_range)) {
+                (Some(text), Some(range)) => format!("`{text}` is out of range: expected {range}"),
+                _ => t.message,
+            };
+            return Err(located(t.kind, line, column, width, field, message, t.help));
         }
     };
     if let Err(issue) = validate::validate(&scenario) {
@@ -198,6 +202,33 @@ fn syntax_help(
     (line, column, "check the indentation, quotes and brackets on this line and the lines above")
 }
 
+/// The range of a whole-number field whose limit is narrower than its type's, by the field's
+/// name (the last part of its path).
+fn number_range(field: &str) -> Option<String> {
+    let name = field.rsplit('.').next().unwrap_or(field);
+    let name = name.split('[').next().unwrap_or(name);
+    let thousands = |n: u32| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    Some(match name {
+        "count" => format!("1 to {}", thousands(validate::MAX_DEVICES)),
+        "max_inflight" => "1 to 65,535".to_owned(),
+        "max_queued" | "capacity" => format!("0 to {}", thousands(validate::MAX_QUEUE)),
+        "payload_size" => format!("0 to {} bytes (1 MiB)", thousands(validate::MAX_PAYLOAD)),
+        "size" if field.contains("burst") => format!("1 to {}", thousands(validate::MAX_BURST)),
+        "max_retransmissions" => "1 to 64".to_owned(),
+        _ => return None,
+    })
+}
+
 fn invalid(d: Diagnostic) -> ScenarioError {
     ScenarioError::Invalid(Box::new(d))
 }
@@ -213,6 +244,9 @@ struct Translated {
     prefer: Prefer,
     /// A field name to append to the located node's path (for a missing field).
     child: Option<String>,
+    /// A whole number outside its type's range: its text, so that the message can give the
+    /// field's own range once the field is known.
+    number: Option<String>,
 }
 
 fn friendly_type(ty: &str) -> &str {
@@ -239,6 +273,7 @@ fn translate(e: &YamlError, source: &str) -> Translated {
         column,
         prefer: Prefer::Value,
         child: None,
+        number: None,
     };
     let text_at = || {
         let start = offset.unwrap_or(0);
@@ -288,8 +323,12 @@ fn translate(e: &YamlError, source: &str) -> Translated {
                 _ => None,
             };
             t.message = match max {
-                Some(max) if digits(&text) => format!("`{text}` is too large: at most {max}"),
+                Some(max) if digits(&text) => {
+                    t.number = Some(text.clone());
+                    format!("`{text}` is too large: at most {max}")
+                }
                 Some(_) if text.strip_prefix('-').is_some_and(digits) => {
+                    t.number = Some(text.clone());
                     format!("`{text}` is negative: expected a whole number from 0")
                 }
                 _ => {

@@ -41,6 +41,10 @@ impl TimeSpan {
                  (for example `250ms`, `30s`, `5m`, `1h30m`)"
             )
         };
+        if text == "0" {
+            // `0` alone means zero, as in a scenario file.
+            return Ok(TimeSpan::default());
+        }
         let bytes = text.as_bytes();
         if bytes.is_empty() {
             return Err(not_a_duration());

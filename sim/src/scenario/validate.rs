@@ -17,6 +17,9 @@ pub const MAX_DEVICES: u32 = 1_000_000;
 pub const MAX_PAYLOAD: u32 = 1 << 20;
 /// The largest offline queue or broker queue, in messages.
 pub const MAX_QUEUE: u32 = 1_000_000;
+
+/// The most messages in one burst.
+pub const MAX_BURST: u32 = 10_000;
 /// The longest latency a link may declare.
 pub const MAX_LATENCY: Duration = Duration::from_secs(600);
 
@@ -37,6 +40,17 @@ type Check = Result<(), Issue>;
 
 fn issue(path: impl Into<String>, message: impl Into<String>) -> Issue {
     Issue { path: path.into(), message: message.into(), help: None, at_key: false }
+}
+
+/// The shortest latency a distribution can give, when it has a floor above zero.
+fn shortest_latency(latency: &crate::scenario::Latency) -> Option<std::time::Duration> {
+    use crate::scenario::Latency;
+    match latency {
+        Latency::Fixed(v) => Some(v.get()),
+        Latency::Uniform { min, .. } => Some(min.get()),
+        Latency::Pareto { scale, .. } => Some(scale.get()),
+        Latency::Normal { .. } | Latency::Lognormal { .. } => None,
+    }
 }
 
 fn fail(path: impl Into<String>, message: impl Into<String>) -> Check {
@@ -325,6 +339,31 @@ fn check_groups(s: &Scenario) -> Check {
                 format!("the scenario has more than {MAX_DEVICES} devices in total"),
             );
         }
+        // A connection needs a round trip (CONNECT, CONNACK): a link whose shortest latency
+        // makes that as long as the run means the group can never connect.
+        let link = s.effective_link(g);
+        if let Some(min) = link.latency.as_ref().and_then(shortest_latency)
+            && min.saturating_mul(2) >= s.duration.get()
+        {
+            let at = if g.link.latency.is_some() {
+                format!("{path}.link.latency")
+            } else {
+                let si = s.sites.iter().position(|site| site.name == g.site).unwrap_or(0);
+                format!("sites[{si}].link.latency")
+            };
+            return fail_help(
+                at,
+                format!(
+                    "group `{}` can never connect: its link's latency is at least {}, so a \
+                     round trip (CONNECT, CONNACK) takes at least {}, and the scenario lasts {}",
+                    g.group,
+                    TimeSpan(min),
+                    TimeSpan(min.saturating_mul(2)),
+                    s.duration
+                ),
+                "lower the latency, or make the scenario last longer than two latencies",
+            );
+        }
         if g.count > 1 && !g.client_id.uses_index() {
             return fail_help(
                 format!("{path}.client_id"),
@@ -401,10 +440,10 @@ fn check_groups(s: &Scenario) -> Check {
                 return fail(format!("{pp}.every"), "the publish period is zero");
             }
             if let Some(b) = &p.burst {
-                if b.size == 0 || b.size > 10_000 {
+                if b.size == 0 || b.size > MAX_BURST {
                     return fail(
                         format!("{pp}.burst.size"),
-                        format!("burst size {} is out of range: expected 1 to 10000", b.size),
+                        format!("burst size {} is out of range: expected 1 to {MAX_BURST}", b.size),
                     );
                 }
                 let span = b.spacing.get() * (b.size - 1);
@@ -606,6 +645,30 @@ fn check_fault(
                     "the fault repeats every {every} but lasts {lasts}, so repetitions would overlap"
                 ),
             );
+        }
+        // The last repetition must end in time, like a single fault.
+        let from = at.get();
+        let until = f.until.unwrap_or(end).get();
+        if let Some(lasts) = f.lasts
+            && until > from
+        {
+            // The last start before `until`, without listing them all.
+            let span = (until - from).as_nanos() - 1;
+            let steps = span / every.get().as_nanos();
+            let last = TimeSpan(from + every.get() * u32::try_from(steps).unwrap_or(u32::MAX));
+            if last.get() + lasts.get() > end.get() {
+                return fail_help(
+                    format!("{path}.every"),
+                    format!(
+                        "the last repetition starts at {last} and lasts {lasts}, past the end of \
+                         the scenario ({end})"
+                    ),
+                    format!(
+                        "end the repetitions with `until: {}` (or earlier), or shorten `for`",
+                        TimeSpan(end.get().saturating_sub(lasts.get()))
+                    ),
+                );
+            }
         }
     }
     if let Some(target) = &f.target {
