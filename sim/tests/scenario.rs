@@ -66,6 +66,28 @@ fn flaky_farm_has_what_the_issue_asks_for() {
     }
 }
 
+/// Defect: a 200,000-character YAML line was echoed whole in the diagnostic. It shows an
+/// excerpt around the column, the caret still under the fault.
+#[test]
+fn a_very_long_line_is_shown_as_an_excerpt() {
+    let padding = "x".repeat(200_000);
+    let yaml = format!(
+        "name: long\nseed: 1\nduration: 1m\nprotocol: \"3.1.1\"\n\
+         sites: [ {{ name: \"{padding}\", link: {{ latncy: 40ms }} }} ]\n\
+         devices: [ {{ group: g, site: s, count: 1, client_id: c }} ]\n"
+    );
+    let err = parse_scenario(&yaml, Path::new("long.yaml")).unwrap_err();
+    let text = err.to_string();
+    assert!(text.len() < 1_000, "{} bytes: {}", text.len(), &text[..300.min(text.len())]);
+    let lines: Vec<&str> = text.lines().collect();
+    let source = lines.iter().find(|l| l.contains('…')).expect("an excerpt marked with …");
+    let caret = lines.iter().find(|l| l.contains('^')).expect("a caret line");
+    // The caret points at the field the error names.
+    let at = caret.find('^').unwrap();
+    let under: String = source.chars().skip(caret[..at].chars().count()).take(4).collect();
+    assert_eq!(under, "latn", "{text}");
+}
+
 #[test]
 fn smart_building_is_ten_thousand_devices() {
     let s = load_scenario(&repo_root().join("scenarios/smart-building.yaml")).unwrap();
@@ -212,6 +234,8 @@ fn accessors_of_a_parsed_scenario() {
 fn io_errors_and_invalid_utf8_are_typed() {
     let missing = load_scenario(Path::new("/nonexistent/scenario.yaml")).unwrap_err();
     assert!(matches!(missing, ScenarioError::Io { .. }), "{missing}");
+    // Said like every other error.
+    assert!(missing.to_string().starts_with("error: cannot read scenario"), "{missing}");
     let dir = std::env::temp_dir().join(format!("mqttsim-scenario-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("latin1.yaml");

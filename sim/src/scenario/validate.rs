@@ -94,6 +94,26 @@ pub(crate) fn validate(s: &Scenario) -> Check {
             ),
         );
     }
+    if let Some(loss) = &s.expect.expected_loss {
+        for (i, reason) in loss.excluding.iter().enumerate() {
+            if *reason == crate::scenario::LossReason::Lost {
+                return fail_help(
+                    format!("expect.expected_loss.excluding[{i}]"),
+                    "`lost` cannot be left out of the loss bounds: a lost pair has no reason \
+                     the standard accepts",
+                    "leave out only reasons you accept: at-most-once, broker-queue-full, \
+                     broker-qos0-offline, publisher-dropped, publisher-lost-state, session-ended, \
+                     subscriber-away, in-flight-at-end",
+                );
+            }
+            if loss.excluding[..i].contains(reason) {
+                return fail(
+                    format!("expect.expected_loss.excluding[{i}]"),
+                    format!("`{reason}` is listed twice"),
+                );
+            }
+        }
+    }
     Ok(())
 }
 
