@@ -247,7 +247,21 @@ pub(crate) fn check(
             let at = facts.records[drop].t_us as f64 / 1e6;
             (reason, format!("the broker dropped its copy at {at:.3}s (trace line {})", drop + 1))
         } else if effective == 0 {
-            (LossReason::AtMostOnce, "QoS 0: sent at most once".to_owned())
+            let publish_qos = facts.accepts[last.accept].qos;
+            if accept.t_us.saturating_add(tolerance_us) > facts.end_us {
+                let at = accept.t_us as f64 / 1e6;
+                (LossReason::InFlightAtEnd, format!("QoS 0, accepted at {at:.3}s, just before the end"))
+            } else if publish_qos > 0 {
+                (
+                    LossReason::AtMostOnce,
+                    format!(
+                        "effective QoS 0 (published at QoS {publish_qos}, granted QoS 0): sent at \
+                         most once"
+                    ),
+                )
+            } else {
+                (LossReason::AtMostOnce, "QoS 0: sent at most once".to_owned())
+            }
         } else {
             let first_accept = facts.accepts_of.get(key).and_then(|a| a.first()).copied();
             let stream = Stream {
@@ -345,7 +359,9 @@ pub(crate) fn check(
         } else if m.qos == 0 {
             (LossReason::AtMostOnce, "QoS 0: the broker never received it".to_owned())
         } else {
-            (LossReason::InFlightAtEnd, "its publisher still held it at the end".to_owned())
+            let at = published_at as f64 / 1e6;
+            let detail = format!("published at {at:.3}s; its publisher still held it at the end");
+            (LossReason::InFlightAtEnd, detail)
         };
         for &(sub, _, granted) in &m.candidates {
             let effective = m.qos.min(granted);

@@ -106,9 +106,9 @@ pub(crate) struct Due<'f, 'r> {
     facts: &'f Facts<'r>,
     tolerance_us: u64,
     settle_us: u64,
-    /// (subscriber, publisher, topic, QoS, session) → the highest-ranked message delivered,
-    /// with its delivery.
-    overtaking: BTreeMap<(&'r str, &'r str, &'r str, u8, usize), (usize, usize)>,
+    /// (subscriber, publisher, topic, QoS, session) → the delivered messages' ranks in order,
+    /// each with the earliest delivery of a message ranked at least as high.
+    overtaking: BTreeMap<(&'r str, &'r str, &'r str, u8, usize), Vec<(usize, usize)>>,
     /// (subscriber, session) → the latest acceptance time a copy proves served, with the copy.
     served: BTreeMap<(&'r str, usize), (u64, usize)>,
     /// Each subscriber's copy times, in order.
@@ -117,7 +117,7 @@ pub(crate) struct Due<'f, 'r> {
 
 impl<'f, 'r> Due<'f, 'r> {
     pub(crate) fn new(facts: &'f Facts<'r>, tolerance_us: u64, settle_us: u64) -> Due<'f, 'r> {
-        let mut overtaking = BTreeMap::new();
+        let mut overtaking: BTreeMap<_, Vec<(usize, usize)>> = BTreeMap::new();
         let mut served: BTreeMap<(&str, usize), (u64, usize)> = BTreeMap::new();
         let mut copies_at: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for (i, d) in facts.deliveries.iter().enumerate() {
@@ -130,12 +130,10 @@ impl<'f, 'r> Due<'f, 'r> {
                 continue;
             };
             let accept = &facts.accepts[first];
-            let slot = overtaking
+            overtaking
                 .entry((d.sub, accept.publisher, accept.topic, d.qos, epoch))
-                .or_insert((first, i));
-            if first > slot.0 {
-                *slot = (first, i);
-            }
+                .or_default()
+                .push((first, i));
             let span_start = d
                 .span
                 .and_then(|s| facts.spans.get(d.sub).and_then(|spans| spans.get(s)))
@@ -147,6 +145,15 @@ impl<'f, 'r> Due<'f, 'r> {
                 if from > slot.0 {
                     *slot = (from, i);
                 }
+            }
+        }
+        for ranks in overtaking.values_mut() {
+            ranks.sort_unstable();
+            // From the highest rank down, the earliest delivery so far.
+            let mut earliest = usize::MAX;
+            for slot in ranks.iter_mut().rev() {
+                earliest = earliest.min(slot.1);
+                slot.1 = earliest;
             }
         }
         Due { facts, tolerance_us, settle_us, overtaking, served, copies_at }
@@ -163,11 +170,12 @@ impl<'f, 'r> Due<'f, 'r> {
     ) -> Option<Evidence> {
         let f = self.facts;
         if let Some(s) = stream
-            && let Some(&(rank, d)) =
-                self.overtaking.get(&(sub, s.publisher, s.topic, s.qos, epoch))
-            && rank > s.rank
+            && let Some(ranks) = self.overtaking.get(&(sub, s.publisher, s.topic, s.qos, epoch))
         {
-            return Some(Evidence::Overtaken(d));
+            let later = ranks.partition_point(|&(rank, _)| rank <= s.rank);
+            if let Some(&(_, d)) = ranks.get(later) {
+                return Some(Evidence::Overtaken(d));
+            }
         }
         if let Some(&(from, d)) = self.served.get(&(sub, epoch))
             && from >= after_us

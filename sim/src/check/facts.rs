@@ -614,12 +614,17 @@ impl<'r> Facts<'r> {
                     // A forwarded copy: the oldest anonymous message on the topic owed to the
                     // device that it has not had yet (a session delivers in order), else the
                     // latest (a duplicate).
+                    // Owed to the device's current session: an earlier session's messages went
+                    // with it.
+                    let session = live.get(device).and_then(|l| l.epoch);
                     let forwarded_will = || {
                         let wills = anonymous_on.get(topic.as_str())?;
                         let key_of = |i: usize| f.accepts[i].key;
                         let owed = |i: usize| {
-                            key_of(i).is_some_and(|k| f.owed.contains_key(&(k, device)))
-                                && !anonymous_copies.contains(&(i, device))
+                            let now = |o: &Owe| o.accept == i && Some(o.epoch) == session;
+                            key_of(i).is_some_and(|k| {
+                                f.owed.get(&(k, device)).is_some_and(|o| o.iter().any(now))
+                            }) && !anonymous_copies.contains(&(i, device))
                         };
                         let i = wills
                             .iter()
