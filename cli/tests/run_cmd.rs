@@ -45,7 +45,63 @@ fn a_missing_scenario_exits_2() {
     let dir = scratch("missing");
     let out = mqtt_sim(&["run", "no-such-file.yaml"], &dir);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no-such-file.yaml"), "{}", text(&out.stderr));
+    // Said like every other error (it lacked the `error:` prefix).
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("error: cannot read scenario `no-such-file.yaml`"), "{stderr}");
+}
+
+/// Defect: `--duration 0` was rejected though `0` is a duration everywhere else; a run of
+/// nothing has nothing to judge, which the verdict says, with a warning each.
+#[test]
+fn a_zero_duration_is_a_run_with_nothing_exercised() {
+    let dir = scratch("zero");
+    let path = repo("cli/tests/scenarios/planted-will-after-disconnect.yaml");
+    let out = mqtt_sim(&["run", path.to_str().unwrap(), "--duration", "0"], &dir);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("NOT EXERCISED"), "{stdout}");
+    assert!(stderr.contains("warning: `wills` was asked for but not exercised"), "{stderr}");
+    assert!(stderr.contains("never connected"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Defect: `explore --jobs 0` was accepted.
+#[test]
+fn explore_refuses_zero_jobs() {
+    let dir = scratch("jobs");
+    let path = repo("sim/tests/scenarios/run/power-vs-crash.yaml");
+    let out = mqtt_sim(&["explore", path.to_str().unwrap(), "--jobs", "0"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--jobs"), "{}", text(&out.stderr));
+}
+
+/// `--packets` adds a record per control packet (PINGREQ, PINGRESP, PUBACK, ...); without it the
+/// trace has none.
+#[test]
+fn packets_adds_the_packet_level_trace() {
+    let dir = scratch("packets");
+    let path = repo("sim/tests/scenarios/run/power-vs-crash.yaml");
+    let path = path.to_str().unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let mut args = vec!["run", path, "--seed", "3", "--duration", "35s", "--out", out];
+        args.extend_from_slice(extra);
+        let out = mqtt_sim(&args, &dir);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    };
+    run(&[], "plain");
+    run(&["--packets"], "packets");
+    let plain = std::fs::read_to_string(dir.join("plain/trace.txt")).unwrap();
+    let packets = std::fs::read_to_string(dir.join("packets/trace.txt")).unwrap();
+    for packet in ["->b   CONNECT\n", "<-b   CONNACK\n", "->b   SUBSCRIBE pid=1", "->b   PUBACK pid=1"] {
+        assert!(!plain.contains(packet), "{plain}");
+        assert!(packets.contains(packet), "{packet:?} in {packets}");
+    }
+    // The default records are all there, in the same order.
+    let plain_lines: Vec<&str> = plain.lines().collect();
+    let known: std::collections::BTreeSet<&str> = plain_lines.iter().copied().collect();
+    let kept: Vec<&str> = packets.lines().filter(|l| known.contains(l)).collect();
+    assert_eq!(kept, plain_lines);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -135,6 +191,8 @@ fn explore_lists_failing_seeds_with_replay_commands_and_exits_1() {
         assert!(stderr.contains(&said), "{stderr}");
     }
     assert!(stderr.contains("3/3 seeds, 3 failing"), "{stderr}");
+    // What the sweep went through.
+    assert!(stdout.contains("coverage: ") && stdout.contains("Wills"), "{stdout}");
 
     // Shards of one sweep merge into the whole.
     for shard in ["1/2", "2/2"] {

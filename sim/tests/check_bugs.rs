@@ -86,6 +86,59 @@ faults:
 expect: { retained: true }
 "#;
 
+/// The same, but only the subscriber's acknowledgements are lost (towards the broker): it has
+/// the copies, the broker does not know, and resends them on the resumed session — with DUP=1.
+const DUP_FLAG: &str = r#"
+name: dup-flag
+seed: 1
+duration: 100s
+protocol: "3.1.1"
+sites: [ { name: s, link: { latency: 100ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/x", qos: 1, every: 200ms } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", clean_session: false, keepalive: 4s,
+      reconnect: { initial: 1s, max: 2s },
+      subscribe: [ { filter: "m/#", qos: 1 } ] }
+faults:
+  - { kind: blackout, direction: to-broker, target: { device: sub }, at: 20s, for: 10s }
+expect: { qos1_at_least_once: true }
+"#;
+
+/// A QoS 2 publisher's PUBLISHes do not reach the broker for a while; after reconnecting it
+/// resends them with DUP=1, and the broker sees them for the first time.
+const QOS2_DUP_FIRST: &str = r#"
+name: qos2-dup-first
+seed: 1
+duration: 80s
+protocol: "3.1.1"
+sites: [ { name: s, link: { latency: 50ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub", clean_session: false, keepalive: 4s,
+      reconnect: { initial: 1s, max: 2s },
+      publish: [ { topic: "m/x", qos: 2, every: 500ms } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", subscribe: [ { filter: "m/#", qos: 2 } ] }
+faults:
+  - { kind: blackout, direction: to-broker, target: { device: pub }, at: 20s, for: 10s }
+expect: { qos2_exactly_once: true }
+"#;
+
+/// A retained state set every 3 s and cleared (a zero-byte retained message) every 7 s, with a
+/// subscriber listening throughout.
+const RETAINED_CLEAR: &str = r#"
+name: retained-clear
+seed: 1
+duration: 60s
+protocol: "3.1.1"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "r/x", qos: 1, retain: true, every: 3s },
+                 { topic: "r/x", qos: 1, retain: true, payload_size: 0, every: 7s } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", subscribe: [ { filter: "r/#", qos: 1 } ] }
+expect: { retained: true }
+"#;
+
 fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
     let yaml = match bug {
         Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
@@ -157,8 +210,28 @@ fn stale_retained_breaks_retained() {
 }
 
 #[test]
+fn dup_flag_not_set_breaks_at_least_once() {
+    caught(DUP_FLAG, "dup-flag-not-set", Guarantee::Qos1AtLeastOnce);
+}
+
+#[test]
+fn qos2_dup_flag_drop_breaks_exactly_once() {
+    caught(QOS2_DUP_FIRST, "qos2-dup-flag-drop", Guarantee::Qos2ExactlyOnce);
+}
+
+#[test]
+fn retained_delete_not_forwarded_breaks_retained() {
+    caught(RETAINED_CLEAR, "retained-delete-not-forwarded", Guarantee::Retained);
+}
+
+#[test]
+fn retained_duplicated_breaks_retained() {
+    caught(RETAINED, "retained-duplicated", Guarantee::Retained);
+}
+
+#[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
-    for yaml in [INFLIGHT, QOS2_DUP, WILLS, RETAINED] {
+    for yaml in [INFLIGHT, QOS2_DUP, WILLS, RETAINED, DUP_FLAG, QOS2_DUP_FIRST, RETAINED_CLEAR] {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
             let v = verdict(&s, seed);
@@ -168,8 +241,9 @@ fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
 }
 
 /// The same bugs in the shipped scenarios, where users meet them: each is caught within 100
-/// seeds of the scenario shortened to `minutes`, under the guarantee it breaks.
-fn caught_in_shipped(file: &str, minutes: u64, bug: BrokerBug, guarantee: Guarantee) {
+/// seeds of the scenario shortened to `minutes`, under the guarantee it breaks, and the correct
+/// broker passes the same scenario and seed. Returns the first failing seed.
+fn caught_in_shipped(file: &str, minutes: u64, bug: BrokerBug, guarantee: Guarantee) -> u64 {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(file);
     let mut s = load_scenario(&path).unwrap_or_else(|e| panic!("{e}"));
     s.duration = TimeSpan(Duration::from_secs(60 * minutes));
@@ -183,6 +257,10 @@ fn caught_in_shipped(file: &str, minutes: u64, bug: BrokerBug, guarantee: Guaran
         "{bug:?} in {file} (seed {seed}) should break {guarantee}:\n{}",
         v.to_text()
     );
+    s.broker.bugs.clear();
+    let clean = verdict(&s, seed);
+    assert!(!clean.failed(), "the correct broker fails {file} seed {seed}:\n{}", clean.to_text());
+    seed
 }
 
 #[test]
@@ -219,4 +297,41 @@ fn will_bugs_are_caught_in_will_takeover() {
 #[test]
 fn stale_retained_is_caught_in_will_takeover() {
     caught_in_shipped("will-takeover.yaml", 10, BrokerBug::StaleRetained, Guarantee::Retained);
+}
+
+#[test]
+fn forget_inflight_on_reconnect_is_caught_in_intermittent_subscriber() {
+    caught_in_shipped(
+        "intermittent-subscriber.yaml",
+        6,
+        BrokerBug::ForgetInflightOnReconnect,
+        Guarantee::Qos1AtLeastOnce,
+    );
+}
+
+#[test]
+fn dup_flag_not_set_is_caught_in_intermittent_subscriber() {
+    caught_in_shipped(
+        "intermittent-subscriber.yaml",
+        20,
+        BrokerBug::DupFlagNotSet,
+        Guarantee::Qos1AtLeastOnce,
+    );
+}
+
+#[test]
+fn qos2_dup_flag_drop_is_caught_in_qos2_heavy_loss() {
+    caught_in_shipped(
+        "qos2-heavy-loss.yaml",
+        10,
+        BrokerBug::Qos2DupFlagDrop,
+        Guarantee::Qos2ExactlyOnce,
+    );
+}
+
+#[test]
+fn retained_bugs_are_caught_in_will_takeover() {
+    for bug in [BrokerBug::RetainedDeleteNotForwarded, BrokerBug::RetainedDuplicated] {
+        caught_in_shipped("will-takeover.yaml", 10, bug, Guarantee::Retained);
+    }
 }
