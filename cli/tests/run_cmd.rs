@@ -92,7 +92,9 @@ fn packets_adds_the_packet_level_trace() {
     run(&["--packets"], "packets");
     let plain = std::fs::read_to_string(dir.join("plain/trace.txt")).unwrap();
     let packets = std::fs::read_to_string(dir.join("packets/trace.txt")).unwrap();
-    for packet in ["->b   CONNECT\n", "<-b   CONNACK\n", "->b   SUBSCRIBE pid=1", "->b   PUBACK pid=1"] {
+    for packet in
+        ["->b   CONNECT\n", "<-b   CONNACK\n", "->b   SUBSCRIBE pid=1", "->b   PUBACK pid=1"]
+    {
         assert!(!plain.contains(packet), "{plain}");
         assert!(packets.contains(packet), "{packet:?} in {packets}");
     }

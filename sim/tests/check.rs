@@ -759,3 +759,248 @@ fn a_message_never_accepted_carries_its_publishers_reason() {
     assert_eq!(v.undelivered[0].reason, LossReason::PublisherLostState);
     assert_fail(&v, Guarantee::ExpectedLoss, 1);
 }
+
+// ----- regressions of issue 13's defects -----
+
+/// A blackout of `device`'s link from `from_ms` to `until_ms`.
+fn blackout(t: &mut Trace, from_ms: u64, until_ms: u64, device: &str) {
+    for (ms, phase) in [(from_ms, Phase::Start), (until_ms, Phase::End)] {
+        let event = Event::LinkFault {
+            kind: "blackout".into(),
+            phase,
+            target: format!("device={device}"),
+            direction: None,
+            loss_pct: None,
+            devices: vec![device.into()],
+        };
+        t.push(ms, None, event);
+    }
+}
+
+/// Defect 1: a pair was owed only if the subscriber then had 60 undisturbed seconds, so a
+/// broker forgetting in-flight messages passed with a subscriber cut for 40 s every 80 s. Now a
+/// later message of the same publisher and topic reaching the subscriber in the same session
+/// makes the earlier one overdue.
+#[test]
+fn a_message_overtaken_in_its_session_is_lost_even_without_a_quiet_minute() {
+    let mut t = Trace::default();
+    t.connect(0, "sub", false, false).subscribe(1, "sub", "t/#", 1).connect(2, "pub", true, false);
+    // Cut for 40 s every 80 s; the broker notices and the subscriber resumes its session after.
+    for k in 0..4u64 {
+        let cut = 20_000 + k * 80_000;
+        blackout(&mut t, cut, cut + 40_000, "sub");
+        t.disconnect(cut + 15_000, "sub", "keepalive-timeout");
+        t.connect(cut + 41_000, "sub", false, true);
+    }
+    // One message every 5 s; the broker "forgets" the one in flight when the first cut starts.
+    for n in 1..=50u16 {
+        let ms = u64::from(n) * 5_000;
+        t.publish(ms, n, "t/a", 1, false);
+        let back =
+            |ms: u64| (0..4).map(|k| 20_000 + k * 80_000).find(|&c| ms >= c && ms < c + 41_000);
+        match (n, back(ms)) {
+            (4, _) => {}
+            (_, Some(cut)) => {
+                t.deliver(cut + 41_100 + ms % 1_000, "sub", n, "t/a", 1);
+            }
+            (_, None) => {
+                t.deliver(ms + 20, "sub", n, "t/a", 1);
+            }
+        }
+    }
+    let v = t.verdict(r#"{ qos1_at_least_once: true }"#);
+    assert_fail(&v, Guarantee::Qos1AtLeastOnce, 1);
+    let violation = &v.outcome(Guarantee::Qos1AtLeastOnce).violations[0];
+    assert_eq!(violation.message.as_ref().unwrap().id, "pub#4");
+    assert!(violation.observed.contains("pub#5 (same publisher and topic"), "{}", v.to_text());
+    assert_eq!(v.undelivered[0].reason, LossReason::Lost);
+}
+
+/// Defect 1, the other evidence: a round trip on the subscriber's idle connection, well after
+/// the acceptance, shows it could have been delivered; without it the pair is in flight.
+#[test]
+fn an_idle_round_trip_after_the_acceptance_makes_the_pair_due() {
+    let base = || {
+        let mut t = Trace::with_subscriber(1);
+        t.publish(10_000, 1, "t/a", 1, false);
+        // The subscriber leaves at 50 s, before any quiet minute.
+        t.disconnect(50_000, "sub", "keepalive-timeout");
+        t
+    };
+    let v = base().verdict("{ qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(v.undelivered[0].reason, LossReason::SessionEnded, "{}", v.to_text());
+    // The subscriber published and had its message acknowledged at 30 s: the connection
+    // answered, and had nothing left to send.
+    let mut t = base();
+    t.push(
+        30_000,
+        Some("sub"),
+        Event::PublishSent { msg: "sub#1".into(), pid: 9, qos: 1, dup: false },
+    );
+    t.push(30_050, Some("sub"), Event::Acked { msg: "sub#1".into(), pid: 9, qos: 1 });
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_fail(&v, Guarantee::Qos1AtLeastOnce, 1);
+    assert!(v.to_text().contains("answered a request at 30.050s"), "{}", v.to_text());
+    // ...but not if a copy was still arriving just before: the broker may have been busy.
+    t.deliver(25_000, "sub", 2, "t/a", 1);
+    let v = t.verdict("{ qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+}
+
+/// Defect 3: pairs not delivered for a reason the standard allows were only an "exempt" count,
+/// and `= 0%` ignored them. Each now has a reason, listed, and the bound counts it unless told.
+#[test]
+fn every_undelivered_pair_has_a_reason_and_equal_zero_counts_them() {
+    let mut t = Trace::with_subscriber(1);
+    t.publish(10_000, 1, "t/a", 1, false).deliver(10_020, "sub", 1, "t/a", 1);
+    t.publish(20_000, 2, "t/a", 1, false);
+    t.publish(20_001, 3, "t/a", 1, false);
+    // The clean session ends with its connection: pub#2 and pub#3 go with it.
+    t.disconnect(20_005, "sub", "connection-lost");
+    let v = t.verdict(r#"{ qos1_at_least_once: true, expected_loss: { qos1: "= 0%" } }"#);
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_fail(&v, Guarantee::ExpectedLoss, 1);
+    let reasons: Vec<_> = v.undelivered.iter().map(|u| (u.message.id.as_str(), u.reason)).collect();
+    assert_eq!(reasons, [("pub#2", LossReason::SessionEnded), ("pub#3", LossReason::SessionEnded)]);
+    assert!(v.undelivered[0].detail.contains("clean session"), "{}", v.to_text());
+    let text = v.to_text();
+    assert!(text.contains("session-ended (exempt): q1 2"), "{text}");
+    assert!(text.contains("pub#2 (pub on t/a) -> sub q1: session-ended (exempt)"), "{text}");
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["undelivered"].as_array().unwrap().len(), 2);
+    assert_eq!(json["counts"][1]["reasons"]["session-ended"], 2);
+    // Leaving the reason out is the user's explicit choice.
+    let v = t.verdict(r#"{ expected_loss: { qos1: "= 0%", excluding: [session-ended] } }"#);
+    assert_pass(&v, Guarantee::ExpectedLoss);
+}
+
+/// Defect 4: a guarantee with nothing to judge passed (flaky-farm published no QoS 2 message and
+/// reported `qos2_exactly_once pass`). It is "not exercised", not a pass, and a warning.
+#[test]
+fn a_guarantee_with_nothing_to_judge_is_not_exercised() {
+    let mut t = Trace::with_subscriber(2);
+    t.publish(10, 1, "t/a", 1, false).deliver(20, "sub", 1, "t/a", 1);
+    let v = t.verdict("{ qos1_at_least_once: true, qos2_exactly_once: true, ordering: true }");
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    for g in [Guarantee::Qos2ExactlyOnce, Guarantee::Ordering] {
+        assert!(matches!(status(&v, g), Status::NotExercised { .. }), "{g}: {}", v.to_text());
+    }
+    assert!(!v.failed());
+    let warnings = mqttsim_sim::check::warnings(&scenario("{}"), &t.records, &v);
+    assert!(
+        warnings.iter().any(|w| w.contains("`qos2_exactly_once` was asked for but not exercised"))
+    );
+}
+
+/// Defect 6: in a packet-level trace, a quiet device's Will is timed from its last packet: the
+/// broker last heard from it then, not when the fault began.
+#[test]
+fn a_quiet_devices_will_is_timed_from_its_last_packet() {
+    let late_close = |packets: bool| {
+        let mut t = Trace::with_subscriber(1);
+        t.connect(5, "tracker", true, false);
+        if packets {
+            for ms in
+                [10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000, 92_000]
+            {
+                let ping = |sent| Event::packet(&mqttsim_codec::Packet::PingReq, sent);
+                t.push(ms, Some("tracker"), ping(true));
+                let pong = Event::packet(&mqttsim_codec::Packet::PingResp, false);
+                t.push(ms + 40, Some("tracker"), pong);
+            }
+        }
+        // Power lost at 100 s; the last PINGREQ went out at 92 s. 1.5 × 10 s + 10 s of slack:
+        // by 117 s from the packet, by 125 s from the fault. The broker closes at 120 s.
+        t.fault(100_000, "tracker", "power-loss", Phase::Start);
+        t.disconnect(120_000, "tracker", "keepalive-timeout").will(120_000, "tracker");
+        t.verdict("{ wills: true }")
+    };
+    assert_pass(&late_close(false), Guarantee::Wills);
+    let v = late_close(true);
+    assert_fail(&v, Guarantee::Wills, 1);
+    assert!(v.to_text().contains("its last packet sent at 92.000s"), "{}", v.to_text());
+}
+
+/// Defect 7: a zero-byte retained message (`payload_size: 0`) is a retained clear: it empties
+/// the topic, so a later subscriber gets nothing, and current subscribers get the clear.
+#[test]
+fn a_zero_byte_retained_message_clears_the_topic() {
+    let clear = |t: &mut Trace, ms: u64, n: u16| {
+        let msg = format!("pub#{n}");
+        let (topic, qos, retain) = ("t/a".to_owned(), 1, true);
+        t.push(
+            ms,
+            Some("pub"),
+            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 0 },
+        );
+        t.push(ms, Some("pub"), Event::PublishSent { msg, pid: n, qos, dup: false });
+        t.accept(ms + 1, n, "t/a", 1, true);
+    };
+    let mut t = Trace::default();
+    t.connect(0, "pub", true, false).connect(1, "tracker", true, false);
+    t.subscribe(2, "tracker", "t/#", 1);
+    t.publish(10, 1, "t/a", 1, true).deliver(20, "tracker", 1, "t/a", 1);
+    clear(&mut t, 30, 2);
+    // The clear's copy: no message id, an empty payload.
+    let copy = Event::Delivered {
+        msg: None,
+        topic: "t/a".into(),
+        qos: 1,
+        pid: 2,
+        dup: false,
+        retain: false,
+        payload: Some(String::new()),
+    };
+    t.push(40, Some("tracker"), copy);
+    t.connect(50, "sub", true, false).subscribe(51, "sub", "t/#", 1);
+    let v = t.verdict("{ retained: true, qos1_at_least_once: true }");
+    assert_pass(&v, Guarantee::Retained);
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!((v.counts[1].pairs, v.counts[1].delivered), (2, 2), "{}", v.to_text());
+    assert_eq!(v.coverage.retained_clears, 1);
+    // Not forwarded to the current subscriber: a retained violation [MQTT-3.3.1-10].
+    // (The tracker stays connected, undisturbed, to the end.)
+    t.records.retain(|r| !matches!(&r.event, Event::Delivered { msg: None, .. }));
+    let v = t.verdict("{ retained: true }");
+    assert_fail(&v, Guarantee::Retained, 1);
+    assert!(v.to_text().contains("MQTT-3.3.1-10"), "{}", v.to_text());
+}
+
+/// Regression (will-takeover seed 2): a retained clear routed to a monitor's old session (the
+/// broker still held it while the monitor rebooted) was taken for the one its new session got
+/// later, so that one looked lost. A forwarded copy answers the device's current session.
+#[test]
+fn an_anonymous_copy_answers_the_current_session_seed_2() {
+    let clear = |t: &mut Trace, ms: u64, n: u16| {
+        let msg = format!("pub#{n}");
+        let (topic, qos, retain) = ("t/a".to_owned(), 1, true);
+        t.push(
+            ms,
+            Some("pub"),
+            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 0 },
+        );
+        t.push(ms, Some("pub"), Event::PublishSent { msg, pid: n, qos, dup: false });
+        t.accept(ms + 1, n, "t/a", 1, true);
+    };
+    let mut t = Trace::with_subscriber(1);
+    // The first clear goes to the subscriber's session, which ends before it is delivered.
+    clear(&mut t, 10_000, 1);
+    t.disconnect(12_000, "sub", "taken-over");
+    t.connect(12_000, "sub", true, false).subscribe(12_001, "sub", "t/#", 1);
+    clear(&mut t, 200_000, 2);
+    let copy = Event::Delivered {
+        msg: None,
+        topic: "t/a".into(),
+        qos: 1,
+        pid: 5,
+        dup: false,
+        retain: false,
+        payload: Some(String::new()),
+    };
+    t.push(200_010, Some("sub"), copy);
+    let v = t.verdict("{ retained: true }");
+    assert_pass(&v, Guarantee::Retained);
+    let reasons: Vec<_> = v.undelivered.iter().map(|u| (u.message.id.as_str(), u.reason)).collect();
+    assert_eq!(reasons, [("pub#1", LossReason::SessionEnded)], "{}", v.to_text());
+}

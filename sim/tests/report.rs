@@ -113,6 +113,20 @@ fn summary_md_and_junit_of_a_small_farm() {
     insta::assert_snapshot!("small_farm_junit_xml", render_junit(&a).unwrap());
 }
 
+/// Defect 5: the latency table counted retained copies and left Wills out, the counts table
+/// the other way round. One definition now: a delivered pair, by effective QoS, Wills in and
+/// retained copies to subscribers not owed the message out.
+#[test]
+fn the_latency_table_and_the_counts_table_count_the_same_deliveries() {
+    let run = small_farm();
+    let verdict = verdict(&run, &run.records);
+    let a = analysis(&run, &run.records, &verdict, None);
+    assert!(verdict.coverage.wills.values().sum::<u64>() > 0, "the farm has Wills to count");
+    for q in 0..3 {
+        assert_eq!(a.latency[q].samples, a.counts(q).delivered, "QoS {q}");
+    }
+}
+
 #[test]
 fn the_same_trace_renders_the_same_bytes_even_read_back_from_json_lines() {
     let run = small_farm();

@@ -250,7 +250,10 @@ pub(crate) fn check(
             let publish_qos = facts.accepts[last.accept].qos;
             if accept.t_us.saturating_add(tolerance_us) > facts.end_us {
                 let at = accept.t_us as f64 / 1e6;
-                (LossReason::InFlightAtEnd, format!("QoS 0, accepted at {at:.3}s, just before the end"))
+                (
+                    LossReason::InFlightAtEnd,
+                    format!("QoS 0, accepted at {at:.3}s, just before the end"),
+                )
             } else if publish_qos > 0 {
                 (
                     LossReason::AtMostOnce,
