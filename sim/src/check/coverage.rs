@@ -70,10 +70,8 @@ impl Coverage {
                 | Event::PacketReceived { packet, pid: Some(pid), .. } => {
                     let sent = matches!(r.event, Event::PacketSent { .. });
                     match packet.as_str() {
-                        "PUBREL" => {
-                            if !pubrels.insert((device, sent, *pid)) {
-                                c.pubrel_resends += 1;
-                            }
+                        "PUBREL" if !pubrels.insert((device, sent, *pid)) => {
+                            c.pubrel_resends += 1;
                         }
                         // The PUBCOMP goes the other way from its PUBREL.
                         "PUBCOMP" => {

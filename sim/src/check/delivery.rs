@@ -392,8 +392,8 @@ fn is_clear_key(facts: &Facts<'_>, key: &Key<'_>) -> bool {
     matches!(key, Key::App(id) if is_clear(facts, id))
 }
 
-/// Evaluates the `expected_loss` bounds against the counts; `Err` says why there was nothing
-/// to judge.
+/// Evaluates the `expected_loss` bounds against the counts: the findings, and what was missing
+/// when no bound had a pair to judge.
 pub(crate) fn expected_loss(
     counts: &[QosCounts; 3],
     expect: &Expectations,

@@ -101,6 +101,9 @@ pub(crate) struct Stream<'r> {
     pub rank: usize,
 }
 
+/// (subscriber, publisher, topic, QoS, session).
+type StreamKey<'r> = (&'r str, &'r str, &'r str, u8, usize);
+
 /// The evidence, indexed once per verdict.
 pub(crate) struct Due<'f, 'r> {
     facts: &'f Facts<'r>,
@@ -108,7 +111,7 @@ pub(crate) struct Due<'f, 'r> {
     settle_us: u64,
     /// (subscriber, publisher, topic, QoS, session) → the delivered messages' ranks in order,
     /// each with the earliest delivery of a message ranked at least as high.
-    overtaking: BTreeMap<(&'r str, &'r str, &'r str, u8, usize), Vec<(usize, usize)>>,
+    overtaking: BTreeMap<StreamKey<'r>, Vec<(usize, usize)>>,
     /// (subscriber, session) → the latest acceptance time a copy proves served, with the copy.
     served: BTreeMap<(&'r str, usize), (u64, usize)>,
     /// Each subscriber's copy times, in order.

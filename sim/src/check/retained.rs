@@ -13,7 +13,7 @@
 //!   subscriber once the broker has had its chance (see `due`) [MQTT-3.3.1-6];
 //! - the forwarded copies of a retained clear are owed like any message (see `delivery`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::due::Due;
 use super::facts::{Delivery, Facts, Key, SubEvent};
@@ -141,12 +141,6 @@ pub(crate) fn check(
             trace: facts.quote(&lines),
         });
     }
-    let copied: BTreeSet<(&str, &Key)> = facts
-        .deliveries
-        .iter()
-        .filter(|d| d.retain)
-        .filter_map(|d| d.key.as_ref().map(|k| (d.sub, k)))
-        .collect();
     for s in &facts.subscribes {
         let Some(epoch) = s.epoch else { continue };
         for (t, key) in &s.snapshot {
@@ -156,12 +150,11 @@ pub(crate) fn check(
                 // At QoS 0 the copy may be lost like any QoS 0 message.
                 continue;
             }
-            let got = copied.contains(&(s.sub, key))
-                && retained_copies
-                    .get(s.sub)
-                    .into_iter()
-                    .flatten()
-                    .any(|d| d.idx > s.idx && d.key.as_ref() == Some(key));
+            let got = retained_copies
+                .get(s.sub)
+                .into_iter()
+                .flatten()
+                .any(|d| d.idx > s.idx && d.key.as_ref() == Some(key));
             if got {
                 continue;
             }
