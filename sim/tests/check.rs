@@ -1004,3 +1004,51 @@ fn an_anonymous_copy_answers_the_current_session_seed_2() {
     let reasons: Vec<_> = v.undelivered.iter().map(|u| (u.message.id.as_str(), u.reason)).collect();
     assert_eq!(reasons, [("pub#1", LossReason::SessionEnded)], "{}", v.to_text());
 }
+
+/// Regression (flaky-farm seeds 87, 92 and 100, found by the sweep): a valve lost power while
+/// the broker awaited the PUBREL of its QoS 2 message with packet id 11; back with a fresh
+/// client on its persistent session, it sent a new message with packet id 11, which the broker
+/// rightly took for a resend [MQTT-4.3.3-2] and acknowledged without accepting. The message is
+/// lost with its publisher's state, not by the broker.
+#[test]
+fn a_packet_id_reused_after_the_publisher_lost_its_state_is_its_loss_seed_87() {
+    let qos2 = |t: &mut Trace, ms: u64, n: u16, pid: u16, accepted: bool| {
+        let msg = format!("pub#{n}");
+        let (topic, qos, retain) = ("t/a".to_owned(), 2, false);
+        t.push(
+            ms,
+            Some("pub"),
+            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32 },
+        );
+        t.push(ms, Some("pub"), Event::PublishSent { msg: msg.clone(), pid, qos, dup: false });
+        if accepted {
+            let accepted =
+                Event::BrokerAccepted { msg: Some(msg), topic: "t/a".into(), pid, qos, retain };
+            t.push(ms + 1, Some("pub"), accepted);
+        }
+    };
+    let mut t = Trace::with_subscriber(2);
+    // pub#1 with pid 11: accepted, delivered, but the PUBREL never goes out: power is cut.
+    qos2(&mut t, 10_000, 1, 11, true);
+    t.deliver(10_050, "sub", 1, "t/a", 2);
+    t.fault(10_100, "pub", "power-loss", Phase::Start).fault(
+        40_000,
+        "pub",
+        "power-loss",
+        Phase::End,
+    );
+    t.disconnect(55_000, "pub", "keepalive-timeout").connect(60_000, "pub", false, true);
+    // pub#2 reuses pid 11: acknowledged (PUBREC, PUBREL, PUBCOMP) as the old flow, never accepted.
+    qos2(&mut t, 61_000, 2, 11, false);
+    t.push(61_200, Some("pub"), Event::Acked { msg: "pub#2".into(), pid: 11, qos: 2 });
+    qos2(&mut t, 70_000, 3, 12, true);
+    t.deliver(70_050, "sub", 3, "t/a", 2);
+    let v = t.verdict("{ qos2_exactly_once: true }");
+    assert_pass(&v, Guarantee::Qos2ExactlyOnce);
+    let u = v.undelivered.iter().find(|u| u.message.id == "pub#2").expect("pub#2 has a reason");
+    assert_eq!(u.reason, LossReason::PublisherLostState, "{}", v.to_text());
+    assert!(u.detail.contains("reused the packet identifier of pub#1"), "{}", u.detail);
+    // Without the power loss the same acknowledgement says the broker took pub#2 over.
+    t.records.retain(|r| !matches!(r.event, Event::DeviceFault { .. }));
+    assert_fail(&t.verdict("{ qos2_exactly_once: true }"), Guarantee::Qos2ExactlyOnce, 1);
+}

@@ -348,7 +348,15 @@ pub(crate) fn check(
             continue;
         }
         let published_at = facts.records[m.idx].t_us;
-        let (reason, detail) = if let Some(&drop) = facts.device_drops.get(id) {
+        let (reason, detail) = if let Some(&(earlier, at)) = facts.swallowed.get(id) {
+            let detail = format!(
+                "its publisher lost its state at {:.3}s and reused the packet identifier of \
+                 {earlier}, whose QoS 2 flow it had left open: the broker rightly took it for a \
+                 resend [MQTT-4.3.3-2]",
+                at as f64 / 1e6
+            );
+            (LossReason::PublisherLostState, detail)
+        } else if let Some(&drop) = facts.device_drops.get(id) {
             let why = match &facts.records[drop].event {
                 crate::trace::Event::Dropped { reason, .. } => reason.as_str(),
                 _ => "dropped",

@@ -226,6 +226,11 @@ pub(crate) struct Facts<'r> {
     pub packets_up: BTreeMap<&'r str, Vec<u64>>,
     /// Whether the trace has packet-level records.
     pub packet_level: bool,
+    /// QoS 2 messages the broker took for a resend of an earlier flow of the same packet
+    /// identifier, left open when their publisher lost its state: msg → (the earlier message,
+    /// the state loss's time). Acknowledged, never accepted, and not the broker's fault
+    /// [MQTT-4.3.3-2].
+    pub swallowed: BTreeMap<&'r str, (&'r str, u64)>,
     /// The first `connect_attempt` of each device.
     pub first_attempt: BTreeMap<&'r str, u64>,
     /// When the last fault ended (or the end of the run, if one never ended).
@@ -311,6 +316,7 @@ impl<'r> Facts<'r> {
             round_trips: BTreeMap::new(),
             packets_up: BTreeMap::new(),
             packet_level: false,
+            swallowed: BTreeMap::new(),
             first_attempt: BTreeMap::new(),
             faults_over_us: 0,
             unattributed: 0,
@@ -327,8 +333,12 @@ impl<'r> Facts<'r> {
         let mut anonymous_on: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
         // (anonymous message, device): the device has had its forwarded copy.
         let mut anonymous_copies: BTreeSet<(usize, &'r str)> = BTreeSet::new();
-        // When each message was last put on the wire by its publisher.
+        // When each message was last put on the wire by its publisher, and with which packet id.
         let mut last_sent: BTreeMap<&'r str, u64> = BTreeMap::new();
+        let mut pid_of: BTreeMap<&'r str, u16> = BTreeMap::new();
+        // (publisher, packet id) → the QoS 2 message the broker accepted with it and whose flow
+        // its publisher has not completed, with the acceptance's time.
+        let mut open_qos2: BTreeMap<(&'r str, u16), (&'r str, u64)> = BTreeMap::new();
         // Each device's subscriptions, as indices into `f.subscribes`.
         let mut subscribes_of: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
         let mut routes = Routes::default();
@@ -356,6 +366,9 @@ impl<'r> Facts<'r> {
                 }
                 Event::PublishSent { msg, pid, qos, .. } => {
                     last_sent.insert(msg, t);
+                    if *qos > 0 {
+                        pid_of.insert(msg, *pid);
+                    }
                     if *qos == 0 {
                         live.entry(device).or_default().qos0.push_back(msg);
                     } else {
@@ -366,12 +379,28 @@ impl<'r> Facts<'r> {
                     f.completed.insert(msg);
                     let sent = last_sent.get(msg.as_str()).copied();
                     round_trip(&mut f, &live, device, sent, t, idx);
-                    implied_accept(&mut f, &live, &routes, msg, t, idx);
+                    let pid = pid_of.get(msg.as_str()).copied();
+                    if let Some(pid) = pid
+                        && open_qos2.get(&(device, pid)).is_some_and(|(m, _)| *m == msg.as_str())
+                    {
+                        open_qos2.remove(&(device, pid));
+                    }
+                    if !swallowed(&mut f, &open_qos2, device, msg, pid) {
+                        implied_accept(&mut f, &live, &routes, msg, t, idx);
+                    }
                 }
                 Event::SessionLost { released, .. } => {
                     f.completed.extend(released.iter().map(String::as_str));
                     for msg in released {
-                        implied_accept(&mut f, &live, &routes, msg, t, idx);
+                        let pid = pid_of.get(msg.as_str()).copied();
+                        if let Some(pid) = pid
+                            && open_qos2.get(&(device, pid)).is_some_and(|(m, _)| *m == msg)
+                        {
+                            open_qos2.remove(&(device, pid));
+                        }
+                        if !swallowed(&mut f, &open_qos2, device, msg, pid) {
+                            implied_accept(&mut f, &live, &routes, msg, t, idx);
+                        }
                     }
                 }
                 Event::PacketSent { packet, pid, .. } => {
@@ -506,6 +535,9 @@ impl<'r> Facts<'r> {
                     if let Some(key) = key {
                         owe(&mut f.owed, &live, &routes, key, accept, topic);
                         f.accepts_of.entry(key).or_default().push(accept);
+                    }
+                    if let (Some(Key::App(m)), 2) = (key, *qos) {
+                        open_qos2.insert((device, *pid), (m, t));
                     }
                 }
                 Event::WillPublished { topic, qos, retain } => {
@@ -939,6 +971,41 @@ fn round_trip<'r>(
         epoch: span.epoch.or_else(|| live.get(device).and_then(|l| l.epoch)),
     };
     f.round_trips.entry(device).or_default().push(trip);
+}
+
+/// Whether `msg`, acknowledged to its publisher without the broker reporting it, went out with
+/// the packet identifier of an earlier QoS 2 flow the broker accepted and the publisher left
+/// open when it lost its state (a power loss, crash or reboot since): the broker, still
+/// awaiting that flow's PUBREL, rightly took it for a resend [MQTT-4.3.3-2]. Records it.
+fn swallowed<'r>(
+    f: &mut Facts<'r>,
+    open_qos2: &BTreeMap<(&'r str, u16), (&'r str, u64)>,
+    device: &'r str,
+    msg: &'r str,
+    pid: Option<u16>,
+) -> bool {
+    let Some(m) = f.messages.get(msg) else { return false };
+    if m.qos != 2 || f.accepts_of.contains_key(&Key::App(msg)) {
+        return false;
+    }
+    let published = f.records[m.idx].t_us;
+    let Some(&(earlier, opened)) = pid.and_then(|pid| open_qos2.get(&(device, pid))) else {
+        return false;
+    };
+    let lost = f.device_faults.get(device).and_then(|faults| {
+        faults
+            .iter()
+            .filter(|x| x.phase == Phase::Start && x.t_us > opened && x.t_us <= published)
+            .find(|x| matches!(x.kind, "power-loss" | "crash" | "reboot"))
+            .map(|x| x.t_us)
+    });
+    match lost {
+        Some(at) if earlier != msg => {
+            f.swallowed.insert(msg, (earlier, at));
+            true
+        }
+        _ => false,
+    }
 }
 
 /// A QoS 1 or 2 message its publisher saw acknowledged, never reported accepted by the broker:
