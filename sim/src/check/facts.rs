@@ -334,8 +334,7 @@ impl<'r> Facts<'r> {
         // (anonymous message, device): the device has had its forwarded copy.
         let mut anonymous_copies: BTreeSet<(usize, &'r str)> = BTreeSet::new();
         // When each message was last put on the wire by its publisher, and with which packet id.
-        let mut last_sent: BTreeMap<&'r str, u64> = BTreeMap::new();
-        let mut pid_of: BTreeMap<&'r str, u16> = BTreeMap::new();
+        let mut last_sent: BTreeMap<&'r str, (u64, u16)> = BTreeMap::new();
         // (publisher, packet id) → the QoS 2 message the broker accepted with it and whose flow
         // its publisher has not completed, with the acceptance's time.
         let mut open_qos2: BTreeMap<(&'r str, u16), (&'r str, u64)> = BTreeMap::new();
@@ -365,34 +364,34 @@ impl<'r> Facts<'r> {
                     f.messages.insert(msg, message);
                 }
                 Event::PublishSent { msg, pid, qos, .. } => {
-                    last_sent.insert(msg, t);
-                    if *qos > 0 {
-                        pid_of.insert(msg, *pid);
-                    }
+                    last_sent.insert(msg, (t, *pid));
                     if *qos == 0 {
                         live.entry(device).or_default().qos0.push_back(msg);
                     } else {
                         sent_pid.insert((device, *pid), msg);
                     }
                 }
-                Event::Acked { msg, .. } => {
+                Event::Acked { msg, qos, .. } => {
                     f.completed.insert(msg);
                     let sent = last_sent.get(msg.as_str()).copied();
-                    round_trip(&mut f, &live, device, sent, t, idx);
-                    let pid = pid_of.get(msg.as_str()).copied();
-                    if let Some(pid) = pid
+                    round_trip(&mut f, &live, device, sent.map(|s| s.0), t, idx);
+                    let pid = sent.map(|s| s.1);
+                    if *qos == 2
+                        && let Some(pid) = pid
                         && open_qos2.get(&(device, pid)).is_some_and(|(m, _)| *m == msg.as_str())
                     {
                         open_qos2.remove(&(device, pid));
                     }
-                    if !swallowed(&mut f, &open_qos2, device, msg, pid) {
+                    if !f.accepts_of.contains_key(&Key::App(msg))
+                        && !swallowed(&mut f, &open_qos2, device, msg, pid)
+                    {
                         implied_accept(&mut f, &live, &routes, msg, t, idx);
                     }
                 }
                 Event::SessionLost { released, .. } => {
                     f.completed.extend(released.iter().map(String::as_str));
                     for msg in released {
-                        let pid = pid_of.get(msg.as_str()).copied();
+                        let pid = last_sent.get(msg.as_str()).map(|s| s.1);
                         if let Some(pid) = pid
                             && open_qos2.get(&(device, pid)).is_some_and(|(m, _)| *m == msg)
                         {

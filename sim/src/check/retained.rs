@@ -141,6 +141,13 @@ pub(crate) fn check(
             trace: facts.quote(&lines),
         });
     }
+    // (subscriber, message) → its last RETAIN=1 copy.
+    let mut last_copy: BTreeMap<(&str, &Key), usize> = BTreeMap::new();
+    for d in facts.deliveries.iter().filter(|d| d.retain) {
+        if let Some(key) = &d.key {
+            last_copy.insert((d.sub, key), d.idx);
+        }
+    }
     for s in &facts.subscribes {
         let Some(epoch) = s.epoch else { continue };
         for (t, key) in &s.snapshot {
@@ -150,12 +157,7 @@ pub(crate) fn check(
                 // At QoS 0 the copy may be lost like any QoS 0 message.
                 continue;
             }
-            let got = retained_copies
-                .get(s.sub)
-                .into_iter()
-                .flatten()
-                .any(|d| d.idx > s.idx && d.key.as_ref() == Some(key));
-            if got {
+            if last_copy.get(&(s.sub, key)).is_some_and(|&copy| copy > s.idx) {
                 continue;
             }
             let Some(evidence) = due.evidence(s.sub, epoch, s.t_us, None) else { continue };
