@@ -53,8 +53,8 @@ pub struct Conn {
     timeout: Duration,
     label: String,
     closed: bool,
-    /// PUBLISH packets that arrived while the connection waited for something else.
-    stash: VecDeque<Publish>,
+    /// Packets that arrived while the connection waited for something else, in order.
+    stash: VecDeque<Packet>,
     /// The client id sent in CONNECT, when known.
     client_id: Option<String>,
     /// A CONNACK arrived: from now on PUBLISH packets are sorted into solicited or not.
@@ -134,7 +134,7 @@ impl Conn {
     /// first, then what arrives. Unsolicited PUBLISH packets are set aside, never returned.
     pub async fn next_within(&mut self, wait: Duration) -> Result<Event, Stop> {
         if let Some(p) = self.stash.pop_front() {
-            return Ok(Event::Packet(Packet::Publish(p)));
+            return Ok(Event::Packet(p));
         }
         self.read_within(wait).await
     }
@@ -221,11 +221,14 @@ impl Conn {
     /// The next packet that is not a PUBLISH, within the timeout; PUBLISH packets that arrive
     /// first are kept for later. A close or the timeout is a failure.
     pub async fn recv_control(&mut self) -> Result<Packet, Stop> {
+        if let Some(p) = self.take_stashed_control() {
+            return Ok(p);
+        }
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             let now = tokio::time::Instant::now();
             match self.read_within(deadline.saturating_duration_since(now)).await? {
-                Event::Packet(Packet::Publish(p)) => self.stash.push_back(p),
+                Event::Packet(p @ Packet::Publish(_)) => self.stash.push_back(p),
                 Event::Packet(p) => return Ok(p),
                 Event::Closed => {
                     fail!("{}: the broker closed the connection unexpectedly", self.label)
@@ -237,13 +240,35 @@ impl Conn {
         }
     }
 
+    /// The first kept packet that is not a PUBLISH, taken out of the stash.
+    fn take_stashed_control(&mut self) -> Option<Packet> {
+        let i = self.stash.iter().position(|p| !matches!(p, Packet::Publish(_)))?;
+        self.stash.remove(i)
+    }
+
+    /// Takes in what has already arrived, without waiting, so that it is judged against the
+    /// subscriptions that existed when it came: a PUBLISH that was there before a SUBSCRIBE was
+    /// sent cannot be an answer to it.
+    async fn settle(&mut self) -> Result<(), Stop> {
+        while !self.closed {
+            match self.read_within(Duration::ZERO).await? {
+                Event::Packet(p) => self.stash.push_back(p),
+                Event::Silent | Event::Closed => break,
+            }
+        }
+        Ok(())
+    }
+
     /// Like [`Conn::recv_control`], but a close is returned as `None` instead of failing.
     async fn recv_control_or_close(&mut self) -> Result<Option<Packet>, Stop> {
+        if let Some(p) = self.take_stashed_control() {
+            return Ok(Some(p));
+        }
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             let now = tokio::time::Instant::now();
             match self.read_within(deadline.saturating_duration_since(now)).await? {
-                Event::Packet(Packet::Publish(p)) => self.stash.push_back(p),
+                Event::Packet(p @ Packet::Publish(_)) => self.stash.push_back(p),
                 Event::Packet(p) => return Ok(Some(p)),
                 Event::Closed => return Ok(None),
                 Event::Silent => {
@@ -327,6 +352,7 @@ impl Conn {
         packet_id: u16,
         filters: &[(&str, QoS)],
     ) -> Result<Vec<ReasonCode>, Stop> {
+        self.settle().await?;
         for (filter, _) in filters {
             self.tracker.subscribed(self.client_id.as_deref().unwrap_or_default(), filter);
         }

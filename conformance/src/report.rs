@@ -401,15 +401,30 @@ impl std::fmt::Display for Counts {
 }
 
 /// The verdict label of each check in an expectation text (`LABEL name [statements] ...`),
-/// in order; note lines (indented) are ignored.
+/// in order: `VARIES` for a check marked `nondeterministic:` on an indented line below it.
+/// Other indented lines (notes) and `#` comments are ignored.
 pub fn expectation_labels(text: &str) -> Vec<(&str, &str)> {
-    text.lines()
-        .filter(|l| !l.starts_with(char::is_whitespace) && !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let mut words = l.split(' ');
-            Some((words.next()?, words.next()?))
-        })
-        .collect()
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("nondeterministic:")
+            && line.starts_with(char::is_whitespace)
+        {
+            if let Some(last) = out.last_mut() {
+                last.0 = "VARIES";
+            }
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) || line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let mut words = line.split(' ');
+        if let (Some(label), Some(name)) = (words.next(), words.next())
+            && Verdict::LABELS.contains(&label)
+        {
+            out.push((label, name));
+        }
+    }
+    out
 }
 
 /// The cross-broker table: one row per check, one column per broker, built from each broker's
@@ -439,6 +454,7 @@ pub fn matrix_markdown(brokers: &[(&str, &str)]) -> String {
                 Some(&"FAIL") => "**FAIL**",
                 Some(&"INCONCLUSIVE") => "inconclusive",
                 Some(&"SKIP") => "skip",
+                Some(&"VARIES") => "varies",
                 Some(_) => "?",
                 None => "",
             })
@@ -450,6 +466,7 @@ pub fn matrix_markdown(brokers: &[(&str, &str)]) -> String {
         ("FAIL", "failed"),
         ("INCONCLUSIVE", "inconclusive"),
         ("SKIP", "skipped"),
+        ("VARIES", "varies between runs"),
     ] {
         let counts: Vec<String> = columns
             .iter()
@@ -458,6 +475,22 @@ pub fn matrix_markdown(brokers: &[(&str, &str)]) -> String {
         let _ = writeln!(out, "| *{word}* | {} |", counts.join(" | "));
     }
     out
+}
+
+/// The cross-broker table of every expectation file (`*.txt`) in `dir`, one column per file
+/// named after it, in file-name order.
+pub fn matrix_of_dir(dir: &std::path::Path) -> std::io::Result<String> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "txt") {
+            let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            files.push((name, std::fs::read_to_string(&path)?));
+        }
+    }
+    files.sort();
+    let columns: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    Ok(matrix_markdown(&columns))
 }
 
 /// The coverage manifest as Markdown: the figure, then every statement with its status.
@@ -561,7 +594,7 @@ mod tests {
 
     #[test]
     fn the_matrix_has_a_column_per_broker_and_a_row_per_check() {
-        let a = "PASS one [X]\nFAIL two [Y] why\n  note: what it does\n";
+        let a = "# header\nPASS one [X]\nFAIL two [Y] why\n  note: what it does\nPASS four [W]\n  nondeterministic: why\n";
         let b = "INCONCLUSIVE one [X] (qos-granted-lower) s: ...\nSKIP three [Z] lacks it\n";
         insta::assert_snapshot!("matrix", matrix_markdown(&[("a", a), ("b", b)]));
     }

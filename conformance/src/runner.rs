@@ -64,7 +64,7 @@ impl Default for SuiteConfig {
         SuiteConfig {
             seed: 0,
             timeout: Duration::from_secs(5),
-            jobs: 8,
+            jobs: 16,
             selection: Selection::default(),
         }
     }

@@ -117,8 +117,8 @@ async fn zero(ctx: Ctx) -> Outcome {
             fail!("a CONNECT with keep alive 0 was answered with {} [MQTT-3.1.4-4]", describe(&p))
         }
         Event::Closed => fail!(
-            "a CONNECT with keep alive 0 was closed without CONNACK; keep alive 0 switches \
-             keep alive off and is valid [MQTT-3.1.4-4]"
+            "the broker closed the connection without CONNACK for a CONNECT with keep alive 0, \
+             which switches keep alive off and is valid [MQTT-3.1.4-4]"
         ),
         Event::Silent => {
             fail!("no CONNACK within {:?} for a CONNECT with keep alive 0", ctx.timeout())
