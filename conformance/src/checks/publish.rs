@@ -282,9 +282,14 @@ async fn persistent(ctx: &Ctx, label: &str, id: &str) -> Result<(Conn, bool), St
     Ok((conn, ack.session_present))
 }
 
+/// Removes a persistent session the check created. Best effort: the verdict is already made,
+/// and a broker that stumbles here (NATS sometimes closes a connection that follows a
+/// DISCONNECT of the same client id too closely) must not turn it into a failure.
 async fn end_session(ctx: &Ctx, id: &str) -> Outcome {
-    let (conn, _) = ctx.connect_accepted("cleanup", ctx.connect_packet(id)).await?;
-    conn.disconnect().await
+    if let Ok((conn, _)) = ctx.connect_accepted("cleanup", ctx.connect_packet(id)).await {
+        let _ = conn.disconnect().await;
+    }
+    Ok(())
 }
 
 async fn qos1_redelivery(ctx: Ctx) -> Outcome {
