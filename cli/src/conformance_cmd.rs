@@ -8,7 +8,7 @@ use crate::Failure;
 use anyhow::Context;
 use mqttsim_broker::{BrokerConfig, PlantedBug};
 use mqttsim_codec::Protocol;
-use mqttsim_conformance::report::coverage_markdown;
+use mqttsim_conformance::report::{coverage_markdown, matrix_of_dir};
 use mqttsim_conformance::statements::{Status, coverage};
 use mqttsim_conformance::{
     BrokerUrl, Selection, SuiteConfig, TcpTarget, checks, run_against_reference, run_suite,
@@ -24,9 +24,15 @@ Examples:
   mqtt-sim conformance --sim --bug will-after-disconnect
   mqtt-sim conformance --list
   mqtt-sim conformance --coverage
+  mqtt-sim conformance --matrix conformance/expected   # the cross-broker table
 
-Exit codes: 0 when no check failed, 1 when a check failed, 2 on a usage error or a bad URL,
-3 when the broker cannot be reached.";
+Verdicts: PASS; FAIL (a cited statement was broken); INCONCLUSIVE (a precondition failed, such
+as a refused subscription: the cause is named, and each root cause is listed once at the end);
+SKIP (the broker lacks an optional feature the check is about). JUnit shows INCONCLUSIVE as
+skipped, with the cause in the message.
+
+Exit codes: 0 when no check failed (inconclusive and skipped checks do not fail a run), 1 when a
+check failed, 2 on a usage error or a bad URL, 3 when the broker cannot be reached.";
 
 /// Output formats of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -52,7 +58,11 @@ pub enum Format {
 )]
 pub struct Args {
     /// The broker under test, as mqtt://host[:port].
-    #[arg(long, value_name = "URL", required_unless_present_any = ["list", "coverage", "sim"])]
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present_any = ["list", "coverage", "sim", "matrix"]
+    )]
     broker: Option<String>,
     /// Run against the reference broker inside the simulator instead, in simulated time.
     #[arg(long, conflicts_with = "broker")]
@@ -76,7 +86,7 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// How many checks run at the same time.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
     /// List the checks and the statements they cite, then exit.
     #[arg(long, conflicts_with = "coverage")]
@@ -84,6 +94,9 @@ pub struct Args {
     /// Print the statement manifest with each statement's coverage, then exit.
     #[arg(long)]
     coverage: bool,
+    /// Print the cross-broker table (checks x brokers) of the expectation files in DIR, then exit.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["list", "coverage", "sim", "broker"])]
+    matrix: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -129,6 +142,13 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     if args.coverage {
         let c = coverage(Protocol::V311, &all);
         print!("{}", coverage_markdown(&c));
+        return Ok(0);
+    }
+    if let Some(dir) = &args.matrix {
+        let table = matrix_of_dir(dir)
+            .with_context(|| format!("cannot read the expectation files in {}", dir.display()))
+            .map_err(Failure::input)?;
+        print!("{table}");
         return Ok(0);
     }
     if args.sim {
@@ -291,6 +311,8 @@ mod tests {
             (&[], 2),
             (&["--list"], 0),
             (&["--coverage"], 0),
+            (&["--matrix", concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/expected")], 0),
+            (&["--matrix", "/no/such/dir"], 2),
         ];
         for (argv, code) in cases {
             assert_eq!(exit_code(argv), *code, "mqtt-sim conformance {}", argv.join(" "));

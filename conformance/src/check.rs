@@ -1,7 +1,13 @@
 //! What a check is: a named async body citing normative statements, and the context it runs in.
+//!
+//! A check ends in one of four ways: it passes, it fails (the broker broke a cited statement),
+//! it is skipped (the broker lacks an optional feature the check is about), or it is
+//! inconclusive: a precondition failed, so the cited statements could not be judged. An
+//! inconclusive outcome carries a [`Cause`], so that a report names each root cause once instead
+//! of blaming one broker bug on dozens of unrelated statements.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -18,9 +24,115 @@ pub enum Stop {
     /// The broker broke a statement, or misbehaved so that the check could not go on.
     #[error("{0}")]
     Fail(String),
-    /// The broker lacks an optional feature the check needs.
+    /// The broker lacks an optional feature the check is about.
     #[error("{0}")]
     Skip(String),
+    /// A precondition of the check failed, so its statements could not be judged.
+    #[error("{detail}")]
+    Inconclusive {
+        /// The root cause, shared by every check it stopped.
+        cause: Cause,
+        /// What this check saw.
+        detail: String,
+    },
+}
+
+impl Stop {
+    /// An inconclusive stop with this cause.
+    pub fn inconclusive(cause: Cause, detail: impl Into<String>) -> Stop {
+        Stop::Inconclusive { cause, detail: detail.into() }
+    }
+}
+
+/// Why a check could not judge its statements: the root cause of an inconclusive outcome.
+///
+/// Some causes are behaviour the standard allows (a refused subscription); others are a
+/// deviation that one check judges as a failure, named by [`Cause::judged_by`], so the report
+/// shows that failure once rather than under every check it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Cause {
+    /// A subscription the check needs was refused with 0x80, which the standard allows.
+    SubscriptionRefused,
+    /// A subscription was granted a lower QoS than the check needs, which the standard allows.
+    QosGrantedLower,
+    /// The broker does not complete a QoS 2 PUBLISH from a client (it closes the connection or
+    /// answers PUBACK).
+    Qos2PublishRefused,
+    /// The broker does not send retained messages to new subscriptions.
+    RetainedNotDelivered,
+    /// The broker sent PUBLISH packets that no subscription of the client matches.
+    UnsolicitedPublish,
+}
+
+impl Cause {
+    /// Every cause, in report order.
+    pub const ALL: [Cause; 5] = [
+        Cause::SubscriptionRefused,
+        Cause::QosGrantedLower,
+        Cause::Qos2PublishRefused,
+        Cause::RetainedNotDelivered,
+        Cause::UnsolicitedPublish,
+    ];
+
+    /// A stable kebab-case name, used in JSON and the expectation files.
+    pub fn key(self) -> &'static str {
+        match self {
+            Cause::SubscriptionRefused => "subscription-refused",
+            Cause::QosGrantedLower => "qos-granted-lower",
+            Cause::Qos2PublishRefused => "qos2-publish-refused",
+            Cause::RetainedNotDelivered => "retained-not-delivered",
+            Cause::UnsolicitedPublish => "unsolicited-publish",
+        }
+    }
+
+    /// One sentence on what the broker did.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Cause::SubscriptionRefused => {
+                "the broker refused a subscription the check needs (SUBACK 0x80), which the standard allows"
+            }
+            Cause::QosGrantedLower => {
+                "the broker granted a lower QoS than the check needs, which the standard allows"
+            }
+            Cause::Qos2PublishRefused => {
+                "the broker does not complete a QoS 2 PUBLISH from a client"
+            }
+            Cause::RetainedNotDelivered => {
+                "the broker does not send retained messages to a new subscription"
+            }
+            Cause::UnsolicitedPublish => {
+                "the broker sent PUBLISH packets that no subscription of the client matches"
+            }
+        }
+    }
+
+    /// The check that judges the underlying behaviour, when it is a deviation.
+    pub fn judged_by(self) -> Option<&'static str> {
+        match self {
+            Cause::SubscriptionRefused | Cause::QosGrantedLower => None,
+            Cause::Qos2PublishRefused => Some("qos2-inbound"),
+            Cause::RetainedNotDelivered => Some("retained-on-subscribe"),
+            Cause::UnsolicitedPublish => Some("publish-without-subscription"),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// How a check shares the broker with the other checks of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isolation {
+    /// It runs beside other checks: it uses only its own topics and client ids, and the
+    /// retained messages it leaves are cleared as soon as it ends.
+    Shared,
+    /// It subscribes to broker-wide filters (`#`), so it runs alone, after every retained
+    /// message of the run is cleared, and judges only the traffic it caused.
+    Alone,
 }
 
 /// What a check body returns: `Ok(())` is a pass.
@@ -57,6 +169,16 @@ pub struct Check {
     pub summary: &'static str,
     /// The body. It gets its own context and must not assume anything about the target.
     pub run: fn(Ctx) -> BoxFuture<'static, Outcome>,
+    /// How it shares the broker with other checks.
+    pub isolation: Isolation,
+}
+
+impl Check {
+    /// The same check, run alone because it subscribes to broker-wide filters.
+    pub const fn alone(mut self) -> Check {
+        self.isolation = Isolation::Alone;
+        self
+    }
 }
 
 impl fmt::Debug for Check {
@@ -65,6 +187,7 @@ impl fmt::Debug for Check {
             .field("name", &self.name)
             .field("protocol", &self.protocol)
             .field("statements", &self.statements)
+            .field("isolation", &self.isolation)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +202,7 @@ macro_rules! check {
             statements: &[$($st),+],
             summary: $summary,
             run: |ctx| Box::pin($body(ctx)),
+            isolation: $crate::check::Isolation::Shared,
         }
     };
 }
@@ -99,6 +223,57 @@ struct Inner {
     name: &'static str,
     timeout: Duration,
     retained: Rc<RefCell<BTreeSet<String>>>,
+    tracker: Rc<Tracker>,
+}
+
+/// What the connections of one check have asked for and been sent, shared by them.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    /// Every filter each client id subscribed to (or asked for) in this check.
+    filters: RefCell<BTreeMap<String, Vec<String>>>,
+    /// PUBLISH packets that matched none of their client's filters: topic and description.
+    unsolicited: RefCell<Vec<(String, String)>>,
+}
+
+impl Tracker {
+    /// Records that `client_id` asked for `filter`.
+    pub(crate) fn subscribed(&self, client_id: &str, filter: &str) {
+        self.filters.borrow_mut().entry(client_id.to_string()).or_default().push(filter.into());
+    }
+
+    /// True when some filter `client_id` asked for matches `topic`. The `$` rule of
+    /// [MQTT-4.7.2-1] is ignored here, so a `$` topic wrongly sent to a `#` subscription
+    /// reaches the check that judges it.
+    pub(crate) fn solicited(&self, client_id: Option<&str>, topic: &str) -> bool {
+        let filters = self.filters.borrow();
+        let Some(mine) = client_id.and_then(|id| filters.get(id)) else { return false };
+        mine.iter().any(|f| matches_ignoring_dollar(f, topic))
+    }
+
+    /// Records an unsolicited PUBLISH on `topic`.
+    pub(crate) fn unsolicited(&self, topic: &str, what: String) {
+        self.unsolicited.borrow_mut().push((topic.to_string(), what));
+    }
+
+    /// The unsolicited PUBLISH packets seen so far: topic and description.
+    pub(crate) fn unsolicited_seen(&self) -> Vec<(String, String)> {
+        self.unsolicited.borrow().clone()
+    }
+}
+
+/// Topic matching as the standard defines it, without the `$` exception.
+fn matches_ignoring_dollar(filter: &str, topic: &str) -> bool {
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
 }
 
 impl fmt::Debug for Ctx {
@@ -129,8 +304,24 @@ impl Ctx {
                 name: check.name,
                 timeout,
                 retained,
+                tracker: Rc::default(),
             }),
         }
+    }
+
+    /// The PUBLISH packets that no subscription of their client matched, so far.
+    pub(crate) fn unsolicited_seen(&self) -> Vec<(String, String)> {
+        self.inner.tracker.unsolicited_seen()
+    }
+
+    /// The retained topics recorded so far.
+    pub(crate) fn retained_topics(&self) -> BTreeSet<String> {
+        self.inner.retained.borrow().clone()
+    }
+
+    /// The check's name.
+    pub fn name(&self) -> &'static str {
+        self.inner.name
     }
 
     /// The protocol version of the check.
@@ -179,7 +370,13 @@ impl Ctx {
     pub async fn open(&self, label: &str) -> Result<Conn, Stop> {
         let connecting = self.inner.target.connect();
         match tokio::time::timeout(self.timeout(), connecting).await {
-            Ok(Ok(stream)) => Ok(Conn::new(stream, self.protocol(), self.timeout(), label)),
+            Ok(Ok(stream)) => Ok(Conn::new(
+                stream,
+                self.protocol(),
+                self.timeout(),
+                label,
+                self.inner.tracker.clone(),
+            )),
             Ok(Err(e)) => Err(Stop::Fail(format!(
                 "{label}: cannot connect to {}: {e}",
                 self.inner.target.describe()
@@ -213,6 +410,7 @@ impl Ctx {
         connect: Connect,
     ) -> Result<(Conn, ConnAck), Stop> {
         let mut conn = self.open(label).await?;
+        conn.set_client_id(&connect.client_id);
         conn.send(&Packet::Connect(connect)).await?;
         match conn.recv().await? {
             Packet::ConnAck(ack) => Ok((conn, ack)),

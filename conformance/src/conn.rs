@@ -2,7 +2,19 @@
 //!
 //! Every wait is bounded by the check's timeout, so a silent, garbage-speaking or vanishing
 //! broker turns into a failure with a reason, never a hang.
+//!
+//! Every wait accepts exactly the interleavings the standard allows. While a connection waits
+//! for an acknowledgement (SUBACK, UNSUBACK, PUBACK, PUBREC, PUBREL, PUBCOMP, PINGRESP), PUBLISH
+//! packets for its subscriptions may come first: a server may send matching PUBLISH packets,
+//! retained ones for instance, before the SUBACK [MQTT-3.8.4-3 note], and other messages may be
+//! delivered between PUBREC and PUBREL. Those PUBLISH packets are kept, in order, for the next
+//! wait for a PUBLISH. A PUBLISH that none of the client's filters matches is unsolicited: it is
+//! set aside (acknowledged, so the broker's flow goes on), recorded, and never judged by the
+//! check; a check that fails after seeing one is inconclusive, since the broker sent traffic
+//! nobody asked for ([`crate::check::Cause::UnsolicitedPublish`]).
 
+use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -12,7 +24,7 @@ use mqttsim_codec::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::check::Stop;
+use crate::check::{Cause, Stop, Tracker};
 use crate::target::BoxStream;
 use crate::wire;
 
@@ -41,6 +53,15 @@ pub struct Conn {
     timeout: Duration,
     label: String,
     closed: bool,
+    /// Packets that arrived while the connection waited for something else, in order.
+    stash: VecDeque<Packet>,
+    /// The client id sent in CONNECT, when known.
+    client_id: Option<String>,
+    /// A CONNACK arrived: from now on PUBLISH packets are sorted into solicited or not.
+    connacked: bool,
+    /// Unsolicited QoS 2 PUBLISH packets whose PUBREL the connection answers by itself.
+    unsolicited_qos2: Vec<u16>,
+    tracker: Rc<Tracker>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -55,6 +76,7 @@ impl Conn {
         protocol: Protocol,
         timeout: Duration,
         label: &str,
+        tracker: Rc<Tracker>,
     ) -> Conn {
         Conn {
             stream,
@@ -63,7 +85,18 @@ impl Conn {
             timeout,
             label: label.to_string(),
             closed: false,
+            stash: VecDeque::new(),
+            client_id: None,
+            connacked: false,
+            unsolicited_qos2: Vec::new(),
+            tracker,
         }
+    }
+
+    /// Tells the connection which client id it connects with, so that it can tell the PUBLISH
+    /// packets its subscriptions asked for from unsolicited ones.
+    pub(crate) fn set_client_id(&mut self, client_id: &str) {
+        self.client_id = Some(client_id.to_string());
     }
 
     /// The label used in failure reasons.
@@ -97,9 +130,60 @@ impl Conn {
         }
     }
 
-    /// Waits at most `wait` for the next packet or a close.
+    /// Waits at most `wait` for the next packet or a close: a PUBLISH kept from an earlier wait
+    /// first, then what arrives. Unsolicited PUBLISH packets are set aside, never returned.
     pub async fn next_within(&mut self, wait: Duration) -> Result<Event, Stop> {
+        if let Some(p) = self.stash.pop_front() {
+            return Ok(Event::Packet(p));
+        }
+        self.read_within(wait).await
+    }
+
+    /// Waits at most `wait` for the next packet or a close, ignoring the kept PUBLISH packets.
+    async fn read_within(&mut self, wait: Duration) -> Result<Event, Stop> {
         let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let event = self.read_until(deadline).await?;
+            match event {
+                Event::Packet(Packet::Publish(p)) if self.is_unsolicited(&p) => {
+                    self.set_aside(p).await?;
+                }
+                Event::Packet(Packet::PubRel(a))
+                    if self.unsolicited_qos2.contains(&a.packet_id) =>
+                {
+                    self.unsolicited_qos2.retain(|id| *id != a.packet_id);
+                    self.send(&Packet::PubComp(Ack::new(a.packet_id))).await?;
+                }
+                Event::Packet(Packet::ConnAck(a)) => {
+                    self.connacked = true;
+                    return Ok(Event::Packet(Packet::ConnAck(a)));
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// True for a PUBLISH that no filter of this client matches, once the client is connected.
+    fn is_unsolicited(&self, p: &Publish) -> bool {
+        self.connacked && !self.tracker.solicited(self.client_id.as_deref(), &p.topic)
+    }
+
+    /// Records an unsolicited PUBLISH and acknowledges it, so the broker's flow goes on.
+    async fn set_aside(&mut self, p: Publish) -> Result<(), Stop> {
+        let what = format!("{}: {}", self.label, describe(&Packet::Publish(p.clone())));
+        self.tracker.unsolicited(&p.topic, what);
+        match p.qos {
+            QoS::AtMostOnce => Ok(()),
+            QoS::AtLeastOnce => self.send(&Packet::PubAck(Ack::new(p.packet_id))).await,
+            QoS::ExactlyOnce => {
+                self.unsolicited_qos2.push(p.packet_id);
+                self.send(&Packet::PubRec(Ack::new(p.packet_id))).await
+            }
+        }
+    }
+
+    /// Reads until a packet, a close or the deadline.
+    async fn read_until(&mut self, deadline: tokio::time::Instant) -> Result<Event, Stop> {
         loop {
             match wire::decode(&mut self.buf, self.protocol, MAX_PACKET) {
                 Ok(Some(packet)) => return Ok(Event::Packet(packet)),
@@ -130,6 +214,66 @@ impl Conn {
                     return Ok(Event::Closed);
                 }
                 Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next packet that is not a PUBLISH, within the timeout; PUBLISH packets that arrive
+    /// first are kept for later. A close or the timeout is a failure.
+    pub async fn recv_control(&mut self) -> Result<Packet, Stop> {
+        if let Some(p) = self.take_stashed_control() {
+            return Ok(p);
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let now = tokio::time::Instant::now();
+            match self.read_within(deadline.saturating_duration_since(now)).await? {
+                Event::Packet(p @ Packet::Publish(_)) => self.stash.push_back(p),
+                Event::Packet(p) => return Ok(p),
+                Event::Closed => {
+                    fail!("{}: the broker closed the connection unexpectedly", self.label)
+                }
+                Event::Silent => {
+                    fail!("{}: no packet from the broker within {:?}", self.label, self.timeout)
+                }
+            }
+        }
+    }
+
+    /// The first kept packet that is not a PUBLISH, taken out of the stash.
+    fn take_stashed_control(&mut self) -> Option<Packet> {
+        let i = self.stash.iter().position(|p| !matches!(p, Packet::Publish(_)))?;
+        self.stash.remove(i)
+    }
+
+    /// Takes in what has already arrived, without waiting, so that it is judged against the
+    /// subscriptions that existed when it came: a PUBLISH that was there before a SUBSCRIBE was
+    /// sent cannot be an answer to it.
+    async fn settle(&mut self) -> Result<(), Stop> {
+        while !self.closed {
+            match self.read_within(Duration::ZERO).await? {
+                Event::Packet(p) => self.stash.push_back(p),
+                Event::Silent | Event::Closed => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`Conn::recv_control`], but a close is returned as `None` instead of failing.
+    async fn recv_control_or_close(&mut self) -> Result<Option<Packet>, Stop> {
+        if let Some(p) = self.take_stashed_control() {
+            return Ok(Some(p));
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let now = tokio::time::Instant::now();
+            match self.read_within(deadline.saturating_duration_since(now)).await? {
+                Event::Packet(p @ Packet::Publish(_)) => self.stash.push_back(p),
+                Event::Packet(p) => return Ok(Some(p)),
+                Event::Closed => return Ok(None),
+                Event::Silent => {
+                    fail!("{}: no packet from the broker within {:?}", self.label, self.timeout)
+                }
             }
         }
     }
@@ -194,7 +338,7 @@ impl Conn {
     /// Sends PINGREQ and requires PINGRESP.
     pub async fn ping(&mut self) -> Result<(), Stop> {
         self.send(&Packet::PingReq).await?;
-        match self.recv().await? {
+        match self.recv_control().await? {
             Packet::PingResp => Ok(()),
             p => {
                 fail!("{}: PINGREQ was answered with {} [MQTT-3.12.4-1]", self.label, describe(&p))
@@ -208,6 +352,10 @@ impl Conn {
         packet_id: u16,
         filters: &[(&str, QoS)],
     ) -> Result<Vec<ReasonCode>, Stop> {
+        self.settle().await?;
+        for (filter, _) in filters {
+            self.tracker.subscribed(self.client_id.as_deref().unwrap_or_default(), filter);
+        }
         let packet = Packet::Subscribe(Subscribe {
             packet_id,
             filters: filters
@@ -220,7 +368,8 @@ impl Conn {
             properties: Default::default(),
         });
         self.send(&packet).await?;
-        match self.recv().await? {
+        // Matching PUBLISH packets may come before the SUBACK; they are kept for later.
+        match self.recv_control().await? {
             Packet::SubAck(ack) => {
                 ensure!(
                     ack.packet_id == packet_id,
@@ -243,8 +392,8 @@ impl Conn {
         }
     }
 
-    /// Subscribes to one filter and requires the requested QoS to be granted; a lower grant of
-    /// QoS 2 is a skip (QoS 2 is optional in practice), a refusal is a failure.
+    /// Subscribes to one filter and requires the requested QoS to be granted. A refusal (0x80)
+    /// or a lower grant is allowed by the standard, so the check is inconclusive.
     pub async fn subscribe_granted(
         &mut self,
         packet_id: u16,
@@ -252,19 +401,7 @@ impl Conn {
         qos: QoS,
     ) -> Result<(), Stop> {
         let codes = self.subscribe(packet_id, &[(filter, qos)]).await?;
-        match codes[0].granted_qos() {
-            Some(g) if g == qos => Ok(()),
-            Some(g) => Err(Stop::Skip(format!(
-                "the broker granted QoS {} when QoS {} was asked",
-                g.as_u8(),
-                qos.as_u8()
-            ))),
-            None => fail!(
-                "{}: subscription to {filter:?} refused with 0x{:02X}",
-                self.label,
-                codes[0].0
-            ),
-        }
+        require_grants(&self.label, &[(filter, qos)], &codes, &[qos])
     }
 
     /// Unsubscribes and requires UNSUBACK with the same packet id.
@@ -275,7 +412,8 @@ impl Conn {
             properties: Default::default(),
         });
         self.send(&packet).await?;
-        match self.recv().await? {
+        // Messages in flight may still arrive before the UNSUBACK.
+        match self.recv_control().await? {
             Packet::UnsubAck(ack) => {
                 ensure!(
                     ack.packet_id == packet_id,
@@ -306,6 +444,9 @@ impl Conn {
     }
 
     /// Publishes and completes the QoS flow as a sender (PUBACK, or PUBREC/PUBREL/PUBCOMP).
+    ///
+    /// A QoS 2 PUBLISH that the broker answers with PUBACK or a close makes the check
+    /// inconclusive: it needs QoS 2, and `qos2-inbound` judges that deviation.
     pub async fn publish(
         &mut self,
         topic: &str,
@@ -317,7 +458,7 @@ impl Conn {
         self.send_publish(topic, payload, qos, retain, packet_id).await?;
         match qos {
             QoS::AtMostOnce => Ok(()),
-            QoS::AtLeastOnce => match self.recv().await? {
+            QoS::AtLeastOnce => match self.recv_control().await? {
                 Packet::PubAck(a) if a.packet_id == packet_id => Ok(()),
                 p => fail!(
                     "{}: QoS 1 PUBLISH {packet_id} was answered with {} [MQTT-3.3.4-1]",
@@ -326,16 +467,9 @@ impl Conn {
                 ),
             },
             QoS::ExactlyOnce => {
-                match self.recv().await? {
-                    Packet::PubRec(a) if a.packet_id == packet_id => {}
-                    p => fail!(
-                        "{}: QoS 2 PUBLISH {packet_id} was answered with {} [MQTT-3.3.4-1]",
-                        self.label,
-                        describe(&p)
-                    ),
-                }
+                self.expect_pubrec(packet_id).await?;
                 self.send(&Packet::PubRel(Ack::new(packet_id))).await?;
-                match self.recv().await? {
+                match self.recv_control().await? {
                     Packet::PubComp(a) if a.packet_id == packet_id => Ok(()),
                     p => fail!(
                         "{}: PUBREL {packet_id} was answered with {} [MQTT-4.3.3-2]",
@@ -344,6 +478,27 @@ impl Conn {
                     ),
                 }
             }
+        }
+    }
+
+    /// Waits for the PUBREC of the QoS 2 PUBLISH `packet_id` this connection sent. PUBACK or a
+    /// close means the broker does not take QoS 2 PUBLISH packets: inconclusive.
+    pub async fn expect_pubrec(&mut self, packet_id: u16) -> Result<(), Stop> {
+        match self.recv_control_or_close().await? {
+            Some(Packet::PubRec(a)) if a.packet_id == packet_id => Ok(()),
+            Some(Packet::PubAck(a)) if a.packet_id == packet_id => Err(Stop::inconclusive(
+                Cause::Qos2PublishRefused,
+                format!("{}: QoS 2 PUBLISH {packet_id} was answered with PUBACK", self.label),
+            )),
+            None => Err(Stop::inconclusive(
+                Cause::Qos2PublishRefused,
+                format!("{}: the broker closed the connection on a QoS 2 PUBLISH", self.label),
+            )),
+            Some(p) => fail!(
+                "{}: QoS 2 PUBLISH {packet_id} was answered with {} [MQTT-3.3.4-1]",
+                self.label,
+                describe(&p)
+            ),
         }
     }
 
@@ -368,7 +523,8 @@ impl Conn {
             QoS::AtLeastOnce => self.send(&Packet::PubAck(Ack::new(id))).await,
             QoS::ExactlyOnce => {
                 self.send(&Packet::PubRec(Ack::new(id))).await?;
-                match self.recv().await? {
+                // Other PUBLISH packets may come between PUBREC and PUBREL.
+                match self.recv_control().await? {
                     Packet::PubRel(a) if a.packet_id == id => {}
                     p => fail!(
                         "{}: PUBREC {id} was answered with {} instead of PUBREL {id} [MQTT-4.3.3-1]",
@@ -399,6 +555,42 @@ impl Conn {
     pub fn drop_connection(self) {
         drop(self);
     }
+}
+
+/// Requires each filter's SUBACK code to grant at least `need` (the lowest QoS the check can
+/// work with, per filter); a refusal or a lower grant makes the check inconclusive, since the
+/// standard allows both.
+pub fn require_grants(
+    label: &str,
+    asked: &[(&str, QoS)],
+    codes: &[ReasonCode],
+    need: &[QoS],
+) -> Result<(), Stop> {
+    for (((filter, qos), code), need) in asked.iter().zip(codes).zip(need) {
+        match code.granted_qos() {
+            Some(g) if g >= *need => {}
+            Some(g) => {
+                return Err(Stop::inconclusive(
+                    Cause::QosGrantedLower,
+                    format!(
+                        "{label}: the broker granted QoS {} for {filter:?} when QoS {} was asked",
+                        g.as_u8(),
+                        qos.as_u8()
+                    ),
+                ));
+            }
+            None => {
+                return Err(Stop::inconclusive(
+                    Cause::SubscriptionRefused,
+                    format!(
+                        "{label}: the subscription to {filter:?} was refused with 0x{:02X}",
+                        code.0
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A PUBLISH packet.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mqttsim_codec::QoS;
 
-use crate::check::{Check, Ctx, Stop};
+use crate::check::{Cause, Check, Ctx, Isolation, Stop};
 use crate::report::{CheckResult, Report, Verdict};
 use crate::target::{BoxFuture, Target};
 
@@ -64,7 +64,7 @@ impl Default for SuiteConfig {
         SuiteConfig {
             seed: 0,
             timeout: Duration::from_secs(5),
-            jobs: 8,
+            jobs: 16,
             selection: Selection::default(),
         }
     }
@@ -95,49 +95,39 @@ impl SuiteConfig {
 
 /// Runs the selected checks against `target` and returns their verdicts in table order.
 ///
-/// Each check runs within [`SuiteConfig::check_budget`]; a check that overruns fails with that
-/// reason and its connections are dropped. Retained messages the checks recorded are cleared
-/// at the end. The run never takes longer than [`SuiteConfig::overall_bound`].
+/// Checks that share the broker run concurrently, `jobs` at a time; checks that subscribe to
+/// broker-wide filters ([`Isolation::Alone`]) run after them, one at a time, so they see no other
+/// check's traffic and no retained message of the run. Each check runs within
+/// [`SuiteConfig::check_budget`]; a check that overruns fails with that reason and its
+/// connections are dropped. The retained messages a check recorded are cleared as soon as it
+/// ends. The run never takes longer than [`SuiteConfig::overall_bound`].
 pub async fn run_suite(target: Rc<dyn Target>, checks: &[Check], config: &SuiteConfig) -> Report {
     let started = tokio::time::Instant::now();
     let run_id = config.run_id();
     let selected: Vec<(usize, &Check)> =
         checks.iter().enumerate().filter(|(_, c)| config.selection.selects(c)).collect();
-    let retained = Rc::new(RefCell::new(BTreeSet::new()));
-    let budget = config.check_budget();
+    let cleanup_errors: Rc<RefCell<Vec<String>>> = Rc::default();
+    let unsolicited: Rc<RefCell<usize>> = Rc::default();
 
-    let mut queue: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
+    let mut shared: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
+    let mut alone: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
     for (slot, (index, check)) in selected.iter().enumerate() {
-        let ctx =
-            Ctx::new(target.clone(), check, &run_id, *index, config.timeout, retained.clone());
-        let body = (check.run)(ctx);
-        let bounded = async move {
-            match tokio::time::timeout(budget, body).await {
-                Ok(Ok(())) => Verdict::Pass,
-                Ok(Err(Stop::Fail(reason))) => Verdict::Fail(reason),
-                Ok(Err(Stop::Skip(reason))) => Verdict::Skip(reason),
-                Err(_) => Verdict::Fail(format!(
-                    "the check did not finish within its budget of {budget:?}"
-                )),
-            }
-        };
-        queue.push_back((slot, Box::pin(bounded)));
+        let ctx = Ctx::new(target.clone(), check, &run_id, *index, config.timeout, Rc::default());
+        let job = one_check(check, ctx, config, cleanup_errors.clone(), unsolicited.clone());
+        match check.isolation {
+            Isolation::Shared => shared.push_back((slot, job)),
+            Isolation::Alone => alone.push_back((slot, job)),
+        }
     }
 
     let mut verdicts: Vec<Option<Verdict>> = vec![None; selected.len()];
     let jobs = config.jobs.max(1);
-    let all = join_bounded(queue, jobs, &mut verdicts);
+    let all = async {
+        join_bounded(shared, jobs, &mut verdicts).await;
+        join_bounded(alone, 1, &mut verdicts).await;
+    };
     let overall = config.overall_bound(selected.len());
     let finished = tokio::time::timeout(overall, all).await.is_ok();
-
-    let topics = retained.borrow().clone();
-    let cleanup = tokio::time::timeout(
-        config.timeout * 2,
-        clear_retained(target.clone(), &run_id, &topics, config.timeout),
-    )
-    .await
-    .unwrap_or_else(|_| Err("clearing retained messages timed out".to_string()))
-    .err();
 
     let results = selected
         .iter()
@@ -152,14 +142,70 @@ pub async fn run_suite(target: Rc<dyn Target>, checks: &[Check], config: &SuiteC
             }),
         })
         .collect();
+    let errors = cleanup_errors.borrow();
+    let unsolicited = *unsolicited.borrow();
     Report {
         target: target.describe(),
         run_id,
         seed: config.seed,
         results,
-        cleanup,
+        cleanup: (!errors.is_empty()).then(|| errors.join("; ")),
+        unsolicited,
         elapsed: started.elapsed(),
     }
+}
+
+/// One check as a job: its body within its budget, then the clearing of its retained messages,
+/// then the verdict.
+fn one_check(
+    check: &Check,
+    ctx: Ctx,
+    config: &SuiteConfig,
+    cleanup_errors: Rc<RefCell<Vec<String>>>,
+    unsolicited: Rc<RefCell<usize>>,
+) -> BoxFuture<'static, Verdict> {
+    let budget = config.check_budget();
+    let timeout = config.timeout;
+    let body = (check.run)(ctx.clone());
+    let name = check.name;
+    Box::pin(async move {
+        let outcome = tokio::time::timeout(budget, body).await;
+        let seen = ctx.unsolicited_seen();
+        let topics = ctx.retained_topics();
+        let cleared = tokio::time::timeout(timeout * 2, clear_retained(&ctx, &topics))
+            .await
+            .unwrap_or_else(|_| Err("clearing retained messages timed out".to_string()));
+        if let Err(e) = cleared {
+            cleanup_errors.borrow_mut().push(format!("{name}: {e}"));
+        }
+        *unsolicited.borrow_mut() += seen.len();
+        let root = format!("{}/", ctx.root());
+        let own = seen.iter().find(|(topic, _)| topic.starts_with(&root));
+        match outcome {
+            Ok(Ok(())) => Verdict::Pass,
+            // The broker pushed this check's own messages where no subscription asked for them:
+            // what the check then saw cannot be judged.
+            Ok(Err(Stop::Fail(reason)))
+                if own.is_some() && Cause::UnsolicitedPublish.judged_by() != Some(name) =>
+            {
+                Verdict::Inconclusive {
+                    cause: Cause::UnsolicitedPublish,
+                    reason: format!(
+                        "{reason}; before that the broker sent, unasked, {}",
+                        own.map(|(_, what)| what.as_str()).unwrap_or_default()
+                    ),
+                }
+            }
+            Ok(Err(Stop::Fail(reason))) => Verdict::Fail(reason),
+            Ok(Err(Stop::Skip(reason))) => Verdict::Skip(reason),
+            Ok(Err(Stop::Inconclusive { cause, detail })) => {
+                Verdict::Inconclusive { cause, reason: detail }
+            }
+            Err(_) => {
+                Verdict::Fail(format!("the check did not finish within its budget of {budget:?}"))
+            }
+        }
+    })
 }
 
 /// Polls the queued futures, at most `jobs` at a time, in queue order, storing their outputs.
@@ -196,24 +242,12 @@ async fn join_bounded(
     .await
 }
 
-/// Publishes an empty retained message to every recorded topic.
-async fn clear_retained(
-    target: Rc<dyn Target>,
-    run_id: &str,
-    topics: &BTreeSet<String>,
-    timeout: Duration,
-) -> Result<(), String> {
+/// Publishes an empty retained message to every topic the check recorded, from a client of its
+/// own (client id tag `clean`).
+async fn clear_retained(ctx: &Ctx, topics: &BTreeSet<String>) -> Result<(), String> {
     if topics.is_empty() {
         return Ok(());
     }
-    let cleaner = Check {
-        name: "cleanup",
-        protocol: mqttsim_codec::Protocol::V311,
-        statements: &[],
-        summary: "",
-        run: |_| Box::pin(async { Ok(()) }),
-    };
-    let ctx = Ctx::new(target, &cleaner, run_id, 999, timeout, Rc::default());
     let fail = |s: Stop| format!("clearing retained messages: {s}");
     let mut conn = ctx.client("clean").await.map_err(fail)?;
     for (i, topic) in topics.iter().enumerate() {
@@ -234,7 +268,14 @@ mod tests {
         statements: &'static [&'static str],
         run: fn(Ctx) -> BoxFuture<'static, crate::Outcome>,
     ) -> Check {
-        Check { name, protocol: mqttsim_codec::Protocol::V311, statements, summary: "", run }
+        Check {
+            name,
+            protocol: mqttsim_codec::Protocol::V311,
+            statements,
+            summary: "",
+            run,
+            isolation: Isolation::Shared,
+        }
     }
 
     fn table() -> Vec<Check> {

@@ -21,7 +21,9 @@ pub fn decode(
     max: usize,
 ) -> Result<Option<Packet>, WireError> {
     mqttsim_codec::decode(buf, protocol, max).map_err(|e| match e.statement() {
-        Some(statement) => WireError(format!("{e} [{statement}]")),
-        None => WireError(e.to_string()),
+        Some(statement) if !e.to_string().contains(statement) => {
+            WireError(format!("{e} [{statement}]"))
+        }
+        _ => WireError(e.to_string()),
     })
 }

@@ -7,6 +7,8 @@ use std::path::Path;
 use mqttsim_broker::{BrokerConfig, PlantedBug};
 use mqttsim_conformance::{Report, SuiteConfig, checks, run_against_reference};
 
+use crate::matrix::{Expected, compare};
+
 /// Runs the selected checks against a broker with `config` inside a turmoil simulation.
 fn simulate(config: BrokerConfig, only: &[&str]) -> Report {
     let mut suite = SuiteConfig { seed: 7, ..SuiteConfig::default() };
@@ -30,12 +32,9 @@ fn the_reference_broker_in_simulation_matches_its_expectation() {
         std::fs::write(&path, &actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "the reference broker's results changed ({}); rerun with UPDATE_EXPECT=1 after review:\n{actual}",
-        path.display()
-    );
+    let expected = Expected::parse(&std::fs::read_to_string(&path).unwrap_or_default());
+    compare("the reference broker", &path, &expected, &actual);
+    assert!(report.passed(), "the reference broker fails a check:\n{}", report.to_table());
 }
 
 /// Every planted bug makes the check aimed at it fail, where the clean broker passes it.
