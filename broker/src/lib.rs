@@ -89,11 +89,17 @@ mod broker;
 pub mod config;
 pub mod event;
 mod index;
+mod properties;
+mod shared;
 mod small_map;
 pub mod store;
+mod timers;
 
 pub use auth::{AllowAll, AuthDecision, Authenticator, PasswordFile, PasswordFileError};
 pub use broker::Broker;
 pub use config::{BrokerConfig, OverflowPolicy, PlantedBug, UnknownBug};
 pub use event::{ConnId, DisconnectReason, DropReason, Event, Limit, Output};
-pub use store::{Inflight, InflightState, MemoryStore, Message, Session, Store, StoreState};
+pub use store::{
+    Inflight, InflightState, MemoryStore, Message, NEVER_EXPIRES, Session, Store, StoreState,
+    Subscription,
+};

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -22,8 +23,23 @@ pub struct Message {
     /// The RETAIN flag it is sent with: 1 only for retained messages sent because of a new
     /// subscription [MQTT-3.3.1-8], 0 on normal forwarding [MQTT-3.3.1-9].
     pub retain: bool,
-    /// 5.0 properties; empty for 3.1.1.
+    /// 5.0 properties, in the order the publisher sent them (without its Topic Alias), plus
+    /// the Subscription Identifiers of this copy; empty for 3.1.1. A Message Expiry Interval
+    /// among them is rewritten with the time left whenever the message is sent.
     pub properties: Properties,
+    /// When the message expires, on the broker's clock (5.0 Message Expiry Interval); `None`
+    /// for a message that never expires.
+    pub expires_at: Option<Duration>,
+    /// The shared subscription (`$share/{group}/{filter}`) this copy was routed through, so it
+    /// can go to another member of the group when this one leaves; `None` otherwise.
+    pub group: Option<ByteString>,
+}
+
+impl Message {
+    /// Whether the message has expired at `now` [MQTT-3.3.2-5].
+    pub fn expired(&self, now: Duration) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// Where an outgoing QoS 1 or 2 message is in its acknowledgement flow.
@@ -46,13 +62,44 @@ pub struct Inflight {
     pub state: InflightState,
 }
 
+/// One subscription of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Subscription {
+    /// The options it was made with, the QoS being the granted one (3.1.1 uses only the QoS).
+    pub options: SubscriptionOptions,
+    /// The 5.0 Subscription Identifier of the SUBSCRIBE that made it.
+    pub identifier: Option<u32>,
+    /// Whether it is a 5.0 shared subscription (`$share/{group}/{filter}`); over 3.1.1 such a
+    /// filter is an ordinary one.
+    pub shared: bool,
+}
+
+impl Subscription {
+    /// Whether routing a message through it needs nothing beyond the granted QoS.
+    pub fn is_plain(&self) -> bool {
+        !self.options.no_local && !self.options.retain_as_published && self.identifier.is_none()
+    }
+}
+
+/// A Session Expiry Interval that means "never" (3.1.1 persistent sessions, 5.0 0xFFFFFFFF).
+pub const NEVER_EXPIRES: u32 = u32::MAX;
+
 /// The session state of one client identifier [MQTT-3.1.2-4].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Session {
-    /// Whether the session ends with its connection (Clean Session = 1).
+    /// Whether the session ends with its connection (3.1.1 Clean Session = 1, 5.0 Session
+    /// Expiry Interval 0).
     pub clean: bool,
-    /// Topic filter to subscription options (only the QoS is used by 3.1.1).
-    pub subscriptions: BTreeMap<ByteString, SubscriptionOptions>,
+    /// Seconds the session outlives its connection when not `clean`; [`NEVER_EXPIRES`] for
+    /// ever (3.1.1 persistent sessions).
+    pub expiry_interval: u32,
+    /// When its last connection ended, on the broker's clock; `None` while connected.
+    pub disconnected_at: Option<Duration>,
+    /// Topic filter to subscription.
+    pub subscriptions: BTreeMap<ByteString, Subscription>,
+    /// Whether some subscription is not plain (No Local, Retain As Published, an identifier),
+    /// so routing must look at the session's own filters.
+    pub extended: bool,
     /// Outgoing messages sent and not fully acknowledged, keyed by packet identifier, in the
     /// order they were first sent.
     pub inflight: IndexMap<u16, Inflight>,
@@ -68,7 +115,22 @@ pub struct Session {
 impl Session {
     /// A new, empty session.
     pub fn new(clean: bool) -> Session {
-        Session { clean, next_packet_id: 1, ..Session::default() }
+        let expiry_interval = if clean { 0 } else { NEVER_EXPIRES };
+        Session { clean, expiry_interval, next_packet_id: 1, ..Session::default() }
+    }
+
+    /// When the session expires, if it is offline and not kept for ever.
+    pub fn expires_at(&self) -> Option<Duration> {
+        let since = self.disconnected_at?;
+        if self.clean || self.expiry_interval == NEVER_EXPIRES {
+            return None;
+        }
+        Some(since.saturating_add(Duration::from_secs(u64::from(self.expiry_interval))))
+    }
+
+    /// Recomputes [`Session::extended`] after a change of subscriptions.
+    pub(crate) fn update_extended(&mut self) {
+        self.extended = self.subscriptions.values().any(|s| !s.is_plain());
     }
 
     /// Takes a packet identifier not used by any in-flight message.
@@ -212,6 +274,9 @@ pub struct StoreState {
     pub sessions: BTreeMap<ByteString, Session>,
     /// Retained messages by topic.
     pub retained: RetainedMessages,
+    /// The latest time the broker was told, on its clock. After a crash, sessions that were
+    /// connected count as disconnected at this time, so their expiry runs from there.
+    pub clock: Duration,
 }
 
 /// What survives a broker crash. Connections are never part of it.
@@ -271,6 +336,8 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: true,
             properties: Properties::new(),
+            expires_at: None,
+            group: None,
         }
     }
 
