@@ -100,23 +100,29 @@ pub struct Broker {
     next_generated_id: u64,
     /// The latest `now` a `handle_*` call gave.
     now: Duration,
+    /// Sessions of a restarted broker that were connected when it stopped: they count as
+    /// disconnected at the restart, that is at the first `now` the new core is given.
+    awaiting_clock: Vec<ByteString>,
 }
 
 impl Broker {
     /// A broker over `store`. Sessions with Clean Session = 1 in it ended with their
-    /// connections and are discarded; the subscription index is rebuilt from the rest. Sessions
-    /// that were connected when the store was last used count as disconnected at the store's
-    /// clock, so a Session Expiry Interval runs on across a restart.
+    /// connections and are discarded; the subscription index is rebuilt from the rest. An
+    /// offline session's Session Expiry Interval runs on from when its connection ended (the
+    /// driver keeps one clock across the restart); a session whose connection was open when the
+    /// store was last used counts as disconnected at the restart, so none is discarded early.
     pub fn new(config: BrokerConfig, mut store: Box<dyn Store>) -> Broker {
         let state = store.state_mut();
-        let clock = state.clock;
         state.sessions.retain(|_, session| !session.clean);
+        let mut awaiting_clock = Vec::new();
         let mut index = SubscriptionIndex::default();
         let mut shared = SharedGroups::default();
         let mut session_expiry = Deadlines::default();
-        for (client_id, session) in &mut state.sessions {
-            session.disconnected_at.get_or_insert(clock);
-            session_expiry.set(client_id, session.expires_at());
+        for (client_id, session) in &state.sessions {
+            match session.disconnected_at {
+                Some(_) => session_expiry.set(client_id, session.expires_at()),
+                None => awaiting_clock.push(client_id.clone()),
+            }
             for (filter, subscription) in &session.subscriptions {
                 let qos = subscription.options.qos;
                 match shared_filter(filter, subscription.shared) {
@@ -141,7 +147,8 @@ impl Broker {
             events: VecDeque::new(),
             next_conn: 0,
             next_generated_id: 0,
-            now: clock,
+            now: Duration::ZERO,
+            awaiting_clock,
         }
     }
 
@@ -183,10 +190,21 @@ impl Broker {
         }
     }
 
-    /// Moves the broker's clock (it never goes back) and records it in the store.
+    /// Moves the broker's clock (it never goes back). The first call after a restart starts the
+    /// expiry of the sessions that were connected when the broker stopped.
     fn enter(&mut self, now: Duration) {
         self.now = self.now.max(now);
-        self.store.state_mut().clock = self.now;
+        if !self.awaiting_clock.is_empty() {
+            for client_id in std::mem::take(&mut self.awaiting_clock) {
+                let sessions = &mut self.store.state_mut().sessions;
+                let Some(session) = sessions.get_mut(&client_id) else { continue };
+                if session.disconnected_at.is_none() && !self.online.contains_key(&client_id) {
+                    session.disconnected_at = Some(self.now);
+                    let expires_at = session.expires_at();
+                    self.session_expiry.set(&client_id, expires_at);
+                }
+            }
+        }
     }
 
     /// A transport was accepted; it must send CONNECT within `connect_timeout`.
@@ -381,7 +399,9 @@ impl Broker {
     /// The earliest time at which [`Broker::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Duration> {
         let conns = self.deadlines.first().map(|&(deadline, _)| deadline);
-        [conns, self.will_deadlines.first(), self.session_expiry.first()]
+        // A restarted core wants the time at once, to start its sessions' expiry.
+        let restarted = (!self.awaiting_clock.is_empty()).then_some(self.now);
+        [conns, self.will_deadlines.first(), self.session_expiry.first(), restarted]
             .into_iter()
             .flatten()
             .min()

@@ -112,7 +112,7 @@ mod tests {
         for client in ["c1", "c2", "c3"] {
             groups.join(&key, "a/+", &id(client), QoS::AtLeastOnce);
         }
-        assert_eq!(groups.matching("a/b"), [key.clone()]);
+        assert_eq!(groups.matching("a/b"), std::slice::from_ref(&key));
         assert!(groups.matching("b/b").is_empty());
         let all = |_: &ByteString| true;
         let picks: Vec<_> =

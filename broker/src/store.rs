@@ -274,9 +274,6 @@ pub struct StoreState {
     pub sessions: BTreeMap<ByteString, Session>,
     /// Retained messages by topic.
     pub retained: RetainedMessages,
-    /// The latest time the broker was told, on its clock. After a crash, sessions that were
-    /// connected count as disconnected at this time, so their expiry runs from there.
-    pub clock: Duration,
 }
 
 /// What survives a broker crash. Connections are never part of it.
