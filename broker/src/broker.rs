@@ -893,7 +893,7 @@ impl Broker {
         let now = self.now;
         let window = self.window(conn);
         let c = self.conns.get_mut(&conn).expect("the connection is open");
-        let max_size = c.limits.maximum_packet_size;
+        let (max_size, v5) = (c.limits.maximum_packet_size, c.v5());
         let session =
             self.store.state_mut().sessions.get_mut(client_id).expect("a resumed session exists");
         if forget_qos1 {
@@ -908,8 +908,13 @@ impl Broker {
                         c.resend.push_back(packet_id);
                         continue;
                     }
-                    let packet =
-                        Packet::Publish(publish_packet(&inflight.message, packet_id, true, now));
+                    let packet = Packet::Publish(publish_packet(
+                        &inflight.message,
+                        packet_id,
+                        true,
+                        now,
+                        v5,
+                    ));
                     if !fits(&packet, max_size) {
                         too_large.push(packet_id);
                         continue;
@@ -1285,7 +1290,7 @@ impl Broker {
         let window = self.window(conn);
         let now = self.now;
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        let max_size = c.limits.maximum_packet_size;
+        let (max_size, v5) = (c.limits.maximum_packet_size, c.v5());
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
         while let Some(&packet_id) = c.resend.front() {
             if session.inflight.len() - c.resend.len() >= window {
@@ -1293,7 +1298,8 @@ impl Broker {
             }
             c.resend.pop_front();
             let Some(inflight) = session.inflight.get(&packet_id) else { continue };
-            let packet = Packet::Publish(publish_packet(&inflight.message, packet_id, true, now));
+            let packet =
+                Packet::Publish(publish_packet(&inflight.message, packet_id, true, now, v5));
             self.outputs.push_back(Output::Send { conn, packet });
         }
         while let Some(front) = session.queue.front() {
@@ -1304,7 +1310,7 @@ impl Broker {
             let dropped = if message.expired(now) {
                 Some(DropReason::Expired)
             } else if max_size.is_some()
-                && !fits(&Packet::Publish(publish_packet(&message, 1, false, now)), max_size)
+                && !fits(&Packet::Publish(publish_packet(&message, 1, false, now, true)), max_size)
             {
                 Some(DropReason::PacketTooLarge)
             } else {
@@ -1323,7 +1329,7 @@ impl Broker {
                 QoS::AtMostOnce => 0,
                 _ => session.allocate_packet_id(),
             };
-            let packet = Packet::Publish(publish_packet(&message, packet_id, false, now));
+            let packet = Packet::Publish(publish_packet(&message, packet_id, false, now, v5));
             self.outputs.push_back(Output::Send { conn, packet });
             let state = match message.qos {
                 QoS::AtMostOnce => continue,
@@ -1693,9 +1699,16 @@ fn fits(packet: &Packet, max: Option<u32>) -> bool {
 }
 
 /// The PUBLISH for a message; a Message Expiry Interval carries the time left
-/// [MQTT-3.3.2-6].
-fn publish_packet(message: &Message, packet_id: u16, dup: bool, now: Duration) -> Publish {
+/// [MQTT-3.3.2-6]. A 3.1.1 connection gets no properties at all.
+fn publish_packet(
+    message: &Message,
+    packet_id: u16,
+    dup: bool,
+    now: Duration,
+    v5: bool,
+) -> Publish {
     let properties = match message.expires_at {
+        _ if !v5 => Properties::new(),
         Some(at) => props::with_expiry(&message.properties, props::remaining_secs(at, now).max(1)),
         None => message.properties.clone(),
     };

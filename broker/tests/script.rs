@@ -286,7 +286,10 @@ impl Runner {
                     dup: false,
                     qos: QoS::AtMostOnce,
                     retain: false,
-                    topic: ByteString::from(args[0]),
+                    topic: match args[0] {
+                        "\"\"" => ByteString::new(),
+                        topic => ByteString::from(topic),
+                    },
                     packet_id: 0,
                     payload: match args.get(1) {
                         None | Some(&"\"\"") => Bytes::new(),
