@@ -221,6 +221,11 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
         max_queued_messages: spec.max_queued as usize,
         // The format bounds the grace to 1–10, so the product fits.
         keepalive_grace_permille: (spec.keepalive.grace * 1000.0).round() as u32,
+        // MQTT 5.0 Server Keep Alive; validation allows it only in 5.0 scenarios.
+        server_keep_alive: spec
+            .keepalive
+            .server_override
+            .map(|t| u16::try_from(t.get().as_secs()).unwrap_or(u16::MAX)),
         bugs,
         ..BrokerConfig::default()
     }
