@@ -10,7 +10,8 @@
 //! Run: `cargo bench -p mqttsim-net --bench broker_throughput`. Mosquitto must be on the PATH
 //! (Debian: `apt-get install mosquitto`); without it only our broker is measured.
 //! Environment: `BENCH_MESSAGES` (per publisher, default 5000: the 50,000 deliveries per
-//! subscriber fit both brokers' queues, so neither has to drop), `BENCH_ROUNDS` (default 3).
+//! subscriber fit both brokers' queues, so neither has to drop), `BENCH_ROUNDS` (default 3),
+//! `BENCH_PROTOCOLS` (default `3.1.1,5.0`: which client versions, in that order).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -48,8 +49,13 @@ fn main() {
         "{:<6} {:<6} {:>22} {:>22} {:>8}",
         "mqtt", "qos", "mqtt-sim (msg/s)", "mosquitto (msg/s)", "ratio"
     );
-    for protocol in [Protocol::V311, Protocol::V5] {
-        let version = if protocol == Protocol::V5 { "5.0" } else { "3.1.1" };
+    let protocols = std::env::var("BENCH_PROTOCOLS").unwrap_or_else(|_| "3.1.1,5.0".to_owned());
+    for version in protocols.split(',') {
+        let protocol = match version {
+            "3.1.1" => Protocol::V311,
+            "5.0" => Protocol::V5,
+            other => panic!("BENCH_PROTOCOLS: unknown version {other:?} (3.1.1 or 5.0)"),
+        };
         for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
             let mut ours_rates = Vec::new();
             let mut theirs_rates = Vec::new();
