@@ -377,3 +377,37 @@ impl Harness {
         })
     }
 }
+
+/// An authenticator that lets everyone in but refuses topics and filters under `secret`.
+#[derive(Debug)]
+pub struct NoSecrets;
+
+impl mqttsim_broker::Authenticator for NoSecrets {
+    fn authenticate(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: Option<&[u8]>,
+    ) -> mqttsim_broker::AuthDecision {
+        mqttsim_broker::AuthDecision::Allow
+    }
+    fn may_publish(&self, _: &str, _: Option<&str>, topic: &str) -> bool {
+        !topic.starts_with("secret")
+    }
+    fn may_subscribe(&self, _: &str, _: Option<&str>, filter: &str) -> bool {
+        !filter.starts_with("secret")
+    }
+}
+
+impl Harness {
+    /// The messages dropped so far, with why and their payload (and forgets all events).
+    pub fn drops(&mut self) -> Vec<(mqttsim_broker::DropReason, Bytes)> {
+        self.take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::MessageDropped { reason, payload, .. } => Some((reason, payload)),
+                _ => None,
+            })
+            .collect()
+    }
+}

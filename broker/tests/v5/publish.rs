@@ -1,9 +1,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mqttsim_broker::{
-    AuthDecision, Authenticator, BrokerConfig, DisconnectReason, DropReason, Event,
-};
+use mqttsim_broker::{BrokerConfig, DisconnectReason, DropReason};
 use mqttsim_codec::{Ack, Packet, Property, QoS, ReasonCode};
 
 use crate::harness::{Harness, Q0, Q1, Q2, connect5, payloads, publish, publish5, secs};
@@ -58,14 +56,7 @@ fn mqtt5_3_3_2_5_an_expired_message_is_not_delivered() {
     assert_eq!(payloads(&got), ["long"]);
     // The forwarded interval is what is left [MQTT-3.3.2-6].
     assert_eq!(got[0].properties.0, [Property::MessageExpiryInterval(90)]);
-    let dropped: Vec<_> = h
-        .take_events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::MessageDropped { reason, payload, .. } => Some((reason, payload)),
-            _ => None,
-        })
-        .collect();
+    let dropped = h.drops();
     assert_eq!(dropped, [(DropReason::Expired, Bytes::from_static(b"short"))]);
 }
 
@@ -156,24 +147,12 @@ fn puback_and_pubrec_say_0x10_when_no_subscription_matched() {
     assert_eq!(ack_of(&mut h, old).reason_code, ReasonCode::SUCCESS);
 }
 
-#[derive(Debug)]
-struct NoSecrets;
-
-impl Authenticator for NoSecrets {
-    fn authenticate(&self, _: &str, _: Option<&str>, _: Option<&[u8]>) -> AuthDecision {
-        AuthDecision::Allow
-    }
-    fn may_publish(&self, _: &str, _: Option<&str>, topic: &str) -> bool {
-        !topic.starts_with("secret")
-    }
-    fn may_subscribe(&self, _: &str, _: Option<&str>, filter: &str) -> bool {
-        !filter.starts_with("secret")
-    }
-}
-
 #[test]
 fn puback_and_pubrec_say_0x87_when_not_authorized_and_nothing_is_forwarded() {
-    let config = BrokerConfig { authenticator: Arc::new(NoSecrets), ..BrokerConfig::default() };
+    let config = BrokerConfig {
+        authenticator: Arc::new(crate::harness::NoSecrets),
+        ..BrokerConfig::default()
+    };
     let mut h = Harness::new(config);
     let sub = h.client5("sub");
     h.subscribe(sub, "#", Q2);

@@ -1,5 +1,5 @@
 use bytes::Bytes;
-use mqttsim_broker::{DropReason, Event};
+use mqttsim_broker::DropReason;
 use mqttsim_codec::{Ack, Packet, Property};
 
 use crate::harness::{Harness, Q0, Q1, Q2, connect5, opts, payloads};
@@ -114,14 +114,7 @@ fn a_members_session_end_moves_its_qos1_in_flight_but_not_its_qos2_in_flight() {
     // Clean session: it ends with the connection.
     h.lose(leaving);
     assert_eq!(h.receive(staying), ["q1"]);
-    let dropped: Vec<_> = h
-        .take_events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::MessageDropped { reason, payload, .. } => Some((reason, payload)),
-            _ => None,
-        })
-        .collect();
+    let dropped = h.drops();
     // [MQTT-4.8.2-5]
     assert_eq!(dropped, [(DropReason::SharedSessionEnded, Bytes::from_static(b"q2"))]);
 }

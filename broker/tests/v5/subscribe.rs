@@ -106,23 +106,6 @@ fn retained_messages_sent_at_subscribe_carry_the_subscription_identifier() {
     assert_eq!(got[0].properties.0, [Property::SubscriptionIdentifier(42)]);
 }
 
-#[derive(Debug)]
-struct NoSecrets;
-
-impl mqttsim_broker::Authenticator for NoSecrets {
-    fn authenticate(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: Option<&[u8]>,
-    ) -> mqttsim_broker::AuthDecision {
-        mqttsim_broker::AuthDecision::Allow
-    }
-    fn may_subscribe(&self, _: &str, _: Option<&str>, filter: &str) -> bool {
-        !filter.starts_with("secret")
-    }
-}
-
 #[test]
 fn mqtt5_3_8_4_6_and_3_9_3_1_one_suback_code_per_filter_in_order() {
     let config = BrokerConfig {
@@ -130,7 +113,7 @@ fn mqtt5_3_8_4_6_and_3_9_3_1_one_suback_code_per_filter_in_order() {
         wildcard_subscriptions: false,
         max_subscriptions_per_session: 2,
         max_qos: QoS::AtLeastOnce,
-        authenticator: Arc::new(NoSecrets),
+        authenticator: Arc::new(crate::harness::NoSecrets),
         ..BrokerConfig::default()
     };
     let mut h = Harness::new(config.clone());
@@ -165,7 +148,7 @@ fn mqtt5_3_8_4_6_and_3_9_3_1_one_suback_code_per_filter_in_order() {
     assert_eq!(suback.reason_codes, [ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED]);
     // 3.1.1 has 0x80 only.
     let mut h = Harness::new(BrokerConfig {
-        authenticator: Arc::new(NoSecrets),
+        authenticator: Arc::new(crate::harness::NoSecrets),
         ..BrokerConfig::default()
     });
     let old = h.connect("old", true);
