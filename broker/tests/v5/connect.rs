@@ -116,7 +116,7 @@ fn mqtt5_3_2_2_12_and_13_a_will_the_broker_cannot_honour_is_refused() {
 }
 
 #[test]
-fn mqtt5_3_2_2_22_server_keep_alive_replaces_the_clients_and_times_out_with_0x8d() {
+fn mqtt5_3_1_2_22_the_server_keep_alive_replaces_the_clients_and_times_out_with_0x8d() {
     let config = BrokerConfig { server_keep_alive: Some(4), ..BrokerConfig::default() };
     let mut h = Harness::new(config);
     let mut c = connect5("c", true, Vec::new());

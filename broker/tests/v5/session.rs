@@ -63,7 +63,7 @@ fn mqtt5_3_1_2_23_absent_expiry_ends_the_session_with_the_connection_and_max_kee
 }
 
 #[test]
-fn mqtt5_3_14_2_disconnect_may_change_a_non_zero_expiry() {
+fn disconnect_may_change_a_non_zero_expiry() {
     let mut h = Harness::default();
     let conn = h.connect5(connect5("c", true, expiry(60))).0;
     let props = mqttsim_codec::Properties(expiry(5));
@@ -85,7 +85,7 @@ fn mqtt5_3_14_2_disconnect_may_change_a_non_zero_expiry() {
 }
 
 #[test]
-fn mqtt5_3_14_2_raising_expiry_from_zero_at_disconnect_is_a_protocol_error() {
+fn raising_expiry_from_zero_at_disconnect_is_a_protocol_error() {
     let mut h = Harness::default();
     let watcher = h.client5("watcher");
     h.subscribe(watcher, "w", Q1);
