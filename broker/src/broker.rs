@@ -1077,7 +1077,9 @@ impl Broker {
                 }
             }
         } else {
-            c.aliases.insert(alias, publish.topic.clone());
+            // A copy of the topic alone: a slice would keep the whole packet's buffer alive as
+            // long as the alias lives.
+            c.aliases.insert(alias, ByteString::from(&*publish.topic));
         }
         Ok(())
     }
