@@ -17,7 +17,9 @@ use crate::event::{ConnId, DisconnectReason, DropReason, Event, Limit, Output};
 use crate::index::SubscriptionIndex;
 use crate::properties::{self as props, ClientLimits};
 use crate::shared::SharedGroups;
-use crate::store::{Inflight, InflightState, Message, NEVER_EXPIRES, Session, Store, Subscription};
+use crate::store::{
+    Inflight, InflightState, Message, NEVER_EXPIRES, Session, Store, SubscriptionExtras,
+};
 use crate::timers::Deadlines;
 
 /// Where a connection is in its life.
@@ -40,9 +42,16 @@ struct Conn {
     will: Option<Will>,
     /// The user name of the CONNECT, for authorization.
     username: Option<String>,
-    /// What a 5.0 client declared (defaults for 3.1.1).
+    /// What only a 5.0 connection has (boxed, so a 3.1.1 connection stays small).
+    v5: Option<Box<V5Conn>>,
+}
+
+/// The state of a 5.0 connection beyond what every connection has.
+#[derive(Debug, Default)]
+struct V5Conn {
+    /// What the client declared in CONNECT.
     limits: ClientLimits,
-    /// The Session Expiry Interval of the 5.0 CONNECT: a DISCONNECT may not raise it from 0.
+    /// The Session Expiry Interval of the CONNECT: a DISCONNECT may not raise it from 0.
     connect_expiry: u32,
     /// Inbound topic aliases of this connection [MQTT-3.3.2-7].
     aliases: BTreeMap<u16, ByteString>,
@@ -55,6 +64,28 @@ impl Conn {
     fn v5(&self) -> bool {
         self.protocol == Some(Protocol::V5)
     }
+
+    /// What the client declared: the defaults for 3.1.1.
+    fn limits(&self) -> ClientLimits {
+        self.v5.as_ref().map(|v| v.limits).unwrap_or_default()
+    }
+
+    /// The most QoS 1 and 2 PUBLISH packets it may have unacknowledged: the configured window,
+    /// and for 5.0 the client's Receive Maximum [MQTT-3.3.4-9].
+    fn window(&self, configured: u16) -> usize {
+        let configured = usize::from(configured.max(1));
+        match &self.v5 {
+            Some(v5) => configured.min(usize::from(v5.limits.receive_maximum)),
+            None => configured,
+        }
+    }
+}
+
+/// The connection that owns an online session, and whether it speaks 5.0.
+#[derive(Debug, Clone, Copy)]
+struct Online {
+    conn: ConnId,
+    v5: bool,
 }
 
 /// How a connection is being closed.
@@ -83,7 +114,9 @@ pub struct Broker {
     shared: SharedGroups,
     conns: BTreeMap<ConnId, Conn>,
     /// Client identifier to the connection that owns its session.
-    online: BTreeMap<ByteString, ConnId>,
+    online: BTreeMap<ByteString, Online>,
+    /// 5.0 connections that declared a Maximum Packet Size, whose packets must be measured.
+    limited: BTreeSet<ConnId>,
     /// One entry per connection with a deadline, so the next one is found without a scan.
     deadlines: BTreeSet<(Duration, ConnId)>,
     /// When each offline session with a finite Session Expiry Interval expires.
@@ -98,6 +131,8 @@ pub struct Broker {
     events: VecDeque<Event>,
     next_conn: u64,
     next_generated_id: u64,
+    /// Sessions for which routing must look at the session's own filters (5.0 options).
+    extended: BTreeSet<ByteString>,
     /// The latest `now` a `handle_*` call gave.
     now: Duration,
     /// Sessions of a restarted broker that were connected when it stopped: they count as
@@ -118,14 +153,18 @@ impl Broker {
         let mut index = SubscriptionIndex::default();
         let mut shared = SharedGroups::default();
         let mut session_expiry = Deadlines::default();
+        let mut extended = BTreeSet::new();
         for (client_id, session) in &state.sessions {
+            if session.extended() {
+                extended.insert(client_id.clone());
+            }
             match session.disconnected_at {
                 Some(_) => session_expiry.set(client_id, session.expires_at()),
                 None => awaiting_clock.push(client_id.clone()),
             }
-            for (filter, subscription) in &session.subscriptions {
-                let qos = subscription.options.qos;
-                match shared_filter(filter, subscription.shared) {
+            for (filter, options) in &session.subscriptions {
+                let qos = options.qos;
+                match shared_filter(filter, session.is_shared(filter)) {
                     Some(inner) => shared.join(filter, inner, client_id, qos),
                     None => index.insert(filter, client_id, qos),
                 }
@@ -138,6 +177,7 @@ impl Broker {
             shared,
             conns: BTreeMap::new(),
             online: BTreeMap::new(),
+            limited: BTreeSet::new(),
             deadlines: BTreeSet::new(),
             session_expiry,
             pending_wills: BTreeMap::new(),
@@ -147,6 +187,7 @@ impl Broker {
             events: VecDeque::new(),
             next_conn: 0,
             next_generated_id: 0,
+            extended,
             now: Duration::ZERO,
             awaiting_clock,
         }
@@ -219,10 +260,7 @@ impl Broker {
             deadline: None,
             will: None,
             username: None,
-            limits: ClientLimits::default(),
-            connect_expiry: 0,
-            aliases: BTreeMap::new(),
-            resend: VecDeque::new(),
+            v5: None,
         };
         self.conns.insert(conn, c);
         self.set_deadline(conn, Some(now.saturating_add(self.config.connect_timeout)));
@@ -251,11 +289,11 @@ impl Broker {
             Packet::Connect(_) => self.violation(conn, "MQTT-3.1.0-2", "second CONNECT"),
             Packet::Publish(publish) => self.on_publish(conn, &client_id, publish),
             Packet::PubAck(ack) => {
-                self.on_ack(conn, &client_id, ack.packet_id, InflightState::AwaitingPubAck)
+                self.on_ack(&client_id, ack.packet_id, InflightState::AwaitingPubAck)
             }
             // A 5.0 PUBREC of 0x80 or above ends the flow [MQTT-4.4.0-2].
             Packet::PubRec(ack) if v5 && ack.reason_code.is_error() => {
-                self.on_ack(conn, &client_id, ack.packet_id, InflightState::AwaitingPubRec)
+                self.on_ack(&client_id, ack.packet_id, InflightState::AwaitingPubRec)
             }
             Packet::PubRec(ack) => self.on_pubrec(conn, &client_id, ack.packet_id),
             Packet::PubRel(ack) => {
@@ -272,7 +310,7 @@ impl Broker {
                 self.send(conn, Packet::PubComp(pubcomp));
             }
             Packet::PubComp(ack) => {
-                self.on_ack(conn, &client_id, ack.packet_id, InflightState::AwaitingPubComp)
+                self.on_ack(&client_id, ack.packet_id, InflightState::AwaitingPubComp)
             }
             Packet::Subscribe(subscribe) => self.on_subscribe(conn, &client_id, subscribe),
             Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(conn, &client_id, unsubscribe),
@@ -423,7 +461,9 @@ impl Broker {
     /// packet too large [MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.4.2-2] [MQTT-3.4.2-3], and a
     /// packet still too large is not sent.
     fn send(&mut self, conn: ConnId, mut packet: Packet) {
-        if let Some(max) = self.conns.get(&conn).and_then(|c| c.limits.maximum_packet_size) {
+        let limited = !self.limited.is_empty() && self.limited.contains(&conn);
+        let limits = limited.then(|| self.conns.get(&conn).map(Conn::limits)).flatten();
+        if let Some(max) = limits.and_then(|l| l.maximum_packet_size) {
             let fits = |p: &Packet| {
                 mqttsim_codec::encoded_len(p, Protocol::V5).is_ok_and(|n| n <= max as usize)
             };
@@ -454,7 +494,7 @@ impl Broker {
     /// A Reason String for a 5.0 packet other than PUBLISH, CONNACK and DISCONNECT, if the
     /// client did not turn Problem Information off [MQTT-3.1.2-29].
     fn problem_information(&self, conn: ConnId, text: &str) -> Properties {
-        let allowed = self.conns.get(&conn).is_some_and(|c| c.limits.problem_information);
+        let allowed = self.conns.get(&conn).is_some_and(|c| c.limits().problem_information);
         let mut properties = Properties::new();
         if allowed {
             properties.push(Property::ReasonString(text.to_owned()));
@@ -494,6 +534,7 @@ impl Broker {
 
     fn close(&mut self, conn: ConnId, closing: Closing) {
         let Some(c) = self.conns.remove(&conn) else { return };
+        self.limited.remove(&conn);
         if let Some(deadline) = c.deadline {
             self.deadlines.remove(&(deadline, conn));
         }
@@ -526,22 +567,26 @@ impl Broker {
         });
         let now = self.now;
         let session = self.store.state_mut().sessions.get_mut(&client_id);
-        let (clean, expiry) = match session {
+        let (clean, expiry, expires_at, shared_queued) = match session {
             Some(session) => {
                 session.disconnected_at = Some(now);
-                (session.clean, session.expiry_interval)
+                let shared_queued = session.queue.iter().any(|m| m.group.is_some());
+                (session.clean, session.expiry_interval, session.expires_at(), shared_queued)
             }
-            None => (true, 0),
+            None => (true, 0, None, false),
         };
         if clean {
             // A clean session lasts as long as its connection [MQTT-3.1.2-6].
             self.discard_session(&client_id);
         } else {
             // It outlives the connection by its Session Expiry Interval [MQTT-3.1.2-23].
-            let expires_at = self.session(&client_id).and_then(Session::expires_at);
-            self.session_expiry.set(&client_id, expires_at);
+            if expires_at.is_some() {
+                self.session_expiry.set(&client_id, expires_at);
+            }
             // Shared-subscription messages still queued go to members that are online.
-            self.redistribute(&client_id);
+            if shared_queued {
+                self.redistribute(&client_id);
+            }
         }
         // The Will is published when the connection ends without DISCONNECT [MQTT-3.1.2-8],
         // after its Will Delay Interval unless a new connection comes first, and at the
@@ -576,7 +621,7 @@ impl Broker {
             properties.push(Property::ReasonString(text));
         }
         let mut packet = Packet::Disconnect(Disconnect { reason_code: code, properties });
-        if let Some(max) = c.limits.maximum_packet_size
+        if let Some(max) = c.limits().maximum_packet_size
             && mqttsim_codec::encoded_len(&packet, Protocol::V5).is_ok_and(|n| n > max as usize)
             && let Some(properties) = diagnostics_of(&mut packet)
         {
@@ -621,8 +666,9 @@ impl Broker {
     fn discard_session(&mut self, client_id: &ByteString) {
         self.session_expiry.set(client_id, None);
         let Some(session) = self.store.state_mut().sessions.remove(client_id) else { return };
-        for (filter, subscription) in &session.subscriptions {
-            match shared_filter(filter, subscription.shared) {
+        self.extended.remove(client_id);
+        for filter in session.subscriptions.keys() {
+            match shared_filter(filter, session.is_shared(filter)) {
                 Some(inner) => self.shared.leave(filter, inner, client_id),
                 None => {
                     self.index.remove(filter, client_id);
@@ -637,9 +683,6 @@ impl Broker {
     /// ones wait for the member's return, as [MQTT-4.4.0-1] asks).
     fn redistribute(&mut self, client_id: &ByteString) {
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
-        if session.queue.iter().all(|m| m.group.is_none()) {
-            return;
-        }
         let queue = std::mem::take(&mut session.queue);
         let online = &self.online;
         let is_online = |c: &ByteString| online.contains_key(c);
@@ -652,7 +695,7 @@ impl Broker {
         let session = self.store.state_mut().sessions.get_mut(client_id).expect("still there");
         session.queue = kept;
         for message in moving {
-            let group = message.group.clone().expect("only shared messages move");
+            let group = message.group.as_deref().cloned().expect("only shared messages move");
             self.deliver_to_group(&group, message, Some(client_id));
         }
     }
@@ -681,7 +724,7 @@ impl Broker {
         }
         moving.extend(session.queue.into_iter().filter(|m| m.group.is_some()));
         for message in moving {
-            let group = message.group.clone().expect("only shared messages move");
+            let group = message.group.as_deref().cloned().expect("only shared messages move");
             self.deliver_to_group(&group, message, Some(client_id));
         }
     }
@@ -740,7 +783,7 @@ impl Broker {
         }
         // Session takeover: the existing connection is closed [MQTT-3.1.4-2], with 0x8E over
         // 5.0 [MQTT-3.1.4-3].
-        if let Some(&old) = self.online.get(&client_id) {
+        if let Some(&Online { conn: old, .. }) = self.online.get(&client_id) {
             let fire_will = !self.config.has_bug(PlantedBug::NoWillOnTakeover);
             let reason = DisconnectReason::TakenOver;
             let code = Some(ReasonCode::SESSION_TAKEN_OVER);
@@ -772,7 +815,7 @@ impl Broker {
         session.expiry_interval = expiry;
         session.disconnected_at = None;
         self.session_expiry.set(&client_id, None);
-        self.online.insert(client_id.clone(), conn);
+        self.online.insert(client_id.clone(), Online { conn, v5 });
         let server_keep_alive = self.config.server_keep_alive.filter(|_| v5);
         let keep_alive = server_keep_alive.unwrap_or(connect.keep_alive);
         let c = self.conns.get_mut(&conn).expect("the connection is still open");
@@ -780,10 +823,14 @@ impl Broker {
         c.will = connect.will;
         c.username = connect.username;
         if v5 {
-            c.limits = ClientLimits::of(&connect.properties);
-            c.connect_expiry = requested;
+            let limits = ClientLimits::of(&connect.properties);
+            if limits.maximum_packet_size.is_some() {
+                self.limited.insert(conn);
+            }
+            let v5 = V5Conn { limits, connect_expiry: requested, ..V5Conn::default() };
+            c.v5 = Some(Box::new(v5));
         }
-        let limits = c.limits;
+        let limits = c.limits();
         c.silence_limit = (keep_alive > 0).then(|| {
             let grace = u64::from(self.config.keepalive_grace_permille);
             Duration::from_millis(u64::from(keep_alive) * grace)
@@ -891,9 +938,9 @@ impl Broker {
     fn resend_inflight(&mut self, conn: ConnId, client_id: &ByteString) {
         let forget_qos1 = self.config.has_bug(PlantedBug::ForgetInflightOnReconnect);
         let now = self.now;
-        let window = self.window(conn);
         let c = self.conns.get_mut(&conn).expect("the connection is open");
-        let (max_size, v5) = (c.limits.maximum_packet_size, c.v5());
+        let window = c.window(self.config.max_inflight);
+        let (max_size, v5) = (c.limits().maximum_packet_size, c.v5());
         let session =
             self.store.state_mut().sessions.get_mut(client_id).expect("a resumed session exists");
         if forget_qos1 {
@@ -905,7 +952,11 @@ impl Broker {
             let packet = match inflight.state {
                 InflightState::AwaitingPubAck | InflightState::AwaitingPubRec => {
                     if sent >= window {
-                        c.resend.push_back(packet_id);
+                        // Only a 5.0 Receive Maximum makes the window smaller than the
+                        // in-flight set.
+                        if let Some(v5) = &mut c.v5 {
+                            v5.resend.push_back(packet_id);
+                        }
                         continue;
                     }
                     let packet = Packet::Publish(publish_packet(
@@ -935,16 +986,6 @@ impl Broker {
                 payload: inflight.message.payload,
                 reason: DropReason::PacketTooLarge,
             });
-        }
-    }
-
-    /// The most QoS 1 and 2 PUBLISH packets `conn` may have unacknowledged: the configured
-    /// window, and for 5.0 the client's Receive Maximum [MQTT-3.3.4-9].
-    fn window(&self, conn: ConnId) -> usize {
-        let configured = usize::from(self.config.max_inflight.max(1));
-        match self.conns.get(&conn) {
-            Some(c) => configured.min(usize::from(c.limits.receive_maximum)),
-            None => configured,
         }
     }
 
@@ -1067,7 +1108,7 @@ impl Broker {
             let detail = "topic alias above the Topic Alias Maximum";
             return Err(("MQTT-3.3.2-9", detail, ReasonCode::TOPIC_ALIAS_INVALID));
         }
-        let c = self.conns.get_mut(&conn).expect("connected");
+        let c = self.conns.get_mut(&conn).and_then(|c| c.v5.as_mut()).expect("a 5.0 connection");
         if publish.topic.is_empty() {
             match c.aliases.get(&alias) {
                 Some(topic) => publish.topic = topic.clone(),
@@ -1153,8 +1194,7 @@ impl Broker {
         }
         let mut routed = 0;
         for (client_id, subscription_qos) in self.index.matches(&message.topic) {
-            let extended = self.session(&client_id).is_some_and(|s| s.extended);
-            let copy = if extended {
+            let copy = if self.extended.contains(&client_id) {
                 match self.extended_copy(&client_id, &message, publisher) {
                     Some(copy) => copy,
                     None => continue,
@@ -1189,16 +1229,15 @@ impl Broker {
         let mut qos = None;
         let mut retain = false;
         let mut identifiers = Vec::new();
-        for (filter, subscription) in &session.subscriptions {
-            if subscription.shared
-                || (own && subscription.options.no_local)
-                || !topic::matches(filter, &message.topic)
+        for (filter, options) in &session.subscriptions {
+            let extras = session.extras.get(filter).copied().unwrap_or_default();
+            if extras.shared || (own && options.no_local) || !topic::matches(filter, &message.topic)
             {
                 continue;
             }
-            qos = qos.max(Some(subscription.options.qos));
-            retain |= subscription.options.retain_as_published && message.retain;
-            identifiers.extend(subscription.identifier);
+            qos = qos.max(Some(options.qos));
+            retain |= options.retain_as_published && message.retain;
+            identifiers.extend(extras.identifier);
         }
         let qos = qos?;
         let mut properties = message.properties.clone();
@@ -1220,14 +1259,15 @@ impl Broker {
         let Some((member, qos)) = self.shared.pick(group, is_online, exclude) else {
             return false;
         };
-        let subscription = self.session(&member).and_then(|s| s.subscriptions.get(group));
-        let (identifier, as_published) =
-            subscription.map_or((None, false), |s| (s.identifier, s.options.retain_as_published));
+        let session = self.session(&member);
+        let identifier = session.and_then(|s| s.extras.get(group)).and_then(|e| e.identifier);
+        let as_published =
+            session.and_then(|s| s.subscriptions.get(group)).is_some_and(|o| o.retain_as_published);
         message.properties.0.retain(|p| !matches!(p, Property::SubscriptionIdentifier(_)));
         message.properties.0.extend(identifier.map(Property::SubscriptionIdentifier));
         message.qos = message.qos.min(qos);
         message.retain &= as_published;
-        message.group = Some(group.clone());
+        message.group = Some(Box::new(group.clone()));
         self.deliver(&member, message);
         true
     }
@@ -1288,21 +1328,31 @@ impl Broker {
     /// are dropped [MQTT-3.3.2-5], and so are PUBLISH packets larger than a 5.0 client's
     /// Maximum Packet Size, as if sent [MQTT-3.1.2-25].
     fn flush(&mut self, client_id: &ByteString) {
-        let Some(&conn) = self.online.get(client_id) else { return };
-        let window = self.window(conn);
+        let Some(&Online { conn, v5 }) = self.online.get(client_id) else { return };
         let now = self.now;
-        let Some(c) = self.conns.get_mut(&conn) else { return };
-        let (max_size, v5) = (c.limits.maximum_packet_size, c.v5());
+        // A 3.1.1 connection needs nothing from its `Conn`: no lookup on the hot path.
+        let mut c5 = match v5 {
+            true => self.conns.get_mut(&conn).and_then(|c| c.v5.as_deref_mut()),
+            false => None,
+        };
+        let configured = usize::from(self.config.max_inflight.max(1));
+        let window = c5
+            .as_ref()
+            .map_or(configured, |c| configured.min(usize::from(c.limits.receive_maximum)));
+        let max_size = c5.as_ref().and_then(|c| c.limits.maximum_packet_size);
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
-        while let Some(&packet_id) = c.resend.front() {
-            if session.inflight.len() - c.resend.len() >= window {
-                return;
+        if let Some(resend) = c5.as_mut().map(|c| &mut c.resend) {
+            while let Some(&packet_id) = resend.front() {
+                // Identifiers acknowledged meanwhile may still be listed: the count errs low.
+                if session.inflight.len().saturating_sub(resend.len()) >= window {
+                    return;
+                }
+                resend.pop_front();
+                let Some(inflight) = session.inflight.get(&packet_id) else { continue };
+                let message = &inflight.message;
+                let packet = Packet::Publish(publish_packet(message, packet_id, true, now, v5));
+                self.outputs.push_back(Output::Send { conn, packet });
             }
-            c.resend.pop_front();
-            let Some(inflight) = session.inflight.get(&packet_id) else { continue };
-            let packet =
-                Packet::Publish(publish_packet(&inflight.message, packet_id, true, now, v5));
-            self.outputs.push_back(Output::Send { conn, packet });
         }
         while let Some(front) = session.queue.front() {
             if front.qos != QoS::AtMostOnce && session.inflight.len() >= window {
@@ -1344,13 +1394,7 @@ impl Broker {
 
     /// PUBACK or PUBCOMP (or a 5.0 PUBREC with an error code): the flow of that identifier
     /// ends if it was in the expected state.
-    fn on_ack(
-        &mut self,
-        conn: ConnId,
-        client_id: &ByteString,
-        packet_id: u16,
-        expected: InflightState,
-    ) {
+    fn on_ack(&mut self, client_id: &ByteString, packet_id: u16, expected: InflightState) {
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
         if session.inflight.get(&packet_id).is_some_and(|f| f.state == expected) {
             session.inflight.shift_remove(&packet_id);
@@ -1358,11 +1402,6 @@ impl Broker {
                 // An idle session gives its buffers back: most of 100,000 sessions are idle.
                 session.inflight = IndexMap::new();
                 session.queue = VecDeque::new();
-            }
-            if let Some(c) = self.conns.get_mut(&conn)
-                && !c.resend.is_empty()
-            {
-                c.resend.retain(|&id| id != packet_id);
             }
             self.flush(client_id);
         }
@@ -1388,7 +1427,7 @@ impl Broker {
         if c.v5() {
             fire_will |= disconnect.reason_code != ReasonCode::NORMAL_DISCONNECTION;
             if let Some(expiry) = disconnect.properties.session_expiry_interval() {
-                if c.connect_expiry == 0 && expiry != 0 {
+                if c.v5.as_ref().is_some_and(|v| v.connect_expiry == 0) && expiry != 0 {
                     // A Protocol Error (MQTT 5.0 §3.14.2.2.2, without a statement id).
                     let reason = DisconnectReason::ProtocolViolation {
                         statement: None,
@@ -1492,14 +1531,21 @@ impl Broker {
             reason_codes.push(ReasonCode(granted.as_u8()));
             let filter = ByteString::from(entry.filter.as_str());
             let options = SubscriptionOptions { qos: granted, ..entry.options };
-            let subscription = Subscription { options, identifier, shared: shared.is_some() };
+            let extras = SubscriptionExtras { identifier, shared: shared.is_some() };
             // An identical filter replaces the old subscription [MQTT-3.8.4-3].
-            self.remove_subscription(client_id, &filter);
+            if exists {
+                self.remove_subscription(client_id, &filter);
+            }
             let state = self.store.state_mut();
             let session = state.sessions.get_mut(client_id).expect("connected");
-            session.subscriptions.insert(filter.clone(), subscription);
-            session.update_extended();
-            match shared_filter(&filter, subscription.shared) {
+            session.subscriptions.insert(filter.clone(), options);
+            if extras != SubscriptionExtras::default() {
+                session.extras.insert(filter.clone(), extras);
+            }
+            if session.extended() {
+                self.extended.insert(client_id.clone());
+            }
+            match shared_filter(&filter, extras.shared) {
                 // No retained messages on a shared subscription (MQTT 5.0 §4.8.2).
                 Some(inner) => self.shared.join(&filter, inner, client_id, granted),
                 None => {
@@ -1575,8 +1621,13 @@ impl Broker {
     fn remove_subscription(&mut self, client_id: &ByteString, filter: &str) -> bool {
         let state = self.store.state_mut();
         let Some(session) = state.sessions.get_mut(client_id) else { return false };
-        let Some(old) = session.subscriptions.remove(filter) else { return false };
-        session.update_extended();
+        if session.subscriptions.remove(filter).is_none() {
+            return false;
+        }
+        let old = session.extras.remove(filter).unwrap_or_default();
+        if !session.extended() {
+            self.extended.remove(client_id);
+        }
         match shared_filter(filter, old.shared) {
             Some(inner) => {
                 self.shared.leave(filter, inner, client_id);
@@ -1586,7 +1637,7 @@ impl Broker {
                 let (moving, kept): (Vec<Message>, Vec<Message>) =
                     std::mem::take(&mut session.queue)
                         .into_iter()
-                        .partition(|m| m.group.as_deref() == Some(filter));
+                        .partition(|m| m.group.as_deref().is_some_and(|g| g == filter));
                 session.queue = kept.into();
                 for message in moving {
                     let group = ByteString::from(filter);

@@ -154,5 +154,5 @@ pub use config::{BrokerConfig, OverflowPolicy, PlantedBug, UnknownBug};
 pub use event::{ConnId, DisconnectReason, DropReason, Event, Limit, Output};
 pub use store::{
     Inflight, InflightState, MemoryStore, Message, NEVER_EXPIRES, Session, Store, StoreState,
-    Subscription,
+    SubscriptionExtras,
 };

@@ -31,8 +31,9 @@ pub struct Message {
     /// for a message that never expires.
     pub expires_at: Option<Duration>,
     /// The shared subscription (`$share/{group}/{filter}`) this copy was routed through, so it
-    /// can go to another member of the group when this one leaves; `None` otherwise.
-    pub group: Option<ByteString>,
+    /// can go to another member of the group when this one leaves; `None` otherwise (boxed:
+    /// every queued message carries the field, few have one).
+    pub group: Option<Box<ByteString>>,
 }
 
 impl Message {
@@ -62,23 +63,15 @@ pub struct Inflight {
     pub state: InflightState,
 }
 
-/// One subscription of a session.
+/// What a 5.0 subscription has beyond its options; kept only for the subscriptions that have
+/// it, so 3.1.1 sessions pay nothing for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Subscription {
-    /// The options it was made with, the QoS being the granted one (3.1.1 uses only the QoS).
-    pub options: SubscriptionOptions,
-    /// The 5.0 Subscription Identifier of the SUBSCRIBE that made it.
+pub struct SubscriptionExtras {
+    /// The Subscription Identifier of the SUBSCRIBE that made it.
     pub identifier: Option<u32>,
-    /// Whether it is a 5.0 shared subscription (`$share/{group}/{filter}`); over 3.1.1 such a
+    /// Whether it is a shared subscription (`$share/{group}/{filter}`); over 3.1.1 such a
     /// filter is an ordinary one.
     pub shared: bool,
-}
-
-impl Subscription {
-    /// Whether routing a message through it needs nothing beyond the granted QoS.
-    pub fn is_plain(&self) -> bool {
-        !self.options.no_local && !self.options.retain_as_published && self.identifier.is_none()
-    }
 }
 
 /// A Session Expiry Interval that means "never" (3.1.1 persistent sessions, 5.0 0xFFFFFFFF).
@@ -95,11 +88,11 @@ pub struct Session {
     pub expiry_interval: u32,
     /// When its last connection ended, on the broker's clock; `None` while connected.
     pub disconnected_at: Option<Duration>,
-    /// Topic filter to subscription.
-    pub subscriptions: BTreeMap<ByteString, Subscription>,
-    /// Whether some subscription is not plain (No Local, Retain As Published, an identifier),
-    /// so routing must look at the session's own filters.
-    pub extended: bool,
+    /// Topic filter to subscription options, the QoS being the granted one (3.1.1 uses only
+    /// the QoS).
+    pub subscriptions: BTreeMap<ByteString, SubscriptionOptions>,
+    /// The 5.0 identifier or shared flag of the subscriptions that have one.
+    pub extras: BTreeMap<ByteString, SubscriptionExtras>,
     /// Outgoing messages sent and not fully acknowledged, keyed by packet identifier, in the
     /// order they were first sent.
     pub inflight: IndexMap<u16, Inflight>,
@@ -128,9 +121,16 @@ impl Session {
         Some(since.saturating_add(Duration::from_secs(u64::from(self.expiry_interval))))
     }
 
-    /// Recomputes [`Session::extended`] after a change of subscriptions.
-    pub(crate) fn update_extended(&mut self) {
-        self.extended = self.subscriptions.values().any(|s| !s.is_plain());
+    /// Whether routing a message to this session needs more than the granted QoS: some
+    /// subscription has No Local, Retain As Published or an identifier.
+    pub fn extended(&self) -> bool {
+        self.subscriptions.values().any(|o| o.no_local || o.retain_as_published)
+            || self.extras.values().any(|e| e.identifier.is_some())
+    }
+
+    /// Whether the subscription to `filter` is a 5.0 shared one.
+    pub fn is_shared(&self, filter: &str) -> bool {
+        self.extras.get(filter).is_some_and(|e| e.shared)
     }
 
     /// Takes a packet identifier not used by any in-flight message.
