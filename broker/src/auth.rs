@@ -38,6 +38,20 @@ pub trait Authenticator: fmt::Debug + Send + Sync {
         username: Option<&str>,
         password: Option<&[u8]>,
     ) -> AuthDecision;
+
+    /// Whether a connected client may publish to `topic`. A refused PUBLISH is acknowledged
+    /// with 0x87 over 5.0 and silently dropped over 3.1.1. Everything is allowed by default.
+    fn may_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
+        let _ = (client_id, username, topic);
+        true
+    }
+
+    /// Whether a connected client may subscribe to `filter`; refused with SUBACK 0x87 over 5.0
+    /// and 0x80 over 3.1.1. Everything is allowed by default.
+    fn may_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
+        let _ = (client_id, username, filter);
+        true
+    }
 }
 
 /// Lets every client in, whatever its credentials.

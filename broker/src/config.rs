@@ -54,6 +54,33 @@ pub struct BrokerConfig {
     pub authenticator: Arc<dyn Authenticator>,
     /// Deliberate misbehaviours; empty by default.
     pub bugs: BTreeSet<PlantedBug>,
+
+    // MQTT 5.0 only: what CONNACK announces and the broker enforces.
+    /// The Maximum Packet Size announced to 5.0 clients; the driver should refuse larger
+    /// packets (its own `max_packet_size`), and a 5.0 client that sends one gets DISCONNECT 0x95.
+    pub max_packet_size: u32,
+    /// Topic aliases a 5.0 client may use towards the broker (Topic Alias Maximum); 0 refuses
+    /// them all. The broker never sends topic aliases itself.
+    pub topic_alias_maximum: u16,
+    /// A keepalive imposed on 5.0 clients instead of theirs (Server Keep Alive), if any.
+    pub server_keep_alive: Option<u16>,
+    /// The longest Session Expiry Interval granted, in seconds; a longer request is cut to it
+    /// and CONNACK says so. `u32::MAX` grants any.
+    pub max_session_expiry_interval: u32,
+    /// Whether retained messages are supported (Retain Available). Without, a 5.0 PUBLISH or
+    /// Will with RETAIN=1 is refused with 0x9A.
+    pub retain_available: bool,
+    /// Whether wildcard filters are allowed (Wildcard Subscription Available); refused with
+    /// SUBACK 0xA2 otherwise.
+    pub wildcard_subscriptions: bool,
+    /// Whether Subscription Identifiers are supported; a SUBSCRIBE carrying one is refused with
+    /// SUBACK 0xA1 otherwise.
+    pub subscription_identifiers: bool,
+    /// Whether shared subscriptions are supported; refused with SUBACK 0x9E otherwise.
+    pub shared_subscriptions: bool,
+    /// The Response Information sent to a 5.0 client that asks for it (Request Response
+    /// Information = 1); `None` sends none, as the standard allows.
+    pub response_information: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -72,6 +99,15 @@ impl Default for BrokerConfig {
             generated_id_prefix: "mqttsim-".to_owned(),
             authenticator: Arc::new(AllowAll),
             bugs: BTreeSet::new(),
+            max_packet_size: 1 << 20,
+            topic_alias_maximum: 10,
+            server_keep_alive: None,
+            max_session_expiry_interval: u32::MAX,
+            retain_available: true,
+            wildcard_subscriptions: true,
+            subscription_identifiers: true,
+            shared_subscriptions: true,
+            response_information: None,
         }
     }
 }

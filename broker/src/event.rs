@@ -4,7 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use mqttsim_codec::{Packet, QoS, ReasonCode};
+use mqttsim_codec::{Packet, PacketType, QoS, ReasonCode};
 
 /// An opaque connection handle, assigned by [`crate::Broker::handle_connection_opened`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,7 +31,7 @@ pub enum Output {
 pub enum Limit {
     /// `max_subscriptions_per_session`.
     Subscriptions,
-    /// `max_inbound_qos2`.
+    /// `max_inbound_qos2` (over 5.0 the broker's Receive Maximum: DISCONNECT 0x93).
     InboundQos2,
 }
 
@@ -55,6 +55,9 @@ pub enum DisconnectReason {
     ConnectRefused(ReasonCode),
     /// The session exceeded a configured limit.
     LimitExceeded(Limit),
+    /// The broker is shutting down ([`crate::Broker::handle_shutdown`]; DISCONNECT 0x8B over
+    /// 5.0).
+    ServerShuttingDown,
 }
 
 impl DisconnectReason {
@@ -70,6 +73,14 @@ pub enum DropReason {
     QueueFull,
     /// A QoS 0 message for an offline session (`queue_qos0_offline` is off).
     QoS0Offline,
+    /// Its 5.0 Message Expiry Interval passed before it could be sent [MQTT-3.3.2-5].
+    Expired,
+    /// The PUBLISH would be larger than the client's 5.0 Maximum Packet Size: it is dropped as
+    /// if it had been sent [MQTT-3.1.2-25].
+    PacketTooLarge,
+    /// A QoS 2 message in flight to a shared-subscription member whose session ended: it goes
+    /// to no other member [MQTT-4.8.2-5].
+    SharedSessionEnded,
 }
 
 /// Something that happened, for logs and the simulator's trace.
@@ -113,4 +124,17 @@ pub enum Event {
     Subscribed { client_id: ByteString, filter: String, granted: Option<QoS> },
     /// A subscription was removed (or did not exist).
     Unsubscribed { client_id: ByteString, filter: String },
+    /// A 5.0 packet with a reason code went to a client: every CONNACK and server DISCONNECT,
+    /// and PUBACK, PUBREC, SUBACK and UNSUBACK codes other than success (one event per code).
+    /// 3.1.1 connections have their own events (refusals, SUBACK grants) instead.
+    ReasonCodeSent {
+        conn: ConnId,
+        /// Empty before the CONNECT was accepted.
+        client_id: ByteString,
+        packet: PacketType,
+        reason_code: ReasonCode,
+    },
+    /// An offline session's Session Expiry Interval passed and it was discarded
+    /// [MQTT-4.1.0-2].
+    SessionExpired { client_id: ByteString },
 }

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -22,8 +23,24 @@ pub struct Message {
     /// The RETAIN flag it is sent with: 1 only for retained messages sent because of a new
     /// subscription [MQTT-3.3.1-8], 0 on normal forwarding [MQTT-3.3.1-9].
     pub retain: bool,
-    /// 5.0 properties; empty for 3.1.1.
+    /// 5.0 properties, in the order the publisher sent them (without its Topic Alias), plus
+    /// the Subscription Identifiers of this copy; empty for 3.1.1. A Message Expiry Interval
+    /// among them is rewritten with the time left whenever the message is sent.
     pub properties: Properties,
+    /// When the message expires, on the broker's clock (5.0 Message Expiry Interval); `None`
+    /// for a message that never expires.
+    pub expires_at: Option<Duration>,
+    /// The shared subscription (`$share/{group}/{filter}`) this copy was routed through, so it
+    /// can go to another member of the group when this one leaves; `None` otherwise (boxed:
+    /// every queued message carries the field, few have one).
+    pub group: Option<Box<ByteString>>,
+}
+
+impl Message {
+    /// Whether the message has expired at `now` [MQTT-3.3.2-5].
+    pub fn expired(&self, now: Duration) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// Where an outgoing QoS 1 or 2 message is in its acknowledgement flow.
@@ -46,13 +63,36 @@ pub struct Inflight {
     pub state: InflightState,
 }
 
+/// What a 5.0 subscription has beyond its options; kept only for the subscriptions that have
+/// it, so 3.1.1 sessions pay nothing for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubscriptionExtras {
+    /// The Subscription Identifier of the SUBSCRIBE that made it.
+    pub identifier: Option<u32>,
+    /// Whether it is a shared subscription (`$share/{group}/{filter}`); over 3.1.1 such a
+    /// filter is an ordinary one.
+    pub shared: bool,
+}
+
+/// A Session Expiry Interval that means "never" (3.1.1 persistent sessions, 5.0 0xFFFFFFFF).
+pub const NEVER_EXPIRES: u32 = u32::MAX;
+
 /// The session state of one client identifier [MQTT-3.1.2-4].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Session {
-    /// Whether the session ends with its connection (Clean Session = 1).
+    /// Whether the session ends with its connection (3.1.1 Clean Session = 1, 5.0 Session
+    /// Expiry Interval 0).
     pub clean: bool,
-    /// Topic filter to subscription options (only the QoS is used by 3.1.1).
+    /// Seconds the session outlives its connection when not `clean`; [`NEVER_EXPIRES`] for
+    /// ever (3.1.1 persistent sessions).
+    pub expiry_interval: u32,
+    /// When its last connection ended, on the broker's clock; `None` while connected.
+    pub disconnected_at: Option<Duration>,
+    /// Topic filter to subscription options, the QoS being the granted one (3.1.1 uses only
+    /// the QoS).
     pub subscriptions: BTreeMap<ByteString, SubscriptionOptions>,
+    /// The 5.0 identifier or shared flag of the subscriptions that have one.
+    pub extras: BTreeMap<ByteString, SubscriptionExtras>,
     /// Outgoing messages sent and not fully acknowledged, keyed by packet identifier, in the
     /// order they were first sent.
     pub inflight: IndexMap<u16, Inflight>,
@@ -68,7 +108,29 @@ pub struct Session {
 impl Session {
     /// A new, empty session.
     pub fn new(clean: bool) -> Session {
-        Session { clean, next_packet_id: 1, ..Session::default() }
+        let expiry_interval = if clean { 0 } else { NEVER_EXPIRES };
+        Session { clean, expiry_interval, next_packet_id: 1, ..Session::default() }
+    }
+
+    /// When the session expires, if it is offline and not kept for ever.
+    pub fn expires_at(&self) -> Option<Duration> {
+        let since = self.disconnected_at?;
+        if self.clean || self.expiry_interval == NEVER_EXPIRES {
+            return None;
+        }
+        Some(since.saturating_add(Duration::from_secs(u64::from(self.expiry_interval))))
+    }
+
+    /// Whether routing a message to this session needs more than the granted QoS: some
+    /// subscription has No Local, Retain As Published or an identifier.
+    pub fn extended(&self) -> bool {
+        self.subscriptions.values().any(|o| o.no_local || o.retain_as_published)
+            || self.extras.values().any(|e| e.identifier.is_some())
+    }
+
+    /// Whether the subscription to `filter` is a 5.0 shared one.
+    pub fn is_shared(&self, filter: &str) -> bool {
+        self.extras.get(filter).is_some_and(|e| e.shared)
     }
 
     /// Takes a packet identifier not used by any in-flight message.
@@ -271,6 +333,8 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: true,
             properties: Properties::new(),
+            expires_at: None,
+            group: None,
         }
     }
 

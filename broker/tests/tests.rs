@@ -10,6 +10,7 @@
 //! - `crash`: volatile and durable stores across a restart.
 //! - `bugs`: each planted bug changes behaviour, and the default broker has none.
 //! - `script`: scenario scripts in `tests/scripts`, their transcripts snapshotted with insta.
+//! - `v5`: MQTT 5.0 behaviour, named after the 5.0 statements (see `v5/mod.rs`).
 
 mod harness;
 
@@ -21,4 +22,5 @@ mod publish;
 mod retained;
 mod script;
 mod subscribe;
+mod v5;
 mod will;

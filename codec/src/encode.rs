@@ -30,6 +30,28 @@ pub fn encode(packet: &Packet, protocol: Protocol, buf: &mut BytesMut) -> Result
     }
 }
 
+/// The number of bytes `packet` takes on the wire for `protocol`, fixed header included, as
+/// 5.0's Maximum Packet Size counts it. A PUBLISH is measured without being written.
+pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    let v5 = protocol == Protocol::V5;
+    match packet {
+        Packet::Publish(p) => {
+            let props = measure(&p.properties, v5)?;
+            let id_len = if p.qos == QoS::AtMostOnce { 0 } else { 2 };
+            let len = field_len(p.topic.len())? + id_len + wire(props) + p.payload.len();
+            if len > VBI_MAX as usize {
+                return Err(EncodeError::TooLarge(len));
+            }
+            Ok(1 + vbi_len(len) + len)
+        }
+        other => {
+            let mut scratch = BytesMut::new();
+            encode_other(other, v5, &mut scratch)?;
+            Ok(scratch.len())
+        }
+    }
+}
+
 #[inline(never)]
 fn encode_other(packet: &Packet, v5: bool, buf: &mut BytesMut) -> Result<(), EncodeError> {
     match packet {

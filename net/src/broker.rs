@@ -180,6 +180,27 @@ impl BrokerDriver {
         }
     }
 
+    /// Shuts the broker down gracefully: the core closes every connection (5.0 clients are sent
+    /// DISCONNECT 0x8B, Server shutting down), and each connection gets up to `grace` to write
+    /// what it was sent before its stream is dropped.
+    pub async fn shutdown(&self, grace: Duration) {
+        let tasks: Vec<JoinHandle<()>> = self
+            .shared
+            .conns
+            .borrow()
+            .values()
+            .filter_map(|state| state.task.borrow_mut().take())
+            .collect();
+        self.with_core(|core, now| core.handle_shutdown(now));
+        let deadline = Instant::now() + grace;
+        for mut task in tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        self.abort_all();
+    }
+
     /// Replaces the core (after a crash and restart), keeping the driver and its timer task.
     pub fn replace_core(&self, core: Broker) -> Broker {
         self.abort_all();
@@ -266,7 +287,10 @@ where
     let mut outbound = BytesMut::with_capacity(4096);
     // The version is known once CONNECT is decoded; a CONNECT carries its own.
     let mut protocol = Protocol::V311;
-    let max = shared.config.max_packet_size;
+    // The smaller of the driver's limit and the Maximum Packet Size the core announces to 5.0
+    // clients, so that a 5.0 client over it gets DISCONNECT 0x95.
+    let announced = shared.core.borrow().config().max_packet_size;
+    let max = shared.config.max_packet_size.min(usize::try_from(announced).unwrap_or(usize::MAX));
     loop {
         tokio::select! {
             biased;

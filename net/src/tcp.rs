@@ -10,7 +10,8 @@ use crate::broker::{BrokerDriver, BrokerDriverConfig, EventSink};
 /// Accepts connections on `listener` and serves them with `core` until `shutdown` completes.
 ///
 /// Must run inside a `LocalSet` on a current-thread runtime. On shutdown, every connection is
-/// closed and the function returns the number of connections it accepted.
+/// closed (5.0 clients are told DISCONNECT 0x8B first, with a second to write it) and the
+/// function returns the number of connections it accepted.
 pub async fn serve_broker(
     listener: TcpListener,
     core: Broker,
@@ -42,7 +43,7 @@ pub async fn serve_broker(
             }
         }
     }
-    driver.abort_all();
+    driver.shutdown(std::time::Duration::from_secs(1)).await;
     timers.abort();
     Ok(accepted)
 }

@@ -221,6 +221,11 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
         max_queued_messages: spec.max_queued as usize,
         // The format bounds the grace to 1–10, so the product fits.
         keepalive_grace_permille: (spec.keepalive.grace * 1000.0).round() as u32,
+        // MQTT 5.0 Server Keep Alive; validation allows it only in 5.0 scenarios.
+        server_keep_alive: spec
+            .keepalive
+            .server_override
+            .map(|t| u16::try_from(t.get().as_secs()).unwrap_or(u16::MAX)),
         bugs,
         ..BrokerConfig::default()
     }
@@ -247,11 +252,13 @@ fn disconnect_reason(reason: &DisconnectReason) -> String {
         DisconnectReason::TakenOver => "taken-over".to_owned(),
         DisconnectReason::ConnectRefused(code) => format!("connect-refused 0x{:02X}", code.0),
         DisconnectReason::LimitExceeded(limit) => format!("limit-exceeded {limit:?}"),
+        DisconnectReason::ServerShuttingDown => "server-shutting-down".to_owned(),
     }
 }
 
-/// Turns a broker core event into a trace record.
-fn broker_record(at: Duration, event: &BrokerEvent) -> Record {
+/// Turns a broker core event into a trace record; `None` for events the trace has no record
+/// for (5.0 reason codes sent, expired sessions), which 3.1.1 runs never produce.
+fn broker_record(at: Duration, event: &BrokerEvent) -> Option<Record> {
     let (device, event) = match event {
         BrokerEvent::ClientConnected { conn, client_id, clean_session, session_present } => (
             Some(client_id.to_string()),
@@ -295,6 +302,9 @@ fn broker_record(at: Duration, event: &BrokerEvent) -> Record {
                 reason: match reason {
                     DropReason::QueueFull => "queue-full".to_owned(),
                     DropReason::QoS0Offline => "qos0-offline".to_owned(),
+                    DropReason::Expired => "expired".to_owned(),
+                    DropReason::PacketTooLarge => "packet-too-large".to_owned(),
+                    DropReason::SharedSessionEnded => "shared-session-ended".to_owned(),
                 },
             },
         ),
@@ -305,8 +315,9 @@ fn broker_record(at: Duration, event: &BrokerEvent) -> Record {
         BrokerEvent::Unsubscribed { client_id, filter } => {
             (Some(client_id.to_string()), Event::BrokerUnsubscribed { filter: filter.clone() })
         }
+        BrokerEvent::ReasonCodeSent { .. } | BrokerEvent::SessionExpired { .. } => return None,
     };
-    Record::new(at, None, device.as_deref(), event)
+    Some(Record::new(at, None, device.as_deref(), event))
 }
 
 fn now() -> Duration {
@@ -333,7 +344,9 @@ async fn broker_main(
     );
     let sink_recorder = recorder.clone();
     driver.set_event_sink(Box::new(move |_, event| {
-        sink_recorder.borrow_mut().push(broker_record(now(), event));
+        if let Some(record) = broker_record(now(), event) {
+            sink_recorder.borrow_mut().push(record);
+        }
     }));
     tokio::task::spawn_local(driver.clone().run_timers());
     // The listener stays bound for the whole run: turmoil never frees the client socket of a

@@ -382,6 +382,7 @@ proptest! {
     fn every_valid_packet_round_trips((protocol, packet) in protocol_and_packet()) {
         let mut buf = encoded(&packet, protocol);
         let len = buf.len();
+        prop_assert_eq!(mqttsim_codec::encoded_len(&packet, protocol), Ok(len), "encoded_len");
         prop_assert_eq!(decode(&mut buf, protocol, len), Ok(Some(packet)));
         prop_assert!(buf.is_empty());
     }
