@@ -6,10 +6,14 @@
 //!
 //! Modules:
 //! - [`client`]: the state machine — `handle_*` and application calls in, `poll_*` out.
-//! - [`config`]: [`ClientConfig`], [`QueuePolicy`] and [`OfflineQos0`].
+//! - [`config`]: [`ClientConfig`], [`QueuePolicy`], [`OfflineQos0`] and [`LimitPolicy`].
+//! - [`options`]: what a publish, subscribe or disconnect may carry in 5.0
+//!   ([`MessageProperties`], [`SubscribeRequest`], [`DisconnectOptions`]) and [`Subscription`].
+//! - [`server`]: [`ServerLimits`], what a 5.0 server announced in its CONNACK.
 //! - [`event`]: [`Output`], [`Event`], [`State`], [`MessageId`] and the close and drop reasons.
 //! - [`error`]: typed errors for API misuse, server protocol violations and bad backoff settings.
-//! - [`backoff`]: [`Backoff`], the reconnect delay schedule a driver consults.
+//! - [`backoff`]: [`Backoff`], the reconnect delay schedule a driver consults, and
+//!   [`advises_backoff`], the server reasons that ask for a longer one.
 //!
 //! # Policies
 //!
@@ -91,7 +95,12 @@
 //! let Some(Output::Send(Packet::Publish(publish))) = client.poll_output() else { panic!() };
 //! client.handle_packet(now, Packet::PubAck(Ack::new(publish.packet_id)));
 //! let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
-//! let acked = Event::Acked { id, packet_id: publish.packet_id, qos: QoS::AtLeastOnce };
+//! let acked = Event::Acked {
+//!     id,
+//!     packet_id: publish.packet_id,
+//!     qos: QoS::AtLeastOnce,
+//!     reason: ReasonCode::SUCCESS,
+//! };
 //! assert!(events.contains(&acked));
 //! // Keep alive is 60 s by default: the next deadline is the PINGREQ.
 //! assert_eq!(client.poll_timeout(), Some(Duration::from_secs(60)));
@@ -102,9 +111,13 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod options;
+pub mod server;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, advises_backoff};
 pub use client::Client;
-pub use config::{ClientConfig, OfflineQos0, QueuePolicy};
-pub use error::{BackoffError, ProtocolViolation, PublishError, RequestError};
+pub use config::{ClientConfig, LimitPolicy, OfflineQos0, QueuePolicy};
+pub use error::{BackoffError, DisconnectError, ProtocolViolation, PublishError, RequestError};
 pub use event::{CloseReason, DropReason, Event, MessageId, Output, State};
+pub use options::{DisconnectOptions, MessageProperties, SubscribeRequest, Subscription};
+pub use server::ServerLimits;

@@ -298,7 +298,11 @@ pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeE
         Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a)
             if a.properties.is_empty() =>
         {
-            if v5 && a.reason_code != ReasonCode::SUCCESS { 3 } else { 2 }
+            if v5 && a.reason_code != ReasonCode::SUCCESS {
+                3
+            } else {
+                2
+            }
         }
         Packet::PingReq | Packet::PingResp => 0,
         other => {

@@ -191,9 +191,12 @@ fn v5_server_disconnect_closes_with_its_reason() {
     assert_eq!(h.out(), lines(&["CLOSE"]));
     assert_eq!(
         h.events(),
-        vec![Event::Closed {
-            reason: CloseReason::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN)
-        }]
+        vec![
+            Event::BackOff { reason: ReasonCode::SERVER_SHUTTING_DOWN },
+            Event::Closed {
+                reason: CloseReason::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN)
+            }
+        ]
     );
 }
 
