@@ -97,7 +97,7 @@ pub enum ProtocolViolation {
     EmptyTopic,
     /// A Topic Alias of 0 or above the Topic Alias Maximum the client sent
     /// [MQTT-3.1.2-26, MQTT-3.1.2-27, MQTT-3.3.2-8]; 5.0 disconnects with 0x94.
-    #[error("topic alias {alias} outside 1..={maximum} [MQTT-3.1.2-26]")]
+    #[error("topic alias {alias} is 0 or above our Topic Alias Maximum {maximum} [MQTT-3.1.2-26]")]
     TopicAliasInvalid { alias: u16, maximum: u16 },
     /// A PUBLISH with an empty topic name and a Topic Alias that no earlier PUBLISH on this
     /// connection set up (5.0 §3.3.2.3.4).

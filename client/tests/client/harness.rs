@@ -155,6 +155,15 @@ pub fn describe_properties(properties: &Properties) -> String {
         Property::RequestProblemInformation(v) => format!("request-problem={v}"),
         Property::ReasonString(v) => format!("reason={v:?}"),
         Property::UserProperty(k, v) => format!("{k}:{v}"),
+        Property::ServerKeepAlive(v) => format!("server-keep-alive={v}"),
+        Property::AssignedClientIdentifier(v) => format!("assigned-id={v}"),
+        Property::MaximumQoS(v) => format!("max-qos={v}"),
+        Property::RetainAvailable(v) => format!("retain-available={v}"),
+        Property::WildcardSubscriptionAvailable(v) => format!("wildcards={v}"),
+        Property::SubscriptionIdentifierAvailable(v) => format!("sub-ids={v}"),
+        Property::SharedSubscriptionAvailable(v) => format!("shared={v}"),
+        Property::ResponseInformation(v) => format!("response-info={v}"),
+        Property::ServerReference(v) => format!("server-reference={v}"),
         other => format!("{other:?}"),
     };
     properties.iter().map(one).collect::<Vec<_>>().join(" ")
@@ -197,7 +206,8 @@ fn describe_packet(packet: &Packet) -> String {
         Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a)
             if a.reason_code != ReasonCode::SUCCESS =>
         {
-            format!("{:?} {} {:?}", packet.packet_type(), a.packet_id, a.reason_code)
+            let name = format!("{:?}", packet.packet_type()).to_uppercase();
+            format!("{name} {} {:?}", a.packet_id, a.reason_code)
         }
         Packet::PubAck(a) => format!("PUBACK {}", a.packet_id),
         Packet::PubRec(a) => format!("PUBREC {}", a.packet_id),
@@ -216,6 +226,7 @@ fn describe_packet(packet: &Packet) -> String {
         }
         Packet::Unsubscribe(u) => format!("UNSUBSCRIBE id={} {}", u.packet_id, u.filters.join(",")),
         Packet::PingReq => "PINGREQ".into(),
+        Packet::PingResp => "PINGRESP".into(),
         Packet::Disconnect(d) => format!("DISCONNECT {:?}", d.reason_code),
         Packet::ConnAck(c) => {
             format!("CONNACK present={} {:?}", c.session_present as u8, c.reason_code)

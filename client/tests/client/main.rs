@@ -12,6 +12,7 @@
 //! - `backoff`: reconnect delay growth, cap, jitter bounds and reset.
 //! - `props`: property tests — no server sequence panics; window and identifier invariants hold.
 //! - `v5_connect`: 5.0 CONNECT properties, CONNACK properties honoured, refusals and advice.
+//! - `transcripts`: scripted 5.0 sessions start to end, as insta snapshots.
 //! - `v5_alias`: topic aliases towards the server (when configured) and from it.
 //! - `v5_disconnect`: DISCONNECT with a reason (0x04 and the Will), Session Expiry changes.
 //! - `v5_limits`: the server's Receive Maximum, Maximum Packet Size, Maximum QoS, Retain Available.
@@ -33,6 +34,7 @@ mod props;
 mod queue;
 mod session;
 mod subscribe;
+mod transcripts;
 mod v5_alias;
 mod v5_connect;
 mod v5_disconnect;
