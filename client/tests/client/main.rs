@@ -11,6 +11,7 @@
 //! - `violations`: every unexpected server packet closes with a typed reason.
 //! - `backoff`: reconnect delay growth, cap, jitter bounds and reset.
 //! - `props`: property tests — no server sequence panics; window and identifier invariants hold.
+//! - `props_v5`: property tests of a 5.0 client under random server limits and packets.
 //! - `v5_connect`: 5.0 CONNECT properties, CONNACK properties honoured, refusals and advice.
 //! - `transcripts`: scripted 5.0 sessions start to end, as insta snapshots.
 //! - `v5_alias`: topic aliases towards the server (when configured) and from it.
@@ -31,6 +32,7 @@ mod incoming;
 mod keepalive;
 mod outgoing;
 mod props;
+mod props_v5;
 mod queue;
 mod session;
 mod subscribe;
