@@ -180,6 +180,10 @@ pub struct Client {
     session_expiry: u32,
     /// The reason the server last gave to back off, until a connection is accepted.
     backoff_advised: Option<ReasonCode>,
+    /// When the last accepted connection ended, with the Session Expiry Interval then in force.
+    ended: Option<(Duration, u32)>,
+    /// Whether this connection's CONNECT expected the server to hold a session for us.
+    expects_session: bool,
     /// The 5.0 state of this connection (none for 3.1.1, or before CONNACK); boxed so that a
     /// 3.1.1 client stays small.
     link: Option<Box<V5Link>>,
@@ -219,6 +223,8 @@ impl Client {
             assigned_client_id: None,
             session_expiry,
             backoff_advised: None,
+            ended: None,
+            expects_session: false,
             link: None,
             connect_expiry: session_expiry,
             quota_used: 0,
@@ -296,6 +302,19 @@ impl Client {
         self.backoff_advised
     }
 
+    /// Whether, when this connection's CONNECT went out, the client expected the server to
+    /// still hold its session: Clean Start 0, a connection accepted before, and (5.0) the
+    /// Session Expiry Interval in force when it ended not yet run out (3.1.1 sessions never
+    /// expire). Session Present 0 despite it means the server lost a session it should have
+    /// kept (or another client took the identifier); Session Present 1 without it is legitimate,
+    /// as a server ends a session only once it notices the connection is gone.
+    ///
+    /// The client never discards its own state by this reckoning: CONNACK's Session Present
+    /// decides whether messages are resent with DUP or start over [MQTT-3.2.2-5].
+    pub fn expects_session(&self) -> bool {
+        self.expects_session
+    }
+
     /// The largest packet the driver should accept from the server: the Maximum Packet Size
     /// this 5.0 client announces; `None` when it announces none (the driver's cap applies).
     pub fn max_incoming_packet_size(&self) -> Option<usize> {
@@ -367,8 +386,14 @@ impl Client {
     /// announced for the old connection (limits, topic aliases) is forgotten [MQTT-3.3.2-7].
     pub fn handle_transport_up(&mut self, now: Duration) {
         if self.state != State::Disconnected {
-            self.close(CloseReason::TransportLost, false);
+            self.close(now, CloseReason::TransportLost, false);
         }
+        self.expects_session = !self.config.clean_session
+            && self.ended.is_some_and(|(ended, expiry)| {
+                self.config.protocol == Protocol::V311
+                    || expiry == u32::MAX
+                    || now < ended.saturating_add(Duration::from_secs(u64::from(expiry)))
+            });
         self.outputs.clear();
         self.state = State::Connecting;
         self.link = None;
@@ -401,9 +426,9 @@ impl Client {
     }
 
     /// The transport went away without the client asking.
-    pub fn handle_transport_down(&mut self, _now: Duration) {
+    pub fn handle_transport_down(&mut self, now: Duration) {
         if self.state != State::Disconnected {
-            self.close(CloseReason::TransportLost, false);
+            self.close(now, CloseReason::TransportLost, false);
         }
     }
 
@@ -414,14 +439,14 @@ impl Client {
             State::Disconnected => {}
             State::Connecting => {
                 if self.connect_deadline.is_some_and(|deadline| now >= deadline) {
-                    self.close(CloseReason::ConnectTimeout, true);
+                    self.close(now, CloseReason::ConnectTimeout, true);
                 }
             }
             State::Connected if self.keep_alive == 0 => {}
             State::Connected => match self.ping_sent_at {
                 Some(sent) if now >= sent.saturating_add(self.ping_timeout()) => {
                     self.events.push_back(Event::KeepAliveTimeout);
-                    self.close(CloseReason::KeepAliveTimeout, true);
+                    self.close(now, CloseReason::KeepAliveTimeout, true);
                 }
                 Some(_) => {}
                 None if now >= self.last_sent.saturating_add(self.keep_alive_period()) => {
@@ -466,7 +491,6 @@ impl Client {
         retain: bool,
         properties: &MessageProperties,
     ) -> Result<MessageId, PublishError> {
-        validate_name(&topic)?;
         properties.validate()?;
         if self.config.protocol == Protocol::V311 {
             return self.accept(now, topic, payload, qos, retain, &MessageProperties::default());
@@ -564,7 +588,7 @@ impl Client {
                 self.send(now, Pending::Disconnect(disconnect));
             }
         }
-        self.close(CloseReason::ClientDisconnect, true);
+        self.close(now, CloseReason::ClientDisconnect, true);
         Ok(())
     }
 
@@ -633,13 +657,16 @@ impl Client {
             let disconnect = Disconnect { reason_code: code, properties: Properties::new() };
             self.send(now, Pending::Disconnect(disconnect));
         }
-        self.close(reason, true);
+        self.close(now, reason, true);
     }
 
     /// Ends the connection: the session (in-flight messages, inbound QoS 2 state, requests)
     /// is kept for the next one. When the transport is already gone, outputs not yet polled are
     /// discarded, as there is nowhere to write them.
-    fn close(&mut self, reason: CloseReason, close_transport: bool) {
+    fn close(&mut self, now: Duration, reason: CloseReason, close_transport: bool) {
+        if self.state == State::Connected {
+            self.ended = Some((now, self.session_expiry));
+        }
         if close_transport {
             self.outputs.push_back(Pending::Close);
         } else {
@@ -1108,7 +1135,7 @@ impl Client {
                 // broke the protocol.
                 if disconnect.properties.session_expiry_interval().is_some() {
                     let violation = ProtocolViolation::SessionExpiryInServerDisconnect;
-                    self.close(CloseReason::Protocol(violation), true);
+                    self.close(now, CloseReason::Protocol(violation), true);
                     return Ok(());
                 }
                 if let Some(Property::ServerReference(server)) = disconnect.properties.get(0x1C)
@@ -1117,7 +1144,7 @@ impl Client {
                     link.limits.server_reference = Some(server.clone());
                 }
                 self.advise(disconnect.reason_code);
-                self.close(CloseReason::ServerDisconnect(disconnect.reason_code), true);
+                self.close(now, CloseReason::ServerDisconnect(disconnect.reason_code), true);
                 Ok(())
             }
             other => Err(ProtocolViolation::ClientOnlyPacket(other.packet_type())),
@@ -1135,7 +1162,7 @@ impl Client {
             }
             self.events.push_back(Event::ConnectionRefused(connack.reason_code));
             self.advise(connack.reason_code);
-            self.close(CloseReason::Refused(connack.reason_code), true);
+            self.close(now, CloseReason::Refused(connack.reason_code), true);
             return Ok(());
         }
         if self.config.clean_session && connack.session_present {

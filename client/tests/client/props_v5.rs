@@ -17,6 +17,8 @@ use mqttsim_codec::{
 };
 use proptest::prelude::*;
 
+use crate::props::answer;
+
 /// What a server announces in CONNACK.
 #[derive(Debug, Clone)]
 struct Limits {
@@ -244,29 +246,6 @@ fn config() -> impl Strategy<Value = ClientConfig> {
         )
 }
 
-/// What a well-behaved server answers to a client packet, if anything.
-fn answer(packet: &Packet, code: ReasonCode) -> Option<Packet> {
-    let ack = |packet_id| Ack { packet_id, reason_code: code, properties: Properties::new() };
-    Some(match packet {
-        Packet::Publish(p) if p.qos == QoS::AtLeastOnce => Packet::PubAck(ack(p.packet_id)),
-        Packet::Publish(p) if p.qos == QoS::ExactlyOnce => Packet::PubRec(ack(p.packet_id)),
-        Packet::PubRel(a) => Packet::PubComp(Ack::new(a.packet_id)),
-        Packet::PubRec(a) => Packet::PubRel(Ack::new(a.packet_id)),
-        Packet::Subscribe(s) => Packet::SubAck(SubAck {
-            packet_id: s.packet_id,
-            reason_codes: s.filters.iter().map(|_| ReasonCode::GRANTED_QOS_1).collect(),
-            properties: Properties::new(),
-        }),
-        Packet::Unsubscribe(u) => Packet::UnsubAck(UnsubAck {
-            packet_id: u.packet_id,
-            reason_codes: u.filters.iter().map(|_| ReasonCode::SUCCESS).collect(),
-            properties: Properties::new(),
-        }),
-        Packet::PingReq => Packet::PingResp,
-        _ => return None,
-    })
-}
-
 /// The server's view of one connection: what it announced and what the client owes it.
 #[derive(Debug)]
 struct Server {
@@ -455,7 +434,7 @@ proptest! {
                         if !matches!(packet, Packet::Connect(_)) {
                             server.check(&packet, &config)?;
                         }
-                        if let Some(answer) = answer(&packet, ReasonCode::SUCCESS) {
+                        if let Some(answer) = answer(&packet) {
                             owed.push(answer);
                         }
                     }

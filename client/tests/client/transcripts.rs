@@ -23,7 +23,6 @@ use crate::harness::{
 enum Step {
     At(f64),
     Up,
-    Down,
     In(Packet),
     Publish(&'static str, u8, bool, MessageProperties),
     Subscribe(SubscribeRequest),
@@ -107,10 +106,6 @@ fn run(config: ClientConfig, steps: Vec<Step>) -> String {
             Step::Up => {
                 let _ = writeln!(out, "{t:>7.1}  transport up");
                 client.handle_transport_up(now);
-            }
-            Step::Down => {
-                let _ = writeln!(out, "{t:>7.1}  transport lost");
-                client.handle_transport_down(now);
             }
             Step::In(packet) => {
                 let _ = writeln!(out, "{t:>7.1}  <- {}", describe(&Output::Send(packet.clone())));

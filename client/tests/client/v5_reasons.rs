@@ -158,3 +158,13 @@ fn v311_has_no_reason_codes_so_no_advice() {
     h.recv(pubrec(1));
     assert_eq!(h.client.backoff_advised(), None);
 }
+
+#[test]
+fn a_pubrel_with_packet_identifier_not_found_still_releases_and_completes() {
+    let mut h = connected();
+    h.recv(crate::harness::publish(2, 4, "in", false));
+    assert_eq!(h.out(), lines(&["PUBREC 4"]));
+    h.recv(ack_with(PacketType::PubRel, 4, ReasonCode::PACKET_IDENTIFIER_NOT_FOUND));
+    assert_eq!(h.out(), lines(&["PUBCOMP 4"]));
+    assert_eq!(h.client.inbound_qos2_len(), 0);
+}

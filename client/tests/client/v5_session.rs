@@ -79,3 +79,53 @@ fn mqtt_3_3_4_9_a_server_beyond_our_receive_maximum_is_disconnected_with_0x93() 
     let violation = ProtocolViolation::TooManyInboundQos2(2);
     assert_eq!(h.events(), vec![Event::Closed { reason: CloseReason::Protocol(violation) }]);
 }
+
+#[test]
+fn the_client_knows_whether_its_session_should_still_exist() {
+    // (protocol, clean session, session expiry, seconds away, expected)
+    let cases = [
+        (false, false, 60, 59.0, true),
+        (false, false, 60, 60.0, false),
+        (false, false, 0, 0.5, false),
+        (false, false, u32::MAX, 1e6, true),
+        (false, true, 60, 1.0, false),
+        (true, false, 0, 1e6, true),
+    ];
+    for (v311, clean, expiry, away, expected) in cases {
+        let mut config = if v311 { Harness::device() } else { Harness::device_v5() };
+        config.clean_session = clean;
+        config.session_expiry_interval = expiry;
+        let mut h = Harness::new(config);
+        h.client.handle_transport_up(h.now);
+        assert!(!h.client.expects_session(), "a first connection expects none");
+        h.recv(connack(false, ReasonCode::SUCCESS));
+        h.at(10.0);
+        h.client.handle_transport_down(h.now);
+        h.at(10.0 + away);
+        h.client.handle_transport_up(h.now);
+        assert_eq!(h.client.expects_session(), expected, "{v311} {clean} {expiry} {away}");
+    }
+}
+
+#[test]
+fn the_expiry_in_force_when_the_connection_ended_counts() {
+    let mut config = Harness::device_v5();
+    config.session_expiry_interval = 600;
+    let mut h = Harness::new(config);
+    // The server shortens it to 5 s.
+    h.connect_with(false, vec![mqttsim_codec::Property::SessionExpiryInterval(5)]);
+    h.client.handle_transport_down(h.now);
+    h.at(6.0);
+    h.client.handle_transport_up(h.now);
+    assert!(!h.client.expects_session());
+    // A DISCONNECT lengthens it.
+    h.recv(connack(false, ReasonCode::SUCCESS));
+    let options = mqttsim_client::DisconnectOptions {
+        session_expiry_interval: Some(3600),
+        ..Default::default()
+    };
+    h.client.disconnect_with(h.now, options).unwrap();
+    h.at(1000.0);
+    h.client.handle_transport_up(h.now);
+    assert!(h.client.expects_session());
+}
