@@ -47,7 +47,9 @@ impl ClientWaker {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientDriverConfig {
     /// Largest packet accepted from the server, in bytes, when the core announces no 5.0
-    /// Maximum Packet Size (always for 3.1.1).
+    /// Maximum Packet Size (always for 3.1.1). A 5.0 core should announce its limit
+    /// (`ClientConfig::maximum_packet_size`): a server may otherwise send larger packets, which
+    /// this cap would then refuse as too large.
     pub max_packet_size: usize,
     /// The driver's epoch: `now` for the core is the time since it.
     pub epoch: Instant,
