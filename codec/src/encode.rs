@@ -30,28 +30,6 @@ pub fn encode(packet: &Packet, protocol: Protocol, buf: &mut BytesMut) -> Result
     }
 }
 
-/// The number of bytes `packet` takes on the wire for `protocol`, fixed header included, as
-/// 5.0's Maximum Packet Size counts it. A PUBLISH is measured without being written.
-pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
-    let v5 = protocol == Protocol::V5;
-    match packet {
-        Packet::Publish(p) => {
-            let props = measure(&p.properties, v5)?;
-            let id_len = if p.qos == QoS::AtMostOnce { 0 } else { 2 };
-            let len = field_len(p.topic.len())? + id_len + wire(props) + p.payload.len();
-            if len > VBI_MAX as usize {
-                return Err(EncodeError::TooLarge(len));
-            }
-            Ok(1 + vbi_len(len) + len)
-        }
-        other => {
-            let mut scratch = BytesMut::new();
-            encode_other(other, v5, &mut scratch)?;
-            Ok(scratch.len())
-        }
-    }
-}
-
 #[inline(never)]
 fn encode_other(packet: &Packet, v5: bool, buf: &mut BytesMut) -> Result<(), EncodeError> {
     match packet {
@@ -303,4 +281,38 @@ fn auth(a: &Auth, v5: bool, buf: &mut BytesMut) -> Result<(), EncodeError> {
         return Err(EncodeError::Unrepresentable("AUTH does not exist in MQTT 3.1.1"));
     }
     reason_and_props(0xF0, a.reason_code, &a.properties, buf)
+}
+
+/// The size in bytes of the wire form of `packet` for `protocol`, fixed header included: the
+/// size MQTT 5.0's Maximum Packet Size limits. Nothing is kept; it fails where [`encode`] would.
+///
+/// PUBLISH and the acknowledgements without properties (the packets sent for every message)
+/// are measured without writing; any other packet is encoded into a scratch buffer.
+pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    let v5 = protocol == Protocol::V5;
+    let remaining = match packet {
+        Packet::Publish(p) => {
+            let id_len = if p.qos == QoS::AtMostOnce { 0 } else { 2 };
+            field_len(p.topic.len())? + id_len + wire(measure(&p.properties, v5)?) + p.payload.len()
+        }
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a)
+            if a.properties.is_empty() =>
+        {
+            if v5 && a.reason_code != ReasonCode::SUCCESS {
+                3
+            } else {
+                2
+            }
+        }
+        Packet::PingReq | Packet::PingResp => 0,
+        other => {
+            let mut scratch = BytesMut::new();
+            encode(other, protocol, &mut scratch)?;
+            return Ok(scratch.len());
+        }
+    };
+    if remaining > VBI_MAX as usize {
+        return Err(EncodeError::TooLarge(remaining));
+    }
+    Ok(1 + vbi_len(remaining) + remaining)
 }

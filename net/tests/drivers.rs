@@ -68,11 +68,7 @@ impl Device {
         let waker = self.waker.clone();
         let events = self.events.clone();
         let connected = self.connected.clone();
-        let config = ClientDriverConfig {
-            protocol: Protocol::V311,
-            max_packet_size: 1 << 20,
-            epoch: Instant::now(),
-        };
+        let config = ClientDriverConfig { max_packet_size: 1 << 20, epoch: Instant::now() };
         tokio::task::spawn_local(async move {
             let mut sink = |_: Duration, e: &ClientEvent| {
                 if matches!(e, ClientEvent::Connected { .. } | ClientEvent::Subscribed { .. }) {

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use mqttsim_codec::{
     Ack, Auth, ConnAck, Connect, Disconnect, Packet, Properties, Property, Protocol, Publish, QoS,
     ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeFilter, SubscriptionOptions, UnsubAck,
-    Unsubscribe, Will, decode, encode,
+    Unsubscribe, Will, decode, encode, encoded_len,
 };
 
 use crate::helpers::{buf, hex, to_hex};
@@ -431,6 +431,7 @@ fn decode_and_encode_are_byte_exact() {
         let mut out = BytesMut::new();
         encode(&packet, protocol, &mut out).unwrap_or_else(|e| panic!("encode {name}: {e}"));
         assert_eq!(to_hex(&out), to_hex(&wire), "encode {name}");
+        assert_eq!(encoded_len(&packet, protocol), Ok(wire.len()), "encoded_len {name}");
     }
 }
 

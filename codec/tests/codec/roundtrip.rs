@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 use mqttsim_codec::{
     Ack, Auth, ConnAck, Connect, Disconnect, Packet, Properties, Property, Protocol, Publish, QoS,
     ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeFilter, SubscriptionOptions, UnsubAck,
-    Unsubscribe, Will, decode, encode,
+    Unsubscribe, Will, decode, encode, encoded_len,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -382,7 +382,7 @@ proptest! {
     fn every_valid_packet_round_trips((protocol, packet) in protocol_and_packet()) {
         let mut buf = encoded(&packet, protocol);
         let len = buf.len();
-        prop_assert_eq!(mqttsim_codec::encoded_len(&packet, protocol), Ok(len), "encoded_len");
+        prop_assert_eq!(encoded_len(&packet, protocol), Ok(len), "encoded_len measures the wire form");
         prop_assert_eq!(decode(&mut buf, protocol, len), Ok(Some(packet)));
         prop_assert!(buf.is_empty());
     }
