@@ -35,7 +35,7 @@ fn every_statement_a_check_cites_is_in_the_manifest() {
         assert!(!check.statements.is_empty(), "{} cites no statement", check.name);
         for id in check.statements {
             assert!(
-                statements::find(id).is_some(),
+                statements::find(check.protocol, id).is_some(),
                 "{} cites {id}, which is not in the manifest",
                 check.name
             );
