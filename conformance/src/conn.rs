@@ -77,6 +77,8 @@ pub struct Conn {
     connacks: usize,
     /// The broker sent DISCONNECT.
     disconnected: bool,
+    /// The size of the last packet that arrived, fixed header included.
+    last_size: usize,
 }
 
 impl std::fmt::Debug for Conn {
@@ -113,7 +115,13 @@ impl Conn {
             unacked: BTreeSet::new(),
             connacks: 0,
             disconnected: false,
+            last_size: 0,
         }
+    }
+
+    /// The size of the last packet the broker sent, fixed header included.
+    pub fn last_packet_size(&self) -> usize {
+        self.last_size
     }
 
     /// Records what a CONNECT sent on this connection announces: the limits the broker must
@@ -904,6 +912,7 @@ impl Conn {
     /// far as the check cites them, and resolves topic aliases. `frame` is its size and whether
     /// its remaining length was minimal.
     fn inspect(&mut self, packet: Packet, frame: Option<(usize, bool)>) -> Result<Packet, Stop> {
+        self.last_size = frame.map_or(0, |(size, _)| size);
         if self.protocol != Protocol::V5 {
             return Ok(packet);
         }

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use mqttsim_codec::{Ack, Packet, Properties, Property, Publish, QoS, ReasonCode};
 
 use super::{
-    accepted, client_with, connect, connected_then_refused, end_session, entry, expiry, message,
-    need_qos1, need_qos2, persistent_connect, persistent_subscriber, props, raw_publish,
-    subscribed, text, user_properties,
+    accepted, client_with, connected_then_refused, end_session, entry, expiry, message, need_qos1,
+    need_qos2, persistent_connect, persistent_subscriber, props, raw_publish, subscribed, text,
+    user_properties,
 };
 use crate::check::{Check, Ctx, Outcome, Stop};
 use crate::conn::{Conn, Event};
