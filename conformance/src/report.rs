@@ -125,6 +125,14 @@ fn version(p: Protocol) -> &'static str {
 }
 
 impl Report {
+    /// The same report with the results of one protocol version only.
+    pub fn for_protocol(&self, protocol: Protocol) -> Report {
+        Report {
+            results: self.results.iter().filter(|r| r.protocol == protocol).cloned().collect(),
+            ..self.clone()
+        }
+    }
+
     /// True when no check failed.
     pub fn passed(&self) -> bool {
         !self.results.iter().any(|r| matches!(r.verdict, Verdict::Fail(_)))

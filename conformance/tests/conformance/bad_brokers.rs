@@ -77,7 +77,11 @@ fn config(only: &[&str]) -> SuiteConfig {
         seed: 1,
         timeout: Duration::from_millis(300),
         jobs: 32,
-        selection: Selection { only: only.iter().map(|s| s.to_string()).collect(), skip: vec![] },
+        selection: Selection {
+            only: only.iter().map(|s| s.to_string()).collect(),
+            skip: vec![],
+            protocol: None,
+        },
     }
 }
 

@@ -347,8 +347,10 @@ async fn vbi_minimal(ctx: Ctx) -> Outcome {
     let mut publisher = ctx.client("p").await?;
     // Remaining lengths on both sides of the one-, two- and three-byte boundaries.
     let overhead = 2 + topic.len() + 1;
+    let limit = ctx.server().maximum_packet_size.map_or(usize::MAX, |m| m as usize);
     let sizes: Vec<usize> = [120usize, 127, 128, 200, 16_383, 16_384, 20_000]
         .iter()
+        .filter(|s| **s + 4 <= limit)
         .map(|s| s.saturating_sub(overhead).max(1))
         .collect();
     for size in &sizes {
