@@ -62,7 +62,7 @@ impl Expected {
     }
 
     /// The file with the verdict lines of `actual`, keeping this file's header and notes.
-    fn updated(&self, actual: &str) -> String {
+    pub fn updated(&self, actual: &str) -> String {
         let mut out = String::new();
         for h in &self.header {
             out.push_str(h);

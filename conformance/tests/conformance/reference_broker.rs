@@ -35,9 +35,10 @@ fn the_reference_broker_in_simulation_matches_its_expectation() {
         .results
         .iter()
         .all(|r| r.verdict.reason().starts_with("the broker does not speak MQTT 5.0"));
-    let mut files = vec![(dir.join("reference-broker-sim.txt"), v311)];
+    let mut files = vec![(dir.join("reference-broker-sim.txt"), v311, true)];
     if speaks_v5 {
-        files.push((dir.join("5.0/reference-broker-sim.txt"), v5));
+        // Its 5.0 failures are broker bugs, each noted in the file, until the broker fixes them.
+        files.push((dir.join("5.0/reference-broker-sim.txt"), v5, false));
     } else {
         // The reference broker of this build does not speak 5.0 yet: every 5.0 check is
         // skipped with what it answered, and its expectation waits for a broker that does.
@@ -46,15 +47,23 @@ fn the_reference_broker_in_simulation_matches_its_expectation() {
             v5.results.first().map(|r| r.verdict.reason()).unwrap_or_default()
         ));
     }
-    for (path, report) in files {
+    for (path, report, must_pass) in files {
         let actual = report.to_expectation();
+        let expected = Expected::parse(&std::fs::read_to_string(&path).unwrap_or_default());
         if std::env::var_os("UPDATE_EXPECT").is_some() {
-            std::fs::write(&path, &actual).unwrap();
+            std::fs::write(&path, expected.updated(&actual)).unwrap();
             continue;
         }
-        let expected = Expected::parse(&std::fs::read_to_string(&path).unwrap_or_default());
         compare("the reference broker", &path, &expected, &actual);
-        assert!(report.passed(), "the reference broker fails a check:\n{}", report.to_table());
+        if must_pass {
+            assert!(report.passed(), "the reference broker fails a check:\n{}", report.to_table());
+        } else if !report.passed() {
+            say(&format!(
+                "the reference broker fails {} MQTT 5.0 checks, noted in {}",
+                report.counts().failed,
+                path.display()
+            ));
+        }
     }
 }
 
