@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mqttsim_codec::{ConnAck, Connect, Packet, Properties, Protocol, ReasonCode};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, ServerLimits};
 use crate::target::{BoxFuture, Target};
 
 /// Why a check body stopped before passing.
@@ -171,6 +171,9 @@ pub struct Check {
     pub run: fn(Ctx) -> BoxFuture<'static, Outcome>,
     /// How it shares the broker with other checks.
     pub isolation: Isolation,
+    /// Client-only statements whose violation the check sends on purpose, to judge the
+    /// server's reaction (which the cited statements define). Never counted as checked.
+    pub probes: &'static [&'static str],
 }
 
 impl Check {
@@ -178,6 +181,17 @@ impl Check {
     pub const fn alone(mut self) -> Check {
         self.isolation = Isolation::Alone;
         self
+    }
+
+    /// The same check, marked as sending the violation of these client-only statements.
+    pub const fn probing(mut self, probes: &'static [&'static str]) -> Check {
+        self.probes = probes;
+        self
+    }
+
+    /// True when the check cites the statement `id`.
+    pub fn cites(&self, id: &str) -> bool {
+        self.statements.contains(&id)
     }
 }
 
@@ -188,6 +202,7 @@ impl fmt::Debug for Check {
             .field("protocol", &self.protocol)
             .field("statements", &self.statements)
             .field("isolation", &self.isolation)
+            .field("probes", &self.probes)
             .finish_non_exhaustive()
     }
 }
@@ -203,6 +218,7 @@ macro_rules! check {
             summary: $summary,
             run: |ctx| Box::pin($body(ctx)),
             isolation: $crate::check::Isolation::Shared,
+            probes: &[],
         }
     };
 }
@@ -221,9 +237,12 @@ struct Inner {
     run_id: String,
     index: usize,
     name: &'static str,
+    statements: &'static [&'static str],
     timeout: Duration,
     retained: Rc<RefCell<BTreeSet<String>>>,
     tracker: Rc<Tracker>,
+    /// What the broker announced in the CONNACK of the run's MQTT 5.0 probe.
+    server: Option<Rc<ServerLimits>>,
 }
 
 /// What the connections of one check have asked for and been sent, shared by them.
@@ -261,8 +280,13 @@ impl Tracker {
     }
 }
 
-/// Topic matching as the standard defines it, without the `$` exception.
+/// Topic matching as the standard defines it, without the `$` exception; a shared
+/// subscription (`$share/{name}/{filter}`) matches as its filter.
 fn matches_ignoring_dollar(filter: &str, topic: &str) -> bool {
+    let filter = match filter.strip_prefix("$share/").and_then(|rest| rest.split_once('/')) {
+        Some((_, inner)) => inner,
+        None => filter,
+    };
     let mut f = filter.split('/');
     let mut t = topic.split('/');
     loop {
@@ -294,6 +318,7 @@ impl Ctx {
         index: usize,
         timeout: Duration,
         retained: Rc<RefCell<BTreeSet<String>>>,
+        server: Option<Rc<ServerLimits>>,
     ) -> Ctx {
         Ctx {
             inner: Rc::new(Inner {
@@ -302,11 +327,26 @@ impl Ctx {
                 run_id: run_id.to_string(),
                 index,
                 name: check.name,
+                statements: check.statements,
                 timeout,
                 retained,
                 tracker: Rc::default(),
+                server,
             }),
         }
+    }
+
+    /// True when the check cites the statement `id`: the connections of the check then judge
+    /// the broker on it wherever they can (see [`crate::conn`]).
+    pub fn cites(&self, id: &str) -> bool {
+        self.inner.statements.contains(&id)
+    }
+
+    /// What the broker announced in the CONNACK of the run's MQTT 5.0 probe (its Maximum QoS,
+    /// Retain Available, shared subscriptions, ...); the defaults of the standard when a 5.0
+    /// check runs without a probe.
+    pub fn server(&self) -> Rc<ServerLimits> {
+        self.inner.server.clone().unwrap_or_default()
     }
 
     /// The PUBLISH packets that no subscription of their client matched, so far.
@@ -376,6 +416,7 @@ impl Ctx {
                 self.timeout(),
                 label,
                 self.inner.tracker.clone(),
+                self.inner.statements,
             )),
             Ok(Err(e)) => Err(Stop::Fail(format!(
                 "{label}: cannot connect to {}: {e}",
@@ -411,6 +452,7 @@ impl Ctx {
     ) -> Result<(Conn, ConnAck), Stop> {
         let mut conn = self.open(label).await?;
         conn.set_client_id(&connect.client_id);
+        conn.announce(&connect);
         conn.send(&Packet::Connect(connect)).await?;
         match conn.recv().await? {
             Packet::ConnAck(ack) => Ok((conn, ack)),
@@ -429,10 +471,16 @@ impl Ctx {
     ) -> Result<(Conn, ConnAck), Stop> {
         let (conn, ack) = self.connect_with(label, connect).await?;
         if ack.reason_code != ReasonCode::SUCCESS {
-            return Err(Stop::Fail(format!(
-                "{label}: CONNACK refused the connection with return code {}",
-                ack.reason_code.to_v311_connack().unwrap_or(ack.reason_code.0)
-            )));
+            return Err(Stop::Fail(match self.protocol() {
+                Protocol::V311 => format!(
+                    "{label}: CONNACK refused the connection with return code {}",
+                    ack.reason_code.to_v311_connack().unwrap_or(ack.reason_code.0)
+                ),
+                Protocol::V5 => format!(
+                    "{label}: CONNACK refused the connection with reason code 0x{:02X}",
+                    ack.reason_code.0
+                ),
+            }));
         }
         Ok((conn, ack))
     }

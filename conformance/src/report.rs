@@ -125,6 +125,14 @@ fn version(p: Protocol) -> &'static str {
 }
 
 impl Report {
+    /// The same report with the results of one protocol version only.
+    pub fn for_protocol(&self, protocol: Protocol) -> Report {
+        Report {
+            results: self.results.iter().filter(|r| r.protocol == protocol).cloned().collect(),
+            ..self.clone()
+        }
+    }
+
     /// True when no check failed.
     pub fn passed(&self) -> bool {
         !self.results.iter().any(|r| matches!(r.verdict, Verdict::Fail(_)))
@@ -496,24 +504,42 @@ pub fn matrix_of_dir(dir: &std::path::Path) -> std::io::Result<String> {
 /// The coverage manifest as Markdown: the figure, then every statement with its status.
 pub fn coverage_markdown(c: &Coverage) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Coverage, counted against the {} statement ids of appendix B: {} of {} server-side \
-         statements testable over the wire are checked ({:.1}%). Statements of the body text that \
-         appendix B leaves out are listed but not counted.\n",
-        c.appendix_b,
-        c.server_checked,
-        c.server_testable,
-        c.percent()
-    );
+    match c.protocol {
+        Protocol::V311 => {
+            let _ = writeln!(
+                out,
+                "Coverage, counted against the {} statement ids of appendix B: {} of {} server-side \
+                 statements testable over the wire are checked ({:.1}%). Statements of the body text that \
+                 appendix B leaves out are listed but not counted.\n",
+                c.appendix_b,
+                c.server_checked,
+                c.server_testable,
+                c.percent()
+            );
+        }
+        Protocol::V5 => {
+            let _ = writeln!(
+                out,
+                "MQTT 5.0 coverage, counted against the {} statement ids of appendix B: {} of {} \
+                 server-side statements testable over TCP are checked ({:.1}%); {} client-only \
+                 statements are probed by sending their violation and judging the server's reaction. \
+                 Notes give the known misprints of appendix B; the body text is followed.\n",
+                c.appendix_b,
+                c.server_checked,
+                c.server_testable,
+                c.percent(),
+                c.client_probed
+            );
+        }
+    }
     let _ = writeln!(out, "| Statement | Binds | Status |");
     let _ = writeln!(out, "| --- | --- | --- |");
+    let names =
+        |names: &[&str]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
     for (st, status) in &c.rows {
         let status = match status {
-            Status::Checked(names) => format!(
-                "checked by {}",
-                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-            ),
+            Status::Checked(list) => format!("checked by {}", names(list)),
+            Status::Probed(list) => format!("client rule, probed by {}", names(list)),
             Status::NotTestable(why) => format!("not testable: {why}"),
             Status::NotYet => "not yet checked".to_string(),
         };
@@ -522,7 +548,15 @@ pub fn coverage_markdown(c: &Coverage) -> String {
         } else {
             format!("{status} (body text only, not in appendix B)")
         };
-        let _ = writeln!(out, "| {} | {:?} | {} |", st.id, st.role, status);
+        let status = match st.note {
+            Some(note) => format!("{status}; note: {}", note.replace('|', "\\|")),
+            None => status,
+        };
+        let id = match st.aliases {
+            [] => st.id.to_string(),
+            aliases => format!("{} (alias {})", st.id, aliases.join(", ")),
+        };
+        let _ = writeln!(out, "| {id} | {:?} | {status} |", st.role);
     }
     out
 }

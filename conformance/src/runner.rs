@@ -8,30 +8,36 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use mqttsim_codec::QoS;
+use mqttsim_codec::{Protocol, QoS};
 
 use crate::check::{Cause, Check, Ctx, Isolation, Stop};
 use crate::report::{CheckResult, Report, Verdict};
+use crate::statements;
 use crate::target::{BoxFuture, Target};
 
-/// Which checks to run: `only` and `skip` name checks or statement ids.
+/// Which checks to run: the protocol versions, and `only` and `skip`, which name checks or
+/// statement ids (an alias of a misprinted id names the id).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
     /// If not empty, run only checks named here or citing a statement named here.
     pub only: Vec<String>,
     /// Never run checks named here or citing a statement named here.
     pub skip: Vec<String>,
+    /// Run only the checks of this protocol version; both when `None`.
+    pub protocol: Option<Protocol>,
 }
 
 impl Selection {
     fn names(check: &Check, key: &str) -> bool {
         let key = key.trim().trim_start_matches('[').trim_end_matches(']');
-        check.name == key || check.statements.iter().any(|s| s.eq_ignore_ascii_case(key))
+        let id = statements::canonical(check.protocol, key);
+        check.name == key || check.statements.iter().any(|s| s.eq_ignore_ascii_case(id))
     }
 
     /// True when the check is selected.
     pub fn selects(&self, check: &Check) -> bool {
-        (self.only.is_empty() || self.only.iter().any(|k| Self::names(check, k)))
+        self.protocol.is_none_or(|p| p == check.protocol)
+            && (self.only.is_empty() || self.only.iter().any(|k| Self::names(check, k)))
             && !self.skip.iter().any(|k| Self::names(check, k))
     }
 
@@ -108,11 +114,26 @@ pub async fn run_suite(target: Rc<dyn Target>, checks: &[Check], config: &SuiteC
         checks.iter().enumerate().filter(|(_, c)| config.selection.selects(c)).collect();
     let cleanup_errors: Rc<RefCell<Vec<String>>> = Rc::default();
     let unsolicited: Rc<RefCell<usize>> = Rc::default();
+    let v5 = if selected.iter().any(|(_, c)| c.protocol == Protocol::V5) {
+        Some(probe::v5(&*target, &run_id, config.timeout).await.map(Rc::new))
+    } else {
+        None
+    };
 
     let mut shared: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
     let mut alone: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
     for (slot, (index, check)) in selected.iter().enumerate() {
-        let ctx = Ctx::new(target.clone(), check, &run_id, *index, config.timeout, Rc::default());
+        let server = match (&v5, check.protocol) {
+            (Some(Ok(limits)), Protocol::V5) => Some(limits.clone()),
+            (Some(Err(why)), Protocol::V5) => {
+                let verdict = Verdict::Skip(format!("the broker does not speak MQTT 5.0: {why}"));
+                shared.push_back((slot, Box::pin(std::future::ready(verdict))));
+                continue;
+            }
+            _ => None,
+        };
+        let ctx =
+            Ctx::new(target.clone(), check, &run_id, *index, config.timeout, Rc::default(), server);
         let job = one_check(check, ctx, config, cleanup_errors.clone(), unsolicited.clone());
         match check.isolation {
             Isolation::Shared => shared.push_back((slot, job)),
@@ -251,11 +272,103 @@ async fn clear_retained(ctx: &Ctx, topics: &BTreeSet<String>) -> Result<(), Stri
     let fail = |s: Stop| format!("clearing retained messages: {s}");
     let mut conn = ctx.client("clean").await.map_err(fail)?;
     for (i, topic) in topics.iter().enumerate() {
+        // Topics a 5.0 check set through an alias or with properties clear the same way.
         conn.publish(topic, b"", QoS::AtLeastOnce, true, (i % 65_000) as u16 + 1)
             .await
             .map_err(fail)?;
     }
     conn.disconnect().await.map_err(fail)
+}
+
+/// The run's MQTT 5.0 probe: one CONNECT of protocol level 5 before the 5.0 checks.
+mod probe {
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use mqttsim_codec::{Connect, Packet, Properties, Protocol};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::conn::ServerLimits;
+    use crate::target::Target;
+
+    /// Connects with MQTT 5.0 and returns what the broker announced in its CONNACK, or why the
+    /// broker does not speak 5.0 (a 3.1.1 CONNACK, a refusal, a close, silence).
+    pub(super) async fn v5(
+        target: &dyn Target,
+        run_id: &str,
+        timeout: Duration,
+    ) -> Result<ServerLimits, String> {
+        let connect = Connect {
+            protocol: Protocol::V5,
+            clean_start: true,
+            keep_alive: 60,
+            client_id: format!("c{run_id}probe5"),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::default(),
+        };
+        let mut out = BytesMut::new();
+        mqttsim_codec::encode(&Packet::Connect(connect), Protocol::V5, &mut out)
+            .map_err(|e| format!("cannot encode the probe CONNECT: {e}"))?;
+        let talk = async {
+            let mut stream = target.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
+            stream.write_all(&out).await.map_err(|e| format!("sending failed: {e}"))?;
+            let mut buf = BytesMut::with_capacity(256);
+            loop {
+                if buf.len() >= 2 && buf[0] == 0x20 && buf[1] == 0x02 && buf.len() >= 4 {
+                    // Two bytes of variable header: a 3.1.1 CONNACK.
+                    if buf[3] != 0 {
+                        return Err(format!(
+                            "it answered a CONNECT of protocol level 5 with a 3.1.1 CONNACK, \
+                             return code {}",
+                            buf[3]
+                        ));
+                    }
+                }
+                match mqttsim_codec::decode(&mut buf.clone(), Protocol::V5, 1 << 20) {
+                    Ok(Some(Packet::ConnAck(ack))) if ack.reason_code.0 == 0 => {
+                        let _ = stream.write_all(&[0xE0, 0x00]).await;
+                        return Ok(ServerLimits::of(&ack));
+                    }
+                    Ok(Some(Packet::ConnAck(ack))) => {
+                        return Err(format!(
+                            "it refused a CONNECT of protocol level 5 with CONNACK 0x{:02X}",
+                            ack.reason_code.0
+                        ));
+                    }
+                    Ok(Some(p)) => {
+                        return Err(format!(
+                            "it answered a CONNECT of protocol level 5 with {:?}",
+                            p.packet_type()
+                        ));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(format!(
+                            "its answer to a CONNECT of protocol level 5 is not a 5.0 CONNACK \
+                             ({e}): {:02X?}",
+                            &buf[..]
+                        ));
+                    }
+                }
+                match stream.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        return Err(
+                            "it closed the connection on a CONNECT of protocol level 5".into()
+                        );
+                    }
+                    Ok(_) => {}
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, talk).await {
+            Ok(result) => result,
+            Err(_) => {
+                Err(format!("it did not answer a CONNECT of protocol level 5 within {timeout:?}"))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -275,6 +388,7 @@ mod tests {
             summary: "",
             run,
             isolation: Isolation::Shared,
+            probes: &[],
         }
     }
 
@@ -345,6 +459,7 @@ mod tests {
             let s = Selection {
                 only: only.iter().map(|s| s.to_string()).collect(),
                 skip: skip.iter().map(|s| s.to_string()).collect(),
+                protocol: None,
             };
             checks.iter().filter(|c| s.selects(c)).map(|c| c.name).collect::<Vec<_>>()
         };
@@ -356,6 +471,7 @@ mod tests {
         let s = Selection {
             only: vec!["nope".into(), "fails".into()],
             skip: vec!["MQTT-9.9.9-9".into()],
+            protocol: None,
         };
         assert_eq!(s.unknown_keys(&checks), ["nope", "MQTT-9.9.9-9"]);
     }

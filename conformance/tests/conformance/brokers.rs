@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Mosquitto,
+    /// Mosquitto with limited MQTT 5.0 capabilities (Maximum QoS 1, no retained messages,
+    /// Maximum Packet Size 4096, no topic aliases).
+    MosquittoLimited,
     Nats,
     Aedes,
     Amqtt,
@@ -28,6 +31,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Mosquitto => "mosquitto",
+            Kind::MosquittoLimited => "mosquitto",
             Kind::Nats => "nats",
             Kind::Aedes => "aedes",
             Kind::Amqtt => "amqtt",
@@ -39,7 +43,7 @@ impl Kind {
     /// How to install it, for the skip message.
     fn install_hint(self) -> &'static str {
         match self {
-            Kind::Mosquitto => "apt-get install mosquitto",
+            Kind::Mosquitto | Kind::MosquittoLimited => "apt-get install mosquitto",
             Kind::Nats => "apt-get install nats-server",
             Kind::Aedes => {
                 "apt-get install nodejs npm && npm ci --prefix conformance/brokers/aedes"
@@ -158,14 +162,20 @@ pub fn start(kind: Kind) -> Result<Running, String> {
     let mut children = Vec::new();
     let mut ready_within = Duration::from_secs(15);
     match kind {
-        Kind::Mosquitto => {
+        Kind::Mosquitto | Kind::MosquittoLimited => {
             let bin = find(&["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "mosquitto"])
                 .ok_or_else(|| missing("mosquitto"))?;
             let conf = dir.0.join("mosquitto.conf");
+            let limits = match kind {
+                Kind::MosquittoLimited => {
+                    "max_qos 1\nretain_available false\nmax_packet_size 4096\nmax_topic_alias 0\n"
+                }
+                _ => "",
+            };
             std::fs::write(
                 &conf,
                 format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n{limits}"
                 ),
             )
             .unwrap();

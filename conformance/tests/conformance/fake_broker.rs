@@ -362,7 +362,11 @@ impl Fake {
 fn run(bend: Bend, config: BrokerConfig, only: &[&str]) -> Report {
     let suite = SuiteConfig {
         seed: 3,
-        selection: Selection { only: only.iter().map(|s| s.to_string()).collect(), skip: vec![] },
+        selection: Selection {
+            only: only.iter().map(|s| s.to_string()).collect(),
+            skip: vec![],
+            protocol: None,
+        },
         ..SuiteConfig::default()
     };
     let mut sim = turmoil::Builder::new()

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
+use mqttsim_codec::Protocol;
 use mqttsim_conformance::{SuiteConfig, TcpTarget, checks, run_suite};
 
 use crate::brokers::{Kind, say, start_or_skip};
@@ -61,7 +62,7 @@ impl Expected {
     }
 
     /// The file with the verdict lines of `actual`, keeping this file's header and notes.
-    fn updated(&self, actual: &str) -> String {
+    pub fn updated(&self, actual: &str) -> String {
         let mut out = String::new();
         for h in &self.header {
             out.push_str(h);
@@ -92,31 +93,73 @@ pub fn expected_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("expected")
 }
 
-/// Runs the suite three times against `kind` and compares with `expected/<file>`.
-async fn matrix(kind: Kind, file: &str) {
+/// What a broker's 5.0 verdicts are compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum V5 {
+    /// `expected/5.0/<file>`.
+    Expected,
+    /// The broker does not speak MQTT 5.0: every 5.0 check is skipped with what it answered.
+    NotSpoken,
+}
+
+/// Runs the suite three times against `kind`, both versions together, and compares the 3.1.1
+/// verdicts with `expected/<file>` and the 5.0 ones as `v5` says.
+async fn matrix(kind: Kind, file: &str, v5: V5) {
     let Some(broker) = start_or_skip(kind) else { return };
     let target = Rc::new(TcpTarget { addr: format!("127.0.0.1:{}", broker.port) });
     let all = checks::all();
     let mut runs = Vec::new();
+    let mut runs5 = Vec::new();
     for seed in SEEDS {
         let config = SuiteConfig { seed, ..SuiteConfig::default() };
         let started = Instant::now();
         let report = run_suite(target.clone(), &all, &config).await;
         let took = started.elapsed();
-        say(&format!("{}: {} in {took:.1?} (seed {seed})", kind.name(), report.counts()));
-        let mut text = report.to_expectation();
+        let (r311, r5) = (report.for_protocol(Protocol::V311), report.for_protocol(Protocol::V5));
+        say(&format!(
+            "{}: 3.1.1 {}; 5.0 {}; both in {took:.1?} (seed {seed})",
+            kind.name(),
+            r311.counts(),
+            r5.counts()
+        ));
+        let mut text = r311.to_expectation();
         // A broker that refuses to clear retained messages is recorded like a verdict.
         if let Some(why) = &report.cleanup {
             text.push_str(&format!("CLEANUP cleanup {}\n", why.replace(&report.run_id, "<run>")));
         }
         runs.push(text);
+        if v5 == V5::NotSpoken {
+            let spoken: Vec<String> = r5
+                .results
+                .iter()
+                .filter(|r| !r.verdict.reason().starts_with("the broker does not speak MQTT 5.0"))
+                .map(|r| format!("{} {}", r.verdict.label(), r.name))
+                .collect();
+            assert!(
+                spoken.is_empty(),
+                "{} was thought not to speak MQTT 5.0, but: {spoken:?}",
+                kind.name()
+            );
+            if let Some(r) = r5.results.first() {
+                say(&format!("{}: {}", kind.name(), r.verdict.reason()));
+            }
+        }
+        runs5.push(r5.to_expectation());
     }
     drop(broker);
+    judge(kind.name(), &expected_dir().join(file), &runs);
+    if v5 == V5::Expected {
+        judge(kind.name(), &expected_dir().join("5.0").join(file), &runs5);
+    }
+}
 
-    let path = expected_dir().join(file);
-    let expected = Expected::parse(&std::fs::read_to_string(&path).unwrap_or_default());
+/// Compares three runs' expectation texts with the file at `path` (or rewrites it with
+/// `UPDATE_EXPECT`): they agree with each other, except on checks marked nondeterministic, and
+/// with the file.
+fn judge(broker: &str, path: &Path, runs: &[String]) {
+    let expected = Expected::parse(&std::fs::read_to_string(path).unwrap_or_default());
     if std::env::var_os("UPDATE_EXPECT").is_some() {
-        std::fs::write(&path, expected.updated(&runs[0])).unwrap();
+        std::fs::write(path, expected.updated(&runs[0])).unwrap();
         return;
     }
     // The three runs agree, except on checks marked nondeterministic.
@@ -129,7 +172,7 @@ async fn matrix(kind: Kind, file: &str) {
             .map(str::to_string)
             .collect()
     };
-    for (seed, run) in SEEDS.iter().zip(&runs).skip(1) {
+    for (seed, run) in SEEDS.iter().zip(runs).skip(1) {
         let (first, this) = (stable(&runs[0]), stable(run));
         let differ: Vec<String> = first
             .iter()
@@ -139,14 +182,13 @@ async fn matrix(kind: Kind, file: &str) {
             .collect();
         assert!(
             differ.is_empty(),
-            "{}: verdicts differ between identical runs; fix the check or mark the broker's \
+            "{broker}: verdicts differ between identical runs; fix the check or mark the broker's \
              behaviour nondeterministic in {}:\n{}",
-            kind.name(),
             path.display(),
             differ.join("\n")
         );
     }
-    compare(kind.name(), &path, &expected, &runs[0]);
+    compare(broker, path, &expected, &runs[0]);
 }
 
 /// Compares one run's expectation text with the file.
@@ -186,17 +228,42 @@ pub fn compare(broker: &str, path: &Path, expected: &Expected, actual: &str) {
 
 #[tokio::test(flavor = "current_thread")]
 async fn mosquitto_matches_its_expectation() {
-    matrix(Kind::Mosquitto, "mosquitto-2.0.txt").await;
+    matrix(Kind::Mosquitto, "mosquitto-2.0.txt", V5::Expected).await;
+}
+
+/// Mosquitto with `max_qos 1`, `retain_available false`, `max_packet_size 4096` and
+/// `max_topic_alias 0`: the 5.0 checks that depend on those capabilities skip with the reason,
+/// and the ones about a limited broker run.
+#[tokio::test(flavor = "current_thread")]
+async fn limited_mosquitto_matches_its_5_0_expectation() {
+    let Some(broker) = start_or_skip(Kind::MosquittoLimited) else { return };
+    let target = Rc::new(TcpTarget { addr: format!("127.0.0.1:{}", broker.port) });
+    let all = checks::all();
+    let mut runs = Vec::new();
+    for seed in SEEDS {
+        let mut config = SuiteConfig { seed, ..SuiteConfig::default() };
+        config.selection.protocol = Some(Protocol::V5);
+        let started = Instant::now();
+        let report = run_suite(target.clone(), &all, &config).await;
+        say(&format!(
+            "mosquitto (limited): 5.0 {} in {:.1?} (seed {seed})",
+            report.counts(),
+            started.elapsed()
+        ));
+        runs.push(report.to_expectation());
+    }
+    drop(broker);
+    judge("mosquitto (limited)", &expected_dir().join("5.0/mosquitto-2.0-limited.txt"), &runs);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn nats_matches_its_expectation() {
-    matrix(Kind::Nats, "nats-2.9.txt").await;
+    matrix(Kind::Nats, "nats-2.9.txt", V5::NotSpoken).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn aedes_matches_its_expectation() {
-    matrix(Kind::Aedes, "aedes-1.2.txt").await;
+    matrix(Kind::Aedes, "aedes-1.2.txt", V5::NotSpoken).await;
 }
 
 /// amqtt 0.12 closes many connections at once at moments that vary between identical runs, so
@@ -214,7 +281,21 @@ async fn amqtt_is_measured_and_its_unsolicited_publish_is_caught_every_time() {
         let config = SuiteConfig { seed, ..SuiteConfig::default() };
         let started = Instant::now();
         let report = run_suite(target.clone(), &all, &config).await;
-        say(&format!("amqtt: {} in {:.1?} (seed {seed})", report.counts(), started.elapsed()));
+        let r5 = report.for_protocol(Protocol::V5);
+        let report = report.for_protocol(Protocol::V311);
+        say(&format!(
+            "amqtt: 3.1.1 {}; 5.0 {}; both in {:.1?} (seed {seed})",
+            report.counts(),
+            r5.counts(),
+            started.elapsed()
+        ));
+        assert!(
+            r5.results
+                .iter()
+                .all(|r| r.verdict.reason().starts_with("the broker does not speak MQTT 5.0")),
+            "amqtt was thought not to speak MQTT 5.0:\n{}",
+            r5.to_table()
+        );
         let judge = report.results.iter().find(|r| r.name == "publish-without-subscription");
         assert_eq!(judge.map(|r| r.verdict.label()), Some("FAIL"), "{}", report.to_table());
         runs.push(report.to_expectation());
@@ -233,10 +314,10 @@ async fn amqtt_is_measured_and_its_unsolicited_publish_is_caught_every_time() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn rabbitmq_matches_its_expectation() {
-    matrix(Kind::RabbitMq, "rabbitmq-3.10.txt").await;
+    matrix(Kind::RabbitMq, "rabbitmq-3.10.txt", V5::NotSpoken).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn rumqttd_matches_its_expectation() {
-    matrix(Kind::Rumqttd, "rumqttd-0.20.txt").await;
+    matrix(Kind::Rumqttd, "rumqttd-0.20.txt", V5::NotSpoken).await;
 }

@@ -1,5 +1,6 @@
-//! conformance/README.md shows the cross-broker table and the statement coverage as the tool
-//! generates them (`mqtt-sim conformance --matrix conformance/expected`, `--coverage`). Rewrite
+//! conformance/README.md shows the cross-broker tables and the statement coverage of both
+//! versions as the tool generates them (`mqtt-sim conformance --matrix conformance/expected`,
+//! `--matrix conformance/expected/5.0`, `--coverage`). Rewrite
 //! them with `UPDATE_EXPECT=1 cargo test -p mqttsim-conformance --test conformance readme`.
 
 use std::path::Path;
@@ -24,8 +25,18 @@ fn the_readme_tables_are_generated_from_the_expectations_and_the_manifest() {
     let path = root.join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
     let matrix = matrix_of_dir(&root.join("expected")).unwrap();
+    let matrix5 = matrix_of_dir(&root.join("expected/5.0")).unwrap();
     let coverage = coverage_markdown(&statements::coverage(Protocol::V311, &checks::all()));
-    let regenerated = splice(&splice(&readme, "matrix", &matrix), "coverage", &coverage);
+    let coverage5 = coverage_markdown(&statements::coverage(Protocol::V5, &checks::all()));
+    let mut regenerated = readme.clone();
+    for (name, body) in [
+        ("matrix", &matrix),
+        ("matrix5", &matrix5),
+        ("coverage", &coverage),
+        ("coverage5", &coverage5),
+    ] {
+        regenerated = splice(&regenerated, name, body);
+    }
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::write(&path, &regenerated).unwrap();
         return;
