@@ -32,7 +32,7 @@ pub fn decode(
         return Ok(None);
     };
     let packet = check_first_byte(first, protocol)?;
-    let Some((header_len, remaining)) = remaining_length(&buf[1..])? else {
+    let Some((header_len, remaining)) = remaining_length(&buf[1..], packet, protocol)? else {
         return Ok(None);
     };
     let size = 1 + header_len + remaining;
@@ -104,11 +104,20 @@ fn check_first_byte(first: u8, protocol: Protocol) -> Result<PacketType, DecodeE
 }
 
 /// Reads the remaining length: `(bytes it takes, value)`, or `None` while incomplete.
-fn remaining_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, DecodeError> {
+/// The remaining length and the bytes it took. MQTT 5.0 requires its shortest form
+/// [MQTT-1.5.5-1]; 3.1.1 does not say so, and such lengths are taken there.
+fn remaining_length(
+    bytes: &[u8],
+    packet: PacketType,
+    protocol: Protocol,
+) -> Result<Option<(usize, usize)>, DecodeError> {
     let mut value = 0usize;
     for (i, &byte) in bytes.iter().take(4).enumerate() {
         value |= usize::from(byte & 0x7F) << (7 * i);
         if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 && protocol == Protocol::V5 {
+                return Err(DecodeError::NonMinimalVariableByteInteger { packet });
+            }
             return Ok(Some((i + 1, value)));
         }
     }

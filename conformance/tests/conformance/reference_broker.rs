@@ -8,7 +8,6 @@ use mqttsim_broker::{BrokerConfig, PlantedBug};
 use mqttsim_codec::Protocol;
 use mqttsim_conformance::{Report, SuiteConfig, checks, run_against_reference};
 
-use crate::brokers::say;
 use crate::matrix::{Expected, compare};
 
 /// Runs the selected checks against a broker with `config` inside a turmoil simulation.
@@ -31,23 +30,17 @@ fn the_reference_broker_in_simulation_matches_its_expectation() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("expected");
     let v311 = report.for_protocol(Protocol::V311);
     let v5 = report.for_protocol(Protocol::V5);
-    let speaks_v5 = !v5
-        .results
-        .iter()
-        .all(|r| r.verdict.reason().starts_with("the broker does not speak MQTT 5.0"));
-    let mut files = vec![(dir.join("reference-broker-sim.txt"), v311, true)];
-    if speaks_v5 {
-        // Its 5.0 failures are broker bugs, each noted in the file, until the broker fixes them.
-        files.push((dir.join("5.0/reference-broker-sim.txt"), v5, false));
-    } else {
-        // The reference broker of this build does not speak 5.0 yet: every 5.0 check is
-        // skipped with what it answered, and its expectation waits for a broker that does.
-        say(&format!(
-            "the reference broker does not speak MQTT 5.0 in this build: {}",
-            v5.results.first().map(|r| r.verdict.reason()).unwrap_or_default()
-        ));
-    }
-    for (path, report, must_pass) in files {
+    assert!(
+        !v5.results
+            .iter()
+            .any(|r| r.verdict.reason().starts_with("the broker does not speak MQTT 5.0")),
+        "the reference broker speaks MQTT 5.0"
+    );
+    let files = [
+        (dir.join("reference-broker-sim.txt"), v311),
+        (dir.join("5.0/reference-broker-sim.txt"), v5),
+    ];
+    for (path, report) in files {
         let actual = report.to_expectation();
         let expected = Expected::parse(&std::fs::read_to_string(&path).unwrap_or_default());
         if std::env::var_os("UPDATE_EXPECT").is_some() {
@@ -55,15 +48,7 @@ fn the_reference_broker_in_simulation_matches_its_expectation() {
             continue;
         }
         compare("the reference broker", &path, &expected, &actual);
-        if must_pass {
-            assert!(report.passed(), "the reference broker fails a check:\n{}", report.to_table());
-        } else if !report.passed() {
-            say(&format!(
-                "the reference broker fails {} MQTT 5.0 checks, noted in {}",
-                report.counts().failed,
-                path.display()
-            ));
-        }
+        assert!(report.passed(), "the reference broker fails a check:\n{}", report.to_table());
     }
 }
 
