@@ -4,6 +4,7 @@
 //! environment failure (such as a port already in use).
 
 mod bench_cmd;
+mod bench_shrink;
 mod broker_cmd;
 mod conformance_cmd;
 mod explore_cmd;

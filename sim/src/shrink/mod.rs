@@ -92,6 +92,11 @@ pub const PLANTED_BUG_CASES: [PlantedBugCase; 6] = [
 ];
 
 impl PlantedBugCase {
+    /// The bug's name, as scenarios write it (`no-will-on-takeover`).
+    pub fn bug_name(&self) -> String {
+        yaml::kebab(&self.bug)
+    }
+
     /// The case's scenario, loaded from the `scenarios` folder, with the bug planted.
     ///
     /// # Errors

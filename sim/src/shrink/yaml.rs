@@ -91,7 +91,7 @@ fn string(s: &str) -> String {
 
 /// The kebab-case name serde gives a unit variant, from its `Debug` name (`DropOldest` →
 /// `drop-oldest`), so that new variants need nothing here.
-fn kebab(value: &impl std::fmt::Debug) -> String {
+pub(crate) fn kebab(value: &impl std::fmt::Debug) -> String {
     let debug = format!("{value:?}");
     let mut out = String::with_capacity(debug.len() + 4);
     for (i, c) in debug.chars().enumerate() {
