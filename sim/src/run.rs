@@ -422,7 +422,7 @@ fn device_setups(
             let group = &scenario.devices[d.group];
             let model = link_model(d, &seeds);
             let options = LinkOptions { record_events: true, ..LinkOptions::default() };
-            let mut rng = seeds.stream(Purpose::DEVICE, d.index);
+            let mut rng = seeds.stream(Purpose::DEVICE, d.stream);
             let streams = device::publish_streams(group, d.i, d.start, &mut rng);
             DeviceSetup {
                 plan: d.clone(),
@@ -446,7 +446,7 @@ fn device_setups(
 /// The link model of device `d`: its link's configuration and the link faults aimed at it.
 fn link_model(d: &DevicePlan, seeds: &Seeds) -> LinkModel {
     let mut model =
-        LinkModel::new(d.link, seeds, d.index).expect("validated when the plan was made");
+        LinkModel::new(d.link, seeds, d.stream).expect("validated when the plan was made");
     for change in &d.link_faults {
         let window = Window::new(change.from, change.until);
         match change.action {
@@ -458,7 +458,7 @@ fn link_model(d: &DevicePlan, seeds: &Seeds) -> LinkModel {
             }
             LinkAction::Flapping(flap) => {
                 // The scenario validated the means.
-                let _ = model.add_flapping(window, flap.mean_up, flap.mean_down, seeds, d.index);
+                let _ = model.add_flapping(window, flap.mean_up, flap.mean_down, seeds, d.stream);
             }
         }
     }
