@@ -46,6 +46,8 @@
 //! - [`store`]: the [`Store`] trait, [`MemoryStore`], sessions and retained messages.
 //! - `index`: the topic-level subscription tree used to route a PUBLISH.
 //! - `small_map`: the compact ordered map the topic trees are made of.
+//! - `tree`: the topic-level tree both are built on; every operation on it is a loop, so a topic
+//!   of 65,536 levels cannot overflow the stack.
 //!
 //! Scope: MQTT 3.1.1. A 5.0 CONNECT is refused with CONNACK 0x84 (unsupported protocol
 //! version) for now; the protocol is kept per connection and the packet model already carries
@@ -91,6 +93,7 @@ pub mod event;
 mod index;
 mod small_map;
 pub mod store;
+mod tree;
 
 pub use auth::{AllowAll, AuthDecision, Authenticator, PasswordFile, PasswordFileError};
 pub use broker::Broker;
