@@ -11,10 +11,11 @@ use mqttsim_codec::{
     SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe, Will,
 };
 
+use crate::acl::{self, Identity, Refusal};
 use crate::config::{BrokerConfig, OverflowPolicy, PlantedBug};
 use crate::event::{ConnId, DisconnectReason, DropReason, Event, Limit, Output};
 use crate::index::SubscriptionIndex;
-use crate::store::{Inflight, InflightState, Message, Session, Store};
+use crate::store::{Inflight, InflightState, Message, QueuedBytes, Session, Store};
 
 /// Where a connection is in its life.
 #[derive(Debug)]
@@ -67,6 +68,8 @@ pub struct Broker {
     events: VecDeque<Event>,
     next_conn: u64,
     next_generated_id: u64,
+    /// The bytes queued in all sessions (`max_queued_bytes_total`).
+    queued_bytes: QueuedBytes,
 }
 
 impl Broker {
@@ -76,6 +79,10 @@ impl Broker {
         let state = store.state_mut();
         state.sessions.retain(|_, session| !session.clean);
         let mut index = SubscriptionIndex::default();
+        let queued_bytes = QueuedBytes::default();
+        for session in state.sessions.values_mut() {
+            session.queue.attach(&queued_bytes);
+        }
         for (client_id, session) in &state.sessions {
             for (filter, options) in &session.subscriptions {
                 index.insert(filter, client_id, options.qos);
@@ -93,6 +100,7 @@ impl Broker {
             events: VecDeque::new(),
             next_conn: 0,
             next_generated_id: 0,
+            queued_bytes,
         }
     }
 
@@ -366,6 +374,39 @@ impl Broker {
         }
     }
 
+    /// Asks the authorizer about a session's client, unless it allows everything.
+    fn may(
+        &self,
+        client_id: &ByteString,
+        ask: impl FnOnce(&dyn acl::Authorizer, Identity<'_>) -> bool,
+    ) -> bool {
+        let authorizer = &*self.config.authorizer;
+        if !authorizer.restricts() {
+            return true;
+        }
+        let username = self.store.state().sessions.get(client_id).and_then(|s| s.username.clone());
+        ask(authorizer, Identity { client_id, username: username.as_deref() })
+    }
+
+    /// Why a filter of a SUBSCRIBE is refused, if it is: invalid, over the subscription limit
+    /// (a filter the session already holds is a replacement and always fits), or not
+    /// authorized.
+    fn subscription_refusal(&self, client_id: &ByteString, filter: &str) -> Option<Refusal> {
+        if validate_filter(filter).is_err() {
+            return Some(Refusal::InvalidFilter);
+        }
+        let session = self.store.state().sessions.get(client_id).expect("connected");
+        if !session.subscriptions.contains_key(filter)
+            && session.subscriptions.len() >= self.config.max_subscriptions_per_session
+        {
+            return Some(Refusal::Quota);
+        }
+        if !self.may(client_id, |authorizer, who| authorizer.may_subscribe(who, filter)) {
+            return Some(Refusal::NotAuthorized);
+        }
+        None
+    }
+
     fn on_connect(&mut self, conn: ConnId, now: Duration, connect: Connect) {
         let c = self.conns.get_mut(&conn).expect("on_connect is called for a known connection");
         c.protocol = Some(connect.protocol);
@@ -406,6 +447,15 @@ impl Broker {
             self.refuse(conn, client_id, reason_code);
             return;
         }
+        // A Will the client could not publish itself is refused with the CONNECT, as Mosquitto
+        // does.
+        let who = Identity { client_id: &client_id, username: connect.username.as_deref() };
+        if let Some(will) = &connect.will
+            && !self.config.authorizer.may_publish(who, &will.topic)
+        {
+            self.refuse(conn, client_id, ReasonCode::NOT_AUTHORIZED);
+            return;
+        }
         // Session takeover: the existing connection is closed [MQTT-3.1.4-2].
         if let Some(&old) = self.online.get(&client_id) {
             let fire_will = !self.config.has_bug(PlantedBug::NoWillOnTakeover);
@@ -420,7 +470,9 @@ impl Broker {
         let sessions = &mut self.store.state_mut().sessions;
         // Session present only when a stored session is resumed [MQTT-3.2.2-1..3].
         let session_present = sessions.contains_key(&client_id);
-        sessions.entry(client_id.clone()).or_insert_with(|| Session::new(clean)).clean = clean;
+        let session = sessions.entry(client_id.clone()).or_insert_with(|| Session::new(clean));
+        session.clean = clean;
+        session.username = connect.username.as_deref().map(ByteString::from);
         self.online.insert(client_id.clone(), conn);
         let c = self.conns.get_mut(&conn).expect("the connection is still open");
         c.state = ConnState::Connected { client_id: client_id.clone() };
@@ -503,6 +555,21 @@ impl Broker {
             }
             session.inbound_qos2.insert(packet_id);
         }
+        if !self.may(client_id, |authorizer, who| authorizer.may_publish(who, &publish.topic)) {
+            // Acknowledged at its QoS and not delivered [MQTT-3.3.5-2].
+            self.events.push_back(Event::PublishRefused {
+                client_id: client_id.clone(),
+                topic: publish.topic.clone(),
+                packet_id,
+                qos: publish.qos,
+            });
+            match publish.qos {
+                QoS::AtMostOnce => {}
+                QoS::AtLeastOnce => self.send(conn, Packet::PubAck(Ack::new(packet_id))),
+                QoS::ExactlyOnce => self.send(conn, Packet::PubRec(Ack::new(packet_id))),
+            }
+            return;
+        }
         self.events.push_back(Event::MessageAccepted {
             client_id: client_id.clone(),
             topic: publish.topic.clone(),
@@ -547,8 +614,14 @@ impl Broker {
             retained.remove(&message.topic);
             return;
         }
-        let existing = retained.get(&message.topic).is_some();
-        if (stale && existing) || (!existing && retained.len() >= max) {
+        let existing = retained.get(&message.topic).map(Message::size);
+        if (stale && existing.is_some()) || (existing.is_none() && retained.len() >= max) {
+            return;
+        }
+        let bytes = retained.bytes() - existing.unwrap_or(0) + message.size();
+        if bytes > self.config.max_retained_bytes {
+            // Forwarded, not retained; the older message of the topic is not left stale.
+            retained.remove(&message.topic);
             return;
         }
         // A newer retained message replaces the older one [MQTT-3.3.1-5].
@@ -557,8 +630,19 @@ impl Broker {
 
     /// Queues a message for a session and sends what its in-flight window allows.
     fn deliver(&mut self, client_id: &ByteString, message: Message) {
+        if !self.may(client_id, |authorizer, who| authorizer.may_receive(who, &message.topic)) {
+            self.events.push_back(Event::MessageDropped {
+                client_id: client_id.clone(),
+                topic: message.topic,
+                payload: message.payload,
+                reason: DropReason::NotAuthorized,
+            });
+            return;
+        }
         let online = self.online.contains_key(client_id);
         let max_queued = self.config.max_queued_messages;
+        let max_bytes = self.config.max_queued_bytes;
+        let max_total = self.config.max_queued_bytes_total;
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
         if !online && message.qos == QoS::AtMostOnce && !self.config.queue_qos0_offline {
             self.events.push_back(Event::MessageDropped {
@@ -569,10 +653,22 @@ impl Broker {
             });
             return;
         }
+        session.queue.attach(&self.queued_bytes);
         session.queue.push_back(message);
         self.flush(client_id);
         let session = self.store.state_mut().sessions.get_mut(client_id).expect("still there");
-        while session.queue.len() > max_queued {
+        // Over the broker-wide total, an arrival costs its session at most one message.
+        let mut total_drops = 1;
+        loop {
+            let over_session =
+                session.queue.len() > max_queued || session.queue.bytes() > max_bytes;
+            let over_total = total_drops > 0 && self.queued_bytes.get() > max_total;
+            if !(over_session || over_total) || session.queue.is_empty() {
+                break;
+            }
+            if !over_session {
+                total_drops -= 1;
+            }
             let dropped = match self.config.overflow {
                 OverflowPolicy::DropNewest => session.queue.pop_back(),
                 OverflowPolicy::DropOldest => session.queue.pop_front(),
@@ -621,7 +717,7 @@ impl Broker {
             if session.inflight.is_empty() && session.queue.is_empty() {
                 // An idle session gives its buffers back: most of 100,000 sessions are idle.
                 session.inflight = IndexMap::new();
-                session.queue = VecDeque::new();
+                session.queue.shrink();
             }
             self.flush(client_id);
         }
@@ -648,27 +744,13 @@ impl Broker {
             self.violation(conn, "MQTT-2.3.1-1", "SUBSCRIBE with packet identifier 0");
             return;
         }
-        let session = self.store.state().sessions.get(client_id).expect("connected");
-        let new_filters: BTreeSet<&str> = subscribe
-            .filters
-            .iter()
-            .filter(|f| validate_filter(&f.filter).is_ok())
-            .map(|f| f.filter.as_str())
-            .filter(|f| !session.subscriptions.contains_key(*f))
-            .collect();
-        if session.subscriptions.len() + new_filters.len()
-            > self.config.max_subscriptions_per_session
-        {
-            let reason = DisconnectReason::LimitExceeded(Limit::Subscriptions);
-            self.close(conn, Closing { reason, fire_will: true, tell_driver: true });
-            return;
-        }
+        let protocol = self.conns.get(&conn).and_then(|c| c.protocol).unwrap_or(Protocol::V311);
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
         for entry in subscribe.filters {
-            if validate_filter(&entry.filter).is_err() {
-                // 0x80 reports a failure for this filter only [MQTT-3.8.4-5].
-                reason_codes.push(ReasonCode::UNSPECIFIED_ERROR);
+            if let Some(refusal) = self.subscription_refusal(client_id, &entry.filter) {
+                // A failure for this filter only; the connection stays [MQTT-3.8.4-5].
+                reason_codes.push(acl::refusal_code(protocol, refusal));
                 self.events.push_back(Event::Subscribed {
                     client_id: client_id.clone(),
                     filter: entry.filter,

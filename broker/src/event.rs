@@ -55,6 +55,13 @@ pub enum DisconnectReason {
     ConnectRefused(ReasonCode),
     /// The session exceeded a configured limit.
     LimitExceeded(Limit),
+    /// The driver closed it: the peer did not read what was sent to it fast enough (its
+    /// outbox went over its byte limit, or the broker's total buffer budget was spent).
+    SlowConsumer,
+    /// The driver closed it: a write made no progress for the configured write timeout.
+    WriteTimeout,
+    /// The driver closed it: connections without CONNACK may buffer only so many bytes in all.
+    Overloaded,
 }
 
 impl DisconnectReason {
@@ -70,6 +77,8 @@ pub enum DropReason {
     QueueFull,
     /// A QoS 0 message for an offline session (`queue_qos0_offline` is off).
     QoS0Offline,
+    /// The [`crate::Authorizer`] does not let the subscriber receive messages on this topic.
+    NotAuthorized,
 }
 
 /// Something that happened, for logs and the simulator's trace.
@@ -99,6 +108,9 @@ pub enum Event {
         /// The message's payload (shared, not copied), so that a trace can name the message.
         payload: Bytes,
     },
+    /// A PUBLISH the [`crate::Authorizer`] refused: acknowledged at its QoS and not delivered
+    /// [MQTT-3.3.5-2].
+    PublishRefused { client_id: ByteString, topic: ByteString, packet_id: u16, qos: QoS },
     /// A Will was published.
     WillPublished { client_id: ByteString, topic: ByteString, qos: QoS, retain: bool },
     /// A message for `client_id` was dropped.

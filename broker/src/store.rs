@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -56,13 +58,143 @@ pub struct Session {
     /// Outgoing messages sent and not fully acknowledged, keyed by packet identifier, in the
     /// order they were first sent.
     pub inflight: IndexMap<u16, Inflight>,
-    /// Outgoing messages waiting to be sent, oldest first.
-    pub queue: VecDeque<Message>,
+    /// Outgoing messages waiting to be sent, oldest first, with their bytes counted.
+    pub queue: MessageQueue,
     /// Inbound QoS 2 packet identifiers answered with PUBREC and awaiting PUBREL
     /// [MQTT-4.3.3-2].
     pub inbound_qos2: BTreeSet<u16>,
     /// The next outgoing packet identifier to try; never 0.
     pub next_packet_id: u16,
+    /// The user name of the connection that last owned the session, for topic authorisation of
+    /// the messages it is sent.
+    pub username: Option<ByteString>,
+}
+
+/// The bytes queued in every session of one broker, shared by their [`MessageQueue`]s.
+#[derive(Debug, Clone, Default)]
+pub struct QueuedBytes(Arc<AtomicUsize>);
+
+impl QueuedBytes {
+    /// The bytes (topic and payload) of every queued message.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// A session's queue of messages waiting to be sent, which counts its bytes (topic and
+/// payload) and adds them to the broker-wide [`QueuedBytes`] it is attached to, so that the
+/// byte limits hold whoever changes the queue.
+#[derive(Debug, Default)]
+pub struct MessageQueue {
+    messages: VecDeque<Message>,
+    bytes: usize,
+    total: QueuedBytes,
+}
+
+impl MessageQueue {
+    /// Counts this queue in `total` (moving its bytes from the total it was counted in).
+    pub fn attach(&mut self, total: &QueuedBytes) {
+        if !Arc::ptr_eq(&self.total.0, &total.0) {
+            self.total.sub(self.bytes);
+            total.add(self.bytes);
+            self.total = total.clone();
+        }
+    }
+
+    /// The bytes of the queued messages.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The number of queued messages.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The oldest message.
+    pub fn front(&self) -> Option<&Message> {
+        self.messages.front()
+    }
+
+    /// The queued messages, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.messages.iter()
+    }
+
+    /// Queues a message last.
+    pub fn push_back(&mut self, message: Message) {
+        self.count_in(message.size());
+        self.messages.push_back(message);
+    }
+
+    /// Takes the oldest message.
+    pub fn pop_front(&mut self) -> Option<Message> {
+        let message = self.messages.pop_front()?;
+        self.count_out(message.size());
+        Some(message)
+    }
+
+    /// Takes the newest message.
+    pub fn pop_back(&mut self) -> Option<Message> {
+        let message = self.messages.pop_back()?;
+        self.count_out(message.size());
+        Some(message)
+    }
+
+    /// Gives back the memory of an empty queue.
+    pub fn shrink(&mut self) {
+        if self.messages.is_empty() {
+            self.messages = VecDeque::new();
+        }
+    }
+
+    fn count_in(&mut self, n: usize) {
+        self.bytes += n;
+        self.total.add(n);
+    }
+
+    fn count_out(&mut self, n: usize) {
+        self.bytes -= n;
+        self.total.sub(n);
+    }
+}
+
+impl Clone for MessageQueue {
+    fn clone(&self) -> MessageQueue {
+        self.total.add(self.bytes);
+        MessageQueue {
+            messages: self.messages.clone(),
+            bytes: self.bytes,
+            total: self.total.clone(),
+        }
+    }
+}
+
+impl PartialEq for MessageQueue {
+    fn eq(&self, other: &MessageQueue) -> bool {
+        self.messages == other.messages
+    }
+}
+
+impl Eq for MessageQueue {}
+
+impl Drop for MessageQueue {
+    fn drop(&mut self) {
+        self.total.sub(self.bytes);
+    }
 }
 
 impl Session {
