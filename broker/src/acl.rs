@@ -103,8 +103,8 @@ pub fn refusal_code(protocol: Protocol, refusal: Refusal) -> ReasonCode {
         return ReasonCode::UNSPECIFIED_ERROR;
     }
     match refusal {
-        Refusal::InvalidFilter => ReasonCode(0x8F),
-        Refusal::Quota => ReasonCode(0x97),
+        Refusal::InvalidFilter => ReasonCode::TOPIC_FILTER_INVALID,
+        Refusal::Quota => ReasonCode::QUOTA_EXCEEDED,
         Refusal::NotAuthorized => ReasonCode::NOT_AUTHORIZED,
     }
 }

@@ -227,8 +227,14 @@ impl Broker {
     /// The transport ended (EOF or I/O error) without our asking. The Will fires; no
     /// [`Output::Close`] follows since the transport is already gone.
     pub fn handle_connection_lost(&mut self, conn: ConnId, now: Duration) {
+        self.handle_connection_dropped(conn, now, DisconnectReason::ConnectionLost);
+    }
+
+    /// The driver closed the transport itself, for `reason` (a slow consumer, a write that
+    /// timed out, a buffer budget spent). As for a lost connection, the Will fires and no
+    /// [`Output::Close`] follows.
+    pub fn handle_connection_dropped(&mut self, conn: ConnId, now: Duration, reason: DisconnectReason) {
         let _ = now;
-        let reason = DisconnectReason::ConnectionLost;
         self.close(conn, Closing { reason, fire_will: true, tell_driver: false });
     }
 
