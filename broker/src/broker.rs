@@ -233,7 +233,12 @@ impl Broker {
     /// The driver closed the transport itself, for `reason` (a slow consumer, a write that
     /// timed out, a buffer budget spent). As for a lost connection, the Will fires and no
     /// [`Output::Close`] follows.
-    pub fn handle_connection_dropped(&mut self, conn: ConnId, now: Duration, reason: DisconnectReason) {
+    pub fn handle_connection_dropped(
+        &mut self,
+        conn: ConnId,
+        now: Duration,
+        reason: DisconnectReason,
+    ) {
         let _ = now;
         self.close(conn, Closing { reason, fire_will: true, tell_driver: false });
     }

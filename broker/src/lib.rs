@@ -111,7 +111,9 @@ pub mod store;
 mod tree;
 
 pub use acl::{AclFile, AclFileError, AllowAllTopics, Authorizer, Identity, Refusal};
-pub use auth::{AllowAll, AuthDecision, Authenticator, PasswordFile, PasswordFileError};
+pub use auth::{
+    AllowAll, AuthDecision, Authenticator, PasswordFile, PasswordFileError, PasswordFileErrorKind,
+};
 pub use broker::Broker;
 pub use config::{BrokerConfig, OverflowPolicy, PlantedBug, UnknownBug};
 pub use event::{ConnId, DisconnectReason, DropReason, Event, Limit, Output};

@@ -344,8 +344,7 @@ impl BrokerDriver {
             serve(&shared, conn, &state, stream).await;
             shared.forget(&state);
             let client_id = state.client_id.borrow().clone();
-            let reason =
-                state.closing.borrow().clone().unwrap_or(DisconnectReason::ConnectionLost);
+            let reason = state.closing.borrow().clone().unwrap_or(DisconnectReason::ConnectionLost);
             shared.driver_event(&DriverEvent::Closed { conn, peer, client_id, reason });
             // The socket is dropped by now; the place goes last.
             drop(slot);
@@ -448,7 +447,8 @@ impl Shared {
         let size = outbox.len() - before;
         let unsent = state.unsent.get();
         let fits_connection = unsent == 0 || unsent + size <= self.config.max_outbox_bytes;
-        let fits_broker = unsent == 0 || self.buffered.get() + size <= self.config.max_buffered_bytes;
+        let fits_broker =
+            unsent == 0 || self.buffered.get() + size <= self.config.max_buffered_bytes;
         if !(fits_connection && fits_broker) {
             outbox.truncate(before);
             if matches!(packet, Packet::Publish(p) if p.qos == QoS::AtMostOnce) {
