@@ -421,7 +421,15 @@ impl Broker {
     fn on_connect(&mut self, conn: ConnId, now: Duration, connect: Connect) {
         let c = self.conns.get_mut(&conn).expect("on_connect is called for a known connection");
         c.protocol = Some(connect.protocol);
-        if connect.protocol != Protocol::V311 {
+        let connect_protocol = connect.protocol;
+        if connect.protocol == Protocol::V31 && connect.client_id.is_empty() {
+            // 3.1 has no generated identifiers: 1 to 23 characters are required (Mosquitto
+            // accepts longer ones, and so do we).
+            self.refuse(conn, ByteString::new(), ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+            return;
+        }
+        // MQTT 3.1 is 3.1.1 on the wire but for the CONNECT header.
+        if connect.protocol != Protocol::V311 && connect.protocol != Protocol::V31 {
             // MQTT 5.0 semantics are not implemented yet: refuse politely, in 5.0.
             let client_id = ByteString::from(connect.client_id);
             self.refuse(conn, client_id, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
@@ -495,7 +503,8 @@ impl Broker {
         let deadline = c.silence_limit.map(|limit| now.saturating_add(limit));
         self.set_deadline(conn, deadline);
         let connack = ConnAck {
-            session_present,
+            // 3.1's CONNACK has no session present flag (the byte is reserved).
+            session_present: session_present && connect_protocol != Protocol::V31,
             reason_code: ReasonCode::SUCCESS,
             properties: Properties::new(),
         };

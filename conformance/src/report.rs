@@ -70,6 +70,7 @@ pub struct Report {
 
 fn version(p: Protocol) -> &'static str {
     match p {
+        Protocol::V31 => "3.1",
         Protocol::V311 => "3.1.1",
         Protocol::V5 => "5.0",
     }
