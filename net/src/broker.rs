@@ -437,6 +437,13 @@ impl Shared {
     /// not fit and may not be dropped.
     fn enqueue(&self, conn: ConnId, state: &ConnState, packet: &Packet) -> Result<(), ()> {
         let protocol = state.protocol.get();
+        // Refuse a PUBLISH that cannot fit before encoding it, so the outbox never grows past
+        // its limit only to be cut back (its capacity would stay).
+        if let Packet::Publish(p) = packet
+            && !self.fits(state, publish_size(p))
+        {
+            return self.overflow(conn, state, packet);
+        }
         let mut outbox = state.outbox.borrow_mut();
         let before = outbox.len();
         // The core only produces packets the negotiated version can carry.
@@ -445,29 +452,39 @@ impl Shared {
             return Ok(());
         }
         let size = outbox.len() - before;
-        let unsent = state.unsent.get();
-        let fits_connection = unsent == 0 || unsent + size <= self.config.max_outbox_bytes;
-        let fits_broker =
-            unsent == 0 || self.buffered.get() + size <= self.config.max_buffered_bytes;
-        if !(fits_connection && fits_broker) {
+        if !self.fits(state, size) {
             outbox.truncate(before);
-            if matches!(packet, Packet::Publish(p) if p.qos == QoS::AtMostOnce) {
-                // QoS 0 may be lost: drop it, as a full socket buffer would.
-                self.dropped_qos0.set(self.dropped_qos0.get() + 1);
-                let dropped = state.dropped_qos0.get() + 1;
-                state.dropped_qos0.set(dropped);
-                drop(outbox);
-                let client_id = state.client_id.borrow().clone();
-                self.driver_event(&DriverEvent::Qos0Dropped { conn, client_id, dropped });
-                return Ok(());
-            }
-            return Err(());
+            drop(outbox);
+            return self.overflow(conn, state, packet);
         }
-        state.unsent.set(unsent + size);
+        state.unsent.set(state.unsent.get() + size);
         self.buffered.set(self.buffered.get() + size);
         if let Packet::ConnAck(connack) = packet {
             self.on_connack(conn, state, connack.reason_code);
         }
+        Ok(())
+    }
+
+    /// Whether `size` more bytes fit the connection's outbox and the broker's budget (a packet
+    /// always fits an empty outbox).
+    fn fits(&self, state: &ConnState, size: usize) -> bool {
+        let unsent = state.unsent.get();
+        unsent == 0
+            || (unsent + size <= self.config.max_outbox_bytes
+                && self.buffered.get() + size <= self.config.max_buffered_bytes)
+    }
+
+    /// A packet that does not fit: QoS 0 is dropped, anything else is `Err`.
+    fn overflow(&self, conn: ConnId, state: &ConnState, packet: &Packet) -> Result<(), ()> {
+        if !matches!(packet, Packet::Publish(p) if p.qos == QoS::AtMostOnce) {
+            return Err(());
+        }
+        // QoS 0 may be lost: drop it, as a full socket buffer would.
+        self.dropped_qos0.set(self.dropped_qos0.get() + 1);
+        let dropped = state.dropped_qos0.get() + 1;
+        state.dropped_qos0.set(dropped);
+        let client_id = state.client_id.borrow().clone();
+        self.driver_event(&DriverEvent::Qos0Dropped { conn, client_id, dropped });
         Ok(())
     }
 
@@ -552,6 +569,19 @@ impl Shared {
         self.connecting.set(total);
         total <= self.config.max_connecting_bytes
     }
+}
+
+/// The encoded size of a PUBLISH without properties (those are counted once encoded).
+fn publish_size(p: &mqttsim_codec::Publish) -> usize {
+    let packet_id = if p.qos == QoS::AtMostOnce { 0 } else { 2 };
+    let remaining = 2 + p.topic.len() + packet_id + p.payload.len();
+    let length_bytes = match remaining {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    1 + length_bytes + remaining
 }
 
 /// Copies a PUBLISH's (or a Will's) topic and payload out of the read buffer they are slices of,

@@ -101,9 +101,7 @@ pub async fn serve(
                     accepted += 1;
                 }
             }
-            incoming = secure.accept(&driver, tls_listener.as_ref().expect("enabled")),
-                if tls_listener.is_some() =>
-            {
+            incoming = secure.accept_on(&driver, tls_listener.as_ref()) => {
                 let Some((stream, peer)) = incoming else { continue };
                 let Some(slot) = driver.reserve() else {
                     driver.report(DriverEvent::Rejected { peer: Some(peer) });
@@ -148,6 +146,18 @@ struct AcceptLoop {
 }
 
 impl AcceptLoop {
+    /// [`AcceptLoop::accept`] on a listener that may be absent (then it waits for ever).
+    async fn accept_on(
+        &mut self,
+        driver: &BrokerDriver,
+        listener: Option<&TcpListener>,
+    ) -> Option<(TcpStream, std::net::SocketAddr)> {
+        match listener {
+            Some(listener) => self.accept(driver, listener).await,
+            None => std::future::pending().await,
+        }
+    }
+
     async fn accept(
         &mut self,
         driver: &BrokerDriver,
