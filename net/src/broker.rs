@@ -460,7 +460,7 @@ impl Shared {
         state.unsent.set(state.unsent.get() + size);
         self.buffered.set(self.buffered.get() + size);
         if let Packet::ConnAck(connack) = packet {
-            self.on_connack(conn, state, connack.reason_code);
+            self.on_connack(state, connack.reason_code);
         }
         Ok(())
     }
@@ -488,11 +488,24 @@ impl Shared {
         Ok(())
     }
 
-    fn on_connack(&self, conn: ConnId, state: &ConnState, code: ReasonCode) {
+    fn on_connack(&self, state: &ConnState, code: ReasonCode) {
         if code == ReasonCode::SUCCESS {
             state.accepted.set(true);
             self.connecting.set(self.connecting.get() - state.connecting.replace(0));
-            return;
+        }
+    }
+
+    /// A refused CONNECT: logged with the code as sent, and counted against its address when
+    /// its credentials were refused.
+    fn on_refused(
+        &self,
+        conn: ConnId,
+        state: &ConnState,
+        client_id: &ByteString,
+        code: ReasonCode,
+    ) {
+        if !client_id.is_empty() {
+            *state.client_id.borrow_mut() = Some(client_id.clone());
         }
         let wire_code = match state.protocol.get() {
             Protocol::V5 => code.0,
@@ -512,6 +525,8 @@ impl Shared {
         let now = self.now();
         loop {
             let mut overflowed = Vec::new();
+            // Connections closed in this round, for the events about them that follow.
+            let mut closed: Vec<(ConnId, Rc<ConnState>)> = Vec::new();
             {
                 let mut core = self.core.borrow_mut();
                 while let Some(output) = core.poll_output() {
@@ -532,6 +547,7 @@ impl Shared {
                         Output::Close { conn, reason } => {
                             if let Some(state) = self.conns.borrow_mut().remove(&conn) {
                                 self.start_closing(&state, reason);
+                                closed.push((conn, state));
                             }
                         }
                     }
@@ -542,6 +558,11 @@ impl Shared {
                         && let Some(state) = self.conns.borrow().get(conn)
                     {
                         *state.client_id.borrow_mut() = Some(client_id.clone());
+                    }
+                    if let Event::ConnectionRefused { conn, client_id, reason_code } = &event
+                        && let Some(state) = closed.iter().find(|(c, _)| c == conn).map(|(_, s)| s)
+                    {
+                        self.on_refused(*conn, state, client_id, *reason_code);
                     }
                     if let Some(sink) = sink.as_mut() {
                         sink(now, &event);
