@@ -131,10 +131,14 @@ fn hashed_password_file_from_mqtt_sim_passwd_admits_the_right_password_only() {
 fn plain_text_passwords_are_refused_at_start() {
     let dir = scratch("plain");
     let file = write(&dir, "users.txt", "# users\nalice:secret\n");
-    let out = Command::new(binary())
+    // A broker that starts anyway is killed after the wait, and the test fails.
+    let child = Command::new(binary())
         .args(["broker", "--listen", "127.0.0.1:0", "--password-file", &file])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let out = finish(child, "a broker with a plain-text password file");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("{file}:2: plain-text password")), "{stderr}");
