@@ -12,13 +12,15 @@ use mqttsim_codec::{
     UnsubAck, Unsubscribe, Will,
 };
 
+use crate::acl::{self, Identity, Refusal};
 use crate::config::{BrokerConfig, OverflowPolicy, PlantedBug};
 use crate::event::{ConnId, DisconnectReason, DropReason, Event, Limit, Output};
 use crate::index::SubscriptionIndex;
 use crate::properties::{self as props, ClientLimits};
 use crate::shared::SharedGroups;
 use crate::store::{
-    Inflight, InflightState, Message, NEVER_EXPIRES, Session, Store, SubscriptionExtras,
+    Inflight, InflightState, Message, NEVER_EXPIRES, QueuedBytes, Session, Store,
+    SubscriptionExtras,
 };
 use crate::timers::Deadlines;
 
@@ -138,6 +140,8 @@ pub struct Broker {
     /// Sessions of a restarted broker that were connected when it stopped: they count as
     /// disconnected at the restart, that is at the first `now` the new core is given.
     awaiting_clock: Vec<ByteString>,
+    /// The bytes queued in all sessions (`max_queued_bytes_total`).
+    queued_bytes: QueuedBytes,
 }
 
 impl Broker {
@@ -154,6 +158,10 @@ impl Broker {
         let mut shared = SharedGroups::default();
         let mut session_expiry = Deadlines::default();
         let mut extended = BTreeSet::new();
+        let queued_bytes = QueuedBytes::default();
+        for session in state.sessions.values_mut() {
+            session.queue.attach(&queued_bytes);
+        }
         for (client_id, session) in &state.sessions {
             if session.extended() {
                 extended.insert(client_id.clone());
@@ -190,6 +198,7 @@ impl Broker {
             extended,
             now: Duration::ZERO,
             awaiting_clock,
+            queued_bytes,
         }
     }
 
@@ -355,8 +364,19 @@ impl Broker {
     /// The transport ended (EOF or I/O error) without our asking. The Will fires; no
     /// [`Output::Close`] follows since the transport is already gone.
     pub fn handle_connection_lost(&mut self, conn: ConnId, now: Duration) {
+        self.handle_connection_dropped(conn, now, DisconnectReason::ConnectionLost);
+    }
+
+    /// The driver closed the transport itself, for `reason` (a slow consumer, a write that
+    /// timed out, a buffer budget spent). As for a lost connection, the Will fires and no
+    /// [`Output::Close`] follows.
+    pub fn handle_connection_dropped(
+        &mut self,
+        conn: ConnId,
+        now: Duration,
+        reason: DisconnectReason,
+    ) {
         self.enter(now);
-        let reason = DisconnectReason::ConnectionLost;
         self.close(conn, Closing { reason, fire_will: true, tell_driver: false, code: None });
     }
 
@@ -683,17 +703,12 @@ impl Broker {
     /// ones wait for the member's return, as [MQTT-4.4.0-1] asks).
     fn redistribute(&mut self, client_id: &ByteString) {
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
-        let queue = std::mem::take(&mut session.queue);
         let online = &self.online;
+        let shared = &self.shared;
         let is_online = |c: &ByteString| online.contains_key(c);
-        let (moving, kept): (VecDeque<Message>, VecDeque<Message>) =
-            queue.into_iter().partition(|m| {
-                m.group
-                    .as_ref()
-                    .is_some_and(|g| self.shared.has_online_member(g, is_online, client_id))
-            });
-        let session = self.store.state_mut().sessions.get_mut(client_id).expect("still there");
-        session.queue = kept;
+        let moving = session.queue.take_where(|m| {
+            m.group.as_ref().is_some_and(|g| shared.has_online_member(g, is_online, client_id))
+        });
         for message in moving {
             let group = message.group.as_deref().cloned().expect("only shared messages move");
             self.deliver_to_group(&group, message, Some(client_id));
@@ -722,7 +737,8 @@ impl Broker {
                 InflightState::AwaitingPubComp => {}
             }
         }
-        moving.extend(session.queue.into_iter().filter(|m| m.group.is_some()));
+        let mut queue = session.queue;
+        moving.extend(queue.take_where(|m| m.group.is_some()));
         for message in moving {
             let group = message.group.as_deref().cloned().expect("only shared messages move");
             self.deliver_to_group(&group, message, Some(client_id));
@@ -741,10 +757,50 @@ impl Broker {
         }
     }
 
+    /// Asks the authorizer about a session's client, unless it allows everything.
+    fn may(
+        &self,
+        client_id: &ByteString,
+        ask: impl FnOnce(&dyn acl::Authorizer, Identity<'_>) -> bool,
+    ) -> bool {
+        let authorizer = &*self.config.authorizer;
+        if !authorizer.restricts() {
+            return true;
+        }
+        let username = self.store.state().sessions.get(client_id).and_then(|s| s.username.clone());
+        ask(authorizer, Identity { client_id, username: username.as_deref() })
+    }
+
+    /// Why a filter of a SUBSCRIBE is refused, if it is: invalid, over the subscription limit
+    /// (a filter the session already holds is a replacement and always fits), or not
+    /// authorized.
+    fn subscription_refusal(&self, client_id: &ByteString, filter: &str) -> Option<Refusal> {
+        if validate_filter(filter).is_err() {
+            return Some(Refusal::InvalidFilter);
+        }
+        let session = self.store.state().sessions.get(client_id).expect("connected");
+        if !session.subscriptions.contains_key(filter)
+            && session.subscriptions.len() >= self.config.max_subscriptions_per_session
+        {
+            return Some(Refusal::Quota);
+        }
+        if !self.may(client_id, |authorizer, who| authorizer.may_subscribe(who, filter)) {
+            return Some(Refusal::NotAuthorized);
+        }
+        None
+    }
+
     fn on_connect(&mut self, conn: ConnId, now: Duration, connect: Connect) {
         let c = self.conns.get_mut(&conn).expect("on_connect is called for a known connection");
         c.protocol = Some(connect.protocol);
         let v5 = connect.protocol == Protocol::V5;
+        let connect_protocol = connect.protocol;
+        if connect.protocol == Protocol::V31 && connect.client_id.is_empty() {
+            // 3.1 has no generated identifiers: 1 to 23 characters are required (Mosquitto
+            // accepts longer ones, and so do we).
+            self.refuse(conn, ByteString::new(), ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+            return;
+        }
         if !v5 && connect.password.is_some() && connect.username.is_none() {
             self.violation(conn, "MQTT-3.1.2-22", "password without user name");
             return;
@@ -781,6 +837,15 @@ impl Broker {
             self.refuse(conn, client_id, reason_code);
             return;
         }
+        // A Will the client could not publish itself is refused with the CONNECT, as Mosquitto
+        // does.
+        let who = Identity { client_id: &client_id, username: connect.username.as_deref() };
+        if let Some(will) = &connect.will
+            && !self.config.authorizer.may_publish(who, &will.topic)
+        {
+            self.refuse(conn, client_id, ReasonCode::NOT_AUTHORIZED);
+            return;
+        }
         // Session takeover: the existing connection is closed [MQTT-3.1.4-2], with 0x8E over
         // 5.0 [MQTT-3.1.4-3].
         if let Some(&Online { conn: old, .. }) = self.online.get(&client_id) {
@@ -800,8 +865,8 @@ impl Broker {
         // 3.1.1: Clean Session 1 lives as long as the connection, 0 for ever. 5.0: the
         // Session Expiry Interval, 0 when absent, capped by the configuration.
         let requested = match connect.protocol {
-            Protocol::V311 if clean => 0,
-            Protocol::V311 => NEVER_EXPIRES,
+            Protocol::V311 | Protocol::V31 if clean => 0,
+            Protocol::V311 | Protocol::V31 => NEVER_EXPIRES,
             Protocol::V5 => connect.properties.session_expiry_interval().unwrap_or(0),
         };
         let expiry = requested.min(self.config.max_session_expiry_interval);
@@ -814,6 +879,7 @@ impl Broker {
         session.clean = ends_with_connection;
         session.expiry_interval = expiry;
         session.disconnected_at = None;
+        session.username = connect.username.as_deref().map(ByteString::from);
         self.session_expiry.set(&client_id, None);
         self.online.insert(client_id.clone(), Online { conn, v5 });
         let server_keep_alive = self.config.server_keep_alive.filter(|_| v5);
@@ -843,6 +909,8 @@ impl Broker {
         } else {
             Properties::new()
         };
+        // 3.1's CONNACK has no session present flag (the byte is reserved).
+        let session_present = session_present && connect_protocol != Protocol::V31;
         let connack = ConnAck { session_present, reason_code: ReasonCode::SUCCESS, properties };
         self.send(conn, Packet::ConnAck(connack));
         if v5 {
@@ -1039,8 +1107,17 @@ impl Broker {
             }
         }
         if let Some(code) = self.publish_refusal(conn, &publish) {
+            if code == ReasonCode::NOT_AUTHORIZED {
+                self.events.push_back(Event::PublishRefused {
+                    client_id: client_id.clone(),
+                    topic: publish.topic.clone(),
+                    packet_id,
+                    qos: publish.qos,
+                });
+            }
             // 5.0: the acknowledgement says why and the message goes nowhere. 3.1.1 has no way
-            // to say it: the message is acknowledged and dropped.
+            // to say it: the message is acknowledged at its QoS and not delivered
+            // [MQTT-3.3.5-2].
             if publish.qos != QoS::AtMostOnce {
                 let ack = if v5 {
                     let properties = self.problem_information(conn, refusal_text(code));
@@ -1156,8 +1233,7 @@ impl Broker {
     fn publish_refusal(&self, conn: ConnId, publish: &Publish) -> Option<ReasonCode> {
         let c = self.conns.get(&conn)?;
         let ConnState::Connected { client_id } = &c.state else { return None };
-        let username = c.username.as_deref();
-        if !self.config.authenticator.may_publish(client_id, username, &publish.topic) {
+        if !self.may(client_id, |authorizer, who| authorizer.may_publish(who, &publish.topic)) {
             return Some(ReasonCode::NOT_AUTHORIZED);
         }
         let retained = &self.store.state().retained;
@@ -1282,8 +1358,14 @@ impl Broker {
             retained.remove(&message.topic);
             return;
         }
-        let existing = retained.get(&message.topic).is_some();
-        if (stale && existing) || (!existing && retained.len() >= max) {
+        let existing = retained.get(&message.topic).map(Message::size);
+        if (stale && existing.is_some()) || (existing.is_none() && retained.len() >= max) {
+            return;
+        }
+        let bytes = retained.bytes() - existing.unwrap_or(0) + message.size();
+        if bytes > self.config.max_retained_bytes {
+            // Forwarded, not retained; the older message of the topic is not left stale.
+            retained.remove(&message.topic);
             return;
         }
         // A newer retained message replaces the older one [MQTT-3.3.1-5].
@@ -1292,8 +1374,19 @@ impl Broker {
 
     /// Queues a message for a session and sends what its in-flight window allows.
     fn deliver(&mut self, client_id: &ByteString, message: Message) {
+        if !self.may(client_id, |authorizer, who| authorizer.may_receive(who, &message.topic)) {
+            self.events.push_back(Event::MessageDropped {
+                client_id: client_id.clone(),
+                topic: message.topic,
+                payload: message.payload,
+                reason: DropReason::NotAuthorized,
+            });
+            return;
+        }
         let online = self.online.contains_key(client_id);
         let max_queued = self.config.max_queued_messages;
+        let max_bytes = self.config.max_queued_bytes;
+        let max_total = self.config.max_queued_bytes_total;
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
         if !online && message.qos == QoS::AtMostOnce && !self.config.queue_qos0_offline {
             self.events.push_back(Event::MessageDropped {
@@ -1304,10 +1397,22 @@ impl Broker {
             });
             return;
         }
+        session.queue.attach(&self.queued_bytes);
         session.queue.push_back(message);
         self.flush(client_id);
         let session = self.store.state_mut().sessions.get_mut(client_id).expect("still there");
-        while session.queue.len() > max_queued {
+        // Over the broker-wide total, an arrival costs its session at most one message.
+        let mut total_drops = 1;
+        loop {
+            let over_session =
+                session.queue.len() > max_queued || session.queue.bytes() > max_bytes;
+            let over_total = total_drops > 0 && self.queued_bytes.get() > max_total;
+            if !(over_session || over_total) || session.queue.is_empty() {
+                break;
+            }
+            if !over_session {
+                total_drops -= 1;
+            }
             let dropped = match self.config.overflow {
                 OverflowPolicy::DropNewest => session.queue.pop_back(),
                 OverflowPolicy::DropOldest => session.queue.pop_front(),
@@ -1401,7 +1506,7 @@ impl Broker {
             if session.inflight.is_empty() && session.queue.is_empty() {
                 // An idle session gives its buffers back: most of 100,000 sessions are idle.
                 session.inflight = IndexMap::new();
-                session.queue = VecDeque::new();
+                session.queue.shrink();
             }
             self.flush(client_id);
         }
@@ -1460,24 +1565,9 @@ impl Broker {
         }
         let c = self.conns.get(&conn).expect("connected");
         let v5 = c.v5();
-        let username = c.username.clone();
+        let protocol = c.protocol.unwrap_or(Protocol::V311);
         let identifier =
             if v5 { props::subscription_identifier(&subscribe.properties) } else { None };
-        let session = self.store.state().sessions.get(client_id).expect("connected");
-        let new_filters: BTreeSet<&str> = subscribe
-            .filters
-            .iter()
-            .filter(|f| validate_filter(&f.filter).is_ok())
-            .map(|f| f.filter.as_str())
-            .filter(|f| !session.subscriptions.contains_key(*f))
-            .collect();
-        let mut room =
-            self.config.max_subscriptions_per_session.saturating_sub(session.subscriptions.len());
-        if !v5 && new_filters.len() > room {
-            let reason = DisconnectReason::LimitExceeded(Limit::Subscriptions);
-            self.close(conn, Closing { reason, fire_will: true, tell_driver: true, code: None });
-            return;
-        }
         let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
         let mut failures = Vec::new();
@@ -1493,25 +1583,17 @@ impl Broker {
             let exists = self
                 .session(client_id)
                 .is_some_and(|s| s.subscriptions.contains_key(entry.filter.as_str()));
-            let refusal = if validate_filter(&entry.filter).is_err() {
-                // 0x80 reports a failure for this filter only [MQTT-3.8.4-5].
-                Some(if v5 {
-                    ReasonCode::TOPIC_FILTER_INVALID
-                } else {
-                    ReasonCode::UNSPECIFIED_ERROR
-                })
-            } else if !self.config.authenticator.may_subscribe(
-                client_id,
-                username.as_deref(),
-                &entry.filter,
-            ) {
-                Some(if v5 { ReasonCode::NOT_AUTHORIZED } else { ReasonCode::UNSPECIFIED_ERROR })
-            } else if v5 {
-                self.v5_subscribe_refusal(&entry.filter, shared.is_some(), identifier, exists, room)
-            } else {
-                None
+            // Invalid, not authorized, or over the subscription limit; then what 5.0 clients
+            // may ask of features the broker does not offer.
+            let refusal = match self.subscription_refusal(client_id, &entry.filter) {
+                Some(refusal) => Some(acl::refusal_code(protocol, refusal)),
+                None if v5 => {
+                    self.v5_subscribe_refusal(&entry.filter, shared.is_some(), identifier)
+                }
+                None => None,
             };
             if let Some(code) = refusal {
+                // A failure for this filter only; the connection stays [MQTT-3.8.4-5].
                 reason_codes.push(code);
                 if v5 {
                     failures.push(code);
@@ -1522,9 +1604,6 @@ impl Broker {
                     granted: None,
                 });
                 continue;
-            }
-            if !exists {
-                room = room.saturating_sub(1);
             }
             // The server may grant a lower QoS than asked; it is reported [MQTT-3.8.4-5].
             let granted = entry.options.qos.min(self.config.max_qos);
@@ -1597,8 +1676,6 @@ impl Broker {
         filter: &str,
         shared: bool,
         identifier: Option<u32>,
-        exists: bool,
-        room: usize,
     ) -> Option<ReasonCode> {
         let config = &self.config;
         if shared && !config.shared_subscriptions {
@@ -1609,9 +1686,6 @@ impl Broker {
         }
         if identifier.is_some() && !config.subscription_identifiers {
             return Some(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED);
-        }
-        if !exists && room == 0 {
-            return Some(ReasonCode::QUOTA_EXCEEDED);
         }
         None
     }
@@ -1634,11 +1708,8 @@ impl Broker {
                 // The member's queued messages of this group go to the others; those in
                 // flight are completed [MQTT-3.10.4-3].
                 let session = self.store.state_mut().sessions.get_mut(client_id).expect("there");
-                let (moving, kept): (Vec<Message>, Vec<Message>) =
-                    std::mem::take(&mut session.queue)
-                        .into_iter()
-                        .partition(|m| m.group.as_deref().is_some_and(|g| g == filter));
-                session.queue = kept.into();
+                let moving =
+                    session.queue.take_where(|m| m.group.as_deref().is_some_and(|g| g == filter));
                 for message in moving {
                     let group = ByteString::from(filter);
                     self.deliver_to_group(&group, message, Some(client_id));

@@ -58,6 +58,13 @@ pub enum DisconnectReason {
     /// The broker is shutting down ([`crate::Broker::handle_shutdown`]; DISCONNECT 0x8B over
     /// 5.0).
     ServerShuttingDown,
+    /// The driver closed it: the peer did not read what was sent to it fast enough (its
+    /// outbox went over its byte limit, or the broker's total buffer budget was spent).
+    SlowConsumer,
+    /// The driver closed it: a write made no progress for the configured write timeout.
+    WriteTimeout,
+    /// The driver closed it: connections without CONNACK may buffer only so many bytes in all.
+    Overloaded,
 }
 
 impl DisconnectReason {
@@ -81,6 +88,8 @@ pub enum DropReason {
     /// A QoS 2 message in flight to a shared-subscription member whose session ended: it goes
     /// to no other member [MQTT-4.8.2-5].
     SharedSessionEnded,
+    /// The [`crate::Authorizer`] does not let the subscriber receive messages on this topic.
+    NotAuthorized,
 }
 
 /// Something that happened, for logs and the simulator's trace.
@@ -110,6 +119,9 @@ pub enum Event {
         /// The message's payload (shared, not copied), so that a trace can name the message.
         payload: Bytes,
     },
+    /// A PUBLISH the [`crate::Authorizer`] refused: acknowledged at its QoS and not delivered
+    /// [MQTT-3.3.5-2].
+    PublishRefused { client_id: ByteString, topic: ByteString, packet_id: u16, qos: QoS },
     /// A Will was published.
     WillPublished { client_id: ByteString, topic: ByteString, qos: QoS, retain: bool },
     /// A message for `client_id` was dropped.

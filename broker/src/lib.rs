@@ -41,6 +41,7 @@
 //! Modules:
 //! - `broker`: the [`Broker`] state machine (CONNECT, PUBLISH flows, SUBSCRIBE, keepalive, Will).
 //! - [`config`]: [`BrokerConfig`] limits and policies, and the [`PlantedBug`]s.
+//! - [`acl`]: topic authorisation: the [`Authorizer`] trait, [`AllowAllTopics`] and [`AclFile`].
 //! - [`auth`]: the [`Authenticator`] trait, [`AllowAll`] and [`PasswordFile`].
 //! - [`event`]: [`ConnId`], [`Output`], [`Event`] and the reasons they carry.
 //! - [`store`]: the [`Store`] trait, [`MemoryStore`], sessions and retained messages.
@@ -49,6 +50,8 @@
 //! - `properties`: MQTT 5.0 properties as the broker reads and writes them.
 //! - `shared`: MQTT 5.0 shared subscription groups and the choice of a member.
 //! - `timers`: keyed deadlines (session expiry, delayed Wills).
+//! - `tree`: the topic-level tree both are built on; every operation on it is a loop, so a topic
+//!   of 65,536 levels cannot overflow the stack.
 //!
 //! Scope: MQTT 3.1.1 and 5.0 on one broker, the protocol kept per connection. A 5.0 feature is
 //! a branch in the same flow (CONNECT, PUBLISH, SUBSCRIBE, close), never a second copy of it;
@@ -98,7 +101,7 @@
 //!   with it, but not the delay. Delayed Wills, like connections, are not stored.
 //! - **Reason codes** sent to 5.0 clients are also [`Event::ReasonCodeSent`] events, for logs:
 //!   PUBACK and PUBREC 0x10 (no subscription matched), 0x87 (refused by
-//!   [`Authenticator::may_publish`]) and 0x97 (a new retained topic beyond
+//!   [`Authorizer`]) and 0x97 (a new retained topic beyond
 //!   `max_retained_messages`); SUBACK codes per filter (0x87, 0x97 beyond
 //!   `max_subscriptions_per_session`, 0x9E, 0xA1, 0xA2); UNSUBACK 0x11; DISCONNECT 0x8E
 //!   (taken over), 0x8D (keepalive), 0x93, 0x94, 0x95, 0x81 and 0x82 (with a Reason String
@@ -126,9 +129,22 @@
 //!   `generated_id_prefix` followed by a counter, skipping any identifier that has a session or
 //!   a connection; the counter is not stored, which is safe because clean sessions do not
 //!   survive a restart.
-//! - **Limits.** Exceeding `max_subscriptions_per_session` or `max_inbound_qos2` closes that
-//!   connection with [`DisconnectReason::LimitExceeded`] (firing its Will); a retained message
-//!   for a new topic beyond `max_retained_messages` is forwarded but not retained.
+//! - **Limits.** The filters of a SUBSCRIBE beyond `max_subscriptions_per_session` are refused
+//!   in SUBACK (0x80) and the connection stays [MQTT-3.8.4-1] [MQTT-3.8.4-5]; exceeding
+//!   `max_inbound_qos2` closes that connection with [`DisconnectReason::LimitExceeded`] (firing
+//!   its Will). A session's queue is bounded by `max_queued_messages` and `max_queued_bytes`,
+//!   all queues together by `max_queued_bytes_total` (an arriving message that finds the broker
+//!   over it costs its session one message, by the overflow policy). A retained message for a
+//!   new topic beyond `max_retained_messages`, or beyond `max_retained_bytes` in all, is
+//!   forwarded but not retained. In-flight messages are bounded by `max_inflight` per session
+//!   and are not counted in the queue bytes.
+//! - **Topic authorisation.** The [`Authorizer`] is asked before a PUBLISH is routed (refused:
+//!   acknowledged at its QoS, not delivered [MQTT-3.3.5-2], [`Event::PublishRefused`]), for each
+//!   filter of a SUBSCRIBE (refused: 0x80), before each delivery (refused:
+//!   [`DropReason::NotAuthorized`]), and for a Will topic at CONNECT (refused: CONNACK 0x05).
+//! - **Stored payloads are the core's own.** The core keeps the `Bytes` it is given; a driver
+//!   that decodes from a large read buffer gives it payloads copied out of that buffer, so a
+//!   retained or queued message never keeps a read buffer alive (`mqttsim-net` does).
 //! - **3.1.1 and `$share/`.** 3.1.1 has no shared subscriptions: `$share/g/t` is an ordinary
 //!   filter, and one the codec's shared-filter rules reject (such as `$share/g`) gets 0x80.
 //! - **Queues towards the driver.** Outputs and events accumulate until polled; a driver drains
@@ -137,6 +153,7 @@
 //!   After a restart, persistent sessions and retained messages are what the [`Store`] kept,
 //!   and clean sessions are gone.
 
+pub mod acl;
 pub mod auth;
 mod broker;
 pub mod config;
@@ -147,12 +164,16 @@ mod shared;
 mod small_map;
 pub mod store;
 mod timers;
+mod tree;
 
-pub use auth::{AllowAll, AuthDecision, Authenticator, PasswordFile, PasswordFileError};
+pub use acl::{AclFile, AclFileError, AllowAllTopics, Authorizer, Identity, Refusal};
+pub use auth::{
+    AllowAll, AuthDecision, Authenticator, PasswordFile, PasswordFileError, PasswordFileErrorKind,
+};
 pub use broker::Broker;
 pub use config::{BrokerConfig, OverflowPolicy, PlantedBug, UnknownBug};
 pub use event::{ConnId, DisconnectReason, DropReason, Event, Limit, Output};
 pub use store::{
-    Inflight, InflightState, MemoryStore, Message, NEVER_EXPIRES, Session, Store, StoreState,
-    SubscriptionExtras,
+    Inflight, InflightState, MemoryStore, Message, MessageQueue, NEVER_EXPIRES, QueuedBytes,
+    Session, Store, StoreState, SubscriptionExtras,
 };

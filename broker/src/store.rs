@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,7 +11,7 @@ use bytestring::ByteString;
 use indexmap::IndexMap;
 use mqttsim_codec::{Properties, QoS, SubscriptionOptions};
 
-use crate::small_map::SmallMap;
+use crate::tree::{Node, TopicTree};
 
 /// An application message as the broker holds it for one subscriber (or as retained).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,13 +98,159 @@ pub struct Session {
     /// Outgoing messages sent and not fully acknowledged, keyed by packet identifier, in the
     /// order they were first sent.
     pub inflight: IndexMap<u16, Inflight>,
-    /// Outgoing messages waiting to be sent, oldest first.
-    pub queue: VecDeque<Message>,
+    /// Outgoing messages waiting to be sent, oldest first, with their bytes counted.
+    pub queue: MessageQueue,
     /// Inbound QoS 2 packet identifiers answered with PUBREC and awaiting PUBREL
     /// [MQTT-4.3.3-2].
     pub inbound_qos2: BTreeSet<u16>,
     /// The next outgoing packet identifier to try; never 0.
     pub next_packet_id: u16,
+    /// The user name of the connection that last owned the session, for topic authorisation of
+    /// the messages it is sent.
+    pub username: Option<ByteString>,
+}
+
+/// The bytes queued in every session of one broker, shared by their [`MessageQueue`]s.
+#[derive(Debug, Clone, Default)]
+pub struct QueuedBytes(Arc<AtomicUsize>);
+
+impl QueuedBytes {
+    /// The bytes (topic and payload) of every queued message.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// A session's queue of messages waiting to be sent, which counts its bytes (topic and
+/// payload) and adds them to the broker-wide [`QueuedBytes`] it is attached to, so that the
+/// byte limits hold whoever changes the queue.
+#[derive(Debug, Default)]
+pub struct MessageQueue {
+    messages: VecDeque<Message>,
+    bytes: usize,
+    total: QueuedBytes,
+}
+
+impl MessageQueue {
+    /// Counts this queue in `total` (moving its bytes from the total it was counted in).
+    pub fn attach(&mut self, total: &QueuedBytes) {
+        if !Arc::ptr_eq(&self.total.0, &total.0) {
+            self.total.sub(self.bytes);
+            total.add(self.bytes);
+            self.total = total.clone();
+        }
+    }
+
+    /// The bytes of the queued messages.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The number of queued messages.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The oldest message.
+    pub fn front(&self) -> Option<&Message> {
+        self.messages.front()
+    }
+
+    /// The queued messages, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.messages.iter()
+    }
+
+    /// Queues a message last.
+    pub fn push_back(&mut self, message: Message) {
+        self.count_in(message.size());
+        self.messages.push_back(message);
+    }
+
+    /// Takes the oldest message.
+    pub fn pop_front(&mut self) -> Option<Message> {
+        let message = self.messages.pop_front()?;
+        self.count_out(message.size());
+        Some(message)
+    }
+
+    /// Takes the newest message.
+    pub fn pop_back(&mut self) -> Option<Message> {
+        let message = self.messages.pop_back()?;
+        self.count_out(message.size());
+        Some(message)
+    }
+
+    /// Takes out the messages `take` picks, oldest first, and keeps the others in their order.
+    pub fn take_where(&mut self, mut take: impl FnMut(&Message) -> bool) -> Vec<Message> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.messages.len());
+        for message in std::mem::take(&mut self.messages) {
+            if take(&message) {
+                self.count_out(message.size());
+                taken.push(message);
+            } else {
+                kept.push_back(message);
+            }
+        }
+        self.messages = kept;
+        taken
+    }
+
+    /// Gives back the memory of an empty queue.
+    pub fn shrink(&mut self) {
+        if self.messages.is_empty() {
+            self.messages = VecDeque::new();
+        }
+    }
+
+    fn count_in(&mut self, n: usize) {
+        self.bytes += n;
+        self.total.add(n);
+    }
+
+    fn count_out(&mut self, n: usize) {
+        self.bytes -= n;
+        self.total.sub(n);
+    }
+}
+
+impl Clone for MessageQueue {
+    fn clone(&self) -> MessageQueue {
+        self.total.add(self.bytes);
+        MessageQueue {
+            messages: self.messages.clone(),
+            bytes: self.bytes,
+            total: self.total.clone(),
+        }
+    }
+}
+
+impl PartialEq for MessageQueue {
+    fn eq(&self, other: &MessageQueue) -> bool {
+        self.messages == other.messages
+    }
+}
+
+impl Eq for MessageQueue {}
+
+impl Drop for MessageQueue {
+    fn drop(&mut self) {
+        self.total.sub(self.bytes);
+    }
 }
 
 impl Session {
@@ -148,69 +296,21 @@ impl Session {
     }
 }
 
-/// A retained message and the topic-level tree that holds them, for filter lookups that do not
-/// scan every retained topic.
+/// The retained messages in a topic-level tree, for filter lookups that do not scan every
+/// retained topic. Every operation is iterative (see `crate::tree`), so a topic of 65,536 levels
+/// is as safe as a short one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RetainedMessages {
-    root: RetainedNode,
+    tree: TopicTree<Option<Message>>,
     len: usize,
+    bytes: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct RetainedNode {
-    message: Option<Message>,
-    children: SmallMap<Box<str>, RetainedNode>,
-}
-
-impl RetainedNode {
-    fn is_empty(&self) -> bool {
-        self.message.is_none() && self.children.is_empty()
-    }
-
-    fn collect_all<'a>(&'a self, out: &mut Vec<&'a Message>) {
-        out.extend(self.message.as_ref());
-        for (_, child) in self.children.iter() {
-            child.collect_all(out);
-        }
-    }
-
-    fn collect<'a>(&'a self, levels: &[&str], at_root: bool, out: &mut Vec<&'a Message>) {
-        // Wildcards at the first level never match topics starting with '$' [MQTT-4.7.2-1].
-        let visible = |name: &str| !(at_root && name.starts_with('$'));
-        match levels.split_first() {
-            None => out.extend(self.message.as_ref()),
-            Some((&"#", _)) => {
-                // "a/#" also matches "a" itself [MQTT-4.7.1-2].
-                out.extend(self.message.as_ref());
-                for (_, child) in self.children.iter().filter(|(name, _)| visible(name)) {
-                    child.collect_all(out);
-                }
-            }
-            Some((&"+", rest)) => {
-                for (_, child) in self.children.iter().filter(|(name, _)| visible(name)) {
-                    child.collect(rest, false, out);
-                }
-            }
-            Some((level, rest)) => {
-                if let Some(child) = self.children.get(*level) {
-                    child.collect(rest, false, out);
-                }
-            }
-        }
-    }
-
-    fn remove(&mut self, levels: &[&str]) -> Option<Message> {
-        match levels.split_first() {
-            None => self.message.take(),
-            Some((level, rest)) => {
-                let child = self.children.get_mut(*level)?;
-                let removed = child.remove(rest);
-                if child.is_empty() {
-                    self.children.remove(*level);
-                }
-                removed
-            }
-        }
+impl Message {
+    /// The bytes this message holds (topic and payload), as the retained and queue limits count
+    /// them.
+    pub fn size(&self) -> usize {
+        self.topic.len() + self.payload.len()
     }
 }
 
@@ -225,35 +325,34 @@ impl RetainedMessages {
         self.len == 0
     }
 
+    /// The bytes of topic and payload held, summed over the retained messages.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// The retained message of a topic name.
     pub fn get(&self, topic: &str) -> Option<&Message> {
-        let mut node = &self.root;
-        for level in topic.split('/') {
-            node = node.children.get(level)?;
-        }
-        node.message.as_ref()
+        self.tree.get(topic)?.value.as_ref()
     }
 
     /// Retains `message` for its topic, returning the one it replaces.
     pub fn insert(&mut self, message: Message) -> Option<Message> {
-        let mut node = &mut self.root;
-        for level in message.topic.split('/') {
-            node =
-                node.children.get_or_insert_with(level, || (level.into(), RetainedNode::default()));
+        let size = message.size();
+        let previous = self.tree.entry(&message.topic.clone()).replace(message);
+        match &previous {
+            Some(old) => self.bytes -= old.size(),
+            None => self.len += 1,
         }
-        let previous = node.message.replace(message);
-        if previous.is_none() {
-            self.len += 1;
-        }
+        self.bytes += size;
         previous
     }
 
     /// Removes the retained message of a topic name.
     pub fn remove(&mut self, topic: &str) -> Option<Message> {
-        let levels: Vec<&str> = topic.split('/').collect();
-        let removed = self.root.remove(&levels);
-        if removed.is_some() {
+        let removed = self.tree.change(topic, Option::take).flatten();
+        if let Some(old) = &removed {
             self.len -= 1;
+            self.bytes -= old.size();
         }
         removed
     }
@@ -262,7 +361,37 @@ impl RetainedMessages {
     pub fn matching(&self, filter: &str) -> Vec<&Message> {
         let levels: Vec<&str> = filter.split('/').collect();
         let mut out = Vec::new();
-        self.root.collect(&levels, true, &mut out);
+        // Depth first, in level order: (node, filter levels it has matched). Wildcards at the
+        // first level never match topics starting with '$' [MQTT-4.7.2-1].
+        let mut stack: Vec<(&Node<Option<Message>>, usize)> = vec![(self.tree.root(), 0)];
+        // Below a `#`, every node is collected: (node, whether it is the `#`'s parent itself).
+        let mut below_hash: Vec<&Node<Option<Message>>> = Vec::new();
+        while let Some((node, matched)) = stack.pop() {
+            let visible = |name: &str| !(matched == 0 && name.starts_with('$'));
+            match levels.get(matched) {
+                None => out.extend(node.value.as_ref()),
+                Some(&"#") => {
+                    // "a/#" also matches "a" itself [MQTT-4.7.1-2].
+                    out.extend(node.value.as_ref());
+                    let children: Vec<_> = node.children().filter(|(n, _)| visible(n)).collect();
+                    below_hash.extend(children.into_iter().rev().map(|(_, child)| child));
+                    while let Some(node) = below_hash.pop() {
+                        out.extend(node.value.as_ref());
+                        let children: Vec<_> = node.children().collect();
+                        below_hash.extend(children.into_iter().rev().map(|(_, child)| child));
+                    }
+                }
+                Some(&"+") => {
+                    let children: Vec<_> = node.children().filter(|(n, _)| visible(n)).collect();
+                    stack.extend(children.into_iter().rev().map(|(_, child)| (child, matched + 1)));
+                }
+                Some(level) => {
+                    if let Some(child) = node.child(level) {
+                        stack.push((child, matched + 1));
+                    }
+                }
+            }
+        }
         out
     }
 }
@@ -375,6 +504,26 @@ mod tests {
         assert!(store.remove("a/b/c").is_some());
         assert!(store.is_empty());
         assert_eq!(store, RetainedMessages::default());
+    }
+
+    #[test]
+    fn a_retained_topic_of_65536_levels_is_stored_found_matched_cleared_and_dropped() {
+        let deepest = ByteString::from("/".repeat(65_535));
+        let mut store = RetainedMessages::default();
+        let message = Message { topic: deepest.clone(), ..retained("x") };
+        store.insert(message.clone());
+        store.insert(retained("a/b"));
+        assert_eq!(store.bytes(), 65_535 + 1 + 3 + 1);
+        assert_eq!(store.get(&deepest), Some(&message));
+        assert_eq!(store.matching("#").len(), 2);
+        assert_eq!(store.matching(&format!("{}#", "/".repeat(65_534))), [&message]);
+        assert_eq!(store.matching(&deepest), [&message]);
+        assert_eq!(store.clone(), store);
+        assert!(!format!("{store:?}").is_empty());
+        assert_eq!(store.remove(&deepest), Some(message.clone()));
+        assert_eq!(store.len(), 1);
+        store.insert(message);
+        drop(store);
     }
 
     #[test]

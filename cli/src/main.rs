@@ -6,6 +6,7 @@
 mod bench_cmd;
 mod bench_shrink;
 mod broker_cmd;
+mod broker_log;
 mod conformance_cmd;
 mod explore_cmd;
 mod report_cmd;
@@ -26,7 +27,8 @@ use clap::{Parser, Subcommand};
   mqtt-sim explore scenarios/will-takeover.yaml --seeds 1..1000 --jobs 2
   mqtt-sim shrink scenarios/will-takeover.yaml --seed 17
   mqtt-sim broker --listen 127.0.0.1:1883
-  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500
+  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --acl-file topics.acl
+  mqtt-sim passwd users.txt alice
   mqtt-sim conformance --broker mqtt://127.0.0.1:1883
   mqtt-sim bench --case flaky-farm")]
 struct Cli {
@@ -44,8 +46,10 @@ enum Command {
     Explore(explore_cmd::ExploreArgs),
     /// Shrink a failing seed to a small scenario that fails the same guarantee.
     Shrink(shrink_cmd::ShrinkArgs),
-    /// Run the reference broker on real TCP.
+    /// Run the reference broker on real TCP (and TLS).
     Broker(broker_cmd::BrokerArgs),
+    /// Add, replace or remove a user in a broker password file (Argon2id hashes).
+    Passwd(broker_cmd::PasswdArgs),
     /// Run conformance checks against a broker.
     Conformance(conformance_cmd::Args),
     /// Measure how fast the simulator runs large fleets.
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore_cmd::run(args),
         Command::Shrink(args) => shrink_cmd::run(args),
         Command::Broker(args) => broker_cmd::run(args),
+        Command::Passwd(args) => broker_cmd::passwd(args),
         Command::Conformance(args) => conformance_cmd::run(args),
         Command::Bench(args) => bench_cmd::run_bench(args),
     };

@@ -319,7 +319,7 @@ impl Client {
     /// this 5.0 client announces; `None` when it announces none (the driver's cap applies).
     pub fn max_incoming_packet_size(&self) -> Option<usize> {
         match self.config.protocol {
-            Protocol::V311 => None,
+            Protocol::V311 | Protocol::V31 => None,
             Protocol::V5 => self.config.maximum_packet_size.map(|max| max.max(1) as usize),
         }
     }
@@ -570,7 +570,7 @@ impl Client {
             return Ok(());
         }
         match self.config.protocol {
-            Protocol::V311 => {
+            Protocol::V311 | Protocol::V31 => {
                 options.validate(u32::MAX)?;
                 if options.reason_code == ReasonCode::NORMAL_DISCONNECTION {
                     self.send(now, Pending::Disconnect(Disconnect::default()));

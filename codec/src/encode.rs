@@ -88,7 +88,8 @@ fn wire(measured: Option<(usize, usize)>) -> usize {
 fn connect(c: &Connect, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let v5 = c.protocol == Protocol::V5;
     let props = measure(&c.properties, v5)?;
-    let mut len = 6 + 1 + 1 + 2 + wire(props) + field_len(c.client_id.len())?;
+    let name = c.protocol.name().as_bytes();
+    let mut len = 2 + name.len() + 1 + 1 + 2 + wire(props) + field_len(c.client_id.len())?;
     let mut flags = 0u8;
     if c.clean_start {
         flags |= 0x02;
@@ -111,7 +112,7 @@ fn connect(c: &Connect, buf: &mut BytesMut) -> Result<(), EncodeError> {
         flags |= 0x40;
     }
     header(buf, 0x10, len)?;
-    put_field(buf, b"MQTT");
+    put_field(buf, name);
     buf.put_u8(c.protocol.level());
     buf.put_u8(flags);
     buf.put_u16(c.keep_alive);

@@ -472,7 +472,7 @@ impl Ctx {
         let (conn, ack) = self.connect_with(label, connect).await?;
         if ack.reason_code != ReasonCode::SUCCESS {
             return Err(Stop::Fail(match self.protocol() {
-                Protocol::V311 => format!(
+                Protocol::V311 | Protocol::V31 => format!(
                     "{label}: CONNACK refused the connection with return code {}",
                     ack.reason_code.to_v311_connack().unwrap_or(ack.reason_code.0)
                 ),

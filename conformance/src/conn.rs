@@ -1089,7 +1089,7 @@ impl Conn {
     /// A description of a packet as this connection's protocol shows it.
     pub fn describe(&self, packet: &Packet) -> String {
         match self.protocol {
-            Protocol::V311 => describe(packet),
+            Protocol::V311 | Protocol::V31 => describe(packet),
             Protocol::V5 => describe5(packet),
         }
     }

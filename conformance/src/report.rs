@@ -119,6 +119,7 @@ pub struct Report {
 
 fn version(p: Protocol) -> &'static str {
     match p {
+        Protocol::V31 => "3.1",
         Protocol::V311 => "3.1.1",
         Protocol::V5 => "5.0",
     }
@@ -505,7 +506,7 @@ pub fn matrix_of_dir(dir: &std::path::Path) -> std::io::Result<String> {
 pub fn coverage_markdown(c: &Coverage) -> String {
     let mut out = String::new();
     match c.protocol {
-        Protocol::V311 => {
+        Protocol::V311 | Protocol::V31 => {
             let _ = writeln!(
                 out,
                 "Coverage, counted against the {} statement ids of appendix B: {} of {} server-side \

@@ -581,6 +581,8 @@ pub fn manifest(protocol: Protocol) -> &'static [Statement] {
     match protocol {
         Protocol::V311 => MQTT_311,
         Protocol::V5 => MQTT_50,
+        // No checks are written for 3.1 (the broker treats it as 3.1.1 with another CONNECT).
+        Protocol::V31 => &[],
     }
 }
 

@@ -21,7 +21,7 @@ pub fn decode(
     max: usize,
 ) -> Result<Option<Packet>, WireError> {
     mqttsim_codec::decode(buf, protocol, max).map_err(|e| match protocol {
-        Protocol::V311 => match e.statement() {
+        Protocol::V311 | Protocol::V31 => match e.statement() {
             Some(statement) if !e.to_string().contains(statement) => {
                 WireError(format!("{e} [{statement}]"))
             }

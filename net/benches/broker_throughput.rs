@@ -124,11 +124,9 @@ fn start_our_broker() -> SocketAddr {
             let _ = mqttsim_net::tcp::serve_broker(
                 listener,
                 core,
-                // Up to 100,000 packets waiting per connection, like Mosquitto's queue below.
-                BrokerDriverConfig {
-                    max_pending_packets: 100_000,
-                    ..BrokerDriverConfig::default()
-                },
+                // The defaults of `mqtt-sim broker`: 8 MiB waiting per connection (over 100,000
+                // of these packets), 256 MiB in all.
+                BrokerDriverConfig::default(),
                 None,
                 std::future::pending(),
             )

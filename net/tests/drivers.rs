@@ -211,7 +211,7 @@ async fn a_subscriber_that_stops_reading_loses_qos0_but_keeps_its_connection() {
         .run_until(async {
             let core = Broker::new(BrokerConfig::default(), Box::new(MemoryStore::volatile()));
             let config =
-                BrokerDriverConfig { max_pending_packets: 4, ..BrokerDriverConfig::default() };
+                BrokerDriverConfig { max_outbox_bytes: 400, ..BrokerDriverConfig::default() };
             let broker = BrokerDriver::new(core, config);
             tokio::task::spawn_local(broker.clone().run_timers());
 

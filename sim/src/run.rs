@@ -253,6 +253,9 @@ fn disconnect_reason(reason: &DisconnectReason) -> String {
         DisconnectReason::ConnectRefused(code) => format!("connect-refused 0x{:02X}", code.0),
         DisconnectReason::LimitExceeded(limit) => format!("limit-exceeded {limit:?}"),
         DisconnectReason::ServerShuttingDown => "server-shutting-down".to_owned(),
+        DisconnectReason::SlowConsumer => "slow-consumer".to_owned(),
+        DisconnectReason::WriteTimeout => "write-timeout".to_owned(),
+        DisconnectReason::Overloaded => "overloaded".to_owned(),
     }
 }
 
@@ -305,12 +308,22 @@ fn broker_record(at: Duration, event: &BrokerEvent) -> Option<Record> {
                     DropReason::Expired => "expired".to_owned(),
                     DropReason::PacketTooLarge => "packet-too-large".to_owned(),
                     DropReason::SharedSessionEnded => "shared-session-ended".to_owned(),
+                    DropReason::NotAuthorized => "not-authorized".to_owned(),
                 },
             },
         ),
         BrokerEvent::Subscribed { client_id, filter, granted } => (
             Some(client_id.to_string()),
             Event::BrokerSubscribed { filter: filter.clone(), granted: granted.map(|q| q.as_u8()) },
+        ),
+        // The simulated broker has no topic authorisation: a refusal is a drop of the message.
+        BrokerEvent::PublishRefused { client_id, topic, .. } => (
+            Some(client_id.to_string()),
+            Event::BrokerDropped {
+                msg: None,
+                topic: topic.to_string(),
+                reason: "not-authorized".to_owned(),
+            },
         ),
         BrokerEvent::Unsubscribed { client_id, filter } => {
             (Some(client_id.to_string()), Event::BrokerUnsubscribed { filter: filter.clone() })

@@ -378,24 +378,19 @@ impl Harness {
     }
 }
 
-/// An authenticator that lets everyone in but refuses topics and filters under `secret`.
+/// An authorizer that refuses topics and filters under `secret`.
 #[derive(Debug)]
 pub struct NoSecrets;
 
-impl mqttsim_broker::Authenticator for NoSecrets {
-    fn authenticate(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: Option<&[u8]>,
-    ) -> mqttsim_broker::AuthDecision {
-        mqttsim_broker::AuthDecision::Allow
-    }
-    fn may_publish(&self, _: &str, _: Option<&str>, topic: &str) -> bool {
+impl mqttsim_broker::Authorizer for NoSecrets {
+    fn may_publish(&self, _: mqttsim_broker::Identity<'_>, topic: &str) -> bool {
         !topic.starts_with("secret")
     }
-    fn may_subscribe(&self, _: &str, _: Option<&str>, filter: &str) -> bool {
+    fn may_subscribe(&self, _: mqttsim_broker::Identity<'_>, filter: &str) -> bool {
         !filter.starts_with("secret")
+    }
+    fn may_receive(&self, _: mqttsim_broker::Identity<'_>, _: &str) -> bool {
+        true
     }
 }
 

@@ -149,10 +149,8 @@ fn puback_and_pubrec_say_0x10_when_no_subscription_matched() {
 
 #[test]
 fn puback_and_pubrec_say_0x87_when_not_authorized_and_nothing_is_forwarded() {
-    let config = BrokerConfig {
-        authenticator: Arc::new(crate::harness::NoSecrets),
-        ..BrokerConfig::default()
-    };
+    let config =
+        BrokerConfig { authorizer: Arc::new(crate::harness::NoSecrets), ..BrokerConfig::default() };
     let mut h = Harness::new(config);
     let sub = h.client5("sub");
     h.subscribe(sub, "#", Q2);

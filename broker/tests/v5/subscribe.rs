@@ -113,7 +113,7 @@ fn mqtt5_3_8_4_6_and_3_9_3_1_one_suback_code_per_filter_in_order() {
         wildcard_subscriptions: false,
         max_subscriptions_per_session: 2,
         max_qos: QoS::AtLeastOnce,
-        authenticator: Arc::new(crate::harness::NoSecrets),
+        authorizer: Arc::new(crate::harness::NoSecrets),
         ..BrokerConfig::default()
     };
     let mut h = Harness::new(config.clone());
@@ -148,7 +148,7 @@ fn mqtt5_3_8_4_6_and_3_9_3_1_one_suback_code_per_filter_in_order() {
     assert_eq!(suback.reason_codes, [ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED]);
     // 3.1.1 has 0x80 only.
     let mut h = Harness::new(BrokerConfig {
-        authenticator: Arc::new(crate::harness::NoSecrets),
+        authorizer: Arc::new(crate::harness::NoSecrets),
         ..BrokerConfig::default()
     });
     let old = h.connect("old", true);

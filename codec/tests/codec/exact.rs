@@ -499,3 +499,15 @@ fn encode_refuses_oversized_fields() {
         Err(mqttsim_codec::EncodeError::FieldTooLong(70_000))
     );
 }
+
+/// MQTT 3.1 clients say "MQIsdp" at level 3; the rest of the wire is 3.1.1's.
+#[test]
+fn mqtt_3_1_connect_decodes_and_encodes() {
+    let wire = "10 0F 00 06 4D 51 49 73 64 70 03 02 00 3C 00 01 63";
+    let expected = Packet::Connect(connect(Protocol::V31, "c"));
+    let mut input = buf(&hex(wire));
+    assert_eq!(decode(&mut input, V311, 1 << 20).unwrap(), Some(expected.clone()));
+    let mut out = BytesMut::new();
+    encode(&expected, Protocol::V31, &mut out).unwrap();
+    assert_eq!(to_hex(&out), wire);
+}

@@ -437,11 +437,11 @@ fn rows() -> Vec<Row> {
             0x84,
         ),
         (
-            "MQTT 3.1 (MQIsdp, level 3)",
+            "MQTT 3.1's name MQIsdp at level 4",
             V311,
-            "10 0F 00 06 4D 51 49 73 64 70 03 02 00 3C 00 01 63",
-            E::InvalidProtocolName,
-            Some("MQTT-3.1.2-1"),
+            "10 0F 00 06 4D 51 49 73 64 70 04 02 00 3C 00 01 63",
+            E::UnsupportedProtocolLevel(4),
+            Some("MQTT-3.1.2-2"),
             0x84,
         ),
         (
