@@ -1,7 +1,11 @@
-//! Authentication of CONNECT credentials: allow-all and a `user:password` file.
+//! Authentication of CONNECT credentials: allow-all and a password file of Argon2id hashes.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Mutex;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use mqttsim_codec::ReasonCode;
 
@@ -50,19 +54,53 @@ impl Authenticator for AllowAll {
     }
 }
 
-/// Users and passwords read from a text with one `user:password` line per user.
+/// Users and their password hashes, read from a text with one `user:hash` line per user.
 ///
-/// Empty lines and lines starting with `#` are skipped; the password is everything after the
-/// first `:`. A CONNECT without a user name is not authorized (0x05); an unknown user or a wrong
-/// password is refused with bad user name or password (0x04).
-#[derive(Clone, Default, PartialEq, Eq)]
+/// The hash is an Argon2id string in the PHC format (`$argon2id$v=19$m=19456,t=2,p=1$...`),
+/// which [`PasswordFile::entry`] (and `mqtt-sim passwd`) writes. A line whose secret is not such
+/// a hash is a plain-text password: it is read, and [`PasswordFile::plaintext_lines`] lists it so
+/// that a caller can refuse or warn. Empty lines and lines starting with `#` are skipped; the
+/// secret is everything after the first `:`. A CONNECT without a user name is not authorized
+/// (0x05); an unknown user or a wrong password is refused with bad user name or password (0x04).
+///
+/// Checking an Argon2id hash costs milliseconds and memory by design; a password that matched
+/// once is remembered for its user, so reconnecting clients cost one check each, not one per
+/// CONNECT (failed checks are slowed per address by the driver instead).
+#[derive(Default)]
 pub struct PasswordFile {
-    users: BTreeMap<String, Vec<u8>>,
+    users: BTreeMap<String, Secret>,
+    plaintext_lines: Vec<usize>,
+    /// Passwords that matched their user's hash, so a reconnect does not hash again.
+    verified: Mutex<BTreeMap<String, Vec<u8>>>,
 }
+
+#[derive(Clone, PartialEq, Eq)]
+enum Secret {
+    Plain(Vec<u8>),
+    Argon2(String),
+}
+
+impl Clone for PasswordFile {
+    fn clone(&self) -> PasswordFile {
+        PasswordFile {
+            users: self.users.clone(),
+            plaintext_lines: self.plaintext_lines.clone(),
+            verified: Mutex::default(),
+        }
+    }
+}
+
+impl PartialEq for PasswordFile {
+    fn eq(&self, other: &PasswordFile) -> bool {
+        self.users == other.users
+    }
+}
+
+impl Eq for PasswordFile {}
 
 impl fmt::Debug for PasswordFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Passwords stay out of logs.
+        // Passwords and hashes stay out of logs.
         f.debug_struct("PasswordFile").field("users", &self.users.keys()).finish()
     }
 }
@@ -90,12 +128,16 @@ pub enum PasswordFileErrorKind {
     /// The user appears on an earlier line too.
     #[error("user {0:?} appears twice")]
     DuplicateUser(String),
+    /// The secret starts like a hash (`$argon2...`) but is not a valid one.
+    #[error("malformed password hash: {0}")]
+    MalformedHash(String),
 }
 
 impl PasswordFile {
     /// Reads a password file's text.
     pub fn parse(text: &str) -> Result<PasswordFile, PasswordFileError> {
         let mut users = BTreeMap::new();
+        let mut plaintext_lines = Vec::new();
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let entry = raw.trim_end_matches('\r');
@@ -109,11 +151,36 @@ impl PasswordFile {
             if user.is_empty() {
                 return Err(error(PasswordFileErrorKind::EmptyUser));
             }
-            if users.insert(user.to_owned(), password.as_bytes().to_vec()).is_some() {
+            let secret = if password.starts_with("$argon2") {
+                let malformed = |why: String| error(PasswordFileErrorKind::MalformedHash(why));
+                let hash = PasswordHash::new(password).map_err(|e| malformed(e.to_string()))?;
+                if hash.hash.is_none() || hash.salt.is_none() {
+                    return Err(malformed("no salt or hash".into()));
+                }
+                Secret::Argon2(password.to_owned())
+            } else {
+                plaintext_lines.push(line);
+                Secret::Plain(password.as_bytes().to_vec())
+            };
+            if users.insert(user.to_owned(), secret).is_some() {
                 return Err(error(PasswordFileErrorKind::DuplicateUser(user.to_owned())));
             }
         }
-        Ok(PasswordFile { users })
+        Ok(PasswordFile { users, plaintext_lines, verified: Mutex::default() })
+    }
+
+    /// The lines that hold a plain-text password instead of a hash.
+    pub fn plaintext_lines(&self) -> &[usize] {
+        &self.plaintext_lines
+    }
+
+    /// A password file line `user:hash` for `password`, hashed with Argon2id (the crate's
+    /// default parameters, 19 MiB and 2 passes) and `salt` (at least 8 random bytes, which the
+    /// caller draws: the broker crate draws no random numbers).
+    pub fn entry(user: &str, password: &[u8], salt: &[u8]) -> Result<String, String> {
+        let salt = SaltString::encode_b64(salt).map_err(|e| e.to_string())?;
+        let hash = Argon2::default().hash_password(password, &salt).map_err(|e| e.to_string())?;
+        Ok(format!("{user}:{hash}"))
     }
 
     /// The number of users.
@@ -137,10 +204,26 @@ impl Authenticator for PasswordFile {
         let Some(username) = username else {
             return AuthDecision::NotAuthorized;
         };
-        match self.users.get(username) {
-            Some(expected) if Some(expected.as_slice()) == password => AuthDecision::Allow,
-            _ => AuthDecision::BadCredentials,
-        }
+        let (Some(secret), Some(password)) = (self.users.get(username), password) else {
+            return AuthDecision::BadCredentials;
+        };
+        let matches = match secret {
+            Secret::Plain(expected) => expected == password,
+            Secret::Argon2(hash) => {
+                let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if verified.get(username).is_some_and(|known| known == password) {
+                    true
+                } else {
+                    let hash = PasswordHash::new(hash).expect("checked when the file was read");
+                    let ok = Argon2::default().verify_password(password, &hash).is_ok();
+                    if ok {
+                        verified.insert(username.to_owned(), password.to_vec());
+                    }
+                    ok
+                }
+            }
+        };
+        if matches { AuthDecision::Allow } else { AuthDecision::BadCredentials }
     }
 }
 
@@ -180,6 +263,27 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn hashed_entries_verify_and_plain_ones_are_listed() {
+        let entry = PasswordFile::entry("carol", b"s3cret", b"0123456789abcdef").unwrap();
+        assert!(entry.starts_with("carol:$argon2id$"), "{entry}");
+        let text = format!("{entry}\nalice:plain\n");
+        let file = PasswordFile::parse(&text).unwrap();
+        assert_eq!(file.plaintext_lines(), [2]);
+        for _ in 0..2 {
+            // The second time comes from the cache of verified passwords.
+            assert_eq!(file.authenticate("c", Some("carol"), Some(b"s3cret")), AuthDecision::Allow);
+        }
+        let wrong = file.authenticate("c", Some("carol"), Some(b"s3cret!"));
+        assert_eq!(wrong, AuthDecision::BadCredentials);
+        assert!(!format!("{file:?}").contains("argon2"));
+        let bad = PasswordFile::parse("dave:$argon2id$v=19$m=19456,t=2,p=1");
+        assert!(matches!(
+            bad,
+            Err(PasswordFileError { line: 1, kind: PasswordFileErrorKind::MalformedHash(_) })
+        ));
     }
 
     #[test]

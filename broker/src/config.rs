@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use mqttsim_codec::QoS;
 
+use crate::acl::{AllowAllTopics, Authorizer};
 use crate::auth::{AllowAll, Authenticator};
 
 /// What the broker does when a session's message queue is full.
@@ -30,12 +31,19 @@ pub struct BrokerConfig {
     pub max_inflight: u16,
     /// Messages a session may hold queued (offline, or waiting for the in-flight window).
     pub max_queued_messages: usize,
+    /// Bytes (topic and payload) a session may hold queued; beyond it messages are dropped as
+    /// for `max_queued_messages`.
+    pub max_queued_bytes: usize,
+    /// Bytes queued in all sessions together; an arriving message that finds the broker over
+    /// it costs its session one message, dropped by `overflow`.
+    pub max_queued_bytes_total: usize,
     /// Which message is dropped when the queue is full.
     pub overflow: OverflowPolicy,
     /// Whether QoS 0 messages are queued for an offline persistent session (the standard allows
     /// either); when false they are dropped with [`crate::DropReason::QoS0Offline`].
     pub queue_qos0_offline: bool,
-    /// Subscriptions one session may hold; a SUBSCRIBE exceeding it closes the connection.
+    /// Subscriptions one session may hold; the filters of a SUBSCRIBE beyond it are refused in
+    /// SUBACK (0x80) and the connection stays open.
     pub max_subscriptions_per_session: usize,
     /// Inbound QoS 2 packet identifiers one session may hold awaiting PUBREL; a PUBLISH
     /// exceeding it closes the connection.
@@ -43,6 +51,9 @@ pub struct BrokerConfig {
     /// Retained topics the broker keeps; a retained message for a new topic beyond this is
     /// forwarded but not retained.
     pub max_retained_messages: usize,
+    /// Bytes (topic and payload) of all retained messages; a retained message that would exceed
+    /// it is forwarded but not retained (and the topic's older one is cleared, never left stale).
+    pub max_retained_bytes: usize,
     /// How long a new connection may stay silent before its CONNECT arrives.
     pub connect_timeout: Duration,
     /// A client silent for this many thousandths of its keepalive is disconnected; the
@@ -52,8 +63,37 @@ pub struct BrokerConfig {
     pub generated_id_prefix: String,
     /// Decides whether a CONNECT's credentials are accepted.
     pub authenticator: Arc<dyn Authenticator>,
+    /// Decides which topics a client may publish to, subscribe to and receive.
+    pub authorizer: Arc<dyn Authorizer>,
     /// Deliberate misbehaviours; empty by default.
     pub bugs: BTreeSet<PlantedBug>,
+
+    // MQTT 5.0 only: what CONNACK announces and the broker enforces.
+    /// The Maximum Packet Size announced to 5.0 clients; the driver should refuse larger
+    /// packets (its own `max_packet_size`), and a 5.0 client that sends one gets DISCONNECT 0x95.
+    pub max_packet_size: u32,
+    /// Topic aliases a 5.0 client may use towards the broker (Topic Alias Maximum); 0 refuses
+    /// them all. The broker never sends topic aliases itself.
+    pub topic_alias_maximum: u16,
+    /// A keepalive imposed on 5.0 clients instead of theirs (Server Keep Alive), if any.
+    pub server_keep_alive: Option<u16>,
+    /// The longest Session Expiry Interval granted, in seconds; a longer request is cut to it
+    /// and CONNACK says so. `u32::MAX` grants any.
+    pub max_session_expiry_interval: u32,
+    /// Whether retained messages are supported (Retain Available). Without, a 5.0 PUBLISH or
+    /// Will with RETAIN=1 is refused with 0x9A.
+    pub retain_available: bool,
+    /// Whether wildcard filters are allowed (Wildcard Subscription Available); refused with
+    /// SUBACK 0xA2 otherwise.
+    pub wildcard_subscriptions: bool,
+    /// Whether Subscription Identifiers are supported; a SUBSCRIBE carrying one is refused with
+    /// SUBACK 0xA1 otherwise.
+    pub subscription_identifiers: bool,
+    /// Whether shared subscriptions are supported; refused with SUBACK 0x9E otherwise.
+    pub shared_subscriptions: bool,
+    /// The Response Information sent to a 5.0 client that asks for it (Request Response
+    /// Information = 1); `None` sends none, as the standard allows.
+    pub response_information: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -62,16 +102,29 @@ impl Default for BrokerConfig {
             max_qos: QoS::ExactlyOnce,
             max_inflight: 32,
             max_queued_messages: 1000,
+            max_queued_bytes: 16 << 20,
+            max_queued_bytes_total: 512 << 20,
             overflow: OverflowPolicy::DropNewest,
             queue_qos0_offline: false,
             max_subscriptions_per_session: 1000,
             max_inbound_qos2: 1000,
             max_retained_messages: 1_000_000,
+            max_retained_bytes: 256 << 20,
             connect_timeout: Duration::from_secs(10),
             keepalive_grace_permille: 1500,
             generated_id_prefix: "mqttsim-".to_owned(),
             authenticator: Arc::new(AllowAll),
+            authorizer: Arc::new(AllowAllTopics),
             bugs: BTreeSet::new(),
+            max_packet_size: 1 << 20,
+            topic_alias_maximum: 10,
+            server_keep_alive: None,
+            max_session_expiry_interval: u32::MAX,
+            retain_available: true,
+            wildcard_subscriptions: true,
+            subscription_identifiers: true,
+            shared_subscriptions: true,
+            response_information: None,
         }
     }
 }

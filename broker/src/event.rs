@@ -4,7 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use mqttsim_codec::{Packet, QoS, ReasonCode};
+use mqttsim_codec::{Packet, PacketType, QoS, ReasonCode};
 
 /// An opaque connection handle, assigned by [`crate::Broker::handle_connection_opened`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,7 +31,7 @@ pub enum Output {
 pub enum Limit {
     /// `max_subscriptions_per_session`.
     Subscriptions,
-    /// `max_inbound_qos2`.
+    /// `max_inbound_qos2` (over 5.0 the broker's Receive Maximum: DISCONNECT 0x93).
     InboundQos2,
 }
 
@@ -55,6 +55,16 @@ pub enum DisconnectReason {
     ConnectRefused(ReasonCode),
     /// The session exceeded a configured limit.
     LimitExceeded(Limit),
+    /// The broker is shutting down ([`crate::Broker::handle_shutdown`]; DISCONNECT 0x8B over
+    /// 5.0).
+    ServerShuttingDown,
+    /// The driver closed it: the peer did not read what was sent to it fast enough (its
+    /// outbox went over its byte limit, or the broker's total buffer budget was spent).
+    SlowConsumer,
+    /// The driver closed it: a write made no progress for the configured write timeout.
+    WriteTimeout,
+    /// The driver closed it: connections without CONNACK may buffer only so many bytes in all.
+    Overloaded,
 }
 
 impl DisconnectReason {
@@ -70,6 +80,16 @@ pub enum DropReason {
     QueueFull,
     /// A QoS 0 message for an offline session (`queue_qos0_offline` is off).
     QoS0Offline,
+    /// Its 5.0 Message Expiry Interval passed before it could be sent [MQTT-3.3.2-5].
+    Expired,
+    /// The PUBLISH would be larger than the client's 5.0 Maximum Packet Size: it is dropped as
+    /// if it had been sent [MQTT-3.1.2-25].
+    PacketTooLarge,
+    /// A QoS 2 message in flight to a shared-subscription member whose session ended: it goes
+    /// to no other member [MQTT-4.8.2-5].
+    SharedSessionEnded,
+    /// The [`crate::Authorizer`] does not let the subscriber receive messages on this topic.
+    NotAuthorized,
 }
 
 /// Something that happened, for logs and the simulator's trace.
@@ -99,6 +119,9 @@ pub enum Event {
         /// The message's payload (shared, not copied), so that a trace can name the message.
         payload: Bytes,
     },
+    /// A PUBLISH the [`crate::Authorizer`] refused: acknowledged at its QoS and not delivered
+    /// [MQTT-3.3.5-2].
+    PublishRefused { client_id: ByteString, topic: ByteString, packet_id: u16, qos: QoS },
     /// A Will was published.
     WillPublished { client_id: ByteString, topic: ByteString, qos: QoS, retain: bool },
     /// A message for `client_id` was dropped.
@@ -113,4 +136,17 @@ pub enum Event {
     Subscribed { client_id: ByteString, filter: String, granted: Option<QoS> },
     /// A subscription was removed (or did not exist).
     Unsubscribed { client_id: ByteString, filter: String },
+    /// A 5.0 packet with a reason code went to a client: every CONNACK and server DISCONNECT,
+    /// and PUBACK, PUBREC, SUBACK and UNSUBACK codes other than success (one event per code).
+    /// 3.1.1 connections have their own events (refusals, SUBACK grants) instead.
+    ReasonCodeSent {
+        conn: ConnId,
+        /// Empty before the CONNECT was accepted.
+        client_id: ByteString,
+        packet: PacketType,
+        reason_code: ReasonCode,
+    },
+    /// An offline session's Session Expiry Interval passed and it was discarded
+    /// [MQTT-4.1.0-2].
+    SessionExpired { client_id: ByteString },
 }

@@ -6,87 +6,66 @@ use bytestring::ByteString;
 use mqttsim_codec::QoS;
 
 use crate::small_map::SmallMap;
+use crate::tree::{Node, NodeValue, TopicTree};
 
 /// Topic filters arranged by level, so routing a PUBLISH visits only the branches its topic name
-/// can match instead of every subscription.
+/// can match instead of every subscription. Every operation is iterative (see [`crate::tree`]),
+/// so a filter of 65,536 levels is as safe as a short one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SubscriptionIndex {
-    root: Node,
+    tree: TopicTree<Subscribers>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Node {
-    subscribers: SmallMap<ByteString, QoS>,
-    children: SmallMap<Box<str>, Node>,
-}
+type Subscribers = SmallMap<ByteString, QoS>;
 
-impl Node {
+impl NodeValue for Subscribers {
     fn is_empty(&self) -> bool {
-        self.subscribers.is_empty() && self.children.is_empty()
-    }
-
-    fn collect(&self, levels: &[&str], hide_wildcards: bool, out: &mut BTreeMap<ByteString, QoS>) {
-        let mut add = |subscribers: &SmallMap<ByteString, QoS>| {
-            for (client, &qos) in subscribers.iter() {
-                // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1].
-                out.entry(client.clone()).and_modify(|q| *q = (*q).max(qos)).or_insert(qos);
-            }
-        };
-        if !hide_wildcards && let Some(hash) = self.children.get("#") {
-            // "a/#" matches "a" and everything below it [MQTT-4.7.1-2].
-            add(&hash.subscribers);
-        }
-        match levels.split_first() {
-            None => add(&self.subscribers),
-            Some((level, rest)) => {
-                if let Some(child) = self.children.get(*level) {
-                    child.collect(rest, false, out);
-                }
-                if !hide_wildcards && let Some(plus) = self.children.get("+") {
-                    plus.collect(rest, false, out);
-                }
-            }
-        }
-    }
-
-    fn remove(&mut self, levels: &[&str], client: &str) -> Option<QoS> {
-        match levels.split_first() {
-            None => self.subscribers.remove(client),
-            Some((level, rest)) => {
-                let child = self.children.get_mut(*level)?;
-                let removed = child.remove(rest, client);
-                if child.is_empty() {
-                    self.children.remove(*level);
-                }
-                removed
-            }
-        }
+        SmallMap::is_empty(self)
     }
 }
 
 impl SubscriptionIndex {
     /// Adds or replaces the subscription of `client` to a valid `filter`.
     pub(crate) fn insert(&mut self, filter: &str, client: &ByteString, qos: QoS) {
-        let mut node = &mut self.root;
-        for level in filter.split('/') {
-            node = node.children.get_or_insert_with(level, || (level.into(), Node::default()));
-        }
-        node.subscribers.insert(client.clone(), qos);
+        self.tree.entry(filter).insert(client.clone(), qos);
     }
 
     /// Removes the subscription of `client` to `filter`, if it exists.
     pub(crate) fn remove(&mut self, filter: &str, client: &str) -> Option<QoS> {
-        let levels: Vec<&str> = filter.split('/').collect();
-        self.root.remove(&levels, client)
+        self.tree.change(filter, |subscribers| subscribers.remove(client)).flatten()
     }
 
     /// The clients with a subscription matching a valid topic `name`, each once, with the
     /// highest QoS among its matching subscriptions.
     pub(crate) fn matches(&self, name: &str) -> BTreeMap<ByteString, QoS> {
         let levels: Vec<&str> = name.split('/').collect();
-        let mut out = BTreeMap::new();
-        // Wildcards at the first level never match topics starting with '$' [MQTT-4.7.2-1].
-        self.root.collect(&levels, name.starts_with('$'), &mut out);
+        let mut out: BTreeMap<ByteString, QoS> = BTreeMap::new();
+        let mut add = |subscribers: &Subscribers| {
+            for (client, &qos) in subscribers.iter() {
+                // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1].
+                out.entry(client.clone()).and_modify(|q| *q = (*q).max(qos)).or_insert(qos);
+            }
+        };
+        // (node, how many levels of the name it has matched). Wildcards at the first level never
+        // match topics starting with '$' [MQTT-4.7.2-1].
+        let mut stack: Vec<(&Node<Subscribers>, usize)> = vec![(self.tree.root(), 0)];
+        while let Some((node, matched)) = stack.pop() {
+            let wildcards = matched > 0 || !name.starts_with('$');
+            if wildcards && let Some(hash) = node.child("#") {
+                // "a/#" matches "a" and everything below it [MQTT-4.7.1-2].
+                add(&hash.value);
+            }
+            let Some(level) = levels.get(matched) else {
+                add(&node.value);
+                continue;
+            };
+            if let Some(child) = node.child(level) {
+                stack.push((child, matched + 1));
+            }
+            if wildcards && let Some(plus) = node.child("+") {
+                stack.push((plus, matched + 1));
+            }
+        }
         out
     }
 }
@@ -149,5 +128,29 @@ mod tests {
         assert_eq!(index.remove("a/b", "c"), None);
         assert_eq!(index.remove("a/b/c", "c"), Some(QoS::AtLeastOnce));
         assert_eq!(index, SubscriptionIndex::default());
+    }
+
+    #[test]
+    fn a_filter_of_65536_levels_is_inserted_matched_and_removed() {
+        let deepest = "/".repeat(65_535);
+        let mut index = SubscriptionIndex::default();
+        let client = ByteString::from_static("c");
+        index.insert(&deepest, &client, QoS::AtLeastOnce);
+        let hash = format!("{}#", "/".repeat(65_534));
+        index.insert(&hash, &client, QoS::ExactlyOnce);
+        assert_eq!(index.matches(&deepest).get("c"), Some(&QoS::ExactlyOnce));
+        // 32,768 levels of `+` (65,535 bytes) match any name of 32,768 levels.
+        let plus = vec!["+"; 32_768].join("/");
+        let other = ByteString::from_static("d");
+        index.insert(&plus, &other, QoS::AtMostOnce);
+        assert_eq!(index.matches(&("x/".repeat(32_767) + "x")).get("d"), Some(&QoS::AtMostOnce));
+        assert_eq!(index.clone(), index);
+        assert!(!format!("{index:?}").is_empty());
+        assert_eq!(index.remove(&deepest, "c"), Some(QoS::AtLeastOnce));
+        assert_eq!(index.remove(&hash, "c"), Some(QoS::ExactlyOnce));
+        assert_eq!(index.remove(&plus, "d"), Some(QoS::AtMostOnce));
+        assert_eq!(index, SubscriptionIndex::default());
+        index.insert(&deepest, &client, QoS::AtLeastOnce);
+        drop(index);
     }
 }

@@ -145,6 +145,22 @@ impl<K: Ord, V> SmallMap<K, V> {
         }
     }
 
+    /// The number of entries.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            SmallMap::Small(entries) => entries.len(),
+            SmallMap::Large(map) => map.len(),
+        }
+    }
+
+    /// Empties the map, giving back its values in key order.
+    pub(crate) fn take_values(&mut self) -> Vec<V> {
+        match std::mem::take(self) {
+            SmallMap::Small(entries) => entries.into_iter().map(|(_, v)| v).collect(),
+            SmallMap::Large(map) => map.into_values().collect(),
+        }
+    }
+
     /// The entries in key order.
     pub(crate) fn iter(&self) -> Iter<'_, K, V> {
         match self {

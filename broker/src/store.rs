@@ -2,13 +2,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
 use indexmap::IndexMap;
 use mqttsim_codec::{Properties, QoS, SubscriptionOptions};
 
-use crate::small_map::SmallMap;
+use crate::tree::{Node, TopicTree};
 
 /// An application message as the broker holds it for one subscriber (or as retained).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +25,24 @@ pub struct Message {
     /// The RETAIN flag it is sent with: 1 only for retained messages sent because of a new
     /// subscription [MQTT-3.3.1-8], 0 on normal forwarding [MQTT-3.3.1-9].
     pub retain: bool,
-    /// 5.0 properties; empty for 3.1.1.
+    /// 5.0 properties, in the order the publisher sent them (without its Topic Alias), plus
+    /// the Subscription Identifiers of this copy; empty for 3.1.1. A Message Expiry Interval
+    /// among them is rewritten with the time left whenever the message is sent.
     pub properties: Properties,
+    /// When the message expires, on the broker's clock (5.0 Message Expiry Interval); `None`
+    /// for a message that never expires.
+    pub expires_at: Option<Duration>,
+    /// The shared subscription (`$share/{group}/{filter}`) this copy was routed through, so it
+    /// can go to another member of the group when this one leaves; `None` otherwise (boxed:
+    /// every queued message carries the field, few have one).
+    pub group: Option<Box<ByteString>>,
+}
+
+impl Message {
+    /// Whether the message has expired at `now` [MQTT-3.3.2-5].
+    pub fn expired(&self, now: Duration) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// Where an outgoing QoS 1 or 2 message is in its acknowledgement flow.
@@ -46,29 +65,220 @@ pub struct Inflight {
     pub state: InflightState,
 }
 
+/// What a 5.0 subscription has beyond its options; kept only for the subscriptions that have
+/// it, so 3.1.1 sessions pay nothing for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubscriptionExtras {
+    /// The Subscription Identifier of the SUBSCRIBE that made it.
+    pub identifier: Option<u32>,
+    /// Whether it is a shared subscription (`$share/{group}/{filter}`); over 3.1.1 such a
+    /// filter is an ordinary one.
+    pub shared: bool,
+}
+
+/// A Session Expiry Interval that means "never" (3.1.1 persistent sessions, 5.0 0xFFFFFFFF).
+pub const NEVER_EXPIRES: u32 = u32::MAX;
+
 /// The session state of one client identifier [MQTT-3.1.2-4].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Session {
-    /// Whether the session ends with its connection (Clean Session = 1).
+    /// Whether the session ends with its connection (3.1.1 Clean Session = 1, 5.0 Session
+    /// Expiry Interval 0).
     pub clean: bool,
-    /// Topic filter to subscription options (only the QoS is used by 3.1.1).
+    /// Seconds the session outlives its connection when not `clean`; [`NEVER_EXPIRES`] for
+    /// ever (3.1.1 persistent sessions).
+    pub expiry_interval: u32,
+    /// When its last connection ended, on the broker's clock; `None` while connected.
+    pub disconnected_at: Option<Duration>,
+    /// Topic filter to subscription options, the QoS being the granted one (3.1.1 uses only
+    /// the QoS).
     pub subscriptions: BTreeMap<ByteString, SubscriptionOptions>,
+    /// The 5.0 identifier or shared flag of the subscriptions that have one.
+    pub extras: BTreeMap<ByteString, SubscriptionExtras>,
     /// Outgoing messages sent and not fully acknowledged, keyed by packet identifier, in the
     /// order they were first sent.
     pub inflight: IndexMap<u16, Inflight>,
-    /// Outgoing messages waiting to be sent, oldest first.
-    pub queue: VecDeque<Message>,
+    /// Outgoing messages waiting to be sent, oldest first, with their bytes counted.
+    pub queue: MessageQueue,
     /// Inbound QoS 2 packet identifiers answered with PUBREC and awaiting PUBREL
     /// [MQTT-4.3.3-2].
     pub inbound_qos2: BTreeSet<u16>,
     /// The next outgoing packet identifier to try; never 0.
     pub next_packet_id: u16,
+    /// The user name of the connection that last owned the session, for topic authorisation of
+    /// the messages it is sent.
+    pub username: Option<ByteString>,
+}
+
+/// The bytes queued in every session of one broker, shared by their [`MessageQueue`]s.
+#[derive(Debug, Clone, Default)]
+pub struct QueuedBytes(Arc<AtomicUsize>);
+
+impl QueuedBytes {
+    /// The bytes (topic and payload) of every queued message.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// A session's queue of messages waiting to be sent, which counts its bytes (topic and
+/// payload) and adds them to the broker-wide [`QueuedBytes`] it is attached to, so that the
+/// byte limits hold whoever changes the queue.
+#[derive(Debug, Default)]
+pub struct MessageQueue {
+    messages: VecDeque<Message>,
+    bytes: usize,
+    total: QueuedBytes,
+}
+
+impl MessageQueue {
+    /// Counts this queue in `total` (moving its bytes from the total it was counted in).
+    pub fn attach(&mut self, total: &QueuedBytes) {
+        if !Arc::ptr_eq(&self.total.0, &total.0) {
+            self.total.sub(self.bytes);
+            total.add(self.bytes);
+            self.total = total.clone();
+        }
+    }
+
+    /// The bytes of the queued messages.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The number of queued messages.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The oldest message.
+    pub fn front(&self) -> Option<&Message> {
+        self.messages.front()
+    }
+
+    /// The queued messages, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.messages.iter()
+    }
+
+    /// Queues a message last.
+    pub fn push_back(&mut self, message: Message) {
+        self.count_in(message.size());
+        self.messages.push_back(message);
+    }
+
+    /// Takes the oldest message.
+    pub fn pop_front(&mut self) -> Option<Message> {
+        let message = self.messages.pop_front()?;
+        self.count_out(message.size());
+        Some(message)
+    }
+
+    /// Takes the newest message.
+    pub fn pop_back(&mut self) -> Option<Message> {
+        let message = self.messages.pop_back()?;
+        self.count_out(message.size());
+        Some(message)
+    }
+
+    /// Takes out the messages `take` picks, oldest first, and keeps the others in their order.
+    pub fn take_where(&mut self, mut take: impl FnMut(&Message) -> bool) -> Vec<Message> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.messages.len());
+        for message in std::mem::take(&mut self.messages) {
+            if take(&message) {
+                self.count_out(message.size());
+                taken.push(message);
+            } else {
+                kept.push_back(message);
+            }
+        }
+        self.messages = kept;
+        taken
+    }
+
+    /// Gives back the memory of an empty queue.
+    pub fn shrink(&mut self) {
+        if self.messages.is_empty() {
+            self.messages = VecDeque::new();
+        }
+    }
+
+    fn count_in(&mut self, n: usize) {
+        self.bytes += n;
+        self.total.add(n);
+    }
+
+    fn count_out(&mut self, n: usize) {
+        self.bytes -= n;
+        self.total.sub(n);
+    }
+}
+
+impl Clone for MessageQueue {
+    fn clone(&self) -> MessageQueue {
+        self.total.add(self.bytes);
+        MessageQueue {
+            messages: self.messages.clone(),
+            bytes: self.bytes,
+            total: self.total.clone(),
+        }
+    }
+}
+
+impl PartialEq for MessageQueue {
+    fn eq(&self, other: &MessageQueue) -> bool {
+        self.messages == other.messages
+    }
+}
+
+impl Eq for MessageQueue {}
+
+impl Drop for MessageQueue {
+    fn drop(&mut self) {
+        self.total.sub(self.bytes);
+    }
 }
 
 impl Session {
     /// A new, empty session.
     pub fn new(clean: bool) -> Session {
-        Session { clean, next_packet_id: 1, ..Session::default() }
+        let expiry_interval = if clean { 0 } else { NEVER_EXPIRES };
+        Session { clean, expiry_interval, next_packet_id: 1, ..Session::default() }
+    }
+
+    /// When the session expires, if it is offline and not kept for ever.
+    pub fn expires_at(&self) -> Option<Duration> {
+        let since = self.disconnected_at?;
+        if self.clean || self.expiry_interval == NEVER_EXPIRES {
+            return None;
+        }
+        Some(since.saturating_add(Duration::from_secs(u64::from(self.expiry_interval))))
+    }
+
+    /// Whether routing a message to this session needs more than the granted QoS: some
+    /// subscription has No Local, Retain As Published or an identifier.
+    pub fn extended(&self) -> bool {
+        self.subscriptions.values().any(|o| o.no_local || o.retain_as_published)
+            || self.extras.values().any(|e| e.identifier.is_some())
+    }
+
+    /// Whether the subscription to `filter` is a 5.0 shared one.
+    pub fn is_shared(&self, filter: &str) -> bool {
+        self.extras.get(filter).is_some_and(|e| e.shared)
     }
 
     /// Takes a packet identifier not used by any in-flight message.
@@ -86,69 +296,21 @@ impl Session {
     }
 }
 
-/// A retained message and the topic-level tree that holds them, for filter lookups that do not
-/// scan every retained topic.
+/// The retained messages in a topic-level tree, for filter lookups that do not scan every
+/// retained topic. Every operation is iterative (see `crate::tree`), so a topic of 65,536 levels
+/// is as safe as a short one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RetainedMessages {
-    root: RetainedNode,
+    tree: TopicTree<Option<Message>>,
     len: usize,
+    bytes: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct RetainedNode {
-    message: Option<Message>,
-    children: SmallMap<Box<str>, RetainedNode>,
-}
-
-impl RetainedNode {
-    fn is_empty(&self) -> bool {
-        self.message.is_none() && self.children.is_empty()
-    }
-
-    fn collect_all<'a>(&'a self, out: &mut Vec<&'a Message>) {
-        out.extend(self.message.as_ref());
-        for (_, child) in self.children.iter() {
-            child.collect_all(out);
-        }
-    }
-
-    fn collect<'a>(&'a self, levels: &[&str], at_root: bool, out: &mut Vec<&'a Message>) {
-        // Wildcards at the first level never match topics starting with '$' [MQTT-4.7.2-1].
-        let visible = |name: &str| !(at_root && name.starts_with('$'));
-        match levels.split_first() {
-            None => out.extend(self.message.as_ref()),
-            Some((&"#", _)) => {
-                // "a/#" also matches "a" itself [MQTT-4.7.1-2].
-                out.extend(self.message.as_ref());
-                for (_, child) in self.children.iter().filter(|(name, _)| visible(name)) {
-                    child.collect_all(out);
-                }
-            }
-            Some((&"+", rest)) => {
-                for (_, child) in self.children.iter().filter(|(name, _)| visible(name)) {
-                    child.collect(rest, false, out);
-                }
-            }
-            Some((level, rest)) => {
-                if let Some(child) = self.children.get(*level) {
-                    child.collect(rest, false, out);
-                }
-            }
-        }
-    }
-
-    fn remove(&mut self, levels: &[&str]) -> Option<Message> {
-        match levels.split_first() {
-            None => self.message.take(),
-            Some((level, rest)) => {
-                let child = self.children.get_mut(*level)?;
-                let removed = child.remove(rest);
-                if child.is_empty() {
-                    self.children.remove(*level);
-                }
-                removed
-            }
-        }
+impl Message {
+    /// The bytes this message holds (topic and payload), as the retained and queue limits count
+    /// them.
+    pub fn size(&self) -> usize {
+        self.topic.len() + self.payload.len()
     }
 }
 
@@ -163,35 +325,34 @@ impl RetainedMessages {
         self.len == 0
     }
 
+    /// The bytes of topic and payload held, summed over the retained messages.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// The retained message of a topic name.
     pub fn get(&self, topic: &str) -> Option<&Message> {
-        let mut node = &self.root;
-        for level in topic.split('/') {
-            node = node.children.get(level)?;
-        }
-        node.message.as_ref()
+        self.tree.get(topic)?.value.as_ref()
     }
 
     /// Retains `message` for its topic, returning the one it replaces.
     pub fn insert(&mut self, message: Message) -> Option<Message> {
-        let mut node = &mut self.root;
-        for level in message.topic.split('/') {
-            node =
-                node.children.get_or_insert_with(level, || (level.into(), RetainedNode::default()));
+        let size = message.size();
+        let previous = self.tree.entry(&message.topic.clone()).replace(message);
+        match &previous {
+            Some(old) => self.bytes -= old.size(),
+            None => self.len += 1,
         }
-        let previous = node.message.replace(message);
-        if previous.is_none() {
-            self.len += 1;
-        }
+        self.bytes += size;
         previous
     }
 
     /// Removes the retained message of a topic name.
     pub fn remove(&mut self, topic: &str) -> Option<Message> {
-        let levels: Vec<&str> = topic.split('/').collect();
-        let removed = self.root.remove(&levels);
-        if removed.is_some() {
+        let removed = self.tree.change(topic, Option::take).flatten();
+        if let Some(old) = &removed {
             self.len -= 1;
+            self.bytes -= old.size();
         }
         removed
     }
@@ -200,7 +361,37 @@ impl RetainedMessages {
     pub fn matching(&self, filter: &str) -> Vec<&Message> {
         let levels: Vec<&str> = filter.split('/').collect();
         let mut out = Vec::new();
-        self.root.collect(&levels, true, &mut out);
+        // Depth first, in level order: (node, filter levels it has matched). Wildcards at the
+        // first level never match topics starting with '$' [MQTT-4.7.2-1].
+        let mut stack: Vec<(&Node<Option<Message>>, usize)> = vec![(self.tree.root(), 0)];
+        // Below a `#`, every node is collected: (node, whether it is the `#`'s parent itself).
+        let mut below_hash: Vec<&Node<Option<Message>>> = Vec::new();
+        while let Some((node, matched)) = stack.pop() {
+            let visible = |name: &str| !(matched == 0 && name.starts_with('$'));
+            match levels.get(matched) {
+                None => out.extend(node.value.as_ref()),
+                Some(&"#") => {
+                    // "a/#" also matches "a" itself [MQTT-4.7.1-2].
+                    out.extend(node.value.as_ref());
+                    let children: Vec<_> = node.children().filter(|(n, _)| visible(n)).collect();
+                    below_hash.extend(children.into_iter().rev().map(|(_, child)| child));
+                    while let Some(node) = below_hash.pop() {
+                        out.extend(node.value.as_ref());
+                        let children: Vec<_> = node.children().collect();
+                        below_hash.extend(children.into_iter().rev().map(|(_, child)| child));
+                    }
+                }
+                Some(&"+") => {
+                    let children: Vec<_> = node.children().filter(|(n, _)| visible(n)).collect();
+                    stack.extend(children.into_iter().rev().map(|(_, child)| (child, matched + 1)));
+                }
+                Some(level) => {
+                    if let Some(child) = node.child(level) {
+                        stack.push((child, matched + 1));
+                    }
+                }
+            }
+        }
         out
     }
 }
@@ -271,6 +462,8 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: true,
             properties: Properties::new(),
+            expires_at: None,
+            group: None,
         }
     }
 
@@ -311,6 +504,26 @@ mod tests {
         assert!(store.remove("a/b/c").is_some());
         assert!(store.is_empty());
         assert_eq!(store, RetainedMessages::default());
+    }
+
+    #[test]
+    fn a_retained_topic_of_65536_levels_is_stored_found_matched_cleared_and_dropped() {
+        let deepest = ByteString::from("/".repeat(65_535));
+        let mut store = RetainedMessages::default();
+        let message = Message { topic: deepest.clone(), ..retained("x") };
+        store.insert(message.clone());
+        store.insert(retained("a/b"));
+        assert_eq!(store.bytes(), 65_535 + 1 + 3 + 1);
+        assert_eq!(store.get(&deepest), Some(&message));
+        assert_eq!(store.matching("#").len(), 2);
+        assert_eq!(store.matching(&format!("{}#", "/".repeat(65_534))), [&message]);
+        assert_eq!(store.matching(&deepest), [&message]);
+        assert_eq!(store.clone(), store);
+        assert!(!format!("{store:?}").is_empty());
+        assert_eq!(store.remove(&deepest), Some(message.clone()));
+        assert_eq!(store.len(), 1);
+        store.insert(message);
+        drop(store);
     }
 
     #[test]

@@ -19,6 +19,17 @@
 //! crash                                         (durable store; `crash volatile` for a volatile one)
 //! ```
 //!
+//! MQTT 5.0 additions (with `v5` on the connect line):
+//!
+//! ```text
+//! c1 connect dev1 v5 expiry=60 recvmax=2 maxpacket=200 auth=SCRAM will=w,bye,1 willdelay=5 willexpiry=9
+//! c1 publish t/a hi qos=1 expiry=30 alias=1 user=k:v ct=text/plain rt=reply/1 cd=abc pfi=1
+//! c1 subscribe t/# 1+nl+rap+rh1 $share/g/t 0 subid=7
+//! c1 disconnect 4 | disconnect expiry=30 | puback 5 rc=0x80 | pubrec 5 rc=0x80
+//! config topic_alias_maximum=2 server_keep_alive=5 max_inbound_qos2=1 retain_available=false
+//! shutdown
+//! ```
+//!
 //! Transcript lines: `>` the command, `<` a packet sent, `x` a close, `=` an event.
 
 use std::collections::BTreeMap;
@@ -30,8 +41,8 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use mqttsim_broker::{Broker, BrokerConfig, ConnId, Event, MemoryStore, Output, PlantedBug};
 use mqttsim_codec::{
-    Ack, Connect, DecodeError, Disconnect, Packet, Properties, Protocol, Publish, QoS, Subscribe,
-    SubscribeFilter, SubscriptionOptions, Unsubscribe, Will,
+    Ack, Connect, DecodeError, Disconnect, Packet, Properties, Property, Protocol, Publish, QoS,
+    ReasonCode, RetainHandling, Subscribe, SubscribeFilter, SubscriptionOptions, Unsubscribe, Will,
 };
 
 struct Runner {
@@ -107,7 +118,8 @@ impl Runner {
             Event::ClientConnected { conn, .. }
             | Event::ConnectionRefused { conn, .. }
             | Event::ClientDisconnected { conn, .. }
-            | Event::ConnectionClosed { conn, .. } => {
+            | Event::ConnectionClosed { conn, .. }
+            | Event::ReasonCodeSent { conn, .. } => {
                 text.replace(&format!("{conn:?}"), &self.name(conn))
             }
             _ => text,
@@ -128,6 +140,7 @@ impl Runner {
                 }
                 self.now = target;
             }
+            ["shutdown"] => self.broker.handle_shutdown(self.now),
             ["crash", rest @ ..] => {
                 let config = self.broker.config().clone();
                 let durable = rest != ["volatile"] && self.durable;
@@ -186,6 +199,7 @@ impl Runner {
             password: None,
             properties: Properties::new(),
         };
+        let mut will_props = Vec::new();
         for arg in args {
             match arg.split_once('=') {
                 None if *arg == "clean" => connect.clean_start = true,
@@ -205,25 +219,58 @@ impl Runner {
                         properties: Properties::new(),
                     });
                 }
+                Some(("expiry", v)) => connect
+                    .properties
+                    .push(Property::SessionExpiryInterval(v.parse().expect("expiry"))),
+                Some(("recvmax", v)) => {
+                    connect.properties.push(Property::ReceiveMaximum(v.parse().expect("recvmax")))
+                }
+                Some(("maxpacket", v)) => connect
+                    .properties
+                    .push(Property::MaximumPacketSize(v.parse().expect("maxpacket"))),
+                Some(("auth", v)) => {
+                    connect.properties.push(Property::AuthenticationMethod(v.to_owned()))
+                }
+                Some(("willdelay", v)) => {
+                    will_props.push(Property::WillDelayInterval(v.parse().expect("willdelay")))
+                }
+                Some(("willexpiry", v)) => {
+                    will_props.push(Property::MessageExpiryInterval(v.parse().expect("willexpiry")))
+                }
                 _ => panic!("unknown connect argument {arg:?}"),
             }
+        }
+        if let Some(will) = &mut connect.will {
+            will.properties = Properties(will_props);
         }
         self.broker.handle_packet(conn, self.now, Packet::Connect(connect));
     }
 
     fn packet(&mut self, command: &str, args: &[&str]) -> Option<Packet> {
-        let id = || args.first().map(|v| v.parse::<u16>().expect("packet id")).unwrap_or(1);
+        let id = || {
+            let first = args.first().filter(|v| !v.contains('='));
+            first.map(|v| v.parse::<u16>().expect("packet id")).unwrap_or(1)
+        };
         Some(match command {
             "subscribe" => {
-                let filters = args
+                let mut properties = Properties::new();
+                let mut words = Vec::new();
+                for arg in args {
+                    match arg.strip_prefix("subid=") {
+                        Some(id) => properties
+                            .push(Property::SubscriptionIdentifier(id.parse().expect("subid"))),
+                        None => words.push(*arg),
+                    }
+                }
+                let filters = words
                     .chunks(2)
                     .map(|pair| SubscribeFilter {
                         filter: pair[0].to_owned(),
-                        options: SubscriptionOptions { qos: qos(pair[1]), ..Default::default() },
+                        options: subscription_options(pair[1]),
                     })
                     .collect();
                 let packet_id = self.packet_id();
-                Packet::Subscribe(Subscribe { packet_id, filters, properties: Properties::new() })
+                Packet::Subscribe(Subscribe { packet_id, filters, properties })
             }
             "unsubscribe" => {
                 let filters = args.iter().map(|f| (*f).to_owned()).collect();
@@ -239,7 +286,10 @@ impl Runner {
                     dup: false,
                     qos: QoS::AtMostOnce,
                     retain: false,
-                    topic: ByteString::from(args[0]),
+                    topic: match args[0] {
+                        "\"\"" => ByteString::new(),
+                        topic => ByteString::from(topic),
+                    },
                     packet_id: 0,
                     payload: match args.get(1) {
                         None | Some(&"\"\"") => Bytes::new(),
@@ -251,6 +301,28 @@ impl Runner {
                     match arg.split_once('=') {
                         Some(("qos", v)) => publish.qos = qos(v),
                         Some(("id", v)) => publish.packet_id = v.parse().expect("packet id"),
+                        Some(("expiry", v)) => publish
+                            .properties
+                            .push(Property::MessageExpiryInterval(v.parse().expect("expiry"))),
+                        Some(("alias", v)) => {
+                            publish.properties.push(Property::TopicAlias(v.parse().expect("alias")))
+                        }
+                        Some(("user", v)) => {
+                            let (key, value) = v.split_once(':').expect("user=key:value");
+                            publish
+                                .properties
+                                .push(Property::UserProperty(key.to_owned(), value.to_owned()))
+                        }
+                        Some(("ct", v)) => publish.properties.push(Property::ContentType(v.into())),
+                        Some(("rt", v)) => {
+                            publish.properties.push(Property::ResponseTopic(v.into()))
+                        }
+                        Some(("cd", v)) => publish
+                            .properties
+                            .push(Property::CorrelationData(Bytes::copy_from_slice(v.as_bytes()))),
+                        Some(("pfi", v)) => publish
+                            .properties
+                            .push(Property::PayloadFormatIndicator(v.parse().expect("pfi"))),
                         None if *arg == "retain" => publish.retain = true,
                         None if *arg == "dup" => publish.dup = true,
                         _ => panic!("unknown publish argument {arg:?}"),
@@ -261,12 +333,23 @@ impl Runner {
                 }
                 Packet::Publish(publish)
             }
-            "puback" => Packet::PubAck(Ack::new(id())),
-            "pubrec" => Packet::PubRec(Ack::new(id())),
-            "pubrel" => Packet::PubRel(Ack::new(id())),
-            "pubcomp" => Packet::PubComp(Ack::new(id())),
+            "puback" => Packet::PubAck(ack(id(), args)),
+            "pubrec" => Packet::PubRec(ack(id(), args)),
+            "pubrel" => Packet::PubRel(ack(id(), args)),
+            "pubcomp" => Packet::PubComp(ack(id(), args)),
             "pingreq" => Packet::PingReq,
-            "disconnect" => Packet::Disconnect(Disconnect::default()),
+            "disconnect" => {
+                let mut disconnect = Disconnect::default();
+                for arg in args {
+                    match arg.strip_prefix("expiry=") {
+                        Some(v) => disconnect
+                            .properties
+                            .push(Property::SessionExpiryInterval(v.parse().expect("expiry"))),
+                        None => disconnect.reason_code = ReasonCode(arg.parse().expect("code")),
+                    }
+                }
+                Packet::Disconnect(disconnect)
+            }
             "lost" | "decode-error" => return None,
             _ => panic!("unknown command {command:?}"),
         })
@@ -278,33 +361,98 @@ fn show(packet: &Packet) -> String {
     match packet {
         Packet::ConnAck(c) => {
             format!(
-                "CONNACK session_present={} rc={:#04x}",
+                "CONNACK session_present={} rc={:#04x}{}",
                 u8::from(c.session_present),
-                c.reason_code.0
+                c.reason_code.0,
+                show_props(&c.properties)
             )
         }
         Packet::Publish(p) => format!(
-            "PUBLISH {} {:?} qos={} id={} retain={} dup={}",
+            "PUBLISH {} {:?} qos={} id={} retain={} dup={}{}",
             p.topic,
             String::from_utf8_lossy(&p.payload),
             p.qos.as_u8(),
             p.packet_id,
             u8::from(p.retain),
             u8::from(p.dup),
+            show_props(&p.properties)
         ),
-        Packet::PubAck(a) => format!("PUBACK {}", a.packet_id),
-        Packet::PubRec(a) => format!("PUBREC {}", a.packet_id),
-        Packet::PubRel(a) => format!("PUBREL {}", a.packet_id),
-        Packet::PubComp(a) => format!("PUBCOMP {}", a.packet_id),
+        Packet::PubAck(a) => format!("PUBACK {}{}", a.packet_id, show_ack(a)),
+        Packet::PubRec(a) => format!("PUBREC {}{}", a.packet_id, show_ack(a)),
+        Packet::PubRel(a) => format!("PUBREL {}{}", a.packet_id, show_ack(a)),
+        Packet::PubComp(a) => format!("PUBCOMP {}{}", a.packet_id, show_ack(a)),
         Packet::SubAck(s) => {
             let codes: Vec<String> =
                 s.reason_codes.iter().map(|c| format!("{:#04x}", c.0)).collect();
-            format!("SUBACK {} [{}]", s.packet_id, codes.join(", "))
+            format!("SUBACK {} [{}]{}", s.packet_id, codes.join(", "), show_props(&s.properties))
         }
-        Packet::UnsubAck(u) => format!("UNSUBACK {}", u.packet_id),
+        Packet::UnsubAck(u) if u.reason_codes.is_empty() => format!("UNSUBACK {}", u.packet_id),
+        Packet::UnsubAck(u) => {
+            let codes: Vec<String> =
+                u.reason_codes.iter().map(|c| format!("{:#04x}", c.0)).collect();
+            format!("UNSUBACK {} [{}]", u.packet_id, codes.join(", "))
+        }
+        Packet::Disconnect(d) => {
+            format!("DISCONNECT rc={:#04x}{}", d.reason_code.0, show_props(&d.properties))
+        }
         Packet::PingResp => "PINGRESP".to_owned(),
         other => format!("{other:?}"),
     }
+}
+
+/// 5.0 properties in a short form, or nothing when there are none (every 3.1.1 packet).
+fn show_props(properties: &Properties) -> String {
+    if properties.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = properties
+        .iter()
+        .map(|p| match p {
+            Property::UserProperty(k, v) => format!("user({k}={v})"),
+            Property::CorrelationData(b) => {
+                format!("CorrelationData({:?})", String::from_utf8_lossy(b))
+            }
+            other => format!("{other:?}"),
+        })
+        .collect();
+    format!(" {{{}}}", shown.join(", "))
+}
+
+fn show_ack(ack: &Ack) -> String {
+    let mut out = String::new();
+    if ack.reason_code != ReasonCode::SUCCESS {
+        out = format!(" rc={:#04x}", ack.reason_code.0);
+    }
+    out + &show_props(&ack.properties)
+}
+
+/// `1`, or `1+nl+rap+rh1`: a QoS and 5.0 subscription options.
+fn subscription_options(text: &str) -> SubscriptionOptions {
+    let mut parts = text.split('+');
+    let mut options =
+        SubscriptionOptions { qos: qos(parts.next().expect("a QoS")), ..Default::default() };
+    for part in parts {
+        match part {
+            "nl" => options.no_local = true,
+            "rap" => options.retain_as_published = true,
+            "rh0" => options.retain_handling = RetainHandling::SendAtSubscribe,
+            "rh1" => options.retain_handling = RetainHandling::SendIfNew,
+            "rh2" => options.retain_handling = RetainHandling::DoNotSend,
+            _ => panic!("unknown subscription option {part:?}"),
+        }
+    }
+    options
+}
+
+/// An acknowledgement, with `rc=0x80` among `args` for a reason code.
+fn ack(packet_id: u16, args: &[&str]) -> Ack {
+    let mut ack = Ack::new(packet_id);
+    for arg in args {
+        if let Some(code) = arg.strip_prefix("rc=0x") {
+            ack.reason_code = ReasonCode(u8::from_str_radix(code, 16).expect("hex code"));
+        }
+    }
+    ack
 }
 
 fn config_of(line: &str) -> BrokerConfig {
@@ -316,6 +464,14 @@ fn config_of(line: &str) -> BrokerConfig {
             "max_queued_messages" => config.max_queued_messages = value.parse().unwrap(),
             "max_qos" => config.max_qos = qos(value),
             "queue_qos0_offline" => config.queue_qos0_offline = value.parse().unwrap(),
+            "topic_alias_maximum" => config.topic_alias_maximum = value.parse().unwrap(),
+            "server_keep_alive" => config.server_keep_alive = Some(value.parse().unwrap()),
+            "max_inbound_qos2" => config.max_inbound_qos2 = value.parse().unwrap(),
+            "max_retained_messages" => config.max_retained_messages = value.parse().unwrap(),
+            "max_session_expiry_interval" => {
+                config.max_session_expiry_interval = value.parse().unwrap()
+            }
+            "retain_available" => config.retain_available = value.parse().unwrap(),
             "bugs" => {
                 config.bugs = value.split(',').map(|b| b.parse::<PlantedBug>().unwrap()).collect()
             }

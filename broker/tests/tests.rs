@@ -8,17 +8,23 @@
 //! - `subscribe`: SUBACK codes, replacement, overlapping filters, UNSUBSCRIBE, `$` topics.
 //! - `retained`: set, replace, clear, RETAIN flag on delivery.
 //! - `crash`: volatile and durable stores across a restart.
+//! - `limits`: byte limits of queues and retained messages; topics at the maximum depth.
+//! - `acl`: topic authorisation (SUBACK 0x80, refused PUBLISH acknowledged, filtered deliveries).
 //! - `bugs`: each planted bug changes behaviour, and the default broker has none.
 //! - `script`: scenario scripts in `tests/scripts`, their transcripts snapshotted with insta.
+//! - `v5`: MQTT 5.0 behaviour, named after the 5.0 statements (see `v5/mod.rs`).
 
 mod harness;
 
+mod acl;
 mod bugs;
 mod connect;
 mod crash;
 mod keepalive;
+mod limits;
 mod publish;
 mod retained;
 mod script;
 mod subscribe;
+mod v5;
 mod will;

@@ -40,7 +40,9 @@ Cases (goals on a 2-core machine):
   building-100k   smart-building with every indexed group ten times larger (99,991 devices), 10 simulated minutes
                   (must complete within the machine's 24 GiB)
   sweep           scenarios/qos2-heavy-loss.yaml cut to 5 minutes (51 devices), seeds 1..=40, 1 and 2 jobs,
-                  ticks 10, 20 and 50 ms                                          (≥ 20 seeds/s on 2 jobs)")]
+                  ticks 10, 20 and 50 ms                                          (≥ 20 seeds/s on 2 jobs)
+  shrink          each planted broker bug's catching shipped scenario and first failing seed, shrunk
+                  (≤ 3 devices and ≤ 2 faults, in < 2 min each); exits 1 if a case misses it")]
 pub struct BenchArgs {
     /// Which cases to run; all of them by default.
     #[arg(long, value_enum)]
@@ -61,10 +63,12 @@ enum Case {
     #[value(name = "building-100k")]
     Building100k,
     Sweep,
+    Shrink,
 }
 
 impl Case {
-    const ALL: [Case; 4] = [Case::FlakyFarm, Case::Building10k, Case::Building100k, Case::Sweep];
+    const ALL: [Case; 5] =
+        [Case::FlakyFarm, Case::Building10k, Case::Building100k, Case::Sweep, Case::Shrink];
 
     fn name(self) -> &'static str {
         match self {
@@ -72,6 +76,7 @@ impl Case {
             Case::Building10k => "building-10k",
             Case::Building100k => "building-100k",
             Case::Sweep => "sweep",
+            Case::Shrink => "shrink",
         }
     }
 
@@ -80,6 +85,8 @@ impl Case {
             Case::FlakyFarm => "flaky-farm.yaml",
             Case::Building10k | Case::Building100k => "smart-building.yaml",
             Case::Sweep => "qos2-heavy-loss.yaml",
+            // Its scenarios are each planted bug's (see bench_shrink).
+            Case::Shrink => "",
         }
     }
 
@@ -88,6 +95,7 @@ impl Case {
             Case::FlakyFarm | Case::Building10k => Duration::from_secs(3600),
             Case::Building100k => Duration::from_secs(600),
             Case::Sweep => Duration::from_secs(300),
+            Case::Shrink => Duration::ZERO,
         }
     }
 
@@ -103,7 +111,7 @@ impl Case {
         match self {
             Case::FlakyFarm => Some(Duration::from_secs(10)),
             Case::Building10k => Some(Duration::from_secs(60)),
-            Case::Building100k | Case::Sweep => None,
+            Case::Building100k | Case::Sweep | Case::Shrink => None,
         }
     }
 }
@@ -129,13 +137,17 @@ pub fn run_bench(args: BenchArgs) -> Result<u8, Failure> {
     let cases = if args.case.is_empty() { Case::ALL.to_vec() } else { args.case.clone() };
     let exe =
         std::env::current_exe().context("finding this binary").map_err(Failure::environment)?;
-    let (fleets, sweeps): (Vec<Case>, Vec<Case>) =
-        cases.into_iter().partition(|&c| c != Case::Sweep);
+    let (fleets, others): (Vec<Case>, Vec<Case>) =
+        cases.into_iter().partition(|&c| c != Case::Sweep && c != Case::Shrink);
     if !fleets.is_empty() {
         run_fleets(&exe, &fleets, &args.scenarios)?;
     }
-    if !sweeps.is_empty() {
+    if others.contains(&Case::Sweep) {
         sweep_bench(&args.scenarios.join(Case::Sweep.file())).map_err(Failure::input)?;
+    }
+    if others.contains(&Case::Shrink) {
+        let met = crate::bench_shrink::shrink_bench(&args.scenarios).map_err(Failure::input)?;
+        return Ok(if met { 0 } else { 1 });
     }
     Ok(0)
 }

@@ -8,7 +8,7 @@ use crate::Failure;
 use anyhow::Context;
 use mqttsim_broker::{BrokerConfig, PlantedBug};
 use mqttsim_codec::Protocol;
-use mqttsim_conformance::report::coverage_markdown;
+use mqttsim_conformance::report::{coverage_markdown, matrix_of_dir};
 use mqttsim_conformance::statements::{Status, coverage};
 use mqttsim_conformance::{
     BrokerUrl, Selection, SuiteConfig, TcpTarget, checks, run_against_reference, run_suite,
@@ -20,13 +20,21 @@ Examples:
   mqtt-sim conformance --broker mqtt://localhost --format junit > conformance.xml
   mqtt-sim conformance --broker mqtt://localhost --only MQTT-3.1.2-24 --only will-on-socket-close
   mqtt-sim conformance --broker mqtt://localhost --skip keepalive-enforced --timeout 2s --seed 7
+  mqtt-sim conformance --broker mqtt://localhost --protocol 5.0 --only MQTT-3.3.2-6
   mqtt-sim conformance --sim                       # the reference broker in simulated time
   mqtt-sim conformance --sim --bug will-after-disconnect
-  mqtt-sim conformance --list
-  mqtt-sim conformance --coverage
+  mqtt-sim conformance --list --protocol 5.0
+  mqtt-sim conformance --coverage                  # both versions; --protocol picks one
+  mqtt-sim conformance --matrix conformance/expected   # the cross-broker table
 
-Exit codes: 0 when no check failed, 1 when a check failed, 2 on a usage error or a bad URL,
-3 when the broker cannot be reached.";
+Verdicts: PASS; FAIL (a cited statement was broken); INCONCLUSIVE (a precondition failed, such
+as a refused subscription: the cause is named, and each root cause is listed once at the end);
+SKIP (the broker lacks an optional feature the check is about, as its CONNACK announces it, or
+does not speak MQTT 5.0 at all). JUnit shows INCONCLUSIVE as skipped, with the cause in the
+message.
+
+Exit codes: 0 when no check failed (inconclusive and skipped checks do not fail a run), 1 when a
+check failed, 2 on a usage error or a bad URL, 3 when the broker cannot be reached.";
 
 /// Output formats of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,18 +49,55 @@ pub enum Format {
     Markdown,
 }
 
+/// Which protocol versions a run checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Versions {
+    /// MQTT 3.1.1 only.
+    #[value(name = "3.1.1")]
+    V311,
+    /// MQTT 5.0 only.
+    #[value(name = "5.0")]
+    V5,
+    /// Both versions.
+    Both,
+}
+
+impl Versions {
+    fn only(self) -> Option<Protocol> {
+        match self {
+            Versions::V311 => Some(Protocol::V311),
+            Versions::V5 => Some(Protocol::V5),
+            Versions::Both => None,
+        }
+    }
+
+    fn protocols(self) -> Vec<Protocol> {
+        match self.only() {
+            Some(p) => vec![p],
+            None => vec![Protocol::V311, Protocol::V5],
+        }
+    }
+}
+
 /// Arguments of `mqtt-sim conformance`.
 #[derive(Debug, clap::Args)]
 #[command(
-    about = "Run MQTT 3.1.1 conformance checks against a broker",
-    long_about = "Run MQTT 3.1.1 conformance checks against a broker. Each check cites the \
-                  normative statements it tests; topics and client ids of a run share a prefix \
-                  derived from the seed, and retained messages the checks set are cleared after.",
+    about = "Run MQTT 3.1.1 and 5.0 conformance checks against a broker",
+    long_about = "Run MQTT 3.1.1 and 5.0 conformance checks against a broker. Each check cites \
+                  the normative statements it tests; topics and client ids of a run share a \
+                  prefix derived from the seed, and retained messages the checks set are cleared \
+                  after. A broker that does not speak MQTT 5.0 gets every 5.0 check skipped with \
+                  what it answered; a 5.0 check about an optional feature the broker's CONNACK \
+                  rules out (shared subscriptions, QoS 2, retained messages, ...) is skipped.",
     after_help = EXAMPLES
 )]
 pub struct Args {
     /// The broker under test, as mqtt://host[:port].
-    #[arg(long, value_name = "URL", required_unless_present_any = ["list", "coverage", "sim"])]
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present_any = ["list", "coverage", "sim", "matrix"]
+    )]
     broker: Option<String>,
     /// Run against the reference broker inside the simulator instead, in simulated time.
     #[arg(long, conflicts_with = "broker")]
@@ -60,6 +105,9 @@ pub struct Args {
     /// With --sim, switch on a planted bug of the reference broker (repeatable).
     #[arg(long, value_name = "NAME", value_parser = parse_bug)]
     bug: Vec<PlantedBug>,
+    /// Which protocol versions to check.
+    #[arg(long, value_enum, value_name = "VERSION", default_value_t = Versions::Both)]
+    protocol: Versions,
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -76,7 +124,7 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// How many checks run at the same time.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
     /// List the checks and the statements they cite, then exit.
     #[arg(long, conflicts_with = "coverage")]
@@ -84,6 +132,9 @@ pub struct Args {
     /// Print the statement manifest with each statement's coverage, then exit.
     #[arg(long)]
     coverage: bool,
+    /// Print the cross-broker table (checks x brokers) of the expectation files in DIR, then exit.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["list", "coverage", "sim", "broker"])]
+    matrix: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -121,14 +172,25 @@ fn fresh_seed() -> u64 {
 pub fn run(args: Args) -> Result<u8, Failure> {
     let all = checks::all();
     if args.list {
-        for c in &all {
+        for c in all.iter().filter(|c| args.protocol.only().is_none_or(|p| p == c.protocol)) {
             println!("{:<36} {}\n{:<36} {}", c.name, c.statements.join(" "), "", c.summary);
         }
         return Ok(0);
     }
     if args.coverage {
-        let c = coverage(Protocol::V311, &all);
-        print!("{}", coverage_markdown(&c));
+        for (i, protocol) in args.protocol.protocols().into_iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            print!("{}", coverage_markdown(&coverage(protocol, &all)));
+        }
+        return Ok(0);
+    }
+    if let Some(dir) = &args.matrix {
+        let table = matrix_of_dir(dir)
+            .with_context(|| format!("cannot read the expectation files in {}", dir.display()))
+            .map_err(Failure::input)?;
+        print!("{table}");
         return Ok(0);
     }
     if args.sim {
@@ -141,7 +203,11 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     }
     let url = args.broker.as_deref().context("--broker is required").map_err(Failure::input)?;
     let url = BrokerUrl::parse(url).map_err(Failure::input)?;
-    let selection = Selection { only: args.only.clone(), skip: args.skip.clone() };
+    let selection = Selection {
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        protocol: args.protocol.only(),
+    };
     let unknown = selection.unknown_keys(&all);
     if !unknown.is_empty() {
         return Err(Failure::input(anyhow::anyhow!(
@@ -169,7 +235,11 @@ pub fn run(args: Args) -> Result<u8, Failure> {
 
 /// Runs against the reference broker inside turmoil.
 fn run_simulated(args: Args, all: &[mqttsim_conformance::Check]) -> Result<u8, Failure> {
-    let selection = Selection { only: args.only.clone(), skip: args.skip.clone() };
+    let selection = Selection {
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        protocol: args.protocol.only(),
+    };
     let unknown = selection.unknown_keys(all);
     if !unknown.is_empty() {
         return Err(Failure::input(anyhow::anyhow!(
@@ -188,7 +258,7 @@ fn run_simulated(args: Args, all: &[mqttsim_conformance::Check]) -> Result<u8, F
     let report = run_against_reference(broker, all, &suite)
         .context("simulating the reference broker")
         .map_err(Failure::environment)?;
-    print!("{}", render(&report, args.format, all));
+    print!("{}", render(&report, args.format, all, args.protocol));
     if args.format != Format::Table {
         eprintln!("{}", report.summary());
     }
@@ -200,14 +270,19 @@ fn render(
     report: &mqttsim_conformance::Report,
     format: Format,
     all: &[mqttsim_conformance::Check],
+    versions: Versions,
 ) -> String {
     match format {
         Format::Table => report.to_table(),
         Format::Json => report.to_json(),
         Format::Junit => report.to_junit(),
         Format::Markdown => {
-            let c = coverage(Protocol::V311, all);
-            report.to_markdown(Some(&c))
+            let mut out = report.to_markdown(None);
+            for protocol in versions.protocols() {
+                out.push('\n');
+                out.push_str(&coverage_markdown(&coverage(protocol, all)));
+            }
+            out
         }
     }
 }
@@ -229,7 +304,7 @@ fn execute(
         config.overall_bound(all.iter().filter(|c| config.selection.selects(c)).count())
     );
     let report = runtime.block_on(run_suite(target, all, &config));
-    print!("{}", render(&report, args.format, all));
+    print!("{}", render(&report, args.format, all, args.protocol));
     if args.format != Format::Table {
         eprintln!("{}", report.summary());
     }
@@ -237,8 +312,12 @@ fn execute(
     if let Some(warning) = &report.cleanup {
         eprintln!("warning: {warning}");
     }
-    let not_yet =
-        coverage(Protocol::V311, all).rows.iter().filter(|(_, s)| *s == Status::NotYet).count();
+    let not_yet: usize = args
+        .protocol
+        .protocols()
+        .into_iter()
+        .map(|p| coverage(p, all).rows.iter().filter(|(_, s)| *s == Status::NotYet).count())
+        .sum();
     if not_yet > 0 {
         eprintln!("{not_yet} testable statements have no check yet (see --coverage)");
     }
@@ -290,7 +369,12 @@ mod tests {
             (&["--timeout", "5h", "--sim"], 2),
             (&[], 2),
             (&["--list"], 0),
+            (&["--list", "--protocol", "5.0"], 0),
             (&["--coverage"], 0),
+            (&["--coverage", "--protocol", "3.1.1"], 0),
+            (&["--coverage", "--protocol", "4"], 2),
+            (&["--matrix", concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/expected")], 0),
+            (&["--matrix", "/no/such/dir"], 2),
         ];
         for (argv, code) in cases {
             assert_eq!(exit_code(argv), *code, "mqtt-sim conformance {}", argv.join(" "));

@@ -4,11 +4,14 @@
 //! environment failure (such as a port already in use).
 
 mod bench_cmd;
+mod bench_shrink;
 mod broker_cmd;
+mod broker_log;
 mod conformance_cmd;
 mod explore_cmd;
 mod report_cmd;
 mod run_cmd;
+mod shrink_cmd;
 
 use std::process::ExitCode;
 
@@ -22,8 +25,10 @@ use clap::{Parser, Subcommand};
   mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
   mqtt-sim report reports/flaky-farm/20240611/trace.jsonl
   mqtt-sim explore scenarios/will-takeover.yaml --seeds 1..1000 --jobs 2
+  mqtt-sim shrink scenarios/will-takeover.yaml --seed 17
   mqtt-sim broker --listen 127.0.0.1:1883
-  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --max-connections 500
+  mqtt-sim broker --listen 127.0.0.1:1884 --password-file users.txt --acl-file topics.acl
+  mqtt-sim passwd users.txt alice
   mqtt-sim conformance --broker mqtt://127.0.0.1:1883
   mqtt-sim bench --case flaky-farm")]
 struct Cli {
@@ -39,8 +44,12 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Sweep a scenario over many seeds and list the failing ones.
     Explore(explore_cmd::ExploreArgs),
-    /// Run the reference broker on real TCP.
+    /// Shrink a failing seed to a small scenario that fails the same guarantee.
+    Shrink(shrink_cmd::ShrinkArgs),
+    /// Run the reference broker on real TCP (and TLS).
     Broker(broker_cmd::BrokerArgs),
+    /// Add, replace or remove a user in a broker password file (Argon2id hashes).
+    Passwd(broker_cmd::PasswdArgs),
     /// Run conformance checks against a broker.
     Conformance(conformance_cmd::Args),
     /// Measure how fast the simulator runs large fleets.
@@ -102,7 +111,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Explore(args) => explore_cmd::run(args),
+        Command::Shrink(args) => shrink_cmd::run(args),
         Command::Broker(args) => broker_cmd::run(args),
+        Command::Passwd(args) => broker_cmd::passwd(args),
         Command::Conformance(args) => conformance_cmd::run(args),
         Command::Bench(args) => bench_cmd::run_bench(args),
     };

@@ -8,10 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mqttsim_codec::Protocol;
 use mqttsim_sim::check::{CheckOptions, check, warnings};
 use mqttsim_sim::report::{ReportInput, write_report};
-use mqttsim_sim::scenario::{Scenario, TimeSpan, load_scenario};
+use mqttsim_sim::scenario::{TimeSpan, load_scenario};
 use mqttsim_sim::trace::{Collect, JsonLines, Packets, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
 
@@ -121,9 +120,6 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let summary_path = out.join("summary.json");
 
     println!("scenario: {} ({})", scenario.name, args.scenario.display());
-    for note in limitations(&scenario) {
-        eprintln!("note: {note}");
-    }
     println!("seed: {seed}");
     let mut jsonl = Packets(JsonLines(create(&jsonl_path)?));
     let mut text = Packets(Text(create(&text_path)?));
@@ -234,23 +230,6 @@ fn summary_json(
         swarm: args.swarm,
         tick_arg: args.tick.map(|t| t.to_string()),
     })
-}
-
-/// What the scenario asks for that the reference broker does not do yet.
-fn limitations(scenario: &Scenario) -> Vec<String> {
-    let mut notes = Vec::new();
-    if scenario.protocol.get() == Protocol::V5 {
-        notes.push(
-            "the reference broker speaks MQTT 3.1.1 only for now: every 5.0 CONNECT is refused \
-             with 0x84 (unsupported protocol version), and the devices keep retrying"
-                .to_owned(),
-        );
-    }
-    let keepalive = &scenario.broker.keepalive;
-    if keepalive.server_override.is_some() {
-        notes.push("broker.keepalive.server_override is not applied (MQTT 5.0 only)".to_owned());
-    }
-    notes
 }
 
 fn print_summary(r: &RunReport) {

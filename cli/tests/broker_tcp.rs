@@ -4,147 +4,12 @@
 //! The tests synchronise on the broker's own log lines (a subscriber is known to be ready when
 //! the broker logs its SUBSCRIBE), never on sleeps.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+mod common;
+
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const WAIT: Duration = Duration::from_secs(15);
-
-/// A running `mqtt-sim broker` on a free loopback port, with its log lines.
-struct Broker {
-    child: Child,
-    port: u16,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        Broker::start_with(&[])
-    }
-
-    fn start_with(extra: &[&str]) -> Broker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mqtt-sim"))
-            .args(["broker", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start mqtt-sim broker");
-        let stdout = child.stdout.take().expect("broker stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut broker = Broker { child, port: 0, lines, seen: Vec::new() };
-        let banner = broker.wait_for(|l| l.contains("listening on"));
-        let addr = banner.split("listening on ").nth(1).and_then(|s| s.split(' ').next());
-        broker.port = addr
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in banner {banner:?}"));
-        broker
-    }
-
-    /// Waits for (and returns) the first log line, not yet consumed, that satisfies `pred`.
-    fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
-        if let Some(i) = self.seen.iter().position(|l| pred(l)) {
-            return self.seen.remove(i);
-        }
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(line) => self.seen.push(line),
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("broker never logged the expected line; it logged {:#?}", self.seen)
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("broker exited; it logged {:#?}", self.seen)
-                }
-            }
-        }
-    }
-
-    fn wait_for_subscribe(&mut self, client_id: &str) {
-        let needle = format!("client_id={client_id:?}");
-        self.wait_for(|l| l.contains("subscribe") && l.contains(&needle));
-    }
-
-    fn wait_for_connect(&mut self, client_id: &str) {
-        let needle = format!("client_id={client_id:?}");
-        self.wait_for(|l| l.contains(" connect ") && l.contains(&needle));
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tool(name: &str) -> Command {
-    let found =
-        Command::new(name).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    assert!(
-        found.is_ok(),
-        "{name} is not installed: `apt-get install mosquitto-clients` (CI's .ci/run does this)"
-    );
-    Command::new(name)
-}
-
-/// Waits for a client process to end by itself, killing it after the deadline.
-fn finish(mut child: Child, what: &str) -> Output {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if child.try_wait().expect("poll child").is_some() {
-            return child.wait_with_output().expect("collect output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("collect output");
-            panic!(
-                "{what} did not finish in time; stdout {:?}, stderr {:?}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn publish(broker: &Broker, client_id: &str, topic: &str, qos: u8, message: &str, retain: bool) {
-    let mut cmd = tool("mosquitto_pub");
-    cmd.args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-i", client_id, "-t", topic]);
-    cmd.args(["-q", &qos.to_string(), "-m", message]);
-    if retain {
-        cmd.arg("-r");
-    }
-    let out = cmd.output().expect("run mosquitto_pub");
-    assert!(out.status.success(), "mosquitto_pub failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn subscribe(broker: &Broker, client_id: &str, filter: &str, qos: u8, count: usize) -> Child {
-    tool("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-i", client_id])
-        .args(["-t", filter, "-q", &qos.to_string(), "-C", &count.to_string(), "-v"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run mosquitto_sub")
-}
-
-fn lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
-}
+use common::{Broker, WAIT, finish, lines, publish, subscribe, tool};
 
 #[test]
 fn mosquitto_clients_publish_and_subscribe_at_every_qos() {
@@ -268,4 +133,225 @@ fn conformance_suite_passes_against_mqtt_sim_broker_over_tcp() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(table.contains("pass"), "the table lists passing checks:\n{table}");
+}
+
+// MQTT 5.0 over real TCP: Debian's mosquitto_pub and mosquitto_sub with `-V mqttv5`, and
+// Eclipse Paho's Python client (paho-mqtt 2.x, in the virtual environment `.ci/run` makes).
+
+/// The time a log line was printed at, in seconds since the broker started.
+fn log_time(line: &str) -> f64 {
+    let t = line.split_whitespace().next().and_then(|t| t.strip_suffix('s'));
+    t.and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no time in {line:?}"))
+}
+
+fn subscribe5(
+    broker: &Broker,
+    client_id: &str,
+    filter: &str,
+    count: usize,
+    extra: &[&str],
+) -> Child {
+    tool("mosquitto_sub")
+        .args(["-V", "mqttv5", "-h", "127.0.0.1", "-p", &broker.port.to_string(), "-i", client_id])
+        .args(["-t", filter, "-q", "1", "-C", &count.to_string()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mosquitto_sub -V mqttv5")
+}
+
+fn publish5(broker: &Broker, client_id: &str, topic: &str, message: &str, extra: &[&str]) {
+    let out = tool("mosquitto_pub")
+        .args(["-V", "mqttv5", "-h", "127.0.0.1", "-p", &broker.port.to_string(), "-i", client_id])
+        .args(["-t", topic, "-q", "1", "-m", message])
+        .args(extra)
+        .output()
+        .expect("run mosquitto_pub -V mqttv5");
+    assert!(out.status.success(), "mosquitto_pub failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn v5_user_properties_and_message_expiry_reach_a_5_0_subscriber_and_a_3_1_1_one_gets_the_message() {
+    let mut broker = Broker::start();
+    let five = subscribe5(&broker, "it5-sub", "it5/props/#", 1, &["-F", "%t|%p|%P|%E"]);
+    broker.wait_for_subscribe("it5-sub");
+    let old = subscribe(&broker, "it311-sub", "it5/props/#", 1, 1);
+    broker.wait_for_subscribe("it311-sub");
+    publish5(
+        &broker,
+        "it5-pub",
+        "it5/props/x",
+        "hello",
+        &[
+            "-D",
+            "PUBLISH",
+            "user-property",
+            "k1",
+            "v1",
+            "-D",
+            "PUBLISH",
+            "user-property",
+            "k2",
+            "v2",
+            "-D",
+            "PUBLISH",
+            "message-expiry-interval",
+            "30",
+        ],
+    );
+    let five = finish(five, "mosquitto_sub -V mqttv5");
+    let line = lines(&five).pop().unwrap_or_default();
+    let fields: Vec<&str> = line.split('|').collect();
+    assert_eq!(fields[..3], ["it5/props/x", "hello", "k1:v1 k2:v2"], "{line}");
+    let left: u32 = fields[3].parse().expect("an expiry interval");
+    assert!((1..=30).contains(&left), "the interval left, at most the one published: {line}");
+    assert_eq!(lines(&finish(old, "mosquitto_sub")), vec!["it5/props/x hello".to_string()]);
+}
+
+#[test]
+fn v5_a_retained_message_expires() {
+    let mut broker = Broker::start();
+    publish5(
+        &broker,
+        "it5-retainer",
+        "it5/expiring",
+        "soon gone",
+        &["-r", "-D", "PUBLISH", "message-expiry-interval", "1"],
+    );
+    let sub = subscribe5(&broker, "it5-early", "it5/expiring", 1, &["-F", "%p|%E"]);
+    broker.wait_for_subscribe("it5-early");
+    assert_eq!(lines(&finish(sub, "mosquitto_sub")), vec!["soon gone|1".to_string()]);
+    // Within a few seconds a new subscriber gets nothing: `-W 1` gives up after a second.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = tool("mosquitto_sub")
+            .args(["-V", "mqttv5", "-p", &broker.port.to_string(), "-t", "it5/expiring"])
+            .args(["-C", "1", "-W", "1"])
+            .output()
+            .expect("run mosquitto_sub");
+        if out.stdout.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the retained message never expired");
+    }
+}
+
+#[test]
+fn v5_will_delay_holds_the_will_back() {
+    let mut broker = Broker::start();
+    let watcher = subscribe5(&broker, "it5-watcher", "it5/will/#", 1, &["-v"]);
+    broker.wait_for_subscribe("it5-watcher");
+    let mut victim = tool("mosquitto_sub")
+        .args(["-V", "mqttv5", "-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-i", "it5-victim", "-t", "it5/nothing", "-x", "60"])
+        .args(["--will-topic", "it5/will/victim", "--will-payload", "gone", "--will-qos", "1"])
+        .args(["-D", "WILL", "will-delay-interval", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run mosquitto_sub as the victim");
+    broker.wait_for_subscribe("it5-victim");
+    victim.kill().expect("kill the victim");
+    let _ = victim.wait();
+    let out = finish(watcher, "the Will watcher");
+    assert_eq!(lines(&out), vec!["it5/will/victim gone".to_string()]);
+    let lost = broker.wait_for(|l| l.contains("disconnect") && l.contains("\"it5-victim\""));
+    let will = broker.wait_for(|l| l.contains(" will ") && l.contains("\"it5-victim\""));
+    let waited = log_time(&will) - log_time(&lost);
+    assert!(waited >= 1.9, "the Will waited {waited} s instead of its 2 s delay");
+}
+
+#[test]
+fn v5_shared_subscription_members_split_the_messages() {
+    let mut broker = Broker::start();
+    let members: Vec<Child> = (0..2)
+        .map(|i| {
+            let id = format!("it5-worker{i}");
+            let child = subscribe5(&broker, &id, "$share/workers/it5/jobs", 3, &["-F", "%p"]);
+            broker.wait_for_subscribe(&id);
+            child
+        })
+        .collect();
+    for i in 0..6 {
+        publish5(&broker, "it5-boss", "it5/jobs", &i.to_string(), &[]);
+    }
+    let mut got: Vec<String> = Vec::new();
+    for member in members {
+        let out = finish(member, "a shared-subscription member");
+        assert_eq!(lines(&out).len(), 3, "members take turns");
+        got.extend(lines(&out));
+    }
+    got.sort();
+    assert_eq!(got, ["0", "1", "2", "3", "4", "5"], "each message to exactly one member");
+}
+
+#[test]
+fn v5_retain_as_published_over_mosquitto_sub() {
+    let mut broker = Broker::start();
+    let rap =
+        subscribe5(&broker, "it5-rap", "it5/rap", 1, &["--retain-as-published", "-F", "%r %p"]);
+    broker.wait_for_subscribe("it5-rap");
+    let plain = subscribe5(&broker, "it5-plain", "it5/rap", 1, &["-F", "%r %p"]);
+    broker.wait_for_subscribe("it5-plain");
+    publish5(&broker, "it5-pub", "it5/rap", "fresh", &["-r"]);
+    assert_eq!(lines(&finish(rap, "mosquitto_sub")), vec!["1 fresh".to_string()]);
+    assert_eq!(lines(&finish(plain, "mosquitto_sub")), vec!["0 fresh".to_string()]);
+}
+
+#[test]
+fn v5_reason_codes_are_logged_as_sent_and_sigterm_sends_0x8b() {
+    let mut broker = Broker::start();
+    publish5(&broker, "it5-lonely", "it5/nobody", "x", &[]);
+    broker.wait_for(|l| l.contains("PUBACK reason=0x10 (no matching subscribers)"));
+    let sub = subscribe5(&broker, "it5-stays", "it5/never", 1, &[]);
+    broker.wait_for_subscribe("it5-stays");
+    let pid = broker.child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+    assert!(status.success());
+    broker.wait_for(|l| {
+        l.contains("\"it5-stays\"") && l.contains("DISCONNECT reason=0x8B (server shutting down)")
+    });
+    broker.wait_for(|l| l.contains("stopped after"));
+    // The subscriber was told to go and ends by itself (`finish` fails if it hangs on).
+    finish(sub, "mosquitto_sub after the broker stopped");
+}
+
+/// The Python of the virtual environment with paho-mqtt 2.x: `MQTT_SIM_PAHO_PYTHON`, or the
+/// one `.ci/run` makes at /opt/mqtt-sim/paho.
+fn paho_python() -> String {
+    let path = std::env::var("MQTT_SIM_PAHO_PYTHON")
+        .unwrap_or_else(|_| "/opt/mqtt-sim/paho/bin/python".to_owned());
+    let found = Command::new(&path)
+        .args(["-c", "import paho.mqtt; assert paho.mqtt.__version__.startswith('2.')"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "paho-mqtt 2.x is missing at {path}: run `python3 -m venv /opt/mqtt-sim/paho && \
+         /opt/mqtt-sim/paho/bin/pip install 'paho-mqtt>=2,<3'` (CI's .ci/run does this), or set \
+         MQTT_SIM_PAHO_PYTHON to a Python that has it"
+    );
+    path
+}
+
+#[test]
+fn v5_paho_mqtt_2_checks_pass() {
+    let python = paho_python();
+    let broker = Broker::start_with(&["--quiet"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/paho/v5_checks.py");
+    let child = Command::new(python)
+        .args([script, &broker.port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the paho checks");
+    let out = finish(child, "the paho checks");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "paho checks failed:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report.lines().filter(|l| l.starts_with("ok ")).count(), 7, "{report}");
 }

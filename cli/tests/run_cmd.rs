@@ -179,8 +179,10 @@ fn explore_lists_failing_seeds_with_replay_commands_and_exits_1() {
     assert!(stdout.contains("3 of 3 seed(s) failed"), "{stdout}");
     assert!(stdout.contains(&format!("replay: mqtt-sim run {path} --seed 2")), "{stdout}");
     let lines = std::fs::read_to_string(dir.join("r.jsonl")).unwrap();
+    assert!(lines.starts_with("{\"sweep\":{"), "a header line names the sweep: {lines}");
     let seeds: Vec<u64> = lines
         .lines()
+        .skip(1)
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seed"].as_u64().unwrap())
         .collect();
     assert_eq!(seeds, [1, 2, 3], "one line per seed, in seed order");

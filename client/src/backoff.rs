@@ -2,13 +2,28 @@
 
 use std::time::Duration;
 
+use mqttsim_codec::ReasonCode;
+
 use crate::error::BackoffError;
+
+/// Whether a 5.0 server's reason code asks the client to come back later rather than at once:
+/// 0x88 Server unavailable, 0x89 Server busy, 0x8B Server
+/// shutting down, 0x96 Message rate too high, 0x97 Quota exceeded and 0x9F Connection rate
+/// exceeded, in a CONNACK, a DISCONNECT, or (0x96, 0x97) a PUBACK or PUBREC.
+///
+/// A driver that resets its [`Backoff`] after every accepted connection should not reset it
+/// when the connection ended for one of these ([`crate::Client::backoff_advised`]): the
+/// delays then keep growing while the server is overloaded.
+pub fn advises_backoff(code: ReasonCode) -> bool {
+    matches!(code.0, 0x88 | 0x89 | 0x8B | 0x96 | 0x97 | 0x9F)
+}
 
 /// Delays between reconnection attempts.
 ///
 /// The core never reconnects by itself: a driver asks [`Backoff::next_delay`] how long to wait
 /// after a connection ended, waits, and calls [`crate::Client::handle_transport_up`]. After a
-/// successful CONNACK it calls [`Backoff::reset`].
+/// successful CONNACK it calls [`Backoff::reset`], unless the server advised backing off
+/// ([`advises_backoff`]).
 ///
 /// The n-th delay (counting from 0) has the base `min(initial * multiplier^n, max)`; jitter
 /// removes up to the fraction `jitter` of it, so each delay lies in

@@ -5,6 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use mqttsim_codec::{Protocol, Will};
 
+use crate::options::MessageProperties;
+
 /// What happens to a new message when the offline queue already holds `max_queued` messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueuePolicy {
@@ -25,10 +27,23 @@ pub enum OfflineQos0 {
     Queue,
 }
 
+/// What the client does with a message the 5.0 server said it cannot take: a QoS above the
+/// CONNACK's Maximum QoS [MQTT-3.2.2-11], or RETAIN when Retain Available is 0 [MQTT-3.2.2-14].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitPolicy {
+    /// The message goes at the server's Maximum QoS and without RETAIN, and
+    /// [`crate::Event::Downgraded`] says so.
+    #[default]
+    Downgrade,
+    /// The message is given up with [`crate::DropReason::Unsupported`] (0x9B QoS not supported
+    /// or 0x9A Retain not supported).
+    Refuse,
+}
+
 /// Everything a [`crate::Client`] needs to know before its first connection.
 ///
 /// [`ClientConfig::new`] gives sensible defaults for a device; the fields are public so a
-/// scenario can override any of them.
+/// scenario can override any of them. The 5.0 fields are ignored when `protocol` is 3.1.1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientConfig {
     /// The protocol version spoken; the CONNECT carries it.
@@ -41,7 +56,8 @@ pub struct ClientConfig {
     pub keep_alive: u16,
     /// How long to wait for PINGRESP after a PINGREQ; `None` waits one keep-alive period.
     pub ping_timeout: Option<Duration>,
-    /// The Last Will and Testament, if any.
+    /// The Last Will and Testament, if any. In 5.0 its properties are the Will Properties:
+    /// [`MessageProperties::will_properties`] builds them, Will Delay Interval included.
     pub will: Option<Will>,
     /// The user name carried in CONNECT.
     pub username: Option<String>,
@@ -59,13 +75,36 @@ pub struct ClientConfig {
     /// How long to wait for CONNACK after the transport came up.
     pub connect_timeout: Duration,
     /// The largest number of inbound QoS 2 packet identifiers held between PUBREC and PUBREL.
-    /// A server exceeding it is a protocol error; in 5.0 it is sent as Receive Maximum. Zero is
-    /// treated as one.
+    /// A server exceeding it is a protocol error; in 5.0 it is sent as Receive Maximum and the
+    /// client disconnects with 0x93 Receive Maximum exceeded. Zero is treated as one.
     pub max_inbound_qos2: u16,
     /// The largest number of SUBSCRIBE and UNSUBSCRIBE requests waiting for their acknowledgement.
     pub max_pending_requests: usize,
-    /// The 5.0 Session Expiry Interval in seconds sent in CONNECT; ignored for 3.1.1.
+    /// The 5.0 Session Expiry Interval in seconds sent in CONNECT (0xFFFF_FFFF: never).
     pub session_expiry_interval: u32,
+    /// 5.0: the largest packet the client accepts, sent as Maximum Packet Size; the driver
+    /// decodes with it and a larger packet closes the connection with 0x95. `None` announces
+    /// no limit (the driver's own cap still applies).
+    pub maximum_packet_size: Option<u32>,
+    /// 5.0: the Topic Alias Maximum sent in CONNECT, how many aliases the server may set up
+    /// towards the client; 0 allows none.
+    pub topic_alias_maximum: u16,
+    /// 5.0: how many topic aliases the client sets up towards the server, at most the
+    /// server's Topic Alias Maximum; 0 never uses one. The first topics published on a
+    /// connection get them; later topics go by name.
+    pub outbound_topic_aliases: u16,
+    /// 5.0: Request Response Information in CONNECT.
+    pub request_response_information: bool,
+    /// 5.0: Request Problem Information in CONNECT (sent only when false). When false, a
+    /// Reason String or User Property on an acknowledgement is a protocol error [MQTT-3.1.2-29].
+    pub request_problem_information: bool,
+    /// 5.0: User Properties of the CONNECT, in order.
+    pub user_properties: Vec<(String, String)>,
+    /// 5.0: the properties of every message given to [`crate::Client::publish`]
+    /// ([`crate::Client::publish_with`] names its own); boxed, as most devices have none.
+    pub message_properties: Option<Box<MessageProperties>>,
+    /// 5.0: what a message beyond the server's Maximum QoS or Retain Available becomes.
+    pub limit_policy: LimitPolicy,
 }
 
 impl ClientConfig {
@@ -88,7 +127,21 @@ impl ClientConfig {
             max_inbound_qos2: 64,
             max_pending_requests: 16,
             session_expiry_interval: 0,
+            maximum_packet_size: None,
+            topic_alias_maximum: 0,
+            outbound_topic_aliases: 0,
+            request_response_information: false,
+            request_problem_information: true,
+            user_properties: Vec::new(),
+            message_properties: None,
+            limit_policy: LimitPolicy::Downgrade,
         }
+    }
+
+    /// The same configuration speaking MQTT 5.0.
+    pub fn v5(mut self) -> ClientConfig {
+        self.protocol = Protocol::V5;
+        self
     }
 
     /// The ping timeout in force: the configured one or one keep-alive period.

@@ -1,6 +1,6 @@
 //! What the client gives back: outputs for the driver, events for the trace, its state.
 
-use mqttsim_codec::{DecodeError, Packet, Publish, QoS, ReasonCode};
+use mqttsim_codec::{DecodeError, Packet, PacketType, Publish, QoS, ReasonCode};
 
 use crate::error::ProtocolViolation;
 
@@ -64,6 +64,13 @@ pub enum DropReason {
     Offline,
     /// A 5.0 server answered PUBACK or PUBREC with this failure reason.
     Rejected(ReasonCode),
+    /// Its PUBLISH would be larger than the 5.0 server's Maximum Packet Size [MQTT-3.2.2-15].
+    PacketTooLarge { size: usize, max: u32 },
+    /// Its 5.0 Message Expiry Interval ran out before it could be sent.
+    Expired,
+    /// The 5.0 server does not support its QoS (0x9B) or RETAIN (0x9A) and
+    /// [`crate::LimitPolicy::Refuse`] is set.
+    Unsupported(ReasonCode),
 }
 
 /// Something that happened, for the application, the simulator's trace and the checker.
@@ -82,12 +89,25 @@ pub enum Event {
     /// An application message arrived. QoS 2 messages are handed over once, when their PUBLISH
     /// first arrives; a resent PUBLISH with the same packet identifier before PUBREL is not.
     Received(Publish),
-    /// Message `id` is complete: PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived.
-    Acked { id: MessageId, packet_id: u16, qos: QoS },
+    /// Message `id` is complete: PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived. `reason` is its
+    /// code (always success in 3.1.1; in 5.0 for example 0x10 No matching subscribers).
+    Acked { id: MessageId, packet_id: u16, qos: QoS, reason: ReasonCode },
     /// SUBACK arrived with one code per filter.
     Subscribed { packet_id: u16, granted: Vec<ReasonCode> },
-    /// UNSUBACK arrived.
-    Unsubscribed { packet_id: u16 },
+    /// UNSUBACK arrived; 5.0 gives one code per filter (0x11 No subscription existed, ...),
+    /// 3.1.1 none.
+    Unsubscribed { packet_id: u16, codes: Vec<ReasonCode> },
+    /// Message `id` goes at a lower QoS or without RETAIN than asked for, because the 5.0
+    /// server's CONNACK said so ([`crate::LimitPolicy::Downgrade`]).
+    Downgraded { id: MessageId, qos: QoS, retain: bool },
+    /// A packet other than a message's PUBLISH was not sent because it is larger than the 5.0
+    /// server's Maximum Packet Size [MQTT-3.2.2-15]; a SUBSCRIBE or UNSUBSCRIBE so refused is
+    /// given up. (A message's PUBLISH is reported as [`DropReason::PacketTooLarge`].)
+    PacketTooLarge { packet: PacketType, size: usize, max: u32 },
+    /// The server told the client to slow down (5.0 0x97 Quota exceeded, 0x89 Server busy,
+    /// ...; see [`crate::backoff::advises_backoff`]): reconnect delays should keep growing.
+    /// [`crate::Client::backoff_advised`] holds the reason until a connection is accepted.
+    BackOff { reason: ReasonCode },
     /// Message `id` was given up.
     Dropped { id: MessageId, reason: DropReason },
     /// No PINGRESP arrived in time; a [`Event::Closed`] follows.

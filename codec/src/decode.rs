@@ -32,7 +32,7 @@ pub fn decode(
         return Ok(None);
     };
     let packet = check_first_byte(first, protocol)?;
-    let Some((header_len, remaining)) = remaining_length(&buf[1..])? else {
+    let Some((header_len, remaining)) = remaining_length(&buf[1..], packet, protocol)? else {
         return Ok(None);
     };
     let size = 1 + header_len + remaining;
@@ -93,7 +93,7 @@ fn check_first_byte(first: u8, protocol: Protocol) -> Result<PacketType, DecodeE
                 return Err(DecodeError::InvalidFixedHeaderFlags { packet, flags });
             }
         }
-        PacketType::Auth if protocol == Protocol::V311 => return Err(DecodeError::AuthInV311),
+        PacketType::Auth if protocol != Protocol::V5 => return Err(DecodeError::AuthInV311),
         _ => {
             if flags != 0 {
                 return Err(DecodeError::InvalidFixedHeaderFlags { packet, flags });
@@ -104,11 +104,20 @@ fn check_first_byte(first: u8, protocol: Protocol) -> Result<PacketType, DecodeE
 }
 
 /// Reads the remaining length: `(bytes it takes, value)`, or `None` while incomplete.
-fn remaining_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, DecodeError> {
+/// The remaining length and the bytes it took. MQTT 5.0 requires its shortest form
+/// [MQTT-1.5.5-1]; 3.1.1 does not say so, and such lengths are taken there.
+fn remaining_length(
+    bytes: &[u8],
+    packet: PacketType,
+    protocol: Protocol,
+) -> Result<Option<(usize, usize)>, DecodeError> {
     let mut value = 0usize;
     for (i, &byte) in bytes.iter().take(4).enumerate() {
         value |= usize::from(byte & 0x7F) << (7 * i);
         if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 && protocol == Protocol::V5 {
+                return Err(DecodeError::NonMinimalVariableByteInteger { packet });
+            }
             return Ok(Some((i + 1, value)));
         }
     }
@@ -120,19 +129,20 @@ fn remaining_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, DecodeError>
 
 fn properties(r: &mut Reader, protocol: Protocol) -> Result<Properties, DecodeError> {
     match protocol {
-        Protocol::V311 => Ok(Properties::new()),
+        Protocol::V31 | Protocol::V311 => Ok(Properties::new()),
         Protocol::V5 => property::decode(r, Context::Packet(r.packet())),
     }
 }
 
 fn connect(r: &mut Reader) -> Result<Connect, DecodeError> {
     let name = r.binary()?;
-    if &name[..] != b"MQTT" {
-        return Err(DecodeError::InvalidProtocolName);
-    }
     let level = r.u8()?;
-    let protocol =
-        Protocol::from_level(level).ok_or(DecodeError::UnsupportedProtocolLevel(level))?;
+    // MQTT 3.1 names itself "MQIsdp" at level 3; 3.1.1 and 5.0 say "MQTT" at 4 and 5.
+    let protocol = match (&name[..], level) {
+        (b"MQTT", 4 | 5) | (b"MQIsdp", 3) => Protocol::from_level(level).expect("a known level"),
+        (b"MQTT" | b"MQIsdp", _) => return Err(DecodeError::UnsupportedProtocolLevel(level)),
+        _ => return Err(DecodeError::InvalidProtocolName),
+    };
     let flags = r.u8()?;
     if flags & 0x01 != 0 {
         return Err(DecodeError::ConnectReservedFlag);
@@ -152,7 +162,7 @@ fn connect(r: &mut Reader) -> Result<Connect, DecodeError> {
     let Some(will_qos) = QoS::from_u8(will_qos) else {
         return Err(DecodeError::InvalidWillQoS);
     };
-    if protocol == Protocol::V311 && has_password && !has_username {
+    if protocol != Protocol::V5 && has_password && !has_username {
         return Err(DecodeError::PasswordWithoutUsername);
     }
     let keep_alive = r.u16()?;
@@ -160,7 +170,7 @@ fn connect(r: &mut Reader) -> Result<Connect, DecodeError> {
     let client_id = r.string()?;
     let will = if will_flag {
         let properties = match protocol {
-            Protocol::V311 => Properties::new(),
+            Protocol::V31 | Protocol::V311 => Properties::new(),
             Protocol::V5 => property::decode(r, Context::Will)?,
         };
         let topic = r.byte_string()?;
@@ -200,7 +210,7 @@ fn connack(r: &mut Reader, protocol: Protocol) -> Result<ConnAck, DecodeError> {
     let code = r.u8()?;
     let invalid = DecodeError::InvalidReasonCode { packet: PacketType::ConnAck, code };
     let reason_code = match protocol {
-        Protocol::V311 => ReasonCode::from_v311_connack(code).ok_or(invalid)?,
+        Protocol::V31 | Protocol::V311 => ReasonCode::from_v311_connack(code).ok_or(invalid)?,
         Protocol::V5 if CONNACK_CODES.contains(&code) => ReasonCode(code),
         Protocol::V5 => return Err(invalid),
     };
@@ -304,7 +314,7 @@ fn subscribe(r: &mut Reader, protocol: Protocol) -> Result<Subscribe, DecodeErro
 
 fn subscription_options(byte: u8, protocol: Protocol) -> Result<SubscriptionOptions, DecodeError> {
     let reserved = match protocol {
-        Protocol::V311 => 0b1111_1100,
+        Protocol::V31 | Protocol::V311 => 0b1111_1100,
         Protocol::V5 => 0b1100_0000,
     };
     let invalid = DecodeError::InvalidSubscriptionOptions { options: byte };
@@ -333,7 +343,7 @@ fn suback(r: &mut Reader, protocol: Protocol) -> Result<SubAck, DecodeError> {
     while !r.is_empty() {
         let code = r.u8()?;
         let valid = match protocol {
-            Protocol::V311 => matches!(code, 0x00 | 0x01 | 0x02 | 0x80),
+            Protocol::V31 | Protocol::V311 => matches!(code, 0x00 | 0x01 | 0x02 | 0x80),
             Protocol::V5 => allowed_reason_codes(PacketType::SubAck).contains(&code),
         };
         if !valid {
@@ -369,7 +379,7 @@ fn unsuback(r: &mut Reader, protocol: Protocol) -> Result<UnsubAck, DecodeError>
     let packet_id = r.packet_id()?;
     let mut unsuback =
         UnsubAck { packet_id, reason_codes: Vec::new(), properties: Properties::new() };
-    if protocol == Protocol::V311 {
+    if protocol != Protocol::V5 {
         return Ok(unsuback);
     }
     unsuback.properties = property::decode(r, Context::Packet(PacketType::UnsubAck))?;

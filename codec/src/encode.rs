@@ -88,7 +88,8 @@ fn wire(measured: Option<(usize, usize)>) -> usize {
 fn connect(c: &Connect, buf: &mut BytesMut) -> Result<(), EncodeError> {
     let v5 = c.protocol == Protocol::V5;
     let props = measure(&c.properties, v5)?;
-    let mut len = 6 + 1 + 1 + 2 + wire(props) + field_len(c.client_id.len())?;
+    let name = c.protocol.name().as_bytes();
+    let mut len = 2 + name.len() + 1 + 1 + 2 + wire(props) + field_len(c.client_id.len())?;
     let mut flags = 0u8;
     if c.clean_start {
         flags |= 0x02;
@@ -111,7 +112,7 @@ fn connect(c: &Connect, buf: &mut BytesMut) -> Result<(), EncodeError> {
         flags |= 0x40;
     }
     header(buf, 0x10, len)?;
-    put_field(buf, b"MQTT");
+    put_field(buf, name);
     buf.put_u8(c.protocol.level());
     buf.put_u8(flags);
     buf.put_u16(c.keep_alive);
@@ -281,4 +282,38 @@ fn auth(a: &Auth, v5: bool, buf: &mut BytesMut) -> Result<(), EncodeError> {
         return Err(EncodeError::Unrepresentable("AUTH does not exist in MQTT 3.1.1"));
     }
     reason_and_props(0xF0, a.reason_code, &a.properties, buf)
+}
+
+/// The size in bytes of the wire form of `packet` for `protocol`, fixed header included: the
+/// size MQTT 5.0's Maximum Packet Size limits. Nothing is kept; it fails where [`encode`] would.
+///
+/// PUBLISH and the acknowledgements without properties (the packets sent for every message)
+/// are measured without writing; any other packet is encoded into a scratch buffer.
+pub fn encoded_len(packet: &Packet, protocol: Protocol) -> Result<usize, EncodeError> {
+    let v5 = protocol == Protocol::V5;
+    let remaining = match packet {
+        Packet::Publish(p) => {
+            let id_len = if p.qos == QoS::AtMostOnce { 0 } else { 2 };
+            field_len(p.topic.len())? + id_len + wire(measure(&p.properties, v5)?) + p.payload.len()
+        }
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a)
+            if a.properties.is_empty() =>
+        {
+            if v5 && a.reason_code != ReasonCode::SUCCESS {
+                3
+            } else {
+                2
+            }
+        }
+        Packet::PingReq | Packet::PingResp => 0,
+        other => {
+            let mut scratch = BytesMut::new();
+            encode(other, protocol, &mut scratch)?;
+            return Ok(scratch.len());
+        }
+    };
+    if remaining > VBI_MAX as usize {
+        return Err(EncodeError::TooLarge(remaining));
+    }
+    Ok(1 + vbi_len(remaining) + remaining)
 }

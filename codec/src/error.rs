@@ -42,6 +42,13 @@ pub enum DecodeError {
     /// A variable byte integer inside the packet is longer than 4 bytes.
     #[error("malformed variable byte integer in {packet:?}")]
     MalformedVariableByteInteger { packet: PacketType },
+    /// A 5.0 variable byte integer (the remaining length or one inside the packet) written with
+    /// more bytes than its value needs.
+    #[error("variable byte integer in {packet:?} is not in its shortest form [MQTT-1.5.5-1]")]
+    NonMinimalVariableByteInteger { packet: PacketType },
+    /// A 5.0 Response Topic (of a PUBLISH or a Will) holding `+` or `#`.
+    #[error("Response Topic with a wildcard in {packet:?} [MQTT-3.3.2-14]")]
+    WildcardInResponseTopic { packet: PacketType },
     /// The remaining length ends before the content it should hold (a field, or a declared
     /// string, binary or property length, runs past it).
     #[error("{packet:?} ends before its content is complete")]
@@ -131,6 +138,8 @@ impl DecodeError {
             InvalidQoS => Some("MQTT-3.3.1-4"),
             DupWithQoS0 => Some("MQTT-3.3.1-2"),
             MalformedRemainingLength | MalformedVariableByteInteger { .. } => None,
+            NonMinimalVariableByteInteger { .. } => Some("MQTT-1.5.5-1"),
+            WildcardInResponseTopic { .. } => Some("MQTT-3.3.2-14"),
             UnexpectedEnd { .. } | TrailingBytes { .. } => None,
             InvalidUtf8 { .. } => Some("MQTT-1.5.3-1"),
             NullCharacter { .. } => Some("MQTT-1.5.3-2"),

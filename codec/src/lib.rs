@@ -23,6 +23,6 @@ pub mod topic;
 mod wire;
 
 pub use decode::decode;
-pub use encode::encode;
+pub use encode::{encode, encoded_len};
 pub use error::{DecodeError, EncodeError};
 pub use packet::*;

@@ -10,6 +10,9 @@ use bytestring::ByteString;
 /// The protocol version spoken on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
+    /// MQTT 3.1 (protocol name `MQIsdp`, level 3): the 3.1.1 wire format but for the CONNECT
+    /// header; many deployed devices still speak it.
+    V31,
     /// MQTT 3.1.1, protocol level 4.
     V311,
     /// MQTT 5.0, protocol level 5.
@@ -17,9 +20,18 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The protocol name carried in CONNECT.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::V31 => "MQIsdp",
+            Protocol::V311 | Protocol::V5 => "MQTT",
+        }
+    }
+
     /// The protocol level byte carried in CONNECT.
     pub fn level(self) -> u8 {
         match self {
+            Protocol::V31 => 3,
             Protocol::V311 => 4,
             Protocol::V5 => 5,
         }
@@ -28,6 +40,7 @@ impl Protocol {
     /// The version for a CONNECT protocol level, if we speak it.
     pub fn from_level(level: u8) -> Option<Protocol> {
         match level {
+            3 => Some(Protocol::V31),
             4 => Some(Protocol::V311),
             5 => Some(Protocol::V5),
             _ => None,

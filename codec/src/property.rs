@@ -101,7 +101,10 @@ fn decode_one(r: &mut Reader, id: u8) -> Result<Property, DecodeError> {
         0x01 => PayloadFormatIndicator(flag(r)?),
         0x02 => MessageExpiryInterval(r.u32()?),
         0x03 => ContentType(r.string()?),
-        0x08 => ResponseTopic(r.string()?),
+        0x08 => match r.topic()? {
+            (_, true) => return Err(DecodeError::WildcardInResponseTopic { packet: r.packet() }),
+            (topic, false) => ResponseTopic(topic.to_string()),
+        },
         0x09 => CorrelationData(r.binary()?),
         0x0B => match r.vbi()? {
             0 => return Err(invalid(0)),

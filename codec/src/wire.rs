@@ -89,6 +89,11 @@ impl Reader {
             let byte = self.u8()?;
             value |= u32::from(byte & 0x7F) << (7 * i);
             if byte & 0x80 == 0 {
+                // Variable byte integers inside a packet exist only in 5.0, which wants the
+                // shortest form [MQTT-1.5.5-1].
+                if i > 0 && byte == 0 {
+                    return Err(DecodeError::NonMinimalVariableByteInteger { packet: self.packet });
+                }
                 return Ok(value);
             }
         }

@@ -8,30 +8,36 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use mqttsim_codec::QoS;
+use mqttsim_codec::{Protocol, QoS};
 
-use crate::check::{Check, Ctx, Stop};
+use crate::check::{Cause, Check, Ctx, Isolation, Stop};
 use crate::report::{CheckResult, Report, Verdict};
+use crate::statements;
 use crate::target::{BoxFuture, Target};
 
-/// Which checks to run: `only` and `skip` name checks or statement ids.
+/// Which checks to run: the protocol versions, and `only` and `skip`, which name checks or
+/// statement ids (an alias of a misprinted id names the id).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
     /// If not empty, run only checks named here or citing a statement named here.
     pub only: Vec<String>,
     /// Never run checks named here or citing a statement named here.
     pub skip: Vec<String>,
+    /// Run only the checks of this protocol version; both when `None`.
+    pub protocol: Option<Protocol>,
 }
 
 impl Selection {
     fn names(check: &Check, key: &str) -> bool {
         let key = key.trim().trim_start_matches('[').trim_end_matches(']');
-        check.name == key || check.statements.iter().any(|s| s.eq_ignore_ascii_case(key))
+        let id = statements::canonical(check.protocol, key);
+        check.name == key || check.statements.iter().any(|s| s.eq_ignore_ascii_case(id))
     }
 
     /// True when the check is selected.
     pub fn selects(&self, check: &Check) -> bool {
-        (self.only.is_empty() || self.only.iter().any(|k| Self::names(check, k)))
+        self.protocol.is_none_or(|p| p == check.protocol)
+            && (self.only.is_empty() || self.only.iter().any(|k| Self::names(check, k)))
             && !self.skip.iter().any(|k| Self::names(check, k))
     }
 
@@ -64,7 +70,7 @@ impl Default for SuiteConfig {
         SuiteConfig {
             seed: 0,
             timeout: Duration::from_secs(5),
-            jobs: 8,
+            jobs: 16,
             selection: Selection::default(),
         }
     }
@@ -95,49 +101,54 @@ impl SuiteConfig {
 
 /// Runs the selected checks against `target` and returns their verdicts in table order.
 ///
-/// Each check runs within [`SuiteConfig::check_budget`]; a check that overruns fails with that
-/// reason and its connections are dropped. Retained messages the checks recorded are cleared
-/// at the end. The run never takes longer than [`SuiteConfig::overall_bound`].
+/// Checks that share the broker run concurrently, `jobs` at a time; checks that subscribe to
+/// broker-wide filters ([`Isolation::Alone`]) run after them, one at a time, so they see no other
+/// check's traffic and no retained message of the run. Each check runs within
+/// [`SuiteConfig::check_budget`]; a check that overruns fails with that reason and its
+/// connections are dropped. The retained messages a check recorded are cleared as soon as it
+/// ends. The run never takes longer than [`SuiteConfig::overall_bound`].
 pub async fn run_suite(target: Rc<dyn Target>, checks: &[Check], config: &SuiteConfig) -> Report {
     let started = tokio::time::Instant::now();
     let run_id = config.run_id();
     let selected: Vec<(usize, &Check)> =
         checks.iter().enumerate().filter(|(_, c)| config.selection.selects(c)).collect();
-    let retained = Rc::new(RefCell::new(BTreeSet::new()));
-    let budget = config.check_budget();
+    let cleanup_errors: Rc<RefCell<Vec<String>>> = Rc::default();
+    let unsolicited: Rc<RefCell<usize>> = Rc::default();
+    let v5 = if selected.iter().any(|(_, c)| c.protocol == Protocol::V5) {
+        Some(probe::v5(&*target, &run_id, config.timeout).await.map(Rc::new))
+    } else {
+        None
+    };
 
-    let mut queue: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
+    let mut shared: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
+    let mut alone: VecDeque<(usize, BoxFuture<'static, Verdict>)> = VecDeque::new();
     for (slot, (index, check)) in selected.iter().enumerate() {
-        let ctx =
-            Ctx::new(target.clone(), check, &run_id, *index, config.timeout, retained.clone());
-        let body = (check.run)(ctx);
-        let bounded = async move {
-            match tokio::time::timeout(budget, body).await {
-                Ok(Ok(())) => Verdict::Pass,
-                Ok(Err(Stop::Fail(reason))) => Verdict::Fail(reason),
-                Ok(Err(Stop::Skip(reason))) => Verdict::Skip(reason),
-                Err(_) => Verdict::Fail(format!(
-                    "the check did not finish within its budget of {budget:?}"
-                )),
+        let server = match (&v5, check.protocol) {
+            (Some(Ok(limits)), Protocol::V5) => Some(limits.clone()),
+            (Some(Err(why)), Protocol::V5) => {
+                let verdict = Verdict::Skip(format!("the broker does not speak MQTT 5.0: {why}"));
+                shared.push_back((slot, Box::pin(std::future::ready(verdict))));
+                continue;
             }
+            _ => None,
         };
-        queue.push_back((slot, Box::pin(bounded)));
+        let ctx =
+            Ctx::new(target.clone(), check, &run_id, *index, config.timeout, Rc::default(), server);
+        let job = one_check(check, ctx, config, cleanup_errors.clone(), unsolicited.clone());
+        match check.isolation {
+            Isolation::Shared => shared.push_back((slot, job)),
+            Isolation::Alone => alone.push_back((slot, job)),
+        }
     }
 
     let mut verdicts: Vec<Option<Verdict>> = vec![None; selected.len()];
     let jobs = config.jobs.max(1);
-    let all = join_bounded(queue, jobs, &mut verdicts);
+    let all = async {
+        join_bounded(shared, jobs, &mut verdicts).await;
+        join_bounded(alone, 1, &mut verdicts).await;
+    };
     let overall = config.overall_bound(selected.len());
     let finished = tokio::time::timeout(overall, all).await.is_ok();
-
-    let topics = retained.borrow().clone();
-    let cleanup = tokio::time::timeout(
-        config.timeout * 2,
-        clear_retained(target.clone(), &run_id, &topics, config.timeout),
-    )
-    .await
-    .unwrap_or_else(|_| Err("clearing retained messages timed out".to_string()))
-    .err();
 
     let results = selected
         .iter()
@@ -152,14 +163,70 @@ pub async fn run_suite(target: Rc<dyn Target>, checks: &[Check], config: &SuiteC
             }),
         })
         .collect();
+    let errors = cleanup_errors.borrow();
+    let unsolicited = *unsolicited.borrow();
     Report {
         target: target.describe(),
         run_id,
         seed: config.seed,
         results,
-        cleanup,
+        cleanup: (!errors.is_empty()).then(|| errors.join("; ")),
+        unsolicited,
         elapsed: started.elapsed(),
     }
+}
+
+/// One check as a job: its body within its budget, then the clearing of its retained messages,
+/// then the verdict.
+fn one_check(
+    check: &Check,
+    ctx: Ctx,
+    config: &SuiteConfig,
+    cleanup_errors: Rc<RefCell<Vec<String>>>,
+    unsolicited: Rc<RefCell<usize>>,
+) -> BoxFuture<'static, Verdict> {
+    let budget = config.check_budget();
+    let timeout = config.timeout;
+    let body = (check.run)(ctx.clone());
+    let name = check.name;
+    Box::pin(async move {
+        let outcome = tokio::time::timeout(budget, body).await;
+        let seen = ctx.unsolicited_seen();
+        let topics = ctx.retained_topics();
+        let cleared = tokio::time::timeout(timeout * 2, clear_retained(&ctx, &topics))
+            .await
+            .unwrap_or_else(|_| Err("clearing retained messages timed out".to_string()));
+        if let Err(e) = cleared {
+            cleanup_errors.borrow_mut().push(format!("{name}: {e}"));
+        }
+        *unsolicited.borrow_mut() += seen.len();
+        let root = format!("{}/", ctx.root());
+        let own = seen.iter().find(|(topic, _)| topic.starts_with(&root));
+        match outcome {
+            Ok(Ok(())) => Verdict::Pass,
+            // The broker pushed this check's own messages where no subscription asked for them:
+            // what the check then saw cannot be judged.
+            Ok(Err(Stop::Fail(reason)))
+                if own.is_some() && Cause::UnsolicitedPublish.judged_by() != Some(name) =>
+            {
+                Verdict::Inconclusive {
+                    cause: Cause::UnsolicitedPublish,
+                    reason: format!(
+                        "{reason}; before that the broker sent, unasked, {}",
+                        own.map(|(_, what)| what.as_str()).unwrap_or_default()
+                    ),
+                }
+            }
+            Ok(Err(Stop::Fail(reason))) => Verdict::Fail(reason),
+            Ok(Err(Stop::Skip(reason))) => Verdict::Skip(reason),
+            Ok(Err(Stop::Inconclusive { cause, detail })) => {
+                Verdict::Inconclusive { cause, reason: detail }
+            }
+            Err(_) => {
+                Verdict::Fail(format!("the check did not finish within its budget of {budget:?}"))
+            }
+        }
+    })
 }
 
 /// Polls the queued futures, at most `jobs` at a time, in queue order, storing their outputs.
@@ -196,32 +263,112 @@ async fn join_bounded(
     .await
 }
 
-/// Publishes an empty retained message to every recorded topic.
-async fn clear_retained(
-    target: Rc<dyn Target>,
-    run_id: &str,
-    topics: &BTreeSet<String>,
-    timeout: Duration,
-) -> Result<(), String> {
+/// Publishes an empty retained message to every topic the check recorded, from a client of its
+/// own (client id tag `clean`).
+async fn clear_retained(ctx: &Ctx, topics: &BTreeSet<String>) -> Result<(), String> {
     if topics.is_empty() {
         return Ok(());
     }
-    let cleaner = Check {
-        name: "cleanup",
-        protocol: mqttsim_codec::Protocol::V311,
-        statements: &[],
-        summary: "",
-        run: |_| Box::pin(async { Ok(()) }),
-    };
-    let ctx = Ctx::new(target, &cleaner, run_id, 999, timeout, Rc::default());
     let fail = |s: Stop| format!("clearing retained messages: {s}");
     let mut conn = ctx.client("clean").await.map_err(fail)?;
     for (i, topic) in topics.iter().enumerate() {
+        // Topics a 5.0 check set through an alias or with properties clear the same way.
         conn.publish(topic, b"", QoS::AtLeastOnce, true, (i % 65_000) as u16 + 1)
             .await
             .map_err(fail)?;
     }
     conn.disconnect().await.map_err(fail)
+}
+
+/// The run's MQTT 5.0 probe: one CONNECT of protocol level 5 before the 5.0 checks.
+mod probe {
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use mqttsim_codec::{Connect, Packet, Properties, Protocol};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::conn::ServerLimits;
+    use crate::target::Target;
+
+    /// Connects with MQTT 5.0 and returns what the broker announced in its CONNACK, or why the
+    /// broker does not speak 5.0 (a 3.1.1 CONNACK, a refusal, a close, silence).
+    pub(super) async fn v5(
+        target: &dyn Target,
+        run_id: &str,
+        timeout: Duration,
+    ) -> Result<ServerLimits, String> {
+        let connect = Connect {
+            protocol: Protocol::V5,
+            clean_start: true,
+            keep_alive: 60,
+            client_id: format!("c{run_id}probe5"),
+            will: None,
+            username: None,
+            password: None,
+            properties: Properties::default(),
+        };
+        let mut out = BytesMut::new();
+        mqttsim_codec::encode(&Packet::Connect(connect), Protocol::V5, &mut out)
+            .map_err(|e| format!("cannot encode the probe CONNECT: {e}"))?;
+        let talk = async {
+            let mut stream = target.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
+            stream.write_all(&out).await.map_err(|e| format!("sending failed: {e}"))?;
+            let mut buf = BytesMut::with_capacity(256);
+            loop {
+                if buf.len() >= 2 && buf[0] == 0x20 && buf[1] == 0x02 && buf.len() >= 4 {
+                    // Two bytes of variable header: a 3.1.1 CONNACK.
+                    if buf[3] != 0 {
+                        return Err(format!(
+                            "it answered a CONNECT of protocol level 5 with a 3.1.1 CONNACK, \
+                             return code {}",
+                            buf[3]
+                        ));
+                    }
+                }
+                match mqttsim_codec::decode(&mut buf.clone(), Protocol::V5, 1 << 20) {
+                    Ok(Some(Packet::ConnAck(ack))) if ack.reason_code.0 == 0 => {
+                        let _ = stream.write_all(&[0xE0, 0x00]).await;
+                        return Ok(ServerLimits::of(&ack));
+                    }
+                    Ok(Some(Packet::ConnAck(ack))) => {
+                        return Err(format!(
+                            "it refused a CONNECT of protocol level 5 with CONNACK 0x{:02X}",
+                            ack.reason_code.0
+                        ));
+                    }
+                    Ok(Some(p)) => {
+                        return Err(format!(
+                            "it answered a CONNECT of protocol level 5 with {:?}",
+                            p.packet_type()
+                        ));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(format!(
+                            "its answer to a CONNECT of protocol level 5 is not a 5.0 CONNACK \
+                             ({e}): {:02X?}",
+                            &buf[..]
+                        ));
+                    }
+                }
+                match stream.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        return Err(
+                            "it closed the connection on a CONNECT of protocol level 5".into()
+                        );
+                    }
+                    Ok(_) => {}
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, talk).await {
+            Ok(result) => result,
+            Err(_) => {
+                Err(format!("it did not answer a CONNECT of protocol level 5 within {timeout:?}"))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -234,7 +381,15 @@ mod tests {
         statements: &'static [&'static str],
         run: fn(Ctx) -> BoxFuture<'static, crate::Outcome>,
     ) -> Check {
-        Check { name, protocol: mqttsim_codec::Protocol::V311, statements, summary: "", run }
+        Check {
+            name,
+            protocol: mqttsim_codec::Protocol::V311,
+            statements,
+            summary: "",
+            run,
+            isolation: Isolation::Shared,
+            probes: &[],
+        }
     }
 
     fn table() -> Vec<Check> {
@@ -304,6 +459,7 @@ mod tests {
             let s = Selection {
                 only: only.iter().map(|s| s.to_string()).collect(),
                 skip: skip.iter().map(|s| s.to_string()).collect(),
+                protocol: None,
             };
             checks.iter().filter(|c| s.selects(c)).map(|c| c.name).collect::<Vec<_>>()
         };
@@ -315,6 +471,7 @@ mod tests {
         let s = Selection {
             only: vec!["nope".into(), "fails".into()],
             skip: vec!["MQTT-9.9.9-9".into()],
+            protocol: None,
         };
         assert_eq!(s.unknown_keys(&checks), ["nope", "MQTT-9.9.9-9"]);
     }

@@ -4,12 +4,14 @@
 //! sending N messages of 64 bytes to their own topic, and S subscribers each subscribed to all
 //! of them (`bench/<run>/#`), so every message is delivered S times. The figure is deliveries
 //! per second, from the first publish to the last delivery. Rounds alternate between the brokers
-//! and the median of each is reported, with the ratio ours / Mosquitto.
+//! and the median of each is reported, with the ratio ours / Mosquitto. Every load runs with
+//! MQTT 3.1.1 clients and again with MQTT 5.0 clients (no properties: the protocol's own cost).
 //!
 //! Run: `cargo bench -p mqttsim-net --bench broker_throughput`. Mosquitto must be on the PATH
 //! (Debian: `apt-get install mosquitto`); without it only our broker is measured.
 //! Environment: `BENCH_MESSAGES` (per publisher, default 5000: the 50,000 deliveries per
-//! subscriber fit both brokers' queues, so neither has to drop), `BENCH_ROUNDS` (default 3).
+//! subscriber fit both brokers' queues, so neither has to drop), `BENCH_ROUNDS` (default 3),
+//! `BENCH_PROTOCOLS` (default `3.1.1,5.0`: which client versions, in that order).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -43,24 +45,54 @@ fn main() {
         "load: {PUBLISHERS} publishers x {messages} messages of {PAYLOAD} B, \
          {SUBSCRIBERS} subscribers each receiving all; {rounds} rounds, median"
     );
-    println!("{:<6} {:>22} {:>22} {:>8}", "qos", "mqtt-sim (msg/s)", "mosquitto (msg/s)", "ratio");
-    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
-        let mut ours_rates = Vec::new();
-        let mut theirs_rates = Vec::new();
-        for round in 0..rounds {
-            ours_rates.push(run_load(ours, qos, messages, &format!("o{round}")));
-            if let Some(m) = &mosquitto {
-                theirs_rates.push(run_load(m.addr, qos, messages, &format!("m{round}")));
+    println!(
+        "{:<6} {:<6} {:>22} {:>22} {:>8}",
+        "mqtt", "qos", "mqtt-sim (msg/s)", "mosquitto (msg/s)", "ratio"
+    );
+    let protocols = std::env::var("BENCH_PROTOCOLS").unwrap_or_else(|_| "3.1.1,5.0".to_owned());
+    for version in protocols.split(',') {
+        let protocol = match version {
+            "3.1.1" => Protocol::V311,
+            "5.0" => Protocol::V5,
+            other => panic!("BENCH_PROTOCOLS: unknown version {other:?} (3.1.1 or 5.0)"),
+        };
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+            let mut ours_rates = Vec::new();
+            let mut theirs_rates = Vec::new();
+            for round in 0..rounds {
+                let load = Load { protocol, qos, messages };
+                let run = format!("{}-o{round}", protocol.level());
+                ours_rates.push(run_load(ours, load, &run));
+                if let Some(m) = &mosquitto {
+                    let run = format!("{}-m{round}", protocol.level());
+                    theirs_rates.push(run_load(m.addr, load, &run));
+                }
+            }
+            let o = median(&mut ours_rates);
+            if theirs_rates.is_empty() {
+                println!("{:<6} {:<6} {:>22.0} {:>22} {:>8}", version, qos.as_u8(), o, "-", "-");
+            } else {
+                let t = median(&mut theirs_rates);
+                println!(
+                    "{:<6} {:<6} {:>22.0} {:>22.0} {:>7.2}x",
+                    version,
+                    qos.as_u8(),
+                    o,
+                    t,
+                    o / t
+                );
             }
         }
-        let o = median(&mut ours_rates);
-        if theirs_rates.is_empty() {
-            println!("{:<6} {:>22.0} {:>22} {:>8}", qos.as_u8(), o, "-", "-");
-        } else {
-            let t = median(&mut theirs_rates);
-            println!("{:<6} {:>22.0} {:>22.0} {:>7.2}x", qos.as_u8(), o, t, o / t);
-        }
     }
+}
+
+/// One load: the protocol the clients speak, the QoS of publishes and subscriptions, and the
+/// messages per publisher.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    protocol: Protocol,
+    qos: QoS,
+    messages: usize,
 }
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -92,11 +124,9 @@ fn start_our_broker() -> SocketAddr {
             let _ = mqttsim_net::tcp::serve_broker(
                 listener,
                 core,
-                // Up to 100,000 packets waiting per connection, like Mosquitto's queue below.
-                BrokerDriverConfig {
-                    max_pending_packets: 100_000,
-                    ..BrokerDriverConfig::default()
-                },
+                // The defaults of `mqtt-sim broker`: 8 MiB waiting per connection (over 100,000
+                // of these packets), 256 MiB in all.
+                BrokerDriverConfig::default(),
                 None,
                 std::future::pending(),
             )
@@ -157,16 +187,17 @@ impl Drop for Mosquitto {
 }
 
 /// One measurement: deliveries per second.
-fn run_load(addr: SocketAddr, qos: QoS, messages: usize, run: &str) -> f64 {
+fn run_load(addr: SocketAddr, load: Load, run: &str) -> f64 {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    rt.block_on(load(addr, qos, messages, run))
+    rt.block_on(measure(addr, load, run))
 }
 
-async fn load(addr: SocketAddr, qos: QoS, messages: usize, run: &str) -> f64 {
+async fn measure(addr: SocketAddr, load: Load, run: &str) -> f64 {
+    let Load { protocol, qos, messages } = load;
     let prefix = format!("bench/{run}-{}", qos.as_u8());
     let mut subscribers = Vec::new();
     for s in 0..SUBSCRIBERS {
-        let mut conn = Conn::connect(addr, &format!("{prefix}-sub{s}")).await;
+        let mut conn = Conn::connect(addr, protocol, &format!("{prefix}-sub{s}")).await;
         conn.send(Packet::Subscribe(Subscribe {
             packet_id: 1,
             filters: vec![SubscribeFilter {
@@ -185,7 +216,7 @@ async fn load(addr: SocketAddr, qos: QoS, messages: usize, run: &str) -> f64 {
     }
     let mut publishers = Vec::new();
     for p in 0..PUBLISHERS {
-        publishers.push(Conn::connect(addr, &format!("{prefix}-pub{p}")).await);
+        publishers.push(Conn::connect(addr, protocol, &format!("{prefix}-pub{p}")).await);
     }
     let expected = messages * PUBLISHERS;
     let start = Instant::now();
@@ -277,6 +308,7 @@ async fn subscribe_until(mut conn: Conn, expected: usize) -> usize {
 }
 
 struct Conn {
+    protocol: Protocol,
     reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
     inbound: BytesMut,
@@ -284,18 +316,19 @@ struct Conn {
 }
 
 impl Conn {
-    async fn connect(addr: SocketAddr, client_id: &str) -> Conn {
+    async fn connect(addr: SocketAddr, protocol: Protocol, client_id: &str) -> Conn {
         let stream = TcpStream::connect(addr).await.expect("connect to broker");
         stream.set_nodelay(true).expect("nodelay");
         let (reader, writer) = stream.into_split();
         let mut conn = Conn {
+            protocol,
             reader,
             writer,
             inbound: BytesMut::with_capacity(64 * 1024),
             out: BytesMut::new(),
         };
         conn.send(Packet::Connect(Connect {
-            protocol: Protocol::V311,
+            protocol,
             clean_start: true,
             keep_alive: 0,
             client_id: client_id.to_string(),
@@ -312,7 +345,7 @@ impl Conn {
     }
 
     fn queue(&mut self, packet: &Packet) {
-        encode(packet, Protocol::V311, &mut self.out).expect("benchmark packets encode");
+        encode(packet, self.protocol, &mut self.out).expect("benchmark packets encode");
     }
 
     async fn flush(&mut self) {
@@ -334,7 +367,7 @@ impl Conn {
     async fn recv_opt(&mut self) -> Option<Packet> {
         loop {
             if let Some(packet) =
-                decode(&mut self.inbound, Protocol::V311, 1 << 20).expect("broker sent valid MQTT")
+                decode(&mut self.inbound, self.protocol, 1 << 20).expect("broker sent valid MQTT")
             {
                 return Some(packet);
             }

@@ -40,11 +40,16 @@ impl ClientWaker {
 }
 
 /// Per-connection settings of the client driver.
+///
+/// The protocol version is the core's (`ClientConfig::protocol`): the driver decodes and
+/// encodes with it. What the core sends already respects the server's 5.0 Maximum Packet
+/// Size; what it accepts is the Maximum Packet Size it announced.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientDriverConfig {
-    /// The version the core speaks; the driver decodes and encodes with it.
-    pub protocol: Protocol,
-    /// Largest packet accepted from the server, in bytes.
+    /// Largest packet accepted from the server, in bytes, when the core announces no 5.0
+    /// Maximum Packet Size (always for 3.1.1). A 5.0 core should announce its limit
+    /// (`ClientConfig::maximum_packet_size`): a server may otherwise send larger packets, which
+    /// this cap would then refuse as too large.
     pub max_packet_size: usize,
     /// The driver's epoch: `now` for the core is the time since it.
     pub epoch: Instant,
@@ -63,13 +68,18 @@ where
     S: AsyncRead + AsyncWrite,
 {
     let now = || Instant::now().saturating_duration_since(config.epoch);
+    let (protocol, max_packet_size) = {
+        let core = client.borrow();
+        let max = core.max_incoming_packet_size().unwrap_or(config.max_packet_size);
+        (core.config().protocol, max)
+    };
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut inbound = BytesMut::with_capacity(1024);
     let mut outbound = BytesMut::with_capacity(1024);
     client.borrow_mut().handle_transport_up(now());
     loop {
         // Write what the core has, and stop if it asked to close.
-        if flush(client, &mut outbound, config.protocol, now(), sink) {
+        if flush(client, &mut outbound, protocol, now(), sink) {
             if !outbound.is_empty() {
                 let _ = writer.write_all(&outbound).await;
             }
@@ -95,7 +105,7 @@ where
                 }
                 let t = now();
                 loop {
-                    match decode(&mut inbound, config.protocol, config.max_packet_size) {
+                    match decode(&mut inbound, protocol, max_packet_size) {
                         Ok(Some(packet)) => client.borrow_mut().handle_packet(t, packet),
                         Ok(None) => break,
                         Err(error) => {
@@ -131,7 +141,8 @@ fn flush(
         while let Some(output) = core.poll_output() {
             match output {
                 Output::Send(packet) => {
-                    // The core only builds packets its own version can carry.
+                    // The core only builds packets its own version can carry, within the
+                    // server's Maximum Packet Size.
                     let _ = encode(&packet, protocol, out);
                 }
                 Output::Close => {

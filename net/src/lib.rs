@@ -4,13 +4,20 @@
 //! Modules:
 //! - [`broker`]: one broker core serving many connections, plus its timer task.
 //! - [`client`]: one client core over one connection at a time.
-//! - [`tcp`]: serving the broker on tokio TCP, for `mqtt-sim broker`.
+//! - [`tcp`]: serving the broker on tokio TCP, plain and TLS, for `mqtt-sim broker`; the accept
+//!   loop backs off when accept fails (EMFILE) instead of spinning.
+//! - [`tls`]: the rustls server configuration from PEM files.
+//! - `throttle`: the delay after failed authentication, per source address.
 //!
 //! Both run on a single thread inside a tokio `LocalSet`, as turmoil runs its hosts.
 
 pub mod broker;
 pub mod client;
 pub mod tcp;
+mod throttle;
+pub mod tls;
 
-pub use broker::{BrokerDriver, BrokerDriverConfig, EventSink};
+pub use broker::{
+    BrokerDriver, BrokerDriverConfig, DriverEvent, DriverSink, EventSink, SocketSlot,
+};
 pub use client::{ClientDriverConfig, ClientWaker, ConnectionEnd, drive_client};

@@ -68,11 +68,7 @@ impl Device {
         let waker = self.waker.clone();
         let events = self.events.clone();
         let connected = self.connected.clone();
-        let config = ClientDriverConfig {
-            protocol: Protocol::V311,
-            max_packet_size: 1 << 20,
-            epoch: Instant::now(),
-        };
+        let config = ClientDriverConfig { max_packet_size: 1 << 20, epoch: Instant::now() };
         tokio::task::spawn_local(async move {
             let mut sink = |_: Duration, e: &ClientEvent| {
                 if matches!(e, ClientEvent::Connected { .. } | ClientEvent::Subscribed { .. }) {
@@ -215,7 +211,7 @@ async fn a_subscriber_that_stops_reading_loses_qos0_but_keeps_its_connection() {
         .run_until(async {
             let core = Broker::new(BrokerConfig::default(), Box::new(MemoryStore::volatile()));
             let config =
-                BrokerDriverConfig { max_pending_packets: 4, ..BrokerDriverConfig::default() };
+                BrokerDriverConfig { max_outbox_bytes: 400, ..BrokerDriverConfig::default() };
             let broker = BrokerDriver::new(core, config);
             tokio::task::spawn_local(broker.clone().run_timers());
 
@@ -272,6 +268,97 @@ async fn a_subscriber_that_stops_reading_loses_qos0_but_keeps_its_connection() {
                 "most QoS 0 messages to the stalled subscriber are dropped"
             );
             assert_eq!(broker.connection_count(), 2, "the stalled subscriber is not disconnected");
+        })
+        .await;
+}
+
+/// A raw MQTT 5.0 connection to `broker`: sends CONNECT and reads the CONNACK.
+async fn raw_v5(broker: &BrokerDriver, client_id: &str) -> DuplexStream {
+    let (mut stream, broker_end) = tokio::io::duplex(64 * 1024);
+    broker.spawn_connection(broker_end).unwrap();
+    let connect = Packet::Connect(Connect {
+        protocol: Protocol::V5,
+        clean_start: true,
+        keep_alive: 0,
+        client_id: client_id.into(),
+        will: None,
+        username: None,
+        password: None,
+        properties: Properties::new(),
+    });
+    let mut out = BytesMut::new();
+    encode(&connect, Protocol::V5, &mut out).unwrap();
+    stream.write_all(&out).await.unwrap();
+    match read_v5(&mut stream).await {
+        Some(Packet::ConnAck(ack)) => assert!(!ack.reason_code.is_error()),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    stream
+}
+
+/// The next 5.0 packet from the broker, or `None` at the end of the stream.
+async fn read_v5(stream: &mut DuplexStream) -> Option<Packet> {
+    let mut buf = BytesMut::new();
+    loop {
+        if let Some(packet) = mqttsim_codec::decode(&mut buf, Protocol::V5, 1 << 20).unwrap() {
+            return Some(packet);
+        }
+        if stream.read_buf(&mut buf).await.unwrap() == 0 {
+            return None;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_5_0_packet_above_the_announced_maximum_gets_disconnect_0x95() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let config = BrokerConfig { max_packet_size: 64, ..BrokerConfig::default() };
+            let core = Broker::new(config, Box::new(MemoryStore::volatile()));
+            // The driver's own limit is larger: the core's announced one applies.
+            let broker = BrokerDriver::new(core, BrokerDriverConfig::default());
+            let mut client = raw_v5(&broker, "big").await;
+            let publish = Packet::Publish(mqttsim_codec::Publish {
+                dup: false,
+                qos: QoS::AtMostOnce,
+                retain: false,
+                topic: "t".into(),
+                packet_id: 0,
+                payload: Bytes::from(vec![0u8; 100]),
+                properties: Properties::new(),
+            });
+            let mut out = BytesMut::new();
+            encode(&publish, Protocol::V5, &mut out).unwrap();
+            client.write_all(&out).await.unwrap();
+            match read_v5(&mut client).await {
+                Some(Packet::Disconnect(d)) => {
+                    assert_eq!(d.reason_code, mqttsim_codec::ReasonCode::PACKET_TOO_LARGE)
+                }
+                other => panic!("expected DISCONNECT 0x95, got {other:?}"),
+            }
+            assert_eq!(read_v5(&mut client).await, None, "then the connection is closed");
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_tells_5_0_clients_0x8b_before_closing() {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let core = Broker::new(BrokerConfig::default(), Box::new(MemoryStore::volatile()));
+            let broker = BrokerDriver::new(core, BrokerDriverConfig::default());
+            let mut client = raw_v5(&broker, "stays").await;
+            broker.shutdown(Duration::from_secs(1)).await;
+            match read_v5(&mut client).await {
+                Some(Packet::Disconnect(d)) => {
+                    assert_eq!(d.reason_code, mqttsim_codec::ReasonCode::SERVER_SHUTTING_DOWN)
+                }
+                other => panic!("expected DISCONNECT 0x8B, got {other:?}"),
+            }
+            assert_eq!(read_v5(&mut client).await, None);
+            assert_eq!(broker.connection_count(), 0);
         })
         .await;
 }

@@ -32,6 +32,10 @@ use crate::tap::PacketTap;
 use crate::trace::{Event, Phase, Record};
 use crate::world;
 
+/// The largest packet a device accepts from the broker; a 5.0 device announces it as its
+/// Maximum Packet Size, so that a broker never sends it a larger one.
+const MAX_PACKET_SIZE: u32 = 1 << 20;
+
 /// The longest a device task sleeps without looking at its link's event log.
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
@@ -130,6 +134,7 @@ pub(crate) fn client_config(group: &DeviceGroup, i: usize, protocol: Protocol) -
     config.offline_qos0 =
         if group.queue.capacity > 0 { OfflineQos0::Queue } else { OfflineQos0::Drop };
     if protocol == Protocol::V5 {
+        config.maximum_packet_size = Some(MAX_PACKET_SIZE);
         config.session_expiry_interval = group
             .session_expiry
             .map_or(0, |s| u32::try_from(s.get().as_secs()).unwrap_or(u32::MAX));
@@ -250,19 +255,26 @@ impl EventMapper {
                     payload,
                 }
             }
-            ClientEvent::Acked { id, packet_id, qos } => {
+            ClientEvent::Acked { id, packet_id, qos, .. } => {
                 Event::Acked { msg: self.msg(*id), pid: *packet_id, qos: qos.as_u8() }
             }
             ClientEvent::Subscribed { granted, .. } => {
                 Event::Suback { codes: granted.iter().map(|c| c.0).collect() }
             }
-            ClientEvent::Unsubscribed { .. } | ClientEvent::KeepAliveTimeout => return,
+            ClientEvent::Unsubscribed { .. }
+            | ClientEvent::KeepAliveTimeout
+            | ClientEvent::Downgraded { .. }
+            | ClientEvent::PacketTooLarge { .. }
+            | ClientEvent::BackOff { .. } => return,
             ClientEvent::Dropped { id, reason } => Event::Dropped {
                 msg: self.msg(*id),
                 reason: match reason {
                     DropReason::QueueFull => "queue-full".to_owned(),
                     DropReason::Offline => "offline".to_owned(),
                     DropReason::Rejected(code) => format!("rejected 0x{:02X}", code.0),
+                    DropReason::PacketTooLarge { .. } => "too-large".to_owned(),
+                    DropReason::Expired => "expired".to_owned(),
+                    DropReason::Unsupported(code) => format!("unsupported 0x{:02X}", code.0),
                 },
             },
             ClientEvent::Closed { reason } => Event::Closed { reason: close_reason(reason) },
@@ -558,7 +570,10 @@ impl Device {
     }
 
     fn retry_later(&mut self) {
-        if self.mapper.connected.replace(false) {
+        // A 5.0 server that said to back off (quota exceeded, server busy, ...) keeps the
+        // delays growing even after an accepted connection.
+        let advised = self.client.as_ref().is_some_and(|c| c.borrow().backoff_advised().is_some());
+        if self.mapper.connected.replace(false) && !advised {
             self.backoff.reset();
         }
         let unit: f64 = self.setup.rng.random();
@@ -581,18 +596,16 @@ impl Device {
                 self.conn = Some(conn);
                 let waker = self.waker.clone();
                 let mapper = self.mapper.clone();
-                let config = ClientDriverConfig {
-                    protocol: self.setup.config.protocol,
-                    max_packet_size: 1 << 20,
-                    epoch: epoch(),
-                };
+                let max_packet_size = MAX_PACKET_SIZE as usize;
+                let config = ClientDriverConfig { max_packet_size, epoch: epoch() };
+                let protocol = self.setup.config.protocol;
                 let packets = self.setup.packets;
                 self.phase = Some(Box::pin(async move {
                     let mut sink = |_: Duration, event: &ClientEvent| mapper.on_client_event(event);
                     if packets {
                         let tap = mapper.clone();
                         let record = move |event: Event| tap.push(now(), event);
-                        let stream = PacketTap::new(stream, config.protocol, record);
+                        let stream = PacketTap::new(stream, protocol, record);
                         drive_client(&client, stream, &waker, config, &mut sink).await;
                     } else {
                         drive_client(&client, stream, &waker, config, &mut sink).await;

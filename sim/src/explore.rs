@@ -118,9 +118,12 @@ pub struct SeedResult {
     /// Why the run could not complete, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Wall time of the seed (simulation and check), in milliseconds. Not deterministic.
+    /// Wall time of the seed (simulation and check), in milliseconds. Not deterministic, so
+    /// not written to results files.
+    #[serde(skip)]
     pub wall_ms: u64,
-    /// Wall time spent in the checker, in milliseconds. Not deterministic.
+    /// Wall time spent in the checker, in milliseconds. Not deterministic, not written.
+    #[serde(skip)]
     pub check_ms: u64,
     /// The expectations asked for that the seed gave nothing to judge.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -55,7 +55,9 @@
 //! - [`trace`]: the typed trace records and their JSON Lines and text writers.
 //! - [`check`]: the oracle that judges a trace against the scenario's `expect:` section.
 //! - [`explore`]: seed sweeps in parallel, shards, and swarm variation of a scenario per seed.
+//! - [`results`]: a sweep's results file: its header, reading, merging shards.
 //! - [`report`]: the HTML report, `summary.md` and `junit.xml` of a run, and a sweep's index.
+//! - [`shrink`]: from a failing seed to a small scenario that fails the same guarantee.
 //! - `device`: one device's task: application, client core, reconnects, faults (private).
 //! - `tap`: the packet-level trace: decodes what a device writes and reads (private).
 //!
@@ -72,9 +74,11 @@ pub mod explore;
 pub mod link;
 pub mod plan;
 pub mod report;
+pub mod results;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 mod tap;
 pub mod trace;
 pub mod world;

@@ -35,6 +35,8 @@ const TARGET_STREAM_BASE: u64 = 1 << 32;
 pub struct DevicePlan {
     /// The device number across the whole fleet, from 0; it names its random streams.
     pub index: u64,
+    /// The index of its random streams: its fleet position unless its group says otherwise.
+    pub stream: u64,
     /// The index of its group in the scenario.
     pub group: usize,
     /// Its index within the group (`{i}`).
@@ -118,6 +120,22 @@ pub struct Restart {
     pub state: StateMode,
 }
 
+/// One occurrence of a scenario fault as the plan applied it: a random mix's draw, one
+/// repetition of a repeating fault, with the devices its target resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    /// The index of the fault in the scenario's `faults`.
+    pub fault: usize,
+    /// What happens (for a random mix: the kind drawn).
+    pub kind: FaultKind,
+    /// When it starts.
+    pub at: Duration,
+    /// How long it lasts, if it ends.
+    pub lasts: Option<Duration>,
+    /// The affected devices, by fleet index (empty for a broker restart).
+    pub devices: Vec<u64>,
+}
+
 /// A scenario resolved for one seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -133,6 +151,9 @@ pub struct Plan {
     pub link_faults: Vec<LinkFaultNote>,
     /// Broker restarts, in time order.
     pub restarts: Vec<Restart>,
+    /// Every fault occurrence, in the order the scenario's faults were applied (fault by fault,
+    /// each in time order): what `mqtt-sim shrink` turns into plain faults.
+    pub occurrences: Vec<Occurrence>,
 }
 
 /// Why a scenario cannot be planned.
@@ -231,12 +252,14 @@ impl Plan {
             link.validate()
                 .map_err(|source| PlanError::Link { group: group.group.clone(), source })?;
             let count = u128::from(group.count.max(1));
+            let first = devices.len() as u64;
             for i in 0..group.count as usize {
                 let stagger = group.start.stagger.get().as_nanos() * i as u128 / count;
                 let start = group.start.at.get()
                     + Duration::from_nanos(u64::try_from(stagger).unwrap_or(u64::MAX));
                 devices.push(DevicePlan {
                     index: devices.len() as u64,
+                    stream: group.stream(first, i),
                     group: g,
                     i,
                     client_id: group.client_id(i),
@@ -250,8 +273,15 @@ impl Plan {
             }
         }
 
-        let mut plan =
-            Plan { seed, duration, hosts, devices, link_faults: Vec::new(), restarts: Vec::new() };
+        let mut plan = Plan {
+            seed,
+            duration,
+            hosts,
+            devices,
+            link_faults: Vec::new(),
+            restarts: Vec::new(),
+            occurrences: Vec::new(),
+        };
         let end = scenario::TimeSpan(duration);
         for (f, fault) in scenario.faults.iter().enumerate() {
             let lasts = fault.lasts.map(|l| l.get());
@@ -262,6 +292,13 @@ impl Plan {
                             at: at.get(),
                             down_for: lasts.unwrap_or_default(),
                             state: scenario.restart_state(fault),
+                        });
+                        plan.occurrences.push(Occurrence {
+                            fault: f,
+                            kind: FaultKind::BrokerRestart,
+                            at: at.get(),
+                            lasts,
+                            devices: Vec::new(),
                         });
                     }
                 }
@@ -284,7 +321,7 @@ impl Plan {
                         }
                         let kind = random.kinds[rng.random_range(0..random.kinds.len())];
                         let device = pool[rng.random_range(0..pool.len())];
-                        plan.apply(fault, kind, t, lasts, vec![device], "random".to_owned());
+                        plan.apply(f, fault, kind, t, lasts, vec![device], "random".to_owned());
                     }
                 }
                 FaultAction::Cut { target, .. }
@@ -294,7 +331,8 @@ impl Plan {
                     let kind = fault.kind.expect("validated: a timeline fault has a kind");
                     let devices = plan.targets(scenario, target, &seeds, f as u64);
                     for at in fault.occurrences(end) {
-                        plan.apply(fault, kind, at.get(), lasts, devices.clone(), describe(target));
+                        let target = describe(target);
+                        plan.apply(f, fault, kind, at.get(), lasts, devices.clone(), target);
                     }
                 }
             }
@@ -307,9 +345,11 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Records one occurrence of a fault of `kind` at `at` on `devices`.
+    /// Records one occurrence of fault number `source`, of `kind`, at `at` on `devices`.
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &mut self,
+        source: usize,
         fault: &scenario::FaultSpec,
         kind: FaultKind,
         at: Duration,
@@ -318,6 +358,13 @@ impl Plan {
         target: String,
     ) {
         let until = at.saturating_add(lasts.unwrap_or_default());
+        self.occurrences.push(Occurrence {
+            fault: source,
+            kind,
+            at,
+            lasts: if kind == FaultKind::Crash { None } else { lasts },
+            devices: devices.clone(),
+        });
         let action = match kind {
             FaultKind::Blackout | FaultKind::Partition => {
                 LinkAction::Blackout(directions(fault.direction.unwrap_or_default()))

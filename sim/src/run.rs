@@ -225,6 +225,11 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
         max_queued_messages: spec.max_queued as usize,
         // The format bounds the grace to 1–10, so the product fits.
         keepalive_grace_permille: (spec.keepalive.grace * 1000.0).round() as u32,
+        // MQTT 5.0 Server Keep Alive; validation allows it only in 5.0 scenarios.
+        server_keep_alive: spec
+            .keepalive
+            .server_override
+            .map(|t| u16::try_from(t.get().as_secs()).unwrap_or(u16::MAX)),
         bugs,
         ..BrokerConfig::default()
     }
@@ -251,11 +256,16 @@ fn disconnect_reason(reason: &DisconnectReason) -> String {
         DisconnectReason::TakenOver => "taken-over".to_owned(),
         DisconnectReason::ConnectRefused(code) => format!("connect-refused 0x{:02X}", code.0),
         DisconnectReason::LimitExceeded(limit) => format!("limit-exceeded {limit:?}"),
+        DisconnectReason::ServerShuttingDown => "server-shutting-down".to_owned(),
+        DisconnectReason::SlowConsumer => "slow-consumer".to_owned(),
+        DisconnectReason::WriteTimeout => "write-timeout".to_owned(),
+        DisconnectReason::Overloaded => "overloaded".to_owned(),
     }
 }
 
-/// Turns a broker core event into a trace record.
-fn broker_record(at: Duration, event: &BrokerEvent) -> Record {
+/// Turns a broker core event into a trace record; `None` for events the trace has no record
+/// for (5.0 reason codes sent, expired sessions), which 3.1.1 runs never produce.
+fn broker_record(at: Duration, event: &BrokerEvent) -> Option<Record> {
     let (device, event) = match event {
         BrokerEvent::ClientConnected { conn, client_id, clean_session, session_present } => (
             Some(client_id.to_string()),
@@ -299,6 +309,10 @@ fn broker_record(at: Duration, event: &BrokerEvent) -> Record {
                 reason: match reason {
                     DropReason::QueueFull => "queue-full".to_owned(),
                     DropReason::QoS0Offline => "qos0-offline".to_owned(),
+                    DropReason::Expired => "expired".to_owned(),
+                    DropReason::PacketTooLarge => "packet-too-large".to_owned(),
+                    DropReason::SharedSessionEnded => "shared-session-ended".to_owned(),
+                    DropReason::NotAuthorized => "not-authorized".to_owned(),
                 },
             },
         ),
@@ -306,11 +320,21 @@ fn broker_record(at: Duration, event: &BrokerEvent) -> Record {
             Some(client_id.to_string()),
             Event::BrokerSubscribed { filter: filter.clone(), granted: granted.map(|q| q.as_u8()) },
         ),
+        // The simulated broker has no topic authorisation: a refusal is a drop of the message.
+        BrokerEvent::PublishRefused { client_id, topic, .. } => (
+            Some(client_id.to_string()),
+            Event::BrokerDropped {
+                msg: None,
+                topic: topic.to_string(),
+                reason: "not-authorized".to_owned(),
+            },
+        ),
         BrokerEvent::Unsubscribed { client_id, filter } => {
             (Some(client_id.to_string()), Event::BrokerUnsubscribed { filter: filter.clone() })
         }
+        BrokerEvent::ReasonCodeSent { .. } | BrokerEvent::SessionExpired { .. } => return None,
     };
-    Record::new(at, None, device.as_deref(), event)
+    Some(Record::new(at, None, device.as_deref(), event))
 }
 
 fn now() -> Duration {
@@ -337,7 +361,9 @@ async fn broker_main(
     );
     let sink_recorder = recorder.clone();
     driver.set_event_sink(Box::new(move |_, event| {
-        sink_recorder.borrow_mut().push(broker_record(now(), event));
+        if let Some(record) = broker_record(now(), event) {
+            sink_recorder.borrow_mut().push(record);
+        }
     }));
     tokio::task::spawn_local(driver.clone().run_timers());
     // The listener stays bound for the whole run: turmoil never frees the client socket of a
@@ -414,7 +440,7 @@ fn device_setups(
             let group = &scenario.devices[d.group];
             let model = link_model(d, &seeds);
             let options = LinkOptions { record_events: true, ..LinkOptions::default() };
-            let mut rng = seeds.stream(Purpose::DEVICE, d.index);
+            let mut rng = seeds.stream(Purpose::DEVICE, d.stream);
             let streams = device::publish_streams(group, d.i, d.start, &mut rng);
             DeviceSetup {
                 plan: d.clone(),
@@ -439,7 +465,7 @@ fn device_setups(
 /// The link model of device `d`: its link's configuration and the link faults aimed at it.
 fn link_model(d: &DevicePlan, seeds: &Seeds) -> LinkModel {
     let mut model =
-        LinkModel::new(d.link, seeds, d.index).expect("validated when the plan was made");
+        LinkModel::new(d.link, seeds, d.stream).expect("validated when the plan was made");
     for change in &d.link_faults {
         let window = Window::new(change.from, change.until);
         match change.action {
@@ -451,7 +477,7 @@ fn link_model(d: &DevicePlan, seeds: &Seeds) -> LinkModel {
             }
             LinkAction::Flapping(flap) => {
                 // The scenario validated the means.
-                let _ = model.add_flapping(window, flap.mean_up, flap.mean_down, seeds, d.index);
+                let _ = model.add_flapping(window, flap.mean_up, flap.mean_down, seeds, d.stream);
             }
         }
     }

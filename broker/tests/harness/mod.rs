@@ -9,8 +9,8 @@ use mqttsim_broker::{
     Broker, BrokerConfig, ConnId, DisconnectReason, Event, MemoryStore, Output, Store,
 };
 use mqttsim_codec::{
-    Ack, ConnAck, Connect, Packet, Properties, Protocol, Publish, QoS, ReasonCode, Subscribe,
-    SubscribeFilter, SubscriptionOptions, Unsubscribe, Will,
+    Ack, ConnAck, Connect, Disconnect, Packet, Properties, Property, Protocol, Publish, QoS,
+    ReasonCode, SubAck, Subscribe, SubscribeFilter, SubscriptionOptions, Unsubscribe, Will,
 };
 
 /// Owns a broker and everything it has said so far.
@@ -298,4 +298,111 @@ pub const Q2: QoS = QoS::ExactlyOnce;
 
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
+}
+
+// MQTT 5.0 helpers.
+
+/// A 5.0 CONNECT with these properties.
+pub fn connect5(client_id: &str, clean: bool, properties: Vec<Property>) -> Connect {
+    Connect {
+        protocol: Protocol::V5,
+        properties: Properties(properties),
+        ..connect(client_id, clean)
+    }
+}
+
+/// Subscription options of a QoS.
+pub fn opts(qos: QoS) -> SubscriptionOptions {
+    SubscriptionOptions { qos, ..Default::default() }
+}
+
+/// A PUBLISH with 5.0 properties.
+pub fn publish5(
+    topic: &str,
+    payload: &str,
+    qos: QoS,
+    packet_id: u16,
+    properties: Vec<Property>,
+) -> Publish {
+    Publish { properties: Properties(properties), ..publish(topic, payload, qos, false, packet_id) }
+}
+
+impl Harness {
+    /// Connects a 5.0 client that must be accepted; returns the connection and CONNACK.
+    pub fn connect5(&mut self, connect: Connect) -> (ConnId, ConnAck) {
+        let client_id = connect.client_id.clone();
+        let (conn, connack) = self.connect_with(connect);
+        let connack = connack.unwrap_or_else(|| panic!("{client_id}: no CONNACK"));
+        assert_eq!(connack.reason_code, ReasonCode::SUCCESS, "{client_id}");
+        (conn, connack)
+    }
+
+    /// A plain 5.0 client: Clean Start, no properties.
+    pub fn client5(&mut self, client_id: &str) -> ConnId {
+        self.connect5(connect5(client_id, true, Vec::new())).0
+    }
+
+    /// Sends one SUBSCRIBE with 5.0 options and properties; returns its SUBACK.
+    pub fn subscribe5(
+        &mut self,
+        conn: ConnId,
+        filters: &[(&str, SubscriptionOptions)],
+        properties: Vec<Property>,
+    ) -> SubAck {
+        let packet_id = self.packet_id();
+        let filters = filters
+            .iter()
+            .map(|&(filter, options)| SubscribeFilter { filter: filter.to_owned(), options })
+            .collect();
+        let subscribe = Subscribe { packet_id, filters, properties: Properties(properties) };
+        self.send(conn, Packet::Subscribe(subscribe));
+        let inbox = self.inboxes.entry(conn).or_default();
+        match inbox.pop_front() {
+            Some(Packet::SubAck(suback)) => suback,
+            other => panic!("no SUBACK for {conn}: {other:?}"),
+        }
+    }
+
+    /// Shuts the broker down.
+    pub fn shutdown(&mut self) {
+        self.broker.handle_shutdown(self.now);
+        self.pump();
+    }
+
+    /// The DISCONNECT the broker sent to `conn` (taking everything sent to it).
+    pub fn disconnect_sent(&mut self, conn: ConnId) -> Option<Disconnect> {
+        self.take(conn).into_iter().find_map(|p| match p {
+            Packet::Disconnect(d) => Some(d),
+            _ => None,
+        })
+    }
+}
+
+/// An authorizer that refuses topics and filters under `secret`.
+#[derive(Debug)]
+pub struct NoSecrets;
+
+impl mqttsim_broker::Authorizer for NoSecrets {
+    fn may_publish(&self, _: mqttsim_broker::Identity<'_>, topic: &str) -> bool {
+        !topic.starts_with("secret")
+    }
+    fn may_subscribe(&self, _: mqttsim_broker::Identity<'_>, filter: &str) -> bool {
+        !filter.starts_with("secret")
+    }
+    fn may_receive(&self, _: mqttsim_broker::Identity<'_>, _: &str) -> bool {
+        true
+    }
+}
+
+impl Harness {
+    /// The messages dropped so far, with why and their payload (and forgets all events).
+    pub fn drops(&mut self) -> Vec<(mqttsim_broker::DropReason, Bytes)> {
+        self.take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::MessageDropped { reason, payload, .. } => Some((reason, payload)),
+                _ => None,
+            })
+            .collect()
+    }
 }

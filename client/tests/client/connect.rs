@@ -191,9 +191,12 @@ fn v5_server_disconnect_closes_with_its_reason() {
     assert_eq!(h.out(), lines(&["CLOSE"]));
     assert_eq!(
         h.events(),
-        vec![Event::Closed {
-            reason: CloseReason::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN)
-        }]
+        vec![
+            Event::BackOff { reason: ReasonCode::SERVER_SHUTTING_DOWN },
+            Event::Closed {
+                reason: CloseReason::ServerDisconnect(ReasonCode::SERVER_SHUTTING_DOWN)
+            }
+        ]
     );
 }
 
@@ -235,7 +238,7 @@ fn v5_assigned_client_identifier_is_used_on_reconnect() {
     config.keep_alive = 0;
     let mut h = Harness::new(config);
     h.client.handle_transport_up(h.now);
-    assert_eq!(h.out(), lines(&["CONNECT id= clean=0 ka=0"]));
+    assert_eq!(h.out(), lines(&["CONNECT id= clean=0 ka=0 [receive-max=64]"]));
     h.recv(Packet::ConnAck(mqttsim_codec::ConnAck {
         session_present: false,
         reason_code: ReasonCode::SUCCESS,
@@ -243,5 +246,5 @@ fn v5_assigned_client_identifier_is_used_on_reconnect() {
     }));
     h.client.handle_transport_down(h.now);
     h.client.handle_transport_up(h.now);
-    assert_eq!(h.out(), lines(&["CONNECT id=auto-7 clean=0 ka=0"]));
+    assert_eq!(h.out(), lines(&["CONNECT id=auto-7 clean=0 ka=0 [receive-max=64]"]));
 }

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mqttsim_client::{Client, ClientConfig, Event, Output, State};
-use mqttsim_codec::{Ack, ConnAck, Packet, Properties, Publish, QoS, ReasonCode, SubAck, UnsubAck};
+use mqttsim_codec::{
+    Ack, ConnAck, Disconnect, Packet, Properties, Property, Publish, QoS, ReasonCode,
+    RetainHandling, SubAck, SubscriptionOptions, UnsubAck,
+};
 
 /// A client driven by a fake clock.
 pub struct Harness {
@@ -24,13 +27,31 @@ impl Harness {
         config
     }
 
+    /// A 5.0 device with a persistent session and no keep alive.
+    pub fn device_v5() -> ClientConfig {
+        Harness::device().v5()
+    }
+
     /// Transport up and CONNACK; returns what the CONNACK produced (CONNECT excluded).
     pub fn connect(&mut self, session_present: bool) -> Vec<String> {
+        self.connect_with(session_present, Vec::new())
+    }
+
+    /// Transport up and a 5.0 CONNACK with these properties; returns what the CONNACK produced.
+    pub fn connect_with(
+        &mut self,
+        session_present: bool,
+        properties: Vec<Property>,
+    ) -> Vec<String> {
         self.client.handle_transport_up(self.now);
         let connect = self.out();
         assert_eq!(connect.len(), 1, "transport up sends exactly CONNECT: {connect:?}");
         assert!(connect[0].starts_with("CONNECT"), "{connect:?}");
-        self.recv(connack(session_present, ReasonCode::SUCCESS));
+        self.recv(Packet::ConnAck(ConnAck {
+            session_present,
+            reason_code: ReasonCode::SUCCESS,
+            properties: Properties(properties),
+        }));
         assert_eq!(self.client.state(), State::Connected);
         self.out()
     }
@@ -75,18 +96,118 @@ impl Harness {
     }
 }
 
-/// One line per output: the packet type and the fields that matter to the client.
+/// One line per output: the packet type and the fields that matter to the client, then its
+/// 5.0 properties in brackets when it has some.
 pub fn describe(output: &Output) -> String {
     let packet = match output {
         Output::Close => return "CLOSE".into(),
         Output::Send(packet) => packet,
     };
+    let properties = match packet {
+        Packet::Connect(c) => &c.properties,
+        Packet::ConnAck(c) => &c.properties,
+        Packet::Publish(p) => &p.properties,
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+            &a.properties
+        }
+        Packet::Subscribe(s) => &s.properties,
+        Packet::SubAck(s) => &s.properties,
+        Packet::Unsubscribe(u) => &u.properties,
+        Packet::UnsubAck(u) => &u.properties,
+        Packet::Disconnect(d) => &d.properties,
+        Packet::Auth(a) => &a.properties,
+        Packet::PingReq | Packet::PingResp => return describe_packet(packet),
+    };
+    let mut line = describe_packet(packet);
+    if !properties.is_empty() {
+        line.push_str(&format!(" [{}]", describe_properties(properties)));
+    }
+    if let Packet::Connect(c) = packet
+        && let Some(will) = &c.will
+    {
+        line.push_str(&format!(" will={} q{}", will.topic, will.qos.as_u8()));
+        if will.retain {
+            line.push_str(" retain");
+        }
+        if !will.properties.is_empty() {
+            line.push_str(&format!(" [{}]", describe_properties(&will.properties)));
+        }
+    }
+    line
+}
+
+/// Properties in a compact form: `expiry=60 alias=1 k:v`.
+pub fn describe_properties(properties: &Properties) -> String {
+    let one = |p: &Property| match p {
+        Property::PayloadFormatIndicator(v) => format!("utf8={v}"),
+        Property::MessageExpiryInterval(v) => format!("expiry={v}"),
+        Property::ContentType(v) => format!("content-type={v}"),
+        Property::ResponseTopic(v) => format!("response-topic={v}"),
+        Property::CorrelationData(v) => format!("correlation={}", String::from_utf8_lossy(v)),
+        Property::SubscriptionIdentifier(v) => format!("sub-id={v}"),
+        Property::SessionExpiryInterval(v) => format!("session-expiry={v}"),
+        Property::ReceiveMaximum(v) => format!("receive-max={v}"),
+        Property::MaximumPacketSize(v) => format!("max-packet={v}"),
+        Property::TopicAliasMaximum(v) => format!("alias-max={v}"),
+        Property::TopicAlias(v) => format!("alias={v}"),
+        Property::WillDelayInterval(v) => format!("will-delay={v}"),
+        Property::RequestResponseInformation(v) => format!("request-response={v}"),
+        Property::RequestProblemInformation(v) => format!("request-problem={v}"),
+        Property::ReasonString(v) => format!("reason={v:?}"),
+        Property::UserProperty(k, v) => format!("{k}:{v}"),
+        Property::ServerKeepAlive(v) => format!("server-keep-alive={v}"),
+        Property::AssignedClientIdentifier(v) => format!("assigned-id={v}"),
+        Property::MaximumQoS(v) => format!("max-qos={v}"),
+        Property::RetainAvailable(v) => format!("retain-available={v}"),
+        Property::WildcardSubscriptionAvailable(v) => format!("wildcards={v}"),
+        Property::SubscriptionIdentifierAvailable(v) => format!("sub-ids={v}"),
+        Property::SharedSubscriptionAvailable(v) => format!("shared={v}"),
+        Property::ResponseInformation(v) => format!("response-info={v}"),
+        Property::ServerReference(v) => format!("server-reference={v}"),
+        other => format!("{other:?}"),
+    };
+    properties.iter().map(one).collect::<Vec<_>>().join(" ")
+}
+
+fn describe_options(options: &SubscriptionOptions) -> String {
+    let mut text = options.qos.as_u8().to_string();
+    if options.no_local {
+        text.push_str("+nl");
+    }
+    if options.retain_as_published {
+        text.push_str("+rap");
+    }
+    match options.retain_handling {
+        RetainHandling::SendAtSubscribe => {}
+        RetainHandling::SendIfNew => text.push_str("+rh1"),
+        RetainHandling::DoNotSend => text.push_str("+rh2"),
+    }
+    text
+}
+
+fn describe_packet(packet: &Packet) -> String {
     match packet {
         Packet::Connect(c) => {
             format!("CONNECT id={} clean={} ka={}", c.client_id, c.clean_start as u8, c.keep_alive)
         }
         Packet::Publish(p) => {
-            format!("PUBLISH q{} id={} dup={} {}", p.qos.as_u8(), p.packet_id, p.dup as u8, p.topic)
+            let mut line = format!(
+                "PUBLISH q{} id={} dup={} {}",
+                p.qos.as_u8(),
+                p.packet_id,
+                p.dup as u8,
+                p.topic
+            );
+            if p.retain {
+                line.push_str(" retain");
+            }
+            line
+        }
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a)
+            if a.reason_code != ReasonCode::SUCCESS =>
+        {
+            let name = format!("{:?}", packet.packet_type()).to_uppercase();
+            format!("{name} {} {:?}", a.packet_id, a.reason_code)
         }
         Packet::PubAck(a) => format!("PUBACK {}", a.packet_id),
         Packet::PubRec(a) => format!("PUBREC {}", a.packet_id),
@@ -99,15 +220,53 @@ pub fn describe(output: &Output) -> String {
             let filters: Vec<String> = s
                 .filters
                 .iter()
-                .map(|f| format!("{}:{}", f.filter, f.options.qos.as_u8()))
+                .map(|f| format!("{}:{}", f.filter, describe_options(&f.options)))
                 .collect();
             format!("SUBSCRIBE id={} {}", s.packet_id, filters.join(","))
         }
         Packet::Unsubscribe(u) => format!("UNSUBSCRIBE id={} {}", u.packet_id, u.filters.join(",")),
         Packet::PingReq => "PINGREQ".into(),
+        Packet::PingResp => "PINGRESP".into(),
         Packet::Disconnect(d) => format!("DISCONNECT {:?}", d.reason_code),
+        Packet::ConnAck(c) => {
+            format!("CONNACK present={} {:?}", c.session_present as u8, c.reason_code)
+        }
+        Packet::SubAck(s) => {
+            let codes: Vec<String> =
+                s.reason_codes.iter().map(|c| format!("{:02X}", c.0)).collect();
+            format!("SUBACK id={} {}", s.packet_id, codes.join(","))
+        }
+        Packet::UnsubAck(u) => {
+            let codes: Vec<String> =
+                u.reason_codes.iter().map(|c| format!("{:02X}", c.0)).collect();
+            format!("UNSUBACK id={} {}", u.packet_id, codes.join(","))
+        }
         other => format!("{:?}", other.packet_type()),
     }
+}
+
+/// A PUBLISH from the server with 5.0 properties.
+pub fn publish_with(qos: u8, packet_id: u16, topic: &str, properties: Vec<Property>) -> Packet {
+    let Packet::Publish(mut p) = publish(qos, packet_id, topic, false) else { unreachable!() };
+    p.properties = Properties(properties);
+    Packet::Publish(p)
+}
+
+/// An acknowledgement with a reason code, by packet type.
+pub fn ack_with(kind: mqttsim_codec::PacketType, id: u16, code: ReasonCode) -> Packet {
+    let ack = Ack { packet_id: id, reason_code: code, properties: Properties::new() };
+    match kind {
+        mqttsim_codec::PacketType::PubAck => Packet::PubAck(ack),
+        mqttsim_codec::PacketType::PubRec => Packet::PubRec(ack),
+        mqttsim_codec::PacketType::PubRel => Packet::PubRel(ack),
+        mqttsim_codec::PacketType::PubComp => Packet::PubComp(ack),
+        other => panic!("{other:?} is not an acknowledgement"),
+    }
+}
+
+/// A server DISCONNECT.
+pub fn server_disconnect(code: ReasonCode, properties: Vec<Property>) -> Packet {
+    Packet::Disconnect(Disconnect { reason_code: code, properties: Properties(properties) })
 }
 
 pub fn lines(expected: &[&str]) -> Vec<String> {
@@ -148,6 +307,14 @@ pub fn pubcomp(id: u16) -> Packet {
 
 pub fn suback(id: u16, codes: &[u8]) -> Packet {
     Packet::SubAck(SubAck {
+        packet_id: id,
+        reason_codes: codes.iter().map(|&c| ReasonCode(c)).collect(),
+        properties: Properties::new(),
+    })
+}
+
+pub fn unsuback_v5(id: u16, codes: &[u8]) -> Packet {
+    Packet::UnsubAck(UnsubAck {
         packet_id: id,
         reason_codes: codes.iter().map(|&c| ReasonCode(c)).collect(),
         properties: Properties::new(),

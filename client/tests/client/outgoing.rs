@@ -44,7 +44,7 @@ fn qos1_flow() {
         h.events(),
         vec![
             Event::Published { id, packet_id: 1, qos: QoS::AtLeastOnce, dup: false },
-            Event::Acked { id, packet_id: 1, qos: QoS::AtLeastOnce },
+            Event::Acked { id, packet_id: 1, qos: QoS::AtLeastOnce, reason: ReasonCode::SUCCESS },
         ]
     );
     assert_eq!(h.client.inflight_len(), 0);
@@ -62,7 +62,10 @@ fn qos2_flow_and_repeated_pubrec() {
     h.events();
     h.recv(pubcomp(1));
     assert!(h.out().is_empty());
-    assert_eq!(h.events(), vec![Event::Acked { id, packet_id: 1, qos: QoS::ExactlyOnce }]);
+    assert_eq!(
+        h.events(),
+        vec![Event::Acked { id, packet_id: 1, qos: QoS::ExactlyOnce, reason: ReasonCode::SUCCESS }]
+    );
     assert_eq!(h.client.inflight_len(), 0);
 }
 
@@ -112,7 +115,12 @@ fn packet_ids_wrap_past_65535_skip_zero_and_ids_in_use() {
     h.recv(puback(1));
     assert_eq!(
         h.events(),
-        vec![Event::Acked { id: MessageId(1), packet_id: 1, qos: QoS::AtLeastOnce }]
+        vec![Event::Acked {
+            id: MessageId(1),
+            packet_id: 1,
+            qos: QoS::AtLeastOnce,
+            reason: ReasonCode::SUCCESS
+        }]
     );
 }
 
@@ -193,5 +201,6 @@ fn v5_pubcomp_with_not_found_still_completes_the_message() {
         reason_code: ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
         properties: Properties::new(),
     }));
-    assert_eq!(h.events(), vec![Event::Acked { id, packet_id: 1, qos: QoS::ExactlyOnce }]);
+    let reason = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+    assert_eq!(h.events(), vec![Event::Acked { id, packet_id: 1, qos: QoS::ExactlyOnce, reason }]);
 }

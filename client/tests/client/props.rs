@@ -133,7 +133,7 @@ fn config() -> impl Strategy<Value = ClientConfig> {
 }
 
 /// What a well-behaved server answers to a client packet, if anything.
-fn answer(packet: &Packet) -> Option<Packet> {
+pub fn answer(packet: &Packet) -> Option<Packet> {
     Some(match packet {
         Packet::Publish(p) if p.qos == QoS::AtLeastOnce => Packet::PubAck(Ack::new(p.packet_id)),
         Packet::Publish(p) if p.qos == QoS::ExactlyOnce => Packet::PubRec(Ack::new(p.packet_id)),

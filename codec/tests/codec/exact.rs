@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use mqttsim_codec::{
     Ack, Auth, ConnAck, Connect, Disconnect, Packet, Properties, Property, Protocol, Publish, QoS,
     ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeFilter, SubscriptionOptions, UnsubAck,
-    Unsubscribe, Will, decode, encode,
+    Unsubscribe, Will, decode, encode, encoded_len,
 };
 
 use crate::helpers::{buf, hex, to_hex};
@@ -431,6 +431,7 @@ fn decode_and_encode_are_byte_exact() {
         let mut out = BytesMut::new();
         encode(&packet, protocol, &mut out).unwrap_or_else(|e| panic!("encode {name}: {e}"));
         assert_eq!(to_hex(&out), to_hex(&wire), "encode {name}");
+        assert_eq!(encoded_len(&packet, protocol), Ok(wire.len()), "encoded_len {name}");
     }
 }
 
@@ -497,4 +498,16 @@ fn encode_refuses_oversized_fields() {
         encode(&Packet::Publish(p), V311, &mut out),
         Err(mqttsim_codec::EncodeError::FieldTooLong(70_000))
     );
+}
+
+/// MQTT 3.1 clients say "MQIsdp" at level 3; the rest of the wire is 3.1.1's.
+#[test]
+fn mqtt_3_1_connect_decodes_and_encodes() {
+    let wire = "10 0F 00 06 4D 51 49 73 64 70 03 02 00 3C 00 01 63";
+    let expected = Packet::Connect(connect(Protocol::V31, "c"));
+    let mut input = buf(&hex(wire));
+    assert_eq!(decode(&mut input, V311, 1 << 20).unwrap(), Some(expected.clone()));
+    let mut out = BytesMut::new();
+    encode(&expected, Protocol::V31, &mut out).unwrap();
+    assert_eq!(to_hex(&out), wire);
 }

@@ -68,6 +68,30 @@ fn rows() -> Vec<Row> {
             Some("MQTT-2.2.2-1"),
             0x81,
         ),
+        (
+            "5.0 remaining length not in its shortest form",
+            V5,
+            "C0 80 00",
+            E::NonMinimalVariableByteInteger { packet: T::PingReq },
+            Some("MQTT-1.5.5-1"),
+            0x81,
+        ),
+        (
+            "5.0 property length not in its shortest form",
+            V5,
+            "30 05 00 01 74 80 00",
+            E::NonMinimalVariableByteInteger { packet: T::Publish },
+            Some("MQTT-1.5.5-1"),
+            0x81,
+        ),
+        (
+            "5.0 Response Topic with a wildcard",
+            V5,
+            "30 08 00 01 74 04 08 00 01 23",
+            E::WildcardInResponseTopic { packet: T::Publish },
+            Some("MQTT-3.3.2-14"),
+            0x81,
+        ),
         ("PUBLISH QoS 3", V311, "36 05 00 01 74 00 01", E::InvalidQoS, Some("MQTT-3.3.1-4"), 0x81),
         (
             "PUBLISH DUP with QoS 0",
@@ -413,11 +437,11 @@ fn rows() -> Vec<Row> {
             0x84,
         ),
         (
-            "MQTT 3.1 (MQIsdp, level 3)",
+            "MQTT 3.1's name MQIsdp at level 4",
             V311,
-            "10 0F 00 06 4D 51 49 73 64 70 03 02 00 3C 00 01 63",
-            E::InvalidProtocolName,
-            Some("MQTT-3.1.2-1"),
+            "10 0F 00 06 4D 51 49 73 64 70 04 02 00 3C 00 01 63",
+            E::UnsupportedProtocolLevel(4),
+            Some("MQTT-3.1.2-2"),
             0x84,
         ),
         (
@@ -766,6 +790,15 @@ fn each_malformed_input_gives_its_error_statement_and_reason() {
         assert_eq!(got.reason_code().0, reason, "reason code of {name}");
         assert!(!got.to_string().is_empty(), "message of {name}");
     }
+}
+
+#[test]
+fn a_3_1_1_remaining_length_not_in_its_shortest_form_is_taken() {
+    // 3.1.1 does not ask for the shortest form; 5.0 does (the row above).
+    assert_eq!(
+        decode(&mut buf(&hex("C0 80 00")), V311, MAX),
+        Ok(Some(mqttsim_codec::Packet::PingReq))
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 use mqttsim_codec::{
     Ack, Auth, ConnAck, Connect, Disconnect, Packet, Properties, Property, Protocol, Publish, QoS,
     ReasonCode, RetainHandling, SubAck, Subscribe, SubscribeFilter, SubscriptionOptions, UnsubAck,
-    Unsubscribe, Will, decode, encode,
+    Unsubscribe, Will, decode, encode, encoded_len,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -168,7 +168,7 @@ fn packet_id() -> impl Strategy<Value = u16> {
 
 fn code(protocol: Protocol, v5_codes: &'static [u8]) -> BoxedStrategy<ReasonCode> {
     match protocol {
-        Protocol::V311 => Just(ReasonCode::SUCCESS).boxed(),
+        Protocol::V31 | Protocol::V311 => Just(ReasonCode::SUCCESS).boxed(),
         Protocol::V5 => select(v5_codes).prop_map(ReasonCode).boxed(),
     }
 }
@@ -212,7 +212,7 @@ fn connect(protocol: Protocol) -> impl Strategy<Value = Packet> {
 
 fn connack(protocol: Protocol) -> impl Strategy<Value = Packet> {
     let codes: BoxedStrategy<u8> = match protocol {
-        Protocol::V311 => {
+        Protocol::V31 | Protocol::V311 => {
             (0u8..=5).prop_map(|c| ReasonCode::from_v311_connack(c).unwrap().0).boxed()
         }
         Protocol::V5 => {
@@ -294,7 +294,7 @@ fn subscribe(protocol: Protocol) -> impl Strategy<Value = Packet> {
 
 fn suback(protocol: Protocol) -> impl Strategy<Value = Packet> {
     let codes: &'static [u8] = match protocol {
-        Protocol::V311 => &[0x00, 0x01, 0x02, 0x80],
+        Protocol::V31 | Protocol::V311 => &[0x00, 0x01, 0x02, 0x80],
         Protocol::V5 => &[0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2],
     };
     (packet_id(), prop::collection::vec(select(codes), 1..5), properties(protocol, "ack")).prop_map(
@@ -320,7 +320,7 @@ fn unsuback(protocol: Protocol) -> impl Strategy<Value = Packet> {
     (packet_id(), prop::collection::vec(codes, 1..5), properties(protocol, "ack")).prop_map(
         move |(packet_id, codes, properties)| {
             let reason_codes = match protocol {
-                Protocol::V311 => vec![],
+                Protocol::V31 | Protocol::V311 => vec![],
                 Protocol::V5 => codes.into_iter().map(ReasonCode).collect(),
             };
             Packet::UnsubAck(UnsubAck { packet_id, reason_codes, properties })
@@ -357,7 +357,7 @@ fn packet(protocol: Protocol) -> BoxedStrategy<Packet> {
         disconnect(protocol),
     ];
     match protocol {
-        Protocol::V311 => common.boxed(),
+        Protocol::V31 | Protocol::V311 => common.boxed(),
         Protocol::V5 => prop_oneof![10 => common, 1 => auth()].boxed(),
     }
 }
@@ -382,6 +382,7 @@ proptest! {
     fn every_valid_packet_round_trips((protocol, packet) in protocol_and_packet()) {
         let mut buf = encoded(&packet, protocol);
         let len = buf.len();
+        prop_assert_eq!(encoded_len(&packet, protocol), Ok(len), "encoded_len measures the wire form");
         prop_assert_eq!(decode(&mut buf, protocol, len), Ok(Some(packet)));
         prop_assert!(buf.is_empty());
     }

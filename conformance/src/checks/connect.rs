@@ -13,7 +13,7 @@ pub fn checks() -> Vec<Check> {
         check!(
             "connect-accepted",
             V311,
-            ["MQTT-3.1.4-4", "MQTT-3.2.0-1", "MQTT-3.2.2-1", "MQTT-3.1.4-3"],
+            ["MQTT-3.1.4-4", "MQTT-3.2.0-1", "MQTT-3.2.2-1"],
             "A valid clean-session CONNECT gets CONNACK 0 with Session Present 0 as the first packet.",
             accepted
         ),
@@ -167,7 +167,7 @@ pub fn checks() -> Vec<Check> {
         check!(
             "connect-takeover",
             V311,
-            ["MQTT-3.1.4-2", "MQTT-3.1.3-2"],
+            ["MQTT-3.1.4-2"],
             "A second client with the same id is accepted and the first is disconnected.",
             takeover
         ),
@@ -208,9 +208,14 @@ fn refusing_connack(p: &Packet) -> bool {
 }
 
 /// Removes a persistent session the check created.
+/// Removes a persistent session the check created. Best effort: the verdict is already made,
+/// and a broker that stumbles here (NATS sometimes closes a connection that follows a
+/// DISCONNECT of the same client id too closely) must not turn it into a failure.
 async fn end_session(ctx: &Ctx, client_id: &str) -> Outcome {
-    let (conn, _) = ctx.connect_accepted("cleanup", ctx.connect_packet(client_id)).await?;
-    conn.disconnect().await
+    if let Ok((conn, _)) = ctx.connect_accepted("cleanup", ctx.connect_packet(client_id)).await {
+        let _ = conn.disconnect().await;
+    }
+    Ok(())
 }
 
 /// Connects with CleanSession 0.
@@ -505,7 +510,7 @@ async fn rejected_ignores_data(ctx: Ctx) -> Outcome {
     conn.send_raw(&bytes).await?;
     conn.expect_close_allowing("the refused CONNECT", refusing_connack).await?;
     let mut observer = ctx.client("o").await?;
-    observer.subscribe(1, &[(&topic, QoS::AtMostOnce)]).await?;
+    observer.subscribe_granted(1, &topic, QoS::AtMostOnce).await?;
     match observer.next_within(ctx.quiet()).await? {
         Event::Silent => {}
         Event::Packet(p) => {

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::check::{Check, Ctx, Outcome};
+use mqttsim_codec::{Packet, QoS, ReasonCode};
+
+use crate::check::{Check, Ctx, Outcome, Stop};
 use crate::conn::{Event, describe};
 
 /// The checks of this module.
@@ -20,9 +22,16 @@ pub fn checks() -> Vec<Check> {
         check!(
             "keepalive-pings-keep-alive",
             V311,
-            ["MQTT-3.1.2-24", "MQTT-3.12.4-1", "MQTT-4.1.0-2"],
-            "A client with keep alive 1 s that pings every 0.5 s stays connected for 3 s.",
+            ["MQTT-3.12.4-1", "MQTT-4.1.0-2"],
+            "A client with keep alive 1 s that pings every 0.5 s stays connected for 3 s and keeps its subscription.",
             pings_keep_alive
+        ),
+        check!(
+            "keepalive-zero",
+            V311,
+            ["MQTT-3.1.4-4", "MQTT-3.12.4-1"],
+            "A CONNECT with keep alive 0 (no keep alive) is accepted with CONNACK 0 and the connection works.",
+            zero
         ),
     ]
 }
@@ -66,12 +75,55 @@ async fn enforced(ctx: Ctx) -> Outcome {
 }
 
 async fn pings_keep_alive(ctx: Ctx) -> Outcome {
+    let topic = ctx.topic("t");
     let mut connect = ctx.connect_packet(&ctx.client_id("a"));
     connect.keep_alive = 1;
     let (mut conn, _) = ctx.connect_accepted("a", connect).await?;
+    conn.subscribe_granted(1, &topic, QoS::AtLeastOnce).await?;
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         conn.ping().await?;
     }
+    // The session lasts as long as the connection: the subscription still delivers.
+    let mut publisher = ctx.client("p").await?;
+    publisher.publish(&topic, b"still here", QoS::AtLeastOnce, false, 1).await?;
+    let got = conn.recv_acked().await.map_err(|e| {
+        Stop::Fail(format!(
+            "after 3 s of pings the connection's subscription no longer delivers [MQTT-4.1.0-2]: {e}"
+        ))
+    })?;
+    ensure!(
+        &got.payload[..] == b"still here",
+        "received {:?} instead of \"still here\"",
+        got.payload
+    );
+    publisher.disconnect().await?;
+    conn.disconnect().await
+}
+
+async fn zero(ctx: Ctx) -> Outcome {
+    let mut connect = ctx.connect_packet(&ctx.client_id("a"));
+    connect.keep_alive = 0;
+    let mut conn = ctx.open("a").await?;
+    conn.set_client_id(&connect.client_id);
+    conn.send(&Packet::Connect(connect)).await?;
+    match conn.next_within(ctx.timeout()).await? {
+        Event::Packet(Packet::ConnAck(a)) => ensure!(
+            a.reason_code == ReasonCode::SUCCESS,
+            "a CONNECT with keep alive 0 got {} [MQTT-3.1.4-4]",
+            describe(&Packet::ConnAck(a.clone()))
+        ),
+        Event::Packet(p) => {
+            fail!("a CONNECT with keep alive 0 was answered with {} [MQTT-3.1.4-4]", describe(&p))
+        }
+        Event::Closed => fail!(
+            "the broker closed the connection without CONNACK for a CONNECT with keep alive 0, \
+             which switches keep alive off and is valid [MQTT-3.1.4-4]"
+        ),
+        Event::Silent => {
+            fail!("no CONNACK within {:?} for a CONNECT with keep alive 0", ctx.timeout())
+        }
+    }
+    conn.ping().await?;
     conn.disconnect().await
 }

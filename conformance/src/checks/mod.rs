@@ -7,6 +7,7 @@
 //! - [`retain`]: retained messages.
 //! - [`subscribe`]: SUBSCRIBE, wildcards, `$` topics, overlapping subscriptions, UNSUBSCRIBE.
 //! - [`malformed`]: malformed packets that must close the connection.
+//! - [`v5`]: the MQTT 5.0 checks.
 
 pub mod connect;
 pub mod keepalive;
@@ -14,6 +15,7 @@ pub mod malformed;
 pub mod publish;
 pub mod retain;
 pub mod subscribe;
+pub mod v5;
 pub mod will;
 
 use mqttsim_codec::raw::RawPacket;
@@ -36,6 +38,7 @@ pub fn all() -> Vec<Check> {
     checks.extend(retain::checks());
     checks.extend(subscribe::checks());
     checks.extend(malformed::checks());
+    checks.extend(v5::all());
     checks
 }
 

@@ -4,7 +4,7 @@
 use mqttsim_codec::{Ack, Packet, Publish, QoS};
 
 use crate::check::{Check, Ctx, Outcome, Stop};
-use crate::conn::{Conn, describe, publish};
+use crate::conn::{Conn, describe, publish, require_grants};
 
 /// The checks of this module.
 pub fn checks() -> Vec<Check> {
@@ -75,7 +75,7 @@ pub fn checks() -> Vec<Check> {
         check!(
             "qos-downgrade",
             V311,
-            ["MQTT-3.8.4-6", "MQTT-3.3.5-1"],
+            ["MQTT-3.8.4-6"],
             "Delivery uses the lower of the published QoS and the granted QoS.",
             qos_downgrade
         ),
@@ -123,7 +123,7 @@ async fn qos0(ctx: Ctx) -> Outcome {
 async fn qos1_inbound(ctx: Ctx) -> Outcome {
     let mut conn = ctx.client("p").await?;
     conn.send_publish(&ctx.topic("t"), b"x", QoS::AtLeastOnce, false, 0x1234).await?;
-    match conn.recv().await? {
+    match conn.recv_control().await? {
         Packet::PubAck(a) => ensure!(
             a.packet_id == 0x1234,
             "PUBACK has id {} for PUBLISH 4660 [MQTT-2.3.1-6]",
@@ -142,7 +142,7 @@ async fn qos1_outbound(ctx: Ctx) -> Outcome {
         p.dup = true;
     }
     publisher.send(&dup).await?;
-    match publisher.recv().await? {
+    match publisher.recv_control().await? {
         Packet::PubAck(a) if a.packet_id == 3 => {}
         p => fail!("QoS 1 PUBLISH 3 was answered with {}", describe(&p)),
     }
@@ -164,7 +164,7 @@ async fn qos1_reuse(ctx: Ctx) -> Outcome {
         p.dup = true;
     }
     publisher.send(&again).await?;
-    match publisher.recv().await? {
+    match publisher.recv_control().await? {
         Packet::PubAck(a) if a.packet_id == 5 => {}
         p => fail!("the second PUBLISH 5 was answered with {}", describe(&p)),
     }
@@ -187,7 +187,7 @@ async fn qos1_reuse(ctx: Ctx) -> Outcome {
 async fn qos2_inbound(ctx: Ctx) -> Outcome {
     let mut conn = ctx.client("p").await?;
     conn.send_publish(&ctx.topic("t"), b"x", QoS::ExactlyOnce, false, 0x0102).await?;
-    match conn.recv().await? {
+    match conn.recv_control().await? {
         Packet::PubRec(a) => ensure!(
             a.packet_id == 0x0102,
             "PUBREC has id {} for PUBLISH 258 [MQTT-2.3.1-6]",
@@ -196,7 +196,7 @@ async fn qos2_inbound(ctx: Ctx) -> Outcome {
         p => fail!("QoS 2 PUBLISH was answered with {} [MQTT-3.3.4-1]", describe(&p)),
     }
     conn.send(&Packet::PubRel(Ack::new(0x0102))).await?;
-    match conn.recv().await? {
+    match conn.recv_control().await? {
         Packet::PubComp(a) => ensure!(
             a.packet_id == 0x0102,
             "PUBCOMP has id {} for PUBREL 258 [MQTT-4.3.3-2]",
@@ -211,16 +211,13 @@ async fn qos2_exactly_once(ctx: Ctx) -> Outcome {
     let topic = ctx.topic("t");
     let (mut sub, mut publisher) = pair(&ctx, &topic, QoS::ExactlyOnce).await?;
     publisher.send_publish(&topic, b"once", QoS::ExactlyOnce, false, 3).await?;
-    match publisher.recv().await? {
-        Packet::PubRec(a) if a.packet_id == 3 => {}
-        p => fail!("QoS 2 PUBLISH 3 was answered with {}", describe(&p)),
-    }
+    publisher.expect_pubrec(3).await?;
     let mut resend = publish(&topic, b"once", QoS::ExactlyOnce, false, 3);
     if let Packet::Publish(p) = &mut resend {
         p.dup = true;
     }
     publisher.send(&resend).await?;
-    match publisher.recv().await? {
+    match publisher.recv_control().await? {
         Packet::PubRec(a) if a.packet_id == 3 => {}
         p => fail!(
             "a re-sent QoS 2 PUBLISH before PUBREL was answered with {} [MQTT-4.3.3-2]",
@@ -228,14 +225,17 @@ async fn qos2_exactly_once(ctx: Ctx) -> Outcome {
         ),
     }
     publisher.send(&Packet::PubRel(Ack::new(3))).await?;
-    match publisher.recv().await? {
+    match publisher.recv_control().await? {
         Packet::PubComp(a) if a.packet_id == 3 => {}
         p => fail!("PUBREL 3 was answered with {}", describe(&p)),
     }
     let got = sub.recv_acked().await?;
     ensure!(&got.payload[..] == b"once", "expected \"once\", got {}", packet(&got));
-    sub.expect_no_publish(ctx.quiet(), "a QoS 2 message was delivered twice [MQTT-4.3.3-2]")
-        .await?;
+    let again = drain_acked(&mut sub, &ctx).await?;
+    ensure!(
+        !again.iter().any(|p| &p.payload[..] == b"once"),
+        "a QoS 2 message was delivered twice [MQTT-4.3.3-2]"
+    );
     publisher.publish(&topic, b"new", QoS::ExactlyOnce, false, 3).await?;
     let got = sub.recv_acked().await.map_err(|e| {
         Stop::Fail(format!(
@@ -259,7 +259,8 @@ async fn qos2_outbound(ctx: Ctx) -> Outcome {
         got.packet_id
     );
     sub.send(&Packet::PubRec(Ack::new(got.packet_id))).await?;
-    match sub.recv().await? {
+    // Other PUBLISH packets may come between PUBREC and PUBREL.
+    match sub.recv_control().await? {
         Packet::PubRel(a) => ensure!(
             a.packet_id == got.packet_id,
             "PUBREL has id {} for PUBLISH {} [MQTT-4.3.3-1]",
@@ -281,9 +282,14 @@ async fn persistent(ctx: &Ctx, label: &str, id: &str) -> Result<(Conn, bool), St
     Ok((conn, ack.session_present))
 }
 
+/// Removes a persistent session the check created. Best effort: the verdict is already made,
+/// and a broker that stumbles here (NATS sometimes closes a connection that follows a
+/// DISCONNECT of the same client id too closely) must not turn it into a failure.
 async fn end_session(ctx: &Ctx, id: &str) -> Outcome {
-    let (conn, _) = ctx.connect_accepted("cleanup", ctx.connect_packet(id)).await?;
-    conn.disconnect().await
+    if let Ok((conn, _)) = ctx.connect_accepted("cleanup", ctx.connect_packet(id)).await {
+        let _ = conn.disconnect().await;
+    }
+    Ok(())
 }
 
 async fn qos1_redelivery(ctx: Ctx) -> Outcome {
@@ -334,16 +340,17 @@ async fn qos2_pubrel_redelivery(ctx: Ctx) -> Outcome {
     let (mut sub, _) = persistent(&ctx, "s", &id).await?;
     sub.subscribe_granted(1, &topic, QoS::ExactlyOnce).await?;
     let mut publisher = ctx.client("p").await?;
-    publisher.publish(&topic, b"x", QoS::ExactlyOnce, false, 1).await?;
+    publisher.publish(&topic, b"redeliver", QoS::ExactlyOnce, false, 1).await?;
     let got = sub.recv_publish().await?;
     sub.send(&Packet::PubRec(Ack::new(got.packet_id))).await?;
-    match sub.recv().await? {
+    match sub.recv_control().await? {
         Packet::PubRel(a) if a.packet_id == got.packet_id => {}
         p => fail!("PUBREC was answered with {}", describe(&p)),
     }
     sub.drop_connection();
     let (mut sub, _) = persistent(&ctx, "s again", &id).await?;
-    match sub.recv().await {
+    // Other messages of the session may come before the PUBREL.
+    match sub.recv_control().await {
         Ok(Packet::PubRel(a)) => ensure!(
             a.packet_id == got.packet_id,
             "PUBREL re-sent with id {} instead of {}",
@@ -354,24 +361,50 @@ async fn qos2_pubrel_redelivery(ctx: Ctx) -> Outcome {
         Err(e) => fail!("the unacknowledged PUBREL was not re-sent [MQTT-4.4.0-1]: {e}"),
     }
     sub.send(&Packet::PubComp(Ack::new(got.packet_id))).await?;
-    sub.expect_no_publish(ctx.quiet(), "the PUBLISH was re-sent after its PUBREL [MQTT-4.3.3-1]")
-        .await?;
+    let later = drain_acked(&mut sub, &ctx).await?;
+    ensure!(
+        !later.iter().any(|p| p.payload == got.payload),
+        "the PUBLISH was re-sent after its PUBREL [MQTT-4.3.3-1]"
+    );
     sub.disconnect().await?;
     publisher.disconnect().await?;
     end_session(&ctx, &id).await
+}
+
+/// Collects and acknowledges the PUBLISH packets that arrive until nothing comes for a quiet
+/// period; any other packet or a close is a failure.
+pub(crate) async fn drain_acked(conn: &mut Conn, ctx: &Ctx) -> Result<Vec<Publish>, Stop> {
+    let mut got = Vec::new();
+    loop {
+        match conn.next_within(ctx.quiet()).await? {
+            crate::conn::Event::Silent => return Ok(got),
+            crate::conn::Event::Closed => {
+                fail!("{}: the broker closed the connection", conn.label())
+            }
+            crate::conn::Event::Packet(Packet::Publish(p)) => {
+                conn.ack(&p).await?;
+                got.push(p);
+            }
+            crate::conn::Event::Packet(p) => {
+                fail!("{}: unexpected {}", conn.label(), describe(&p))
+            }
+        }
+    }
 }
 
 async fn qos_downgrade(ctx: Ctx) -> Outcome {
     let low = ctx.topic("low");
     let high = ctx.topic("high");
     let mut sub = ctx.client("s").await?;
-    sub.subscribe(1, &[(&low, QoS::AtMostOnce), (&high, QoS::AtLeastOnce)]).await?;
+    let asked = [(low.as_str(), QoS::AtMostOnce), (high.as_str(), QoS::AtLeastOnce)];
+    let codes = sub.subscribe(1, &asked).await?;
+    require_grants("s", &asked, &codes, &[QoS::AtMostOnce, QoS::AtLeastOnce])?;
     let mut publisher = ctx.client("p").await?;
-    publisher.publish(&low, b"2to0", QoS::ExactlyOnce, false, 1).await?;
+    publisher.publish(&low, b"1to0", QoS::AtLeastOnce, false, 1).await?;
     let got = sub.recv_acked().await?;
     ensure!(
         got.qos == QoS::AtMostOnce,
-        "a QoS 2 message reached a QoS 0 subscription at QoS {} [MQTT-3.8.4-6]",
+        "a QoS 1 message reached a QoS 0 subscription at QoS {} [MQTT-3.8.4-6]",
         got.qos.as_u8()
     );
     publisher.publish(&high, b"0to0", QoS::AtMostOnce, false, 0).await?;
@@ -401,7 +434,9 @@ async fn ordering(ctx: Ctx) -> Outcome {
     let t0 = ctx.topic("q0");
     let t1 = ctx.topic("q1");
     let mut sub = ctx.client("s").await?;
-    sub.subscribe(1, &[(&t0, QoS::AtMostOnce), (&t1, QoS::AtLeastOnce)]).await?;
+    let asked = [(t0.as_str(), QoS::AtMostOnce), (t1.as_str(), QoS::AtLeastOnce)];
+    let codes = sub.subscribe(1, &asked).await?;
+    require_grants("s", &asked, &codes, &[QoS::AtMostOnce, QoS::AtLeastOnce])?;
     let mut publisher = ctx.client("p").await?;
     let mut burst = bytes::BytesMut::new();
     for i in 1..=N {
@@ -420,7 +455,7 @@ async fn ordering(ctx: Ctx) -> Outcome {
     }
     publisher.send_raw(&burst).await?;
     for i in 1..=N {
-        match publisher.recv().await? {
+        match publisher.recv_control().await? {
             Packet::PubAck(a) if a.packet_id == i => {}
             p => fail!("expected PUBACK {i}, got {}", describe(&p)),
         }

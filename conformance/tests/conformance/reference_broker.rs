@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use mqttsim_broker::{BrokerConfig, PlantedBug};
+use mqttsim_codec::Protocol;
 use mqttsim_conformance::{Report, SuiteConfig, checks, run_against_reference};
+
+use crate::matrix::{Expected, compare};
 
 /// Runs the selected checks against a broker with `config` inside a turmoil simulation.
 fn simulate(config: BrokerConfig, only: &[&str]) -> Report {
@@ -24,18 +27,29 @@ fn the_reference_broker_in_simulation_matches_its_expectation() {
     assert_eq!(report.to_expectation(), again.to_expectation(), "a simulated run is deterministic");
     assert_eq!(report.elapsed, again.elapsed, "and takes the same simulated time");
 
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("expected/reference-broker-sim.txt");
-    let actual = report.to_expectation();
-    if std::env::var_os("UPDATE_EXPECT").is_some() {
-        std::fs::write(&path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("expected");
+    let v311 = report.for_protocol(Protocol::V311);
+    let v5 = report.for_protocol(Protocol::V5);
     assert!(
-        expected == actual,
-        "the reference broker's results changed ({}); rerun with UPDATE_EXPECT=1 after review:\n{actual}",
-        path.display()
+        !v5.results
+            .iter()
+            .any(|r| r.verdict.reason().starts_with("the broker does not speak MQTT 5.0")),
+        "the reference broker speaks MQTT 5.0"
     );
+    let files = [
+        (dir.join("reference-broker-sim.txt"), v311),
+        (dir.join("5.0/reference-broker-sim.txt"), v5),
+    ];
+    for (path, report) in files {
+        let actual = report.to_expectation();
+        let expected = Expected::parse(&std::fs::read_to_string(&path).unwrap_or_default());
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&path, expected.updated(&actual)).unwrap();
+            continue;
+        }
+        compare("the reference broker", &path, &expected, &actual);
+        assert!(report.passed(), "the reference broker fails a check:\n{}", report.to_table());
+    }
 }
 
 /// Every planted bug makes the check aimed at it fail, where the clean broker passes it.

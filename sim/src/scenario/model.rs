@@ -366,6 +366,10 @@ pub struct DeviceGroup {
     /// What the devices subscribe to.
     #[serde(default)]
     pub subscribe: Vec<SubscribeSpec>,
+    /// The index of the first device's random streams (the others follow), instead of its
+    /// position in the fleet. `mqtt-sim shrink` writes it so that a device keeps the randomness
+    /// it had in the run being shrunk when devices before it are removed.
+    pub streams_from: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -380,6 +384,12 @@ impl DeviceGroup {
     /// The client id of device `i` of this group.
     pub fn client_id(&self, i: usize) -> String {
         self.client_id.expand(i, &self.group, &self.site)
+    }
+
+    /// The index of the random streams of device `i`, given the group's first device's position
+    /// in the fleet.
+    pub fn stream(&self, first_position: u64, i: usize) -> u64 {
+        self.streams_from.map_or(first_position, u64::from) + i as u64
     }
 
     /// Expands any of this group's templates for device `i`.

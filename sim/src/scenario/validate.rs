@@ -80,6 +80,7 @@ pub(crate) fn validate(s: &Scenario) -> Check {
     check_sites(s)?;
     check_groups(s)?;
     let ids = check_client_ids(s)?;
+    check_streams(s)?;
     for (i, fault) in s.faults.iter().enumerate() {
         check_fault(s, &ids, fault, &format!("faults[{i}]"))?;
     }
@@ -480,6 +481,41 @@ fn check_groups(s: &Scenario) -> Check {
         }
         for (si, sub) in g.subscribe.iter().enumerate() {
             check_topic(&format!("{path}.subscribe[{si}].filter"), g, &sub.filter, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Devices' random streams (`streams_from`, or the fleet position) must not be shared, and must
+/// fit the 32 bits a flapping fault's stream leaves for the device.
+fn check_streams(s: &Scenario) -> Check {
+    let mut ranges: Vec<(u64, u64, usize)> = Vec::with_capacity(s.devices.len());
+    let mut position: u64 = 0;
+    for (gi, g) in s.devices.iter().enumerate() {
+        let first = g.stream(position, 0);
+        let end = first + u64::from(g.count);
+        if end > u64::from(u32::MAX) {
+            return fail(
+                format!("devices[{gi}].streams_from"),
+                format!("the streams of this group's {} devices run past {}", g.count, u32::MAX),
+            );
+        }
+        ranges.push((first, end, gi));
+        position += u64::from(g.count);
+    }
+    ranges.sort_unstable();
+    for pair in ranges.windows(2) {
+        let ((_, end, a), (start, _, b)) = (pair[0], pair[1]);
+        if start < end {
+            let (first, second) = (a.min(b), a.max(b));
+            return fail_help(
+                format!("devices[{second}].streams_from"),
+                format!(
+                    "the random streams of group `{}` overlap those of group `{}`",
+                    s.devices[second].group, s.devices[first].group
+                ),
+                "give each group a `streams_from` at least the previous group's plus its count, or leave it out",
+            );
         }
     }
     Ok(())

@@ -43,8 +43,8 @@ fn shipped_scenarios_replay_byte_for_byte_and_seeds_matter() {
         let mut s = scenario(path);
         check(path, &s, secs);
         if s.protocol.get() == Protocol::V5 {
-            // The reference broker refuses 5.0 for now, which makes these runs a refusal
-            // storm; run them as 3.1.1 as well so that their traffic and faults are exercised.
+            // Run 5.0 scenarios as 3.1.1 as well, so that both protocols replay byte for byte
+            // on the same traffic and faults.
             s.protocol = ProtocolVersion(Protocol::V311);
             check(&format!("{path} as 3.1.1"), &s, secs);
         }
