@@ -52,6 +52,13 @@ pub fn checks() -> Vec<Check> {
             qos2_exactly_once
         ),
         check!(
+            "qos2-dup-first-arrival",
+            V311,
+            ["MQTT-4.3.3-2", "MQTT-4.5.0-1"],
+            "A QoS 2 PUBLISH with DUP 1 that the broker never saw (its first send was lost) is a new message, delivered once.",
+            qos2_dup_first_arrival
+        ),
+        check!(
             "qos2-outbound",
             V311,
             ["MQTT-4.3.3-1", "MQTT-3.6.1-1", "MQTT-2.2.2-1"],
@@ -243,6 +250,33 @@ async fn qos2_exactly_once(ctx: Ctx) -> Outcome {
         ))
     })?;
     ensure!(&got.payload[..] == b"new", "expected \"new\", got {}", packet(&got));
+    sub.disconnect().await?;
+    publisher.disconnect().await
+}
+
+async fn qos2_dup_first_arrival(ctx: Ctx) -> Outcome {
+    let topic = ctx.topic("t");
+    let (mut sub, mut publisher) = pair(&ctx, &topic, QoS::ExactlyOnce).await?;
+    // As a client re-sends after a connection lost its first send: DUP 1, an id never used.
+    let mut resend = publish(&topic, b"first", QoS::ExactlyOnce, false, 7);
+    if let Packet::Publish(p) = &mut resend {
+        p.dup = true;
+    }
+    publisher.send(&resend).await?;
+    publisher.expect_pubrec(7).await?;
+    publisher.send(&Packet::PubRel(Ack::new(7))).await?;
+    match publisher.recv_control().await? {
+        Packet::PubComp(a) if a.packet_id == 7 => {}
+        p => fail!("PUBREL 7 was answered with {}", describe(&p)),
+    }
+    let got = drain_acked(&mut sub, &ctx).await?;
+    let copies = got.iter().filter(|p| &p.payload[..] == b"first").count();
+    ensure!(
+        copies > 0,
+        "a QoS 2 PUBLISH with DUP 1 was acknowledged (PUBREC, PUBCOMP) but never delivered: \
+         DUP 1 is no proof the broker saw the message [MQTT-4.5.0-1]"
+    );
+    ensure!(copies == 1, "the QoS 2 message was delivered {copies} times [MQTT-4.3.3-2]");
     sub.disconnect().await?;
     publisher.disconnect().await
 }

@@ -110,6 +110,13 @@ async fn on_subscribe(ctx: Ctx) -> Outcome {
         "a retained QoS 1 message was delivered at QoS {} [MQTT-3.3.1-5]",
         got.qos.as_u8()
     );
+    // One copy per subscription: a second with DUP 0 is the message sent twice (a re-send of
+    // an unacknowledged copy would carry DUP 1; this one was acknowledged).
+    let again = crate::checks::publish::drain_acked(&mut sub, &ctx).await?;
+    ensure!(
+        !again.iter().any(|p| *p.topic == topic && !p.dup),
+        "the retained message was sent twice for one new subscription [MQTT-3.3.1-6]"
+    );
     sub.disconnect().await
 }
 

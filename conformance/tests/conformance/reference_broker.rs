@@ -62,9 +62,15 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::NoWillOnKeepaliveTimeout, "will-on-keepalive-expiry"),
         (PlantedBug::StaleRetained, "retained-replaced-by-qos0"),
         (PlantedBug::NoWillOnTakeover, "will-on-takeover"),
+        (PlantedBug::DupFlagNotSet, "qos1-redelivery-dup"),
+        (PlantedBug::RetainedDeleteNotForwarded, "retained-cleared-by-empty"),
+        (PlantedBug::RetainedDuplicated, "retained-on-subscribe"),
+        (PlantedBug::Qos2DupFlagDrop, "qos2-dup-first-arrival"),
     ];
     assert_eq!(catchers.len(), PlantedBug::ALL.len(), "a planted bug has no catcher listed here");
-    let names: Vec<&str> = catchers.iter().map(|(_, c)| *c).collect();
+    let mut names: Vec<&str> = catchers.iter().map(|(_, c)| *c).collect();
+    names.sort_unstable();
+    names.dedup();
     let clean = simulate(BrokerConfig::default(), &names);
     for r in &clean.results {
         assert_eq!(
