@@ -73,6 +73,7 @@ mod device;
 pub mod explore;
 pub mod link;
 pub mod plan;
+pub mod replay;
 pub mod report;
 pub mod results;
 pub mod rng;
@@ -80,6 +81,7 @@ pub mod run;
 pub mod scenario;
 pub mod shrink;
 mod tap;
+pub mod testing;
 pub mod trace;
 pub mod world;
 
