@@ -1,6 +1,6 @@
 //! The deterministic simulator.
 //!
-//! Load a scenario, [`run`] it, read the trace:
+//! Load a scenario, [`run`](fn@run) it, read the trace:
 //!
 //! ```
 //! use std::path::Path;
@@ -50,7 +50,7 @@
 //! - [`rng`]: per-purpose, per-device random streams derived from the scenario seed.
 //! - [`link`]: the per-device link model (pure) and its async adapter on turmoil streams.
 //! - [`plan`]: a scenario resolved for one seed: devices, start times, links, fault schedule.
-//! - [`run`]: the runner: the broker host and the device hosts on turmoil, the step loop, the
+//! - [`run`](mod@run): the runner: the broker host and the device hosts on turmoil, the step loop, the
 //!   summary.
 //! - [`trace`]: the typed trace records and their JSON Lines and text writers.
 //! - [`check`]: the oracle that judges a trace against the scenario's `expect:` section.

@@ -139,7 +139,7 @@
 //! assert!(message.contains("replay: mqtt-sim run polite-leaver.yaml --seed 1"));
 //! ```
 //!
-//! Modules: [`env`] (the variables, parsed), and the private `trace` ([`Trace`], [`TraceView`],
+//! Modules: [`env`](mod@env) (the variables, parsed), and the private `trace` ([`Trace`], [`TraceView`],
 //! [`first_difference`]) and `message` (failure messages, the `cargo test` replay line).
 
 pub mod env;
@@ -429,7 +429,7 @@ impl Simulation {
 
     fn validate(&self) -> Result<(), Error> {
         let whole_ms = |option, d: Duration| {
-            if d.subsec_nanos() % 1_000_000 != 0 {
+            if !d.subsec_nanos().is_multiple_of(1_000_000) {
                 return Err(Error::Override {
                     option,
                     problem: format!(

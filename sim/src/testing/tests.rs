@@ -130,7 +130,9 @@ fn the_seed_choice_says_which_variable_chose() {
 #[test]
 fn the_cargo_test_line_names_package_target_and_test() {
     let exe = |p: &'static str| Some(Path::new(p));
-    let cases: Vec<(Option<&str>, Option<&str>, Option<&Path>, Option<&str>)> = vec![
+    // (thread name, CARGO_PKG_NAME, test binary, the line)
+    type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a Path>, Option<&'a str>);
+    let cases: Vec<Case<'_>> = vec![
         (
             Some("fleet_sweep"),
             Some("fleet-tests"),
