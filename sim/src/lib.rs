@@ -1,5 +1,8 @@
 //! The deterministic simulator.
 //!
+//! **In your own tests**, start with [`testing`]: a scenario from a file or a string, a run, its
+//! verdict and trace, failure messages with the replay command, seeds from `MQTT_SIM_SEED`.
+//!
 //! Load a scenario, [`run`](fn@run) it, read the trace:
 //!
 //! ```
@@ -58,6 +61,8 @@
 //! - [`results`]: a sweep's results file: its header, reading, merging shards.
 //! - [`report`]: the HTML report, `summary.md` and `junit.xml` of a run, and a sweep's index.
 //! - [`shrink`]: from a failing seed to a small scenario that fails the same guarantee.
+//! - [`replay`]: the `mqtt-sim run FILE --seed N ...` command that replays a seed.
+//! - [`testing`]: the surface for users' own `cargo test`: run, verdict, trace views, replay.
 //! - `device`: one device's task: application, client core, reconnects, faults (private).
 //! - `tap`: the packet-level trace: decodes what a device writes and reads (private).
 //!
