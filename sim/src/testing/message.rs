@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 
 use super::env::SEED_VAR;
-use super::{Error, Run, Status, Verdict};
+use super::{Error, Guarantee, Run, Status, Verdict};
 
 /// The violations shown in full per failed guarantee; the rest are counted.
 pub(super) const VIOLATIONS_SHOWN: usize = 3;
@@ -61,6 +61,26 @@ pub(super) fn failure(label: &str, seed: u64, verdict: &Verdict, replay: &Replay
         }
     }
     out.push_str("  (trace lines are numbered as in trace.txt and trace.jsonl)\n");
+    let _ = write!(out, "{replay}");
+    out
+}
+
+/// The message of a run (or sweep: `what` says which) that left guarantees it asks for with
+/// nothing to judge.
+pub(super) fn not_exercised(
+    what: &str,
+    idle: &[(Guarantee, &str)],
+    replay: &ReplayLines,
+) -> String {
+    let names: Vec<&str> = idle.iter().map(|(g, _)| g.name()).collect();
+    let mut out = format!("{what}: {} asked for but not exercised\n", names.join(", "));
+    for (g, why) in idle {
+        let _ = writeln!(out, "  {:<20} NOT EXERCISED ({why})", g.name());
+    }
+    out.push_str(
+        "  (a guarantee with nothing to judge is not a pass: make the scenario exercise it, or \
+         take it out of `expect:`)\n",
+    );
     let _ = write!(out, "{replay}");
     out
 }

@@ -18,7 +18,8 @@
 //! [`Simulation::check`] runs the scenario's seed, judges the trace against the scenario's
 //! `expect:` section, and fails the test with a readable message when a guarantee is broken:
 //! the guarantee, the violation with the trace lines that show it, and the commands that
-//! replay exactly that run.
+//! replay exactly that run. A guarantee asked for that the run gave nothing to judge (no QoS 2
+//! message for `qos2_exactly_once`, ...) fails it too: it is never a pass.
 //!
 //! # A scenario in a string, a run, its verdict
 //!
@@ -347,8 +348,8 @@ impl Simulation {
 
     /// Runs [`seed`](Simulation::seed), or the seeds the environment names, and fails the test
     /// with [`Run::failure_message`] if any guarantee of the scenario's `expect:` section is
-    /// broken, naming each failing seed with the commands that replay it. Returns the seeds it
-    /// ran.
+    /// broken, naming each failing seed with the commands that replay it, or if one had nothing
+    /// to judge in any seed (see [`Run::passed`]). Returns the seeds it ran.
     ///
     /// # Panics
     ///
@@ -399,17 +400,46 @@ impl Simulation {
         }
         let mut ran = Vec::new();
         let mut failures = message::Failures::default();
+        // The guarantees no seed has exercised yet, with the first seed's reason.
+        let mut idle: Option<Vec<(Guarantee, String)>> = None;
         for seed in seeds {
             ran.push(seed);
             match self.run_checked(seed, env.check_determinism) {
-                Ok(run) if run.passed() => {}
-                Ok(run) => failures.failed_run(&run, &self.replay_lines(seed, true)),
+                Ok(run) => {
+                    let unexercised = run.verdict.not_exercised();
+                    match &mut idle {
+                        None => {
+                            idle = Some(
+                                unexercised
+                                    .iter()
+                                    .map(|(g, why)| (*g, (*why).to_owned()))
+                                    .collect(),
+                            )
+                        }
+                        Some(idle) => idle.retain(|(g, _)| unexercised.iter().any(|(u, _)| u == g)),
+                    }
+                    if run.verdict.failed() {
+                        failures.failed_run(&run, &self.replay_lines(seed, true));
+                    }
+                }
                 Err(error) => failures.error(seed, &error, &self.replay_lines(seed, true)),
             }
         }
-        match failures.message(&self.label(), ran.len(), chosen.as_deref()) {
-            Some(text) => Err(text),
-            None => Ok(ran),
+        if let Some(text) = failures.message(&self.label(), ran.len(), chosen.as_deref()) {
+            return Err(text);
+        }
+        match idle {
+            Some(idle) if !idle.is_empty() => {
+                let idle: Vec<(Guarantee, &str)> =
+                    idle.iter().map(|(g, w)| (*g, w.as_str())).collect();
+                let what = match ran.as_slice() {
+                    [seed] => format!("{}, seed {seed}", self.label()),
+                    _ => format!("{}, {} seeds", self.label(), ran.len()),
+                };
+                let first = ran.first().copied().unwrap_or_default();
+                Err(message::not_exercised(&what, &idle, &self.replay_lines(first, true)))
+            }
+            _ => Ok(ran),
         }
     }
 
@@ -530,10 +560,11 @@ pub struct Run {
 }
 
 impl Run {
-    /// Whether every guarantee held (none failed; one with nothing to judge is not a failure,
-    /// see [`Status::NotExercised`]).
+    /// Whether the run passed: no guarantee failed, and every guarantee the scenario asks for
+    /// had something to judge. One with nothing to judge ([`Status::NotExercised`]) is not a
+    /// pass: a test that judged nothing proves nothing.
     pub fn passed(&self) -> bool {
-        !self.verdict.failed()
+        !self.verdict.failed() && self.verdict.not_exercised().is_empty()
     }
 
     /// The guarantees that failed, in verdict order.
@@ -552,18 +583,25 @@ impl Run {
     }
 
     /// What failed, for a person: the scenario and seed, each failed guarantee with its first
-    /// violations (what was expected, what was observed, the trace lines that show it) and the
-    /// command that replays the run. `None` when the run passed.
+    /// violations (what was expected, what was observed, the trace lines that show it), the
+    /// guarantees that had nothing to judge, and the command that replays the run. `None` when
+    /// the run passed.
     pub fn failure_message(&self) -> Option<String> {
-        (!self.passed())
-            .then(|| message::failure(&self.label, self.seed, &self.verdict, &self.replay))
+        if self.verdict.failed() {
+            Some(message::failure(&self.label, self.seed, &self.verdict, &self.replay))
+        } else if !self.verdict.not_exercised().is_empty() {
+            let what = format!("{}, seed {}", self.label, self.seed);
+            Some(message::not_exercised(&what, &self.verdict.not_exercised(), &self.replay))
+        } else {
+            None
+        }
     }
 
     /// Fails the test with [`failure_message`](Run::failure_message) unless the run passed.
     ///
     /// # Panics
     ///
-    /// When a guarantee failed.
+    /// When a guarantee failed, or one the scenario asks for had nothing to judge.
     #[track_caller]
     pub fn assert_passed(&self) {
         if let Some(message) = self.failure_message() {

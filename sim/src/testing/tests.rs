@@ -447,3 +447,37 @@ fn the_replay_command_of_a_file_names_it_as_given() {
     assert_eq!(sim.replay_command(4), format!("mqtt-sim run {} --seed 4 --swarm", path.display()));
     assert_eq!(sim.scenario().name, "will-takeover");
 }
+
+/// A guarantee asked for that the run gave nothing to judge is not a pass, in a single run and
+/// in a sweep where no seed exercised it.
+#[test]
+fn a_guarantee_with_nothing_to_judge_fails_the_test() {
+    let yaml = GREENHOUSE.replace(
+        "expect: { qos1_at_least_once: true }",
+        "expect: { qos1_at_least_once: true, qos2_exactly_once: true }",
+    );
+    let sim = Simulation::from_yaml(&yaml, "greenhouse.yaml").unwrap();
+    let run = sim.run().unwrap();
+    assert!(!run.verdict.failed());
+    assert!(!run.passed());
+    let message = run.failure_message().unwrap();
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(
+        lines[0],
+        "scenario `greenhouse` (greenhouse.yaml), seed 1: qos2_exactly_once asked for but not \
+         exercised"
+    );
+    assert!(lines[1].starts_with("  qos2_exactly_once    NOT EXERCISED ("), "{message}");
+    assert!(message.contains("replay: mqtt-sim run greenhouse.yaml --seed 1\n"), "{message}");
+    let panic = std::panic::catch_unwind(|| run.assert_passed()).unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>(), Some(&message));
+    let sweep = sim.check_with(&Environment::default(), 1..=2).unwrap_err();
+    assert!(
+        sweep.starts_with(
+            "scenario `greenhouse` (greenhouse.yaml), 2 seeds: qos2_exactly_once asked for but \
+             not exercised\n"
+        ),
+        "{sweep}"
+    );
+    assert!(sweep.contains("take it out of `expect:`"), "{sweep}");
+}
