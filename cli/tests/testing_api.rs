@@ -1,4 +1,4 @@
-//! The library's test helpers (`mqttsim_sim::testing`) as a user's CI runs them: the seed comes
+//! The library's test surface (`mqttsim_sim::testing`) as a user's CI runs them: the seed comes
 //! from `MQTT_SIM_SEED` (or a sweep from `MQTT_SIM_SEEDS`) in the test process's real
 //! environment, the failure message prints the replay commands, and the `mqtt-sim run` command
 //! it prints reproduces the library's trace byte for byte.

@@ -1,6 +1,6 @@
 //! The command that replays one seed of a run: `mqtt-sim run SCENARIO --seed N`, with the
 //! options that change what a seed does. Every front end prints it the same way: `mqtt-sim run`,
-//! `explore`, `report` and the [`testing`](crate::testing) helpers in users' own tests.
+//! `explore`, `report` and the [`testing`](crate::testing) module in users' own tests.
 //!
 //! ```
 //! use mqttsim_sim::replay::Replay;

@@ -13,7 +13,7 @@ use mqttsim_sim::scenario::load_scenario;
 use mqttsim_sim::testing::env::Environment;
 
 /// The seeds to run: those `MQTT_SIM_SEED` or `MQTT_SIM_SEEDS` name, else `default` (read as
-/// the library's test helpers read them).
+/// the library's `testing` module reads them).
 fn seeds(default: std::ops::RangeInclusive<u64>) -> Vec<u64> {
     match Environment::read() {
         Ok(env) => env.seeds.map_or(default, |choice| choice.seeds).collect(),

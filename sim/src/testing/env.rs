@@ -1,4 +1,4 @@
-//! The environment variables the test helpers honour, read once per call and parsed strictly:
+//! The environment variables the `testing` module honours, read once per call and parsed strictly:
 //! a value that cannot be meant is an error naming the variable, never a silent default.
 
 use std::ffi::OsString;

@@ -1,4 +1,4 @@
-//! The test helpers' own tests: environment variables, the `cargo test` replay line, failure
+//! The `testing` module's own tests: environment variables, the `cargo test` replay line, failure
 //! messages, the determinism comparison and the filtered text trace. Runs that need the real
 //! process environment (`MQTT_SIM_SEED` selecting a seed, the replay command reproducing the
 //! trace) are in `cli/tests/testing_api.rs`, which runs a child test process and `mqtt-sim`.
