@@ -63,35 +63,9 @@ pub struct Failure {
     pub error: anyhow::Error,
 }
 
-/// How a run was made, as far as replaying one of its seeds needs to know.
-#[derive(Debug, Clone)]
-pub struct Replay {
-    /// The scenario file, as the user named it.
-    pub scenario: String,
-    /// `--duration`, as given.
-    pub duration: Option<String>,
-    /// `--swarm`.
-    pub swarm: bool,
-    /// `--tick`, as given.
-    pub tick: Option<String>,
-}
-
-impl Replay {
-    /// `mqtt-sim run SCENARIO --seed N`, with the options that change what a seed does.
-    pub fn command(&self, seed: u64) -> String {
-        let mut cmd = format!("mqtt-sim run {} --seed {seed}", self.scenario);
-        if let Some(d) = &self.duration {
-            cmd.push_str(&format!(" --duration {d}"));
-        }
-        if self.swarm {
-            cmd.push_str(" --swarm");
-        }
-        if let Some(tick) = &self.tick {
-            cmd.push_str(&format!(" --tick {tick}"));
-        }
-        cmd
-    }
-}
+/// How a run was made, as far as replaying one of its seeds needs to know (shared with the
+/// library, so that tests built on it print the same command).
+pub use mqttsim_sim::replay::Replay;
 
 impl Failure {
     /// Bad input or usage: exit code 2.

@@ -5,8 +5,8 @@
 //!
 //! Modules:
 //! - [`packet`]: the packet model (one type per control packet, 5.0 properties, reason codes).
-//! - [`decode`]: incremental decoding; "need more bytes" is `Ok(None)`.
-//! - [`encode`]: encoding of every packet for either version.
+//! - [`decode`](mod@decode): incremental decoding; "need more bytes" is `Ok(None)`.
+//! - [`encode`](mod@encode): encoding of every packet for either version.
 //! - [`error`]: typed decode and encode errors, each naming the normative statement it breaks.
 //! - [`topic`]: topic name and filter validation, matching, and `$share` parsing.
 //! - [`raw`]: a builder for deliberately malformed packets, for conformance checks.

@@ -2,7 +2,7 @@
 //!
 //! Fields that exist only in 5.0 (properties, most reason codes, subscription options beyond the
 //! QoS) are simply empty or default when a packet travels as 3.1.1. The wire differences live in
-//! [`crate::decode`] and [`crate::encode`], never here.
+//! [`crate::decode()`] and [`crate::encode()`], never here.
 
 use bytes::Bytes;
 use bytestring::ByteString;

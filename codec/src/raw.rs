@@ -169,7 +169,7 @@ impl RawPacket {
         out
     }
 
-    /// The wire bytes in a buffer ready for [`crate::decode`].
+    /// The wire bytes in a buffer ready for [`crate::decode()`].
     pub fn to_bytes_mut(&self) -> BytesMut {
         BytesMut::from(&self.to_vec()[..])
     }

@@ -22,7 +22,7 @@
 //!
 //! Modules:
 //! - [`statements`]: the coverage manifest, every normative statement with its testability.
-//! - [`check`]: what a check is ([`Check`], [`Ctx`], [`Stop`]) and the `check!`/`fail!` macros.
+//! - [`check`](mod@check): what a check is ([`Check`], [`Ctx`], [`Stop`]) and the `check!`/`fail!` macros.
 //! - [`conn`]: a test client connection with bounded waits for packets, silence and closes.
 //! - [`checks`]: the checks themselves, one module per area of the standard.
 //! - [`target`]: where the broker is (tokio TCP or turmoil TCP) and broker URL parsing.

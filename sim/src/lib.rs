@@ -1,6 +1,9 @@
 //! The deterministic simulator.
 //!
-//! Load a scenario, [`run`] it, read the trace:
+//! **In your own tests**, start with [`testing`]: a scenario from a file or a string, a run, its
+//! verdict and trace, failure messages with the replay command, seeds from `MQTT_SIM_SEED`.
+//!
+//! Load a scenario, [`run`](fn@run) it, read the trace:
 //!
 //! ```
 //! use std::path::Path;
@@ -50,7 +53,7 @@
 //! - [`rng`]: per-purpose, per-device random streams derived from the scenario seed.
 //! - [`link`]: the per-device link model (pure) and its async adapter on turmoil streams.
 //! - [`plan`]: a scenario resolved for one seed: devices, start times, links, fault schedule.
-//! - [`run`]: the runner: the broker host and the device hosts on turmoil, the step loop, the
+//! - [`run`](mod@run): the runner: the broker host and the device hosts on turmoil, the step loop, the
 //!   summary.
 //! - [`trace`]: the typed trace records and their JSON Lines and text writers.
 //! - [`check`]: the oracle that judges a trace against the scenario's `expect:` section.
@@ -58,6 +61,8 @@
 //! - [`results`]: a sweep's results file: its header, reading, merging shards.
 //! - [`report`]: the HTML report, `summary.md` and `junit.xml` of a run, and a sweep's index.
 //! - [`shrink`]: from a failing seed to a small scenario that fails the same guarantee.
+//! - [`replay`]: the `mqtt-sim run FILE --seed N ...` command that replays a seed.
+//! - [`testing`]: the surface for users' own `cargo test`: run, verdict, trace views, replay.
 //! - `device`: one device's task: application, client core, reconnects, faults (private).
 //! - `tap`: the packet-level trace: decodes what a device writes and reads (private).
 //!
@@ -73,6 +78,7 @@ mod device;
 pub mod explore;
 pub mod link;
 pub mod plan;
+pub mod replay;
 pub mod report;
 pub mod results;
 pub mod rng;
@@ -80,6 +86,7 @@ pub mod run;
 pub mod scenario;
 pub mod shrink;
 mod tap;
+pub mod testing;
 pub mod trace;
 pub mod world;
 

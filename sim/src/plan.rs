@@ -1,7 +1,7 @@
 //! Resolving a scenario into a concrete plan: every device, its start time and link, and every
 //! fault with its time and its targets, all drawn from the seed before the run starts.
 //!
-//! The plan is pure data; [`crate::run`] executes it on turmoil. Drawing everything up front
+//! The plan is pure data; [`crate::run()`] executes it on turmoil. Drawing everything up front
 //! keeps the fault schedule independent of what happens during the run.
 
 use std::time::Duration;

@@ -2,19 +2,22 @@
 //! (shortened so that CI stays fast; `mqtt-sim explore` runs the long sweeps).
 //!
 //! A failing seed is printed with the command that replays it alone:
-//! `MQTT_SIM_SEED=<seed> cargo test -p mqttsim-sim --test sweep <test name>`.
+//! `MQTT_SIM_SEED=<seed> cargo test -p mqttsim-sim --test sweep <test name>`
+//! (`MQTT_SIM_SEEDS=A..=B` runs another sweep).
 
 use std::path::Path;
 use std::time::Duration;
 
 use mqttsim_sim::explore::{ExploreOptions, explore};
 use mqttsim_sim::scenario::load_scenario;
+use mqttsim_sim::testing::env::Environment;
 
-/// The seeds to run: `MQTT_SIM_SEED` alone when it is set, else `default`.
+/// The seeds to run: those `MQTT_SIM_SEED` or `MQTT_SIM_SEEDS` name, else `default` (read as
+/// the library's `testing` module reads them).
 fn seeds(default: std::ops::RangeInclusive<u64>) -> Vec<u64> {
-    match std::env::var("MQTT_SIM_SEED") {
-        Ok(seed) => vec![seed.trim().parse().expect("MQTT_SIM_SEED is a number")],
-        Err(_) => default.collect(),
+    match Environment::read() {
+        Ok(env) => env.seeds.map_or(default, |choice| choice.seeds).collect(),
+        Err(e) => panic!("{e}"),
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Every struct rejects unknown fields. Values are checked for syntax while they are read (a
 //! duration, a rate, a template, a QoS) and for meaning afterwards by
-//! [`validate`](super::validate), so a [`Scenario`] returned by
+//! `validate`, so a [`Scenario`] returned by
 //! [`parse_scenario`](super::parse_scenario) is consistent.
 
 use std::borrow::Cow;
