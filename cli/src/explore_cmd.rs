@@ -73,7 +73,7 @@ pub struct ExploreArgs {
     #[arg(long, value_parser = TimeSpan::parse)]
     duration: Option<TimeSpan>,
     /// Simulated time per turmoil step (default 10ms): larger steps make idle time cheaper.
-    #[arg(long, value_parser = TimeSpan::parse)]
+    #[arg(long, value_parser = crate::parse_tick)]
     tick: Option<TimeSpan>,
     /// Where to write the per-seed results (JSON Lines); with --merge, the merged results.
     #[arg(long)]

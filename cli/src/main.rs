@@ -67,6 +67,18 @@ pub struct Failure {
 /// library, so that tests built on it print the same command).
 pub use mqttsim_sim::replay::Replay;
 
+/// `--tick` of `run`, `explore` and `shrink`: a span of at least 1 ms (the simulator advances
+/// one tick per step, so a zero tick would never advance).
+pub fn parse_tick(text: &str) -> Result<mqttsim_sim::scenario::TimeSpan, String> {
+    let tick = mqttsim_sim::scenario::TimeSpan::parse(text)?;
+    if tick.get() < std::time::Duration::from_millis(1) {
+        return Err(format!(
+            "`{text}`: the tick must be at least 1ms (the simulated time of one step)"
+        ));
+    }
+    Ok(tick)
+}
+
 impl Failure {
     /// Bad input or usage: exit code 2.
     pub fn input(error: impl Into<anyhow::Error>) -> Failure {

@@ -54,7 +54,7 @@ pub struct RunArgs {
     swarm: bool,
     /// Simulated time per turmoil step (default 10ms). Devices' own link delays stay exact; only
     /// the hop between turmoil hosts is rounded up to a step. Part of what a seed replays.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = crate::parse_tick)]
     tick: Option<TimeSpan>,
     /// The device whose sequence diagram the report draws (default: the device of the first
     /// violation, else the first publisher).
@@ -184,6 +184,9 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         tick: args.tick.map(|t| t.to_string()),
     }
     .command(seed);
+    // The packet-level records are evidence the checker uses (round trips, a quiet device's
+    // last packet), so the replay asks for them too.
+    let replay = if args.packets { replay + " --packets" } else { replay };
     let input = ReportInput {
         scenario: &scenario,
         records: &records.0,

@@ -43,7 +43,7 @@ pub struct ShrinkArgs {
     #[arg(long, value_parser = TimeSpan::parse)]
     duration: Option<TimeSpan>,
     /// Simulated time per turmoil step, as in the sweep that failed (default 10ms).
-    #[arg(long, value_parser = TimeSpan::parse)]
+    #[arg(long, value_parser = crate::parse_tick)]
     tick: Option<TimeSpan>,
     /// The guarantee to keep failing (default: the first that failed), such as `wills`.
     #[arg(long, value_parser = parse_guarantee)]

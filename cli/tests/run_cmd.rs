@@ -75,6 +75,25 @@ fn explore_refuses_zero_jobs() {
     assert!(text(&out.stderr).contains("--jobs"), "{}", text(&out.stderr));
 }
 
+/// Defect: `run --tick 0` never returned (a step of no simulated time never advances the run);
+/// `explore` and `shrink` took it too. A tick below 1 ms is a usage error everywhere.
+#[test]
+fn a_zero_tick_is_a_usage_error() {
+    let dir = scratch("tick");
+    let path = repo("sim/tests/scenarios/run/power-vs-crash.yaml");
+    let path = path.to_str().unwrap();
+    for args in [
+        vec!["run", path, "--tick", "0"],
+        vec!["explore", path, "--seeds", "1..=2", "--tick", "0s"],
+        vec!["shrink", path, "--seed", "1", "--tick", "0ms"],
+    ] {
+        let out = mqtt_sim(&args, &dir);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("the tick must be at least 1ms"), "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--packets` adds a record per control packet (PINGREQ, PINGRESP, PUBACK, ...); without it the
 /// trace has none.
 #[test]
@@ -87,9 +106,16 @@ fn packets_adds_the_packet_level_trace() {
         args.extend_from_slice(extra);
         let out = mqtt_sim(&args, &dir);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        out
     };
     run(&[], "plain");
-    run(&["--packets"], "packets");
+    let out = run(&["--packets"], "packets");
+    // The packet records are evidence the checker uses, so the replay asks for them too.
+    assert!(
+        text(&out.stdout).contains("--seed 3 --duration 35s --packets\n"),
+        "{}",
+        text(&out.stdout)
+    );
     let plain = std::fs::read_to_string(dir.join("plain/trace.txt")).unwrap();
     let packets = std::fs::read_to_string(dir.join("packets/trace.txt")).unwrap();
     for packet in

@@ -83,6 +83,9 @@ pub enum SimError {
     /// Writing the trace failed.
     #[error("writing the trace failed: {0}")]
     Trace(#[from] io::Error),
+    /// The tick is below 1 ms: the simulation would never advance.
+    #[error("the tick ({0:?}) must be at least 1ms: the simulator advances one tick per step")]
+    Tick(Duration),
 }
 
 /// Counts per QoS level.
@@ -545,6 +548,9 @@ fn link_fault_records(plan: &Plan) -> Vec<Record> {
 /// fails to write.
 pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> Result<RunReport, SimError> {
     let RunOptions { seed, duration, tick, mut trace, mut progress } = options;
+    if tick < Duration::from_millis(1) {
+        return Err(SimError::Tick(tick));
+    }
     let wall = std::time::Instant::now();
     let seed = seed.unwrap_or(scenario.seed);
     let duration = duration.unwrap_or(scenario.duration.get());
@@ -623,4 +629,25 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> Result<RunReport, Si
     report.simulated_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     report.wall_ms = u64::try_from(wall.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tick below 1 ms never advances the simulation (`mqtt-sim run --tick 0` hung): it is an
+    /// error, before anything runs.
+    #[test]
+    fn a_zero_tick_is_an_error() {
+        let scenario = crate::scenario::parse_scenario(
+            "name: t\nseed: 1\nduration: 1s\nprotocol: \"3.1.1\"\nsites: [ { name: s, link: { latency: 1ms } } ]\n\
+             devices: [ { group: g, site: s, count: 1, client_id: d } ]\n",
+            std::path::Path::new("t.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        for tick in [Duration::ZERO, Duration::from_micros(999)] {
+            let options = RunOptions { tick, ..RunOptions::default() };
+            assert!(matches!(run(&scenario, options), Err(SimError::Tick(t)) if t == tick));
+        }
+    }
 }
