@@ -202,22 +202,25 @@ fn syntax_help(
     (line, column, "check the indentation, quotes and brackets on this line and the lines above")
 }
 
+/// A number with thousands separators (`1,000,000`).
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The range of a whole-number field whose limit is narrower than its type's, by the field's
 /// name (the last part of its path).
 fn number_range(field: &str) -> Option<String> {
     let name = field.rsplit('.').next().unwrap_or(field);
     let name = name.split('[').next().unwrap_or(name);
-    let thousands = |n: u32| {
-        let digits = n.to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
-    };
+    let thousands = |n: u32| thousands(u64::from(n));
     Some(match name {
         "count" => format!("1 to {}", thousands(validate::MAX_DEVICES)),
         "max_inflight" => "1 to 65,535".to_owned(),

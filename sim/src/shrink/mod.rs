@@ -33,7 +33,7 @@ pub use yaml::to_yaml;
 
 use crate::check::Guarantee;
 use crate::plan::PlanError;
-use crate::scenario::{BrokerBug, Scenario, parse_scenario};
+use crate::scenario::{BrokerBug, Scenario, parse_scenario, thousands};
 use edit::{DeviceRef, Simplify};
 
 /// A planted broker bug and the shipped scenario that catches it: the pairs that
@@ -854,19 +854,6 @@ fn shortlist(names: &[&str]) -> String {
     let mut out = names.iter().take(6).copied().collect::<Vec<_>>().join(", ");
     if names.len() > 6 {
         let _ = write!(out, " and {} more", names.len() - 6);
-    }
-    out
-}
-
-/// A number with thousands separators.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
     }
     out
 }
