@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::check::{CheckOptions, Coverage, Status, check};
 use crate::rng::{Purpose, Seeds};
@@ -105,33 +104,7 @@ pub fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> 
     Ok(range)
 }
 
-/// What one seed gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeedResult {
-    pub seed: u64,
-    /// Whether any expectation failed (or the run itself failed).
-    pub failed: bool,
-    /// How many violations the checker found.
-    pub violations: u64,
-    /// The guarantees that failed, by name.
-    pub failed_guarantees: Vec<String>,
-    /// Why the run could not complete, if it could not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Wall time of the seed (simulation and check), in milliseconds. Not deterministic, so
-    /// not written to results files.
-    #[serde(skip)]
-    pub wall_ms: u64,
-    /// Wall time spent in the checker, in milliseconds. Not deterministic, not written.
-    #[serde(skip)]
-    pub check_ms: u64,
-    /// The expectations asked for that the seed gave nothing to judge.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub not_exercised: Vec<String>,
-    /// What the seed's run went through.
-    #[serde(default)]
-    pub coverage: Coverage,
-}
+pub use mqttsim_verdict::sweep::SeedResult;
 
 /// Runs and judges one seed.
 pub fn run_seed(scenario: &Scenario, seed: u64, options: &ExploreOptions) -> SeedResult {

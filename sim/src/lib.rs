@@ -73,21 +73,21 @@
 //! link — latency, loss as retransmission delay, blackouts, flapping, resets — is modelled by
 //! [`link::LinkModel`] and applied on the device side by [`link::DeviceLink`].
 
-pub mod check;
+pub use mqttsim_verdict::check;
 mod device;
 pub mod explore;
 pub mod link;
 pub mod plan;
 pub mod replay;
-pub mod report;
+pub use mqttsim_verdict::report;
 pub mod results;
 pub mod rng;
 pub mod run;
-pub mod scenario;
+pub use mqttsim_verdict::scenario;
 pub mod shrink;
 mod tap;
 pub mod testing;
-pub mod trace;
+pub use mqttsim_verdict::trace;
 pub mod world;
 
 pub use run::{RunOptions, RunReport, SimError, run};

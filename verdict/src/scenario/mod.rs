@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::path::Path;
-//! use mqttsim_sim::scenario::parse_scenario;
+//! use mqttsim_verdict::scenario::parse_scenario;
 //!
 //! let yaml = r#"
 //! name: tiny
@@ -203,7 +203,7 @@ fn syntax_help(
 }
 
 /// A number with thousands separators (`1,000,000`).
-pub(crate) fn thousands(n: u64) -> String {
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

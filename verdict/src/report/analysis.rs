@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::check::{QosCounts, Status, Verdict};
-use crate::plan::Plan;
 use crate::scenario::Scenario;
 use crate::trace::{Event, Phase, Record};
 
@@ -186,7 +185,7 @@ impl Analysis {
         let bin_us = end_us.div_ceil(BINS as u64).max(1);
         let bin = |t: u64| usize::try_from(t / bin_us).unwrap_or(BINS - 1).min(BINS - 1);
 
-        let (group_of, mut groups) = groups(input.scenario, input.seed, input.end);
+        let (group_of, mut groups) = groups(input.scenario);
         let row_of = |device: Option<&str>| -> Option<usize> {
             device.and_then(|d| group_of.get(d).copied())
         };
@@ -361,11 +360,7 @@ impl Analysis {
 }
 
 /// The group rows and which row each client id belongs to.
-fn groups(
-    scenario: &Scenario,
-    seed: u64,
-    end: std::time::Duration,
-) -> (BTreeMap<String, usize>, Vec<GroupRow>) {
+fn groups(scenario: &Scenario) -> (BTreeMap<String, usize>, Vec<GroupRow>) {
     let row = |name: &str| GroupRow {
         name: name.to_owned(),
         devices: 0,
@@ -388,12 +383,11 @@ fn groups(
         }
     }
     let mut of = BTreeMap::new();
-    if let Ok(plan) = Plan::new(scenario, seed, end) {
-        for d in &plan.devices {
-            if let Some(&r) = row_of_group.get(d.group) {
-                rows[r].devices += 1;
-                of.insert(d.client_id.clone(), r);
-            }
+    for (g, group) in scenario.devices.iter().enumerate() {
+        let r = row_of_group[g];
+        for i in 0..group.count as usize {
+            rows[r].devices += 1;
+            of.insert(group.client_id(i), r);
         }
     }
     (of, rows)

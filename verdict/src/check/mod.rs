@@ -9,8 +9,8 @@
 //! ```
 //! use std::path::Path;
 //! use std::time::Duration;
-//! use mqttsim_sim::check::{CheckOptions, check, parse_jsonl};
-//! use mqttsim_sim::scenario::parse_scenario;
+//! use mqttsim_verdict::check::{CheckOptions, check, parse_jsonl};
+//! use mqttsim_verdict::scenario::parse_scenario;
 //!
 //! let scenario = parse_scenario(r#"
 //! name: one-message

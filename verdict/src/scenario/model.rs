@@ -762,7 +762,6 @@ impl FaultSpec {
 /// checked".
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
 pub struct Expectations {
     /// The most times one QoS 0 message may be delivered to one subscriber beyond the first.
     pub qos0_max_duplicates: Option<u32>,

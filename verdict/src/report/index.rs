@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::explore::SeedResult;
+use crate::sweep::SeedResult;
 
 use super::escape;
 
