@@ -1052,3 +1052,43 @@ fn a_packet_id_reused_after_the_publisher_lost_its_state_is_its_loss_seed_87() {
     t.records.retain(|r| !matches!(r.event, Event::DeviceFault { .. }));
     assert_fail(&t.verdict("{ qos2_exactly_once: true }"), Guarantee::Qos2ExactlyOnce, 1);
 }
+
+/// Regression (flaky-farm seed 233, found by the 1,000-seed sweep): as above, but the power was
+/// cut at the very microsecond the broker accepted the earlier message, or while its PUBLISH was
+/// still on the way; the publisher left that flow open all the same.
+#[test]
+fn a_packet_id_reused_after_a_power_loss_at_the_acceptance_is_the_publishers_loss_seed_233() {
+    for (cut, accepted) in [(10_001, 10_001), (10_000, 10_020)] {
+        let mut t = Trace::with_subscriber(2);
+        let publish = |t: &mut Trace, ms: u64, n: u16, pid: u16| {
+            let msg = format!("pub#{n}");
+            let (topic, qos, retain) = ("t/a".to_owned(), 2, false);
+            t.push(
+                ms,
+                Some("pub"),
+                Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32 },
+            );
+            t.push(ms, Some("pub"), Event::PublishSent { msg, pid, qos, dup: false });
+        };
+        let accept = |t: &mut Trace, ms: u64, n: u16, pid: u16| {
+            let msg = Some(format!("pub#{n}"));
+            let (topic, qos, retain) = ("t/a".into(), 2, false);
+            t.push(ms, Some("pub"), Event::BrokerAccepted { msg, topic, pid, qos, retain });
+        };
+        publish(&mut t, 10_000, 1, 11);
+        t.fault(cut, "pub", "power-loss", Phase::Start);
+        accept(&mut t, accepted, 1, 11);
+        t.deliver(accepted + 5, "sub", 1, "t/a", 2);
+        t.fault(40_000, "pub", "power-loss", Phase::End);
+        t.disconnect(55_000, "pub", "keepalive-timeout").connect(60_000, "pub", false, true);
+        publish(&mut t, 61_000, 2, 11);
+        t.push(61_200, Some("pub"), Event::Acked { msg: "pub#2".into(), pid: 11, qos: 2 });
+        publish(&mut t, 70_000, 3, 12);
+        accept(&mut t, 70_001, 3, 12);
+        t.deliver(70_050, "sub", 3, "t/a", 2);
+        let v = t.verdict("{ qos2_exactly_once: true }");
+        assert_pass(&v, Guarantee::Qos2ExactlyOnce);
+        let u = v.undelivered.iter().find(|u| u.message.id == "pub#2").expect("pub#2 has a reason");
+        assert_eq!(u.reason, LossReason::PublisherLostState, "cut at {cut}: {}", v.to_text());
+    }
+}

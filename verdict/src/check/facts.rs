@@ -991,10 +991,14 @@ fn swallowed<'r>(
     let Some(&(earlier, opened)) = pid.and_then(|pid| open_qos2.get(&(device, pid))) else {
         return false;
     };
+    // The publisher left the earlier flow open if it lost its state any time after it published
+    // the earlier message: at the very instant the broker accepted it (flaky-farm seed 233), or
+    // while its PUBLISH was still on the way.
+    let since = f.messages.get(earlier).map_or(opened, |e| f.records[e.idx].t_us.min(opened));
     let lost = f.device_faults.get(device).and_then(|faults| {
         faults
             .iter()
-            .filter(|x| x.phase == Phase::Start && x.t_us > opened && x.t_us <= published)
+            .filter(|x| x.phase == Phase::Start && x.t_us >= since && x.t_us <= published)
             .find(|x| matches!(x.kind, "power-loss" | "crash" | "reboot"))
             .map(|x| x.t_us)
     });
