@@ -288,25 +288,17 @@ async fn qos1_outbound(ctx: Ctx) -> Outcome {
 async fn qos1_reuse(ctx: Ctx) -> Outcome {
     need_qos1(&ctx)?;
     let topic = ctx.topic("t");
-    let (mut sub, mut publisher) = pair(&ctx, &topic, QoS::AtLeastOnce).await?;
+    let (sub, mut publisher) = pair(&ctx, &topic, QoS::AtLeastOnce).await?;
     publisher.publish(&topic, b"one", QoS::AtLeastOnce, false, 5).await?;
     let mut again = message(&topic, b"two", QoS::AtLeastOnce, false, 5, Properties::new());
     again.dup = true;
     publisher.publish_packet(again).await?;
-    let first = sub.recv_acked().await?;
-    let second = sub.recv_acked().await.map_err(|e| {
-        Stop::Fail(format!(
-            "a reused packet id after PUBACK was not a new message [MQTT-4.3.2-5]: {e}"
-        ))
-    })?;
-    ensure!(
-        &first.payload[..] == b"one" && &second.payload[..] == b"two",
-        "expected \"one\" then \"two\", got {:?} then {:?}",
-        text(&first),
-        text(&second)
-    );
-    sub.disconnect().await?;
-    publisher.disconnect().await
+    one_then_two(
+        sub,
+        publisher,
+        "a reused packet id after PUBACK was not a new message [MQTT-4.3.2-5]",
+    )
+    .await
 }
 
 async fn ids_in_use(ctx: Ctx) -> Outcome {
@@ -453,15 +445,22 @@ async fn qos2_exactly_once(ctx: Ctx) -> Outcome {
 async fn qos2_reuse(ctx: Ctx) -> Outcome {
     need_qos2(&ctx)?;
     let topic = ctx.topic("t");
-    let (mut sub, mut publisher) = pair(&ctx, &topic, QoS::ExactlyOnce).await?;
+    let (sub, mut publisher) = pair(&ctx, &topic, QoS::ExactlyOnce).await?;
     publisher.publish(&topic, b"one", QoS::ExactlyOnce, false, 4).await?;
     publisher.publish(&topic, b"two", QoS::ExactlyOnce, false, 4).await?;
+    one_then_two(
+        sub,
+        publisher,
+        "a packet id reused after PUBCOMP was not a new message [MQTT-4.3.3-12]",
+    )
+    .await
+}
+
+/// The subscriber gets "one" then "two" (the second, `reused`, a message sent with a packet id
+/// freed by the first's acknowledgement); both clients then disconnect.
+async fn one_then_two(mut sub: Conn, publisher: Conn, reused: &str) -> Outcome {
     let first = sub.recv_acked().await?;
-    let second = sub.recv_acked().await.map_err(|e| {
-        Stop::Fail(format!(
-            "a packet id reused after PUBCOMP was not a new message [MQTT-4.3.3-12]: {e}"
-        ))
-    })?;
+    let second = sub.recv_acked().await.map_err(|e| Stop::Fail(format!("{reused}: {e}")))?;
     ensure!(
         &first.payload[..] == b"one" && &second.payload[..] == b"two",
         "expected \"one\" then \"two\", got {:?} then {:?}",
