@@ -436,7 +436,6 @@ fn device_setups(
     packets: bool,
 ) -> Vec<DeviceSetup> {
     let seeds = Seeds::new(plan.seed);
-    let protocol = scenario.protocol.get();
     let broker_addr = format!("{BROKER_HOST}:{BROKER_PORT}");
     plan.devices_on(host)
         .map(|d| {
@@ -447,7 +446,7 @@ fn device_setups(
             let streams = device::publish_streams(group, d.i, d.start, &mut rng);
             DeviceSetup {
                 plan: d.clone(),
-                config: device::client_config(group, d.i, protocol),
+                config: device::client_config(group, d.i, group.protocol_in(scenario)),
                 subscriptions: group
                     .subscribe
                     .iter()

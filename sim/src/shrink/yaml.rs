@@ -241,6 +241,7 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
         site,
         count,
         client_id,
+        protocol,
         clean_session,
         keepalive,
         session_expiry,
@@ -260,6 +261,9 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
         ("count", count.to_string()),
         ("client_id", string(client_id.as_str())),
     ];
+    if let Some(p) = protocol {
+        f.push(("protocol", protocol_version(*p)));
+    }
     if let Some(n) = streams_from {
         f.push(("streams_from", n.to_string()));
     }

@@ -13,6 +13,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::template::Template;
+use mqttsim_codec::Protocol;
+
 use super::units::{Bound, EventRate, ProtocolVersion, Qos, Ratio, TimeSpan};
 
 /// A complete scenario: the world, the fleet, the faults and what must hold.
@@ -336,6 +338,9 @@ pub struct DeviceGroup {
     pub count: u32,
     /// The client id template, such as `soil-{i:03}`.
     pub client_id: Template,
+    /// The MQTT version the group's devices speak, when it is not the scenario's (a mixed
+    /// fleet).
+    pub protocol: Option<ProtocolVersion>,
     /// Whether the devices start a clean session (MQTT 5.0: Clean Start).
     #[serde(default = "yes")]
     pub clean_session: bool,
@@ -381,6 +386,11 @@ fn default_keepalive() -> TimeSpan {
 }
 
 impl DeviceGroup {
+    /// The MQTT version the group's devices speak in `scenario`.
+    pub fn protocol_in(&self, scenario: &Scenario) -> Protocol {
+        self.protocol.unwrap_or(scenario.protocol).get()
+    }
+
     /// The client id of device `i` of this group.
     pub fn client_id(&self, i: usize) -> String {
         self.client_id.expand(i, &self.group, &self.site)

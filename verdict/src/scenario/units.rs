@@ -484,7 +484,7 @@ impl JsonSchema for Qos {
     }
 }
 
-/// The MQTT version every device speaks: `"3.1.1"` or `"5.0"`.
+/// An MQTT version: `"3.1.1"` or `"5.0"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProtocolVersion(pub Protocol);
 

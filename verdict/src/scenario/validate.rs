@@ -157,7 +157,13 @@ fn check_broker(s: &Scenario) -> Check {
         );
     }
     if let Some(o) = b.keepalive.server_override {
-        need_v5(s, "broker.keepalive.server_override")?;
+        if s.devices.iter().all(|g| g.protocol_in(s) != Protocol::V5) {
+            return fail_help(
+                "broker.keepalive.server_override",
+                "`server_override` exists only in MQTT 5.0, but no device group speaks it",
+                "set `protocol: \"5.0\"` for the scenario or a group, or remove this field",
+            );
+        }
         check_keepalive("broker.keepalive.server_override", o)?;
     }
     let mut seen = Vec::new();
@@ -170,15 +176,24 @@ fn check_broker(s: &Scenario) -> Check {
     Ok(())
 }
 
-fn need_v5(s: &Scenario, path: &str) -> Check {
-    if s.protocol.get() == Protocol::V5 {
+/// Fails a field of group `g` that exists only in MQTT 5.0 when the group speaks 3.1.1.
+pub(super) fn need_v5(s: &Scenario, g: &DeviceGroup, path: &str) -> Check {
+    if g.protocol_in(s) == Protocol::V5 {
         return Ok(());
     }
     let field = path.rsplit('.').next().unwrap_or(path);
+    let (whose, help) = if g.protocol.is_some() {
+        (format!("group `{}`", g.group), "set the group's `protocol: \"5.0\"` or remove this field")
+    } else {
+        (
+            "the scenario".to_owned(),
+            "set `protocol: \"5.0\"` (for the scenario or the group) or remove this field",
+        )
+    };
     fail_help(
         path,
-        format!("`{field}` exists only in MQTT 5.0, but the scenario uses protocol 3.1.1"),
-        "set `protocol: \"5.0\"` or remove this field",
+        format!("`{field}` exists only in MQTT 5.0, but {whose} uses protocol 3.1.1"),
+        help,
     )
 }
 
@@ -399,12 +414,12 @@ fn check_groups(s: &Scenario) -> Check {
         }
         check_keepalive(&format!("{path}.keepalive"), g.keepalive)?;
         if g.session_expiry.is_some() {
-            need_v5(s, &format!("{path}.session_expiry"))?;
+            need_v5(s, g, &format!("{path}.session_expiry"))?;
         }
         if let Some(w) = &g.will {
             check_topic(&format!("{path}.will.topic"), g, &w.topic, false)?;
             if w.delay.is_some() {
-                need_v5(s, &format!("{path}.will.delay"))?;
+                need_v5(s, g, &format!("{path}.will.delay"))?;
             }
             if w.payload.len() > MAX_PAYLOAD as usize {
                 return fail(format!("{path}.will.payload"), "the Will payload is above 1 MiB");
