@@ -221,12 +221,19 @@ impl EventMapper {
         self.recorder.borrow_mut().push(record);
     }
 
+    /// CONNACK accepted the connection; `session_expiry` is the interval in force on a 5.0
+    /// connection.
+    fn on_connected(&self, session_present: bool, session_expiry: Option<u32>) {
+        self.connected.set(true);
+        self.push(now(), Event::Connected { session_present, session_expiry });
+    }
+
     fn on_client_event(&self, event: &ClientEvent) {
         let at = now();
         let event = match event {
             ClientEvent::Connected { session_present } => {
-                self.connected.set(true);
-                Event::Connected { session_present: *session_present }
+                self.on_connected(*session_present, None);
+                return;
             }
             ClientEvent::ConnectionRefused(code) => Event::Refused { code: code.0 },
             ClientEvent::SessionLost { resent, released } => Event::SessionLost {
@@ -600,8 +607,18 @@ impl Device {
                 let config = ClientDriverConfig { max_packet_size, epoch: epoch() };
                 let protocol = self.setup.config.protocol;
                 let packets = self.setup.packets;
+                let core = client.clone();
                 self.phase = Some(Box::pin(async move {
-                    let mut sink = |_: Duration, event: &ClientEvent| mapper.on_client_event(event);
+                    let mut sink = |_: Duration, event: &ClientEvent| {
+                        if let ClientEvent::Connected { session_present } = event {
+                            // What CONNACK left in force (a 5.0 server may override it).
+                            let expiry = (protocol == Protocol::V5)
+                                .then(|| core.borrow().session_expiry_interval());
+                            mapper.on_connected(*session_present, expiry);
+                        } else {
+                            mapper.on_client_event(event);
+                        }
+                    };
                     if packets {
                         let tap = mapper.clone();
                         let record = move |event: Event| tap.push(now(), event);

@@ -35,3 +35,36 @@ fn the_correct_broker_keeps_every_promise_in_the_runner_scenarios() {
         assert_eq!(verdict.unattributed, 0, "{}:\n{}", path.display(), verdict.to_text());
     }
 }
+
+/// A mixed fleet: each group speaks its own version (the 5.0 groups' connections report the
+/// Session Expiry Interval in force, the 3.1.1 ones have none), and the messages cross versions.
+#[test]
+fn a_mixed_fleet_speaks_each_groups_version() {
+    use mqttsim_sim::trace::Event;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/run/mixed-fleet.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("readable");
+    let scenario = parse_scenario(&yaml, &path).unwrap_or_else(|e| panic!("{e}"));
+    let mut trace = Collect::default();
+    let options = RunOptions { seed: Some(2), trace: vec![&mut trace], ..RunOptions::default() };
+    run(&scenario, options).expect("the run completes");
+    let mut seen = Vec::new();
+    for r in &trace.0 {
+        if let Event::Connected { session_expiry, .. } = &r.event {
+            let device = r.device.clone().unwrap_or_default();
+            let expected = device.starts_with("sensor-").then_some(3600);
+            assert_eq!(*session_expiry, expected, "{device}");
+            seen.push(device);
+        }
+    }
+    for device in ["sensor-0", "sensor-2", "collector", "controller"] {
+        assert!(seen.iter().any(|d| d == device), "{device} never connected: {seen:?}");
+    }
+    let delivered_to = |device: &str, prefix: &str| {
+        trace.0.iter().any(|r| {
+            r.device.as_deref() == Some(device)
+                && matches!(&r.event, Event::Delivered { msg: Some(m), .. } if m.starts_with(prefix))
+        })
+    };
+    assert!(delivered_to("collector", "sensor-"), "5.0 → 3.1.1");
+    assert!(delivered_to("sensor-1", "controller#"), "3.1.1 → 5.0");
+}

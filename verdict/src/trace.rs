@@ -92,8 +92,13 @@ pub enum Event {
     ConnectAttempt { attempt: u32 },
     /// The TCP connection could not be made: `refused` (nobody listening) or `handshake-lost`.
     TcpFailed { error: String },
-    /// CONNACK accepted the connection.
-    Connected { session_present: bool },
+    /// CONNACK accepted the connection. On a 5.0 connection, `session_expiry` is the Session
+    /// Expiry Interval in force, in seconds: the client's, or the one CONNACK imposed.
+    Connected {
+        session_present: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_expiry: Option<u32>,
+    },
     /// CONNACK refused the connection with this reason code.
     Refused { code: u8 },
     /// The device's connection ended, for this reason (`transport-lost`, `keepalive-timeout`,
@@ -344,8 +349,12 @@ impl fmt::Display for Summary<'_> {
         match self.0 {
             Event::ConnectAttempt { attempt } => write!(f, "CONNECT attempt={attempt}"),
             Event::TcpFailed { error } => write!(f, "TCP failed: {error}"),
-            Event::Connected { session_present } => {
-                write!(f, "CONNACK ok session_present={}", bit(*session_present))
+            Event::Connected { session_present, session_expiry } => {
+                write!(f, "CONNACK ok session_present={}", bit(*session_present))?;
+                match session_expiry {
+                    Some(e) => write!(f, " session_expiry={e}s"),
+                    None => Ok(()),
+                }
             }
             Event::Refused { code } => write!(f, "CONNACK refused code=0x{code:02X}"),
             Event::Closed { reason } => write!(f, "closed: {reason}"),

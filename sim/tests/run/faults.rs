@@ -150,7 +150,7 @@ fn restart_with(state: StateMode) -> (Vec<String>, bool) {
         .collect();
     let present = of(&records, "archiver")
         .filter_map(|r| match r.event {
-            Event::Connected { session_present } => Some(session_present),
+            Event::Connected { session_present, .. } => Some(session_present),
             _ => None,
         })
         .nth(1)

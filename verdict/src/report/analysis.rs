@@ -535,7 +535,7 @@ fn step(r: &Record, lane: usize) -> Step {
             (lane, BROKER, StepKind::Arrow, format!("CONNECT #{attempt}"))
         }
         Event::TcpFailed { error } => (lane, lane, StepKind::Bad, format!("TCP failed: {error}")),
-        Event::Connected { session_present } => {
+        Event::Connected { session_present, .. } => {
             (BROKER, lane, StepKind::Arrow, format!("CONNACK ok sp={}", u8::from(*session_present)))
         }
         Event::Refused { code } => {
