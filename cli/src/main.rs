@@ -12,6 +12,7 @@ mod explore_cmd;
 mod report_cmd;
 mod run_cmd;
 mod shrink_cmd;
+mod trace_file;
 
 use std::process::ExitCode;
 

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use mqttsim_sim::check::{CheckOptions, check, parse_jsonl};
+use mqttsim_sim::check::{CheckOptions, ReadTraceError, check};
 use mqttsim_sim::report::{ReportInput, write_report};
 use mqttsim_sim::scenario::load_scenario;
 
+use crate::trace_file::read_trace;
 use crate::{Failure, Replay};
 
 #[derive(Debug, Args)]
@@ -16,13 +17,14 @@ use crate::{Failure, Replay};
   mqtt-sim report reports/flaky-farm/20240611/trace.jsonl
   mqtt-sim report /tmp/wills.jsonl --scenario scenarios/will-takeover.yaml --out /tmp/wills
   mqtt-sim report reports/flaky-farm/20240611/trace.jsonl --device valve-east-field-03
+  mqtt-sim report reports/smart-building/1/trace.jsonl.zst
 
-Reads the trace, judges it again with the checker, and writes report.html, summary.md and
+Reads the trace (plain or zstd-compressed JSON Lines), judges it again with the checker, and writes report.html, summary.md and
 junit.xml into --out (default: the trace's directory). The scenario, seed and duration come from
 the summary.json beside the trace (written by `mqtt-sim run`) unless --scenario is given.
 Exit codes: 0 the expectations held, 1 an expectation was violated, 2 bad input, 3 an I/O failure.")]
 pub struct ReportArgs {
-    /// The JSON Lines trace (`trace.jsonl`).
+    /// The JSON Lines trace (`trace.jsonl`, or `trace.jsonl.zst` compressed with zstd).
     trace: PathBuf,
     /// The scenario file (default: the one named in the summary.json beside the trace).
     #[arg(long)]
@@ -80,12 +82,19 @@ pub fn run(args: ReportArgs) -> Result<u8, Failure> {
     let seed = meta.seed.unwrap_or(scenario.seed);
     let scenario = if meta.swarm { mqttsim_sim::explore::swarm(&scenario, seed) } else { scenario };
     let end = meta.duration_ms.map_or(scenario.duration.get(), Duration::from_millis);
-    let text = std::fs::read_to_string(&args.trace)
-        .with_context(|| format!("reading {}", args.trace.display()))
-        .map_err(Failure::environment)?;
-    let records = parse_jsonl(&text)
-        .with_context(|| format!("reading {}", args.trace.display()))
-        .map_err(Failure::input)?;
+    let records = match read_trace(&args.trace) {
+        Ok(records) => records,
+        Err(ReadTraceError::Io(e)) => {
+            return Err(Failure::environment(
+                anyhow::Error::new(e).context(format!("reading {}", args.trace.display())),
+            ));
+        }
+        Err(e @ ReadTraceError::Line(_)) => {
+            return Err(Failure::input(
+                anyhow::Error::new(e).context(format!("reading {}", args.trace.display())),
+            ));
+        }
+    };
     let verdict = check(&scenario, &records, &CheckOptions { end, ..CheckOptions::default() });
     let shown = args
         .scenario

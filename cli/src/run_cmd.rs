@@ -14,7 +14,11 @@ use mqttsim_sim::scenario::{TimeSpan, load_scenario};
 use mqttsim_sim::trace::{Collect, JsonLines, Packets, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
 
+use crate::trace_file::{TraceWriter, human_size, is_compressed};
 use crate::{Failure, Replay};
+
+/// Above this many devices, `--text auto` leaves the text trace out.
+const TEXT_TRACE_MAX_DEVICES: u64 = 10_000;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -22,8 +26,10 @@ use crate::{Failure, Replay};
   mqtt-sim run scenarios/flaky-farm.yaml --seed 7 --duration 10m
   mqtt-sim run scenarios/will-takeover.yaml --out /tmp/wills --trace /tmp/wills.jsonl
   mqtt-sim run scenarios/will-takeover.yaml --packets     # also every PINGREQ, PUBACK, ...
+  mqtt-sim run scenarios/smart-building.yaml --compress   # trace.jsonl.zst, about a tenth the size
 
-Writes trace.jsonl (one JSON record per event), trace.txt (the same, in aligned columns),
+Writes trace.jsonl (one JSON record per event; trace.jsonl.zst with --compress or a --trace name
+ending in .zst), trace.txt (the same, in aligned columns; left out by default above 10,000 devices),
 summary.json and verdict.json (the checker's verdict on the scenario's `expect:` section), and
 report.html, summary.md and junit.xml (the verdict, fault timeline, sequence diagrams, latencies)
 into reports/<scenario>/<seed>/ unless --out says otherwise, and prints the verdict and the
@@ -43,9 +49,17 @@ pub struct RunArgs {
     /// Replaces the scenario's duration (`90s`, `10m`, `1h30m`).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<TimeSpan>,
-    /// Where to write the JSON Lines trace (default: trace.jsonl in the output directory).
+    /// Where to write the JSON Lines trace (default: trace.jsonl in the output directory); a
+    /// name ending in `.zst` is written compressed with zstd.
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Compress the JSON Lines trace with zstd (default name: trace.jsonl.zst). `mqtt-sim
+    /// report` reads compressed and plain traces alike; so does `zstdcat`.
+    #[arg(long)]
+    compress: bool,
+    /// Whether to write trace.txt: `auto` writes it for fleets of up to 10,000 devices.
+    #[arg(long, value_enum, default_value_t = TextTrace::Auto)]
+    text: TextTrace,
     /// The output directory (default: reports/<scenario>/<seed>/).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -66,6 +80,17 @@ pub struct RunArgs {
     /// packet.
     #[arg(long)]
     packets: bool,
+}
+
+/// When `mqtt-sim run` writes the text trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TextTrace {
+    /// For fleets of up to 10,000 devices.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 fn parse_duration(text: &str) -> Result<TimeSpan, String> {
@@ -115,14 +140,44 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     std::fs::create_dir_all(&out)
         .with_context(|| format!("creating the output directory {}", out.display()))
         .map_err(Failure::environment)?;
-    let jsonl_path = args.trace.clone().unwrap_or_else(|| out.join("trace.jsonl"));
+    let default_name = if args.compress { "trace.jsonl.zst" } else { "trace.jsonl" };
+    let jsonl_path = args.trace.clone().unwrap_or_else(|| out.join(default_name));
+    if args.compress && !is_compressed(&jsonl_path) {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--compress writes zstd, but the --trace name {} does not end in .zst",
+            jsonl_path.display()
+        )));
+    }
+    if args.trace.is_none() {
+        // The other form's trace, left by an earlier run here, would not be this run's.
+        let other = out.join(if args.compress { "trace.jsonl" } else { "trace.jsonl.zst" });
+        if other.exists() {
+            std::fs::remove_file(&other)
+                .with_context(|| format!("removing the old {}", other.display()))
+                .map_err(Failure::environment)?;
+        }
+    }
+    let write_text = match args.text {
+        TextTrace::Always => true,
+        TextTrace::Never => false,
+        TextTrace::Auto => scenario.device_count() <= TEXT_TRACE_MAX_DEVICES,
+    };
     let text_path = out.join("trace.txt");
+    if !write_text && text_path.exists() {
+        // A text trace left by an earlier run here would not be this run's.
+        std::fs::remove_file(&text_path)
+            .with_context(|| format!("removing the old {}", text_path.display()))
+            .map_err(Failure::environment)?;
+    }
     let summary_path = out.join("summary.json");
 
     println!("scenario: {} ({})", scenario.name, args.scenario.display());
     println!("seed: {seed}");
-    let mut jsonl = Packets(JsonLines(create(&jsonl_path)?));
-    let mut text = Packets(Text(create(&text_path)?));
+    let writer = TraceWriter::create(&jsonl_path)
+        .with_context(|| format!("creating {}", jsonl_path.display()))
+        .map_err(Failure::environment)?;
+    let mut jsonl = Packets(JsonLines(writer));
+    let mut text = if write_text { Some(Packets(Text(create(&text_path)?))) } else { None };
     let bar = progress_bar(scenario.device_count(), duration);
     let mut on_progress = |done: Duration, _total: Duration| {
         if let Some(bar) = &bar {
@@ -130,11 +185,14 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         }
     };
     let mut records = Packets(Collect::default());
-    let sinks: Vec<&mut dyn TraceSink> = if args.packets {
-        vec![&mut jsonl, &mut text, &mut records]
+    let mut sinks: Vec<&mut dyn TraceSink> = if args.packets {
+        vec![&mut jsonl, &mut records]
     } else {
-        vec![&mut jsonl.0, &mut text.0, &mut records.0]
+        vec![&mut jsonl.0, &mut records.0]
     };
+    if let Some(text) = text.as_mut() {
+        sinks.push(if args.packets { text } else { &mut text.0 });
+    }
     let options = RunOptions {
         seed: Some(seed),
         duration: Some(duration),
@@ -151,6 +209,12 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         Err(error @ SimError::Plan(_)) => return Err(Failure::input(error)),
         Err(error) => return Err(Failure::environment(error)),
     };
+    let Packets(JsonLines(writer)) = jsonl;
+    writer
+        .finish()
+        .with_context(|| format!("writing {}", jsonl_path.display()))
+        .map_err(Failure::environment)?;
+    drop(text);
     let summary = summary_json(&report, &args, duration)
         .context("serialising the summary")
         .map_err(Failure::environment)?;
@@ -159,7 +223,31 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         .map_err(Failure::environment)?;
 
     print_summary(&report);
-    println!("trace: {} and {}", jsonl_path.display(), text_path.display());
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    let records_note =
+        format!("{} records", mqttsim_sim::scenario::thousands(report.trace_records));
+    if write_text {
+        println!(
+            "trace: {} ({}, {records_note}) and {} ({})",
+            jsonl_path.display(),
+            human_size(size(&jsonl_path)),
+            text_path.display(),
+            human_size(size(&text_path)),
+        );
+    } else {
+        let why = match args.text {
+            TextTrace::Never => "--text never".to_owned(),
+            _ => format!(
+                "{} devices; --text always writes it",
+                mqttsim_sim::scenario::thousands(scenario.device_count())
+            ),
+        };
+        println!(
+            "trace: {} ({}, {records_note}); no trace.txt ({why})",
+            jsonl_path.display(),
+            human_size(size(&jsonl_path)),
+        );
+    }
     println!("summary: {}", summary_path.display());
     let options = CheckOptions { end: duration, ..CheckOptions::default() };
     let records = records.0;

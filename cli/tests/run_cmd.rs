@@ -238,3 +238,45 @@ fn explore_lists_failing_seeds_with_replay_commands_and_exits_1() {
     assert!(text(&out.stdout).contains("3 of 3 seed(s) failed"), "{}", text(&out.stdout));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--compress` writes the same JSON Lines, compressed with zstd; `mqtt-sim report` reads it;
+/// `--text never` leaves the text trace out (and one an earlier run left there).
+#[test]
+fn a_compressed_trace_is_the_same_trace_and_report_reads_it() {
+    let dir = scratch("zstd");
+    let path = repo("scenarios/will-takeover.yaml");
+    let scenario = path.to_str().unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec!["run", scenario, "--duration", "2m", "--out", out];
+        args.extend_from_slice(extra);
+        let output = mqtt_sim(&args, &dir);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let plain_out = run("plain", &[]);
+    std::fs::create_dir_all(dir.join("zst")).unwrap();
+    std::fs::write(dir.join("zst/trace.txt"), "stale").unwrap();
+    std::fs::write(dir.join("zst/trace.jsonl"), "stale").unwrap();
+    let zst_out = run("zst", &["--compress", "--text", "never"]);
+
+    let plain = std::fs::read(dir.join("plain/trace.jsonl")).unwrap();
+    let compressed = std::fs::read(dir.join("zst/trace.jsonl.zst")).unwrap();
+    let unpacked = zstd::decode_all(compressed.as_slice()).unwrap();
+    assert!(unpacked == plain, "the compressed trace is not the plain one");
+    assert!(compressed.len() * 5 < plain.len(), "{} vs {} bytes", compressed.len(), plain.len());
+    assert!(!dir.join("zst/trace.txt").exists(), "--text never left a trace.txt");
+    assert!(!dir.join("zst/trace.jsonl").exists(), "an old plain trace was left beside it");
+    assert!(zst_out.contains("trace.jsonl.zst ("), "{zst_out}");
+    assert!(zst_out.contains("no trace.txt (--text never)"), "{zst_out}");
+    assert!(plain_out.contains(" records) and "), "{plain_out}");
+
+    let report = mqtt_sim(&["report", "zst/trace.jsonl.zst"], &dir);
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
+    let checks = |s: &str| s.lines().find(|l| l.starts_with("checks:")).map(str::to_owned);
+    assert_eq!(checks(&text(&report.stdout)), checks(&plain_out));
+    assert!(dir.join("zst/report.html").exists());
+
+    let wrong = mqtt_sim(&["run", scenario, "--compress", "--trace", "t.jsonl"], &dir);
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong.stderr));
+    assert!(text(&wrong.stderr).contains("does not end in .zst"), "{}", text(&wrong.stderr));
+}

@@ -125,6 +125,37 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Record>, TraceError> {
         .collect()
 }
 
+/// A trace file that could not be read: the file, or one of its lines.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadTraceError {
+    /// Reading failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A line is not a trace record.
+    #[error(transparent)]
+    Line(#[from] TraceError),
+}
+
+/// Reads a JSON Lines trace line by line from `reader` (so the file's text is never held
+/// whole); blank lines are skipped.
+///
+/// # Errors
+///
+/// Returns a read failure, or the first line that is not a trace record.
+pub fn read_jsonl(reader: impl std::io::BufRead) -> Result<Vec<Record>, ReadTraceError> {
+    let mut records = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record =
+            serde_json::from_str(&line).map_err(|source| TraceError { line: i + 1, source })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
