@@ -11,8 +11,10 @@ use mqttsim_codec::Protocol;
 use mqttsim_conformance::report::{coverage_markdown, matrix_of_dir};
 use mqttsim_conformance::statements::{Status, coverage};
 use mqttsim_conformance::{
-    BrokerUrl, Selection, SuiteConfig, TcpTarget, checks, run_against_reference, run_suite,
+    BrokerUrl, Credentials, Selection, SuiteConfig, Target, TcpTarget, checks, login,
+    run_against_reference, run_suite,
 };
+use mqttsim_net::tls::{self, ServerTrust};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -21,6 +23,8 @@ Examples:
   mqtt-sim conformance --broker mqtt://localhost --only MQTT-3.1.2-24 --only will-on-socket-close
   mqtt-sim conformance --broker mqtt://localhost --skip keepalive-enforced --timeout 2s --seed 7
   mqtt-sim conformance --broker mqtt://localhost --protocol 5.0 --only MQTT-3.3.2-6
+  mqtt-sim conformance --broker mqtts://localhost:8883 --ca-file ca.pem --username suite
+  mqtt-sim conformance --broker mqtts://127.0.0.1:8883 --insecure   # a self-signed test broker
   mqtt-sim conformance --sim                       # the reference broker in simulated time
   mqtt-sim conformance --sim --bug will-after-disconnect
   mqtt-sim conformance --list --protocol 5.0
@@ -92,13 +96,28 @@ impl Versions {
     after_help = EXAMPLES
 )]
 pub struct Args {
-    /// The broker under test, as mqtt://host[:port].
+    /// The broker under test, as mqtt://host[:port] (TCP, port 1883 by default) or
+    /// mqtts://host[:port] (TLS, port 8883 by default).
     #[arg(
         long,
         value_name = "URL",
         required_unless_present_any = ["list", "coverage", "sim", "matrix"]
     )]
     broker: Option<String>,
+    /// With mqtts://, the CA certificates (PEM) the broker's certificate must chain to.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    ca_file: Option<std::path::PathBuf>,
+    /// With mqtts://, accept any certificate (self-signed test brokers): encrypted, but the
+    /// broker is not authenticated.
+    #[arg(long)]
+    insecure: bool,
+    /// Log in with this user name (every CONNECT of the suite carries it; hand-made malformed
+    /// CONNECTs refused as not authorised are then inconclusive).
+    #[arg(long, value_name = "NAME")]
+    username: Option<String>,
+    /// The password for --username; read from the MQTT_SIM_PASSWORD variable when not given.
+    #[arg(long, value_name = "PASSWORD", requires = "username")]
+    password: Option<String>,
     /// Run against the reference broker inside the simulator instead, in simulated time.
     #[arg(long, conflicts_with = "broker")]
     sim: bool,
@@ -203,6 +222,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     }
     let url = args.broker.as_deref().context("--broker is required").map_err(Failure::input)?;
     let url = BrokerUrl::parse(url).map_err(Failure::input)?;
+    let target = tcp_target(&args, &url)?;
     let selection = Selection {
         only: args.only.clone(),
         skip: args.skip.clone(),
@@ -220,16 +240,25 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         .build()
         .context("cannot start the async runtime")
         .map_err(Failure::environment)?;
-    runtime
-        .block_on(async {
-            let probe = tokio::net::TcpStream::connect(url.authority());
-            tokio::time::timeout(args.timeout, probe).await
-        })
-        .map_err(|_| anyhow::anyhow!("connecting took longer than {:?}", args.timeout))
-        .and_then(|r| r.map_err(anyhow::Error::from))
-        .with_context(|| format!("cannot reach the broker at {}", url.authority()))
+    // The whole way in (TCP, and the TLS handshake for mqtts://) must work before any check
+    // runs: a broker the suite cannot reach has not failed any statement.
+    let reached = runtime.block_on(async {
+        match tokio::time::timeout(args.timeout, target.connect()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::Error::from(e)),
+            Err(_) => Err(anyhow::anyhow!("connecting took longer than {:?}", args.timeout)),
+        }
+    });
+    reached
+        .with_context(|| format!("cannot reach the broker at {}", target.describe()))
         .map_err(Failure::environment)?;
-    let passed = execute(args, &all, url, selection, &runtime);
+    if let Err(why) = runtime.block_on(login(&target, args.timeout)) {
+        return Err(Failure::input(anyhow::anyhow!(
+            "the broker at {} refused the suite's login: {why}",
+            target.describe()
+        )));
+    }
+    let passed = execute(args, &all, target, selection, &runtime);
     Ok(if passed { 0 } else { 1 })
 }
 
@@ -287,20 +316,50 @@ fn render(
     }
 }
 
+/// The target for `--broker`: TCP or TLS, with the credentials given.
+fn tcp_target(args: &Args, url: &BrokerUrl) -> Result<TcpTarget, Failure> {
+    let target = if url.tls {
+        let trust = match (&args.ca_file, args.insecure) {
+            (Some(path), _) => ServerTrust::CaFile(path.clone()),
+            (None, true) => ServerTrust::Insecure,
+            (None, false) => {
+                return Err(Failure::input(anyhow::anyhow!(
+                    "{} needs --ca-file FILE (the CA certificates the broker's certificate \
+                     chains to), or --insecure for a self-signed test broker",
+                    args.broker.as_deref().unwrap_or("mqtts://")
+                )));
+            }
+        };
+        TcpTarget::tls(url, tls::connector(&trust).map_err(Failure::input)?)
+    } else {
+        if args.ca_file.is_some() || args.insecure {
+            return Err(Failure::input(anyhow::anyhow!(
+                "--ca-file and --insecure are for mqtts:// brokers; {} is plain TCP",
+                args.broker.as_deref().unwrap_or("mqtt://")
+            )));
+        }
+        TcpTarget::new(url)
+    };
+    let Some(username) = args.username.clone() else { return Ok(target) };
+    let password = args.password.clone().or_else(|| std::env::var("MQTT_SIM_PASSWORD").ok());
+    let password = password.map(|p| bytes::Bytes::from(p.into_bytes()));
+    Ok(target.with_credentials(Credentials { username, password }))
+}
+
 fn execute(
     args: Args,
     all: &[mqttsim_conformance::Check],
-    url: BrokerUrl,
+    target: TcpTarget,
     selection: Selection,
     runtime: &tokio::runtime::Runtime,
 ) -> bool {
     let seed = args.seed.unwrap_or_else(fresh_seed);
     let config =
         SuiteConfig { seed, timeout: args.timeout, jobs: usize::from(args.jobs), selection };
-    let target = Rc::new(TcpTarget::new(&url));
+    let described = target.describe();
+    let target = Rc::new(target);
     eprintln!(
-        "running against {} with seed {seed} (replay: --seed {seed}); bound {:?}",
-        url.authority(),
+        "running against {described} with seed {seed} (replay: --seed {seed}); bound {:?}",
         config.overall_bound(all.iter().filter(|c| config.selection.selects(c)).count())
     );
     let report = runtime.block_on(run_suite(target, all, &config));

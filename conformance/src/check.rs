@@ -12,7 +12,6 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use mqttsim_codec::{ConnAck, Connect, Packet, Properties, Protocol, ReasonCode};
 
 use crate::conn::{Conn, ServerLimits};
@@ -63,16 +62,20 @@ pub enum Cause {
     RetainedNotDelivered,
     /// The broker sent PUBLISH packets that no subscription of the client matches.
     UnsolicitedPublish,
+    /// The broker refused a hand-made CONNECT, which carries none of the suite's credentials,
+    /// as not authorised: its refusal says nothing about what the check sent.
+    CredentialsNeeded,
 }
 
 impl Cause {
     /// Every cause, in report order.
-    pub const ALL: [Cause; 5] = [
+    pub const ALL: [Cause; 6] = [
         Cause::SubscriptionRefused,
         Cause::QosGrantedLower,
         Cause::Qos2PublishRefused,
         Cause::RetainedNotDelivered,
         Cause::UnsolicitedPublish,
+        Cause::CredentialsNeeded,
     ];
 
     /// A stable kebab-case name, used in JSON and the expectation files.
@@ -83,6 +86,7 @@ impl Cause {
             Cause::Qos2PublishRefused => "qos2-publish-refused",
             Cause::RetainedNotDelivered => "retained-not-delivered",
             Cause::UnsolicitedPublish => "unsolicited-publish",
+            Cause::CredentialsNeeded => "credentials-needed",
         }
     }
 
@@ -104,13 +108,16 @@ impl Cause {
             Cause::UnsolicitedPublish => {
                 "the broker sent PUBLISH packets that no subscription of the client matches"
             }
+            Cause::CredentialsNeeded => {
+                "the broker refused a hand-made CONNECT without the suite's credentials as not authorised (run against a listener that allows anonymous clients to judge these checks)"
+            }
         }
     }
 
     /// The check that judges the underlying behaviour, when it is a deviation.
     pub fn judged_by(self) -> Option<&'static str> {
         match self {
-            Cause::SubscriptionRefused | Cause::QosGrantedLower => None,
+            Cause::SubscriptionRefused | Cause::QosGrantedLower | Cause::CredentialsNeeded => None,
             Cause::Qos2PublishRefused => Some("qos2-inbound"),
             Cause::RetainedNotDelivered => Some("retained-on-subscribe"),
             Cause::UnsolicitedPublish => Some("publish-without-subscription"),
@@ -430,16 +437,23 @@ impl Ctx {
         }
     }
 
-    /// A CONNECT with this client id, clean session, keep alive 60 s and nothing else.
+    /// Whether the suite logs in with a user name (the target's credentials).
+    pub fn has_credentials(&self) -> bool {
+        self.inner.target.credentials().is_some()
+    }
+
+    /// A CONNECT with this client id, clean session, keep alive 60 s, the target's credentials
+    /// (if it has any) and nothing else.
     pub fn connect_packet(&self, client_id: &str) -> Connect {
+        let credentials = self.inner.target.credentials();
         Connect {
             protocol: self.protocol(),
             clean_start: true,
             keep_alive: 60,
             client_id: client_id.to_string(),
             will: None,
-            username: None,
-            password: None::<Bytes>,
+            username: credentials.map(|c| c.username.clone()),
+            password: credentials.and_then(|c| c.password.clone()),
             properties: Properties::default(),
         }
     }

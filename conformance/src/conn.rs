@@ -46,6 +46,18 @@ pub enum Event {
     Silent,
 }
 
+/// Whether a write failed because the peer had closed the connection.
+fn peer_closed(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::UnexpectedEof
+    )
+}
+
 /// A client connection of a check.
 pub struct Conn {
     stream: BoxStream,
@@ -187,6 +199,10 @@ impl Conn {
         };
         match tokio::time::timeout(self.timeout, writing).await {
             Ok(Ok(())) => Ok(()),
+            // The broker closed the connection while we wrote (it may rightly do so before it
+            // has read all of a packet it refuses): what it sent before, and the close, are for
+            // the next read to report.
+            Ok(Err(e)) if peer_closed(&e) => Ok(()),
             Ok(Err(e)) => Err(Stop::Fail(format!("{label}: sending failed: {e}"))),
             Err(_) => Err(Stop::Fail(format!(
                 "{label}: the broker did not take our bytes within {:?}",

@@ -45,6 +45,6 @@ mod wire;
 
 pub use check::{Check, Ctx, Outcome, Stop};
 pub use report::{Report, Verdict};
-pub use runner::{Selection, SuiteConfig, run_suite};
+pub use runner::{Selection, SuiteConfig, login, run_suite};
 pub use simulation::{SimulationError, run_against_reference};
-pub use target::{BrokerUrl, Target, TcpTarget, TurmoilTarget, UrlError};
+pub use target::{BrokerUrl, Credentials, Target, TcpTarget, TurmoilTarget, UrlError};

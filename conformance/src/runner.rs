@@ -280,6 +280,74 @@ async fn clear_retained(ctx: &Ctx, topics: &BTreeSet<String>) -> Result<(), Stri
     conn.disconnect().await.map_err(fail)
 }
 
+/// Logs in once with MQTT 3.1.1 and the target's credentials, before any check runs: a broker
+/// that refuses the suite's login (or wants one the suite lacks) would fail every check for a
+/// reason that is not about the standard. `Err` says what the broker answered.
+pub async fn login(target: &dyn Target, timeout: Duration) -> Result<(), String> {
+    use bytes::BytesMut;
+    use mqttsim_codec::{Connect, Packet, Properties, Protocol, ReasonCode};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let credentials = target.credentials();
+    let connect = Connect {
+        protocol: Protocol::V311,
+        clean_start: true,
+        keep_alive: 60,
+        client_id: String::new(),
+        will: None,
+        username: credentials.map(|c| c.username.clone()),
+        password: credentials.and_then(|c| c.password.clone()),
+        properties: Properties::default(),
+    };
+    let mut out = BytesMut::new();
+    mqttsim_codec::encode(&Packet::Connect(connect), Protocol::V311, &mut out)
+        .map_err(|e| format!("cannot encode the login CONNECT: {e}"))?;
+    let talk = async {
+        let mut stream = target.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
+        stream.write_all(&out).await.map_err(|e| format!("sending failed: {e}"))?;
+        let mut buf = BytesMut::with_capacity(64);
+        loop {
+            match mqttsim_codec::decode(&mut buf, Protocol::V311, 1 << 16) {
+                Ok(Some(Packet::ConnAck(ack))) => {
+                    let _ = stream.write_all(&[0xE0, 0x00]).await;
+                    return match ack.reason_code {
+                        ReasonCode::SUCCESS => Ok(()),
+                        ReasonCode::BAD_USER_NAME_OR_PASSWORD => Err(match credentials {
+                            Some(c) => format!("it refused the user name {:?} and its password (CONNACK return code 4)", c.username),
+                            None => "it wants a user name and password (CONNACK return code 4): give --username and --password".to_owned(),
+                        }),
+                        ReasonCode::NOT_AUTHORIZED => Err(match credentials {
+                            Some(c) => format!("it does not authorise the user {:?} (CONNACK return code 5)", c.username),
+                            None => "it does not authorise anonymous clients (CONNACK return code 5): give --username and --password".to_owned(),
+                        }),
+                        // Other refusals (an empty client id, say) are for the checks to judge.
+                        _ => Ok(()),
+                    };
+                }
+                Ok(Some(p)) => {
+                    return Err(format!("it answered a 3.1.1 CONNECT with {:?}", p.packet_type()));
+                }
+                Ok(None) => {}
+                // Not a 3.1.1 broker, perhaps: the checks will say.
+                Err(_) => return Ok(()),
+            }
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, talk).await {
+        Ok(result) => result,
+        // Brokers delay their answer after failed logins from an address.
+        Err(_) if credentials.is_some() => Err(format!(
+            "it did not answer the login within {timeout:?} (brokers delay their answers after \
+             failed logins: check the user name and password)"
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
 /// The run's MQTT 5.0 probe: one CONNECT of protocol level 5 before the 5.0 checks.
 mod probe {
     use std::time::Duration;
@@ -298,14 +366,15 @@ mod probe {
         run_id: &str,
         timeout: Duration,
     ) -> Result<ServerLimits, String> {
+        let credentials = target.credentials();
         let connect = Connect {
             protocol: Protocol::V5,
             clean_start: true,
             keep_alive: 60,
             client_id: format!("c{run_id}probe5"),
             will: None,
-            username: None,
-            password: None,
+            username: credentials.map(|c| c.username.clone()),
+            password: credentials.and_then(|c| c.password.clone()),
             properties: Properties::default(),
         };
         let mut out = BytesMut::new();

@@ -1,14 +1,17 @@
 //! Targets: where the broker under test is and how to open a byte stream to it.
 //!
 //! A check never sees which target it runs against. It asks its context for a connection and
-//! gets a boxed `AsyncRead + AsyncWrite` stream: a tokio TCP stream for an external broker, or a
-//! turmoil TCP stream for a broker inside the simulator.
+//! gets a boxed `AsyncRead + AsyncWrite` stream: a tokio TCP (or TLS over TCP) stream for an
+//! external broker, or a turmoil TCP stream for a broker inside the simulator. A target also
+//! says how to log in (user name and password), which every CONNECT of the suite then carries.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 
+use bytes::Bytes;
+use mqttsim_net::tls::{TlsConnector, server_name};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A byte stream to the broker.
@@ -29,19 +32,67 @@ pub trait Target: fmt::Debug {
 
     /// A short description for reports, such as `tcp 127.0.0.1:1883`.
     fn describe(&self) -> String;
+
+    /// The user name and password the suite's clients log in with; none by default.
+    fn credentials(&self) -> Option<&Credentials> {
+        None
+    }
 }
 
-/// An external broker reached over tokio TCP.
+/// A user name and an optional password, sent in every CONNECT of the suite (but those that
+/// test the broker's handling of malformed credentials).
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: Option<Bytes>,
+}
+
+/// An external broker reached over tokio TCP, or TLS over it.
+#[derive(Clone)]
 pub struct TcpTarget {
     /// `host:port`, resolved on every connect.
     pub addr: String,
+    /// The host, as the TLS server name.
+    host: String,
+    /// TLS over the TCP stream, when the URL is `mqtts://`.
+    tls: Option<TlsConnector>,
+    /// How the suite's clients log in.
+    credentials: Option<Credentials>,
+}
+
+impl fmt::Debug for TcpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpTarget")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .field("username", &self.credentials.as_ref().map(|c| &c.username))
+            .finish()
+    }
 }
 
 impl TcpTarget {
-    /// A target for a broker URL.
+    /// A plain TCP target for a broker URL (for an `mqtts://` URL, see [`TcpTarget::tls`]).
     pub fn new(url: &BrokerUrl) -> TcpTarget {
-        TcpTarget { addr: url.authority() }
+        TcpTarget { addr: url.authority(), host: url.host.clone(), tls: None, credentials: None }
+    }
+
+    /// A plain TCP target for `host:port`.
+    pub fn plain(addr: impl Into<String>) -> TcpTarget {
+        let addr = addr.into();
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h).to_owned();
+        TcpTarget { addr, host, tls: None, credentials: None }
+    }
+
+    /// A TLS target for a broker URL, with the connector that says which certificates to trust.
+    pub fn tls(url: &BrokerUrl, connector: TlsConnector) -> TcpTarget {
+        TcpTarget { tls: Some(connector), ..TcpTarget::new(url) }
+    }
+
+    /// The same target, logging in with `credentials`.
+    pub fn with_credentials(self, credentials: Credentials) -> TcpTarget {
+        TcpTarget { credentials: Some(credentials), ..self }
     }
 }
 
@@ -50,12 +101,24 @@ impl Target for TcpTarget {
         Box::pin(async move {
             let stream = tokio::net::TcpStream::connect(&self.addr).await?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as BoxStream)
+            match &self.tls {
+                None => Ok(Box::new(stream) as BoxStream),
+                Some(connector) => {
+                    let name = server_name(&self.host)?;
+                    let stream = connector.connect(name, stream).await?;
+                    Ok(Box::new(stream) as BoxStream)
+                }
+            }
         })
     }
 
     fn describe(&self) -> String {
-        format!("tcp {}", self.addr)
+        let scheme = if self.tls.is_some() { "tls" } else { "tcp" };
+        format!("{scheme} {}", self.addr)
+    }
+
+    fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
     }
 }
 
@@ -83,13 +146,15 @@ impl Target for TurmoilTarget {
     }
 }
 
-/// A broker address given as `mqtt://host[:port]`.
+/// A broker address given as `mqtt://host[:port]` or `mqtts://host[:port]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerUrl {
     /// Host name or IP address; an IPv6 address keeps its brackets.
     pub host: String,
-    /// The port, 1883 unless given.
+    /// The port: 1883 (8883 for `mqtts://`) unless given.
     pub port: u16,
+    /// `mqtts://`: MQTT over TLS.
+    pub tls: bool,
 }
 
 /// Why a broker URL was refused.
@@ -99,8 +164,8 @@ pub enum UrlError {
     /// The URL does not start with a scheme.
     #[error("broker URL {0:?} has no scheme; expected mqtt://host[:port]")]
     NoScheme(String),
-    /// The scheme is not `mqtt` (TLS and WebSocket are not supported).
-    #[error("unsupported scheme {0:?}; only mqtt:// (plain TCP) is supported")]
+    /// The scheme is not `mqtt` or `mqtts` (WebSocket is not supported).
+    #[error("unsupported scheme {0:?}; expected mqtt:// (TCP) or mqtts:// (TLS)")]
     Scheme(String),
     /// The host part is empty or malformed.
     #[error("broker URL {0:?} has no valid host")]
@@ -114,14 +179,17 @@ pub enum UrlError {
 }
 
 impl BrokerUrl {
-    /// Parses `mqtt://host[:port][/]`.
+    /// Parses `mqtt://host[:port][/]` or `mqtts://host[:port][/]` (`tcp://` and `ssl://`, as
+    /// some tools write them, too).
     pub fn parse(url: &str) -> Result<BrokerUrl, UrlError> {
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(UrlError::NoScheme(url.to_string()));
         };
-        if !scheme.eq_ignore_ascii_case("mqtt") && !scheme.eq_ignore_ascii_case("tcp") {
-            return Err(UrlError::Scheme(scheme.to_string()));
-        }
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" | "tls" => true,
+            _ => return Err(UrlError::Scheme(scheme.to_string())),
+        };
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains(['/', '?', '#', '@']) {
             return Err(UrlError::Extra(url.to_string()));
@@ -151,13 +219,14 @@ impl BrokerUrl {
             return Err(UrlError::Host(url.to_string()));
         }
         let port = match port {
+            None if tls => 8883,
             None => 1883,
             Some(p) => match p.parse::<u16>() {
                 Ok(0) | Err(_) => return Err(UrlError::Port(p.to_string())),
                 Ok(n) => n,
             },
         };
-        Ok(BrokerUrl { host, port })
+        Ok(BrokerUrl { host, port, tls })
     }
 
     /// `host:port`, as a socket address string.
@@ -180,7 +249,9 @@ mod tests {
             ("mqtt://[::1]:1884", Ok(("[::1]", 1884))),
             ("tcp://h:1", Ok(("h", 1))),
             ("127.0.0.1:1883", Err("has no scheme")),
-            ("mqtts://h:8883", Err("unsupported scheme \"mqtts\"")),
+            ("mqtts://h:8884", Ok(("h", 8884))),
+            ("mqtts://h", Ok(("h", 8883))),
+            ("ws://h:8080", Err("unsupported scheme \"ws\"")),
             ("mqtt://:1883", Err("no valid host")),
             ("mqtt://h:0", Err("port \"0\"")),
             ("mqtt://h:99999", Err("port \"99999\"")),

@@ -202,11 +202,6 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-/// A refusal that is allowed before the close: a CONNACK with a non-zero code.
-fn refusing_connack(p: &Packet) -> bool {
-    matches!(p, Packet::ConnAck(a) if a.reason_code != ReasonCode::SUCCESS)
-}
-
 /// Removes a persistent session the check created.
 /// Removes a persistent session the check created. Best effort: the verdict is already made,
 /// and a broker that stumbles here (NATS sometimes closes a connection that follows a
@@ -282,7 +277,7 @@ async fn bad_protocol_name(ctx: Ctx) -> Outcome {
             .to_vec(),
     )
     .await?;
-    conn.expect_close_allowing("protocol name MQTX [MQTT-3.1.2-1]", refusing_connack).await
+    super::close_after(&ctx, &mut conn, "protocol name MQTX [MQTT-3.1.2-1]", true).await
 }
 
 async fn reserved_flag(ctx: Ctx) -> Outcome {
@@ -326,9 +321,11 @@ async fn password_without_username(ctx: Ctx) -> Outcome {
     let bytes = connect_v311(0x42, 60).utf8(&ctx.client_id("a")).utf8("secret").to_vec();
     let mut conn = ctx.open("a").await?;
     conn.send_raw(&bytes).await?;
-    conn.expect_close_allowing(
+    super::close_after(
+        &ctx,
+        &mut conn,
         "password flag 1 with user name flag 0 [MQTT-3.1.2-22]",
-        refusing_connack,
+        true,
     )
     .await
 }
@@ -354,7 +351,7 @@ async fn refused_field(ctx: &Ctx, bytes: Vec<u8>, why: &str) -> Outcome {
     baseline(ctx).await?;
     let mut conn = ctx.open("a").await?;
     conn.send_raw(&bytes).await?;
-    conn.expect_close_allowing(why, refusing_connack).await
+    super::close_after(ctx, &mut conn, why, true).await
 }
 
 async fn id_bad_utf8(ctx: Ctx) -> Outcome {
@@ -508,7 +505,7 @@ async fn rejected_ignores_data(ctx: Ctx) -> Outcome {
     bytes.extend(RawPacket::new(0x31).utf8(&topic).bytes(b"must not be stored").to_vec());
     let mut conn = ctx.open("a").await?;
     conn.send_raw(&bytes).await?;
-    conn.expect_close_allowing("the refused CONNECT", refusing_connack).await?;
+    super::close_after(&ctx, &mut conn, "the refused CONNECT", true).await?;
     let mut observer = ctx.client("o").await?;
     observer.subscribe_granted(1, &topic, QoS::AtMostOnce).await?;
     match observer.next_within(ctx.quiet()).await? {

@@ -18,9 +18,13 @@ pub mod subscribe;
 pub mod v5;
 pub mod will;
 
-use mqttsim_codec::raw::RawPacket;
+use std::cell::Cell;
 
-use crate::check::{Check, Ctx, Outcome};
+use mqttsim_codec::raw::RawPacket;
+use mqttsim_codec::{Packet, ReasonCode};
+
+use crate::check::{Cause, Check, Ctx, Outcome, Stop};
+use crate::conn::Conn;
 
 /// The start of a 3.1.1 CONNECT as a raw packet: protocol name, level 4, `flags`, keep alive.
 /// The payload fields follow with [`RawPacket::utf8`] and [`RawPacket::binary`].
@@ -62,7 +66,48 @@ pub(crate) async fn first_packet_closes(ctx: &Ctx, bytes: &[u8], why: &str) -> O
     baseline(ctx).await?;
     let mut conn = ctx.open("a").await?;
     conn.send_raw(bytes).await?;
-    conn.expect_close(why).await
+    close_after(ctx, &mut conn, why, false).await
+}
+
+/// Whether `p` refuses a CONNECT as not authorised (0x86 Bad User Name or Password, 0x87 Not
+/// authorized; 3.1.1 return codes 4 and 5) while the suite logs in with credentials, which a
+/// hand-made CONNECT does not carry.
+pub(crate) fn refused_for_credentials(ctx: &Ctx, p: &Packet) -> bool {
+    ctx.has_credentials()
+        && matches!(p, Packet::ConnAck(a) if matches!(
+            a.reason_code,
+            ReasonCode::BAD_USER_NAME_OR_PASSWORD | ReasonCode::NOT_AUTHORIZED
+        ))
+}
+
+/// The stop for a hand-made CONNECT the broker refused for its missing credentials: the refusal
+/// says nothing about what the check sent.
+pub(crate) fn credentials_needed(why: &str) -> Stop {
+    Stop::inconclusive(Cause::CredentialsNeeded, format!("{why}: refused as not authorised"))
+}
+
+/// Requires the broker to close the connection after a hand-made CONNECT, with a refusing
+/// CONNACK first if `refusal_allowed`. A refusal as not authorised, when the suite logs in with
+/// credentials, makes the check inconclusive (see [`refused_for_credentials`]).
+pub(crate) async fn close_after(
+    ctx: &Ctx,
+    conn: &mut Conn,
+    why: &str,
+    refusal_allowed: bool,
+) -> Outcome {
+    let for_credentials = Cell::new(false);
+    conn.expect_close_allowing(why, |p| {
+        if refused_for_credentials(ctx, p) {
+            for_credentials.set(true);
+            return true;
+        }
+        refusal_allowed && matches!(p, Packet::ConnAck(a) if a.reason_code != ReasonCode::SUCCESS)
+    })
+    .await?;
+    if for_credentials.get() {
+        return Err(credentials_needed(why));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ async fn against(fake: Fake, reason: &[&str]) -> Report {
     let all = checks::all();
     let bound = config.overall_bound(all.len());
     let started = tokio::time::Instant::now();
-    let report = run_suite(Rc::new(TcpTarget { addr }), &all, &config).await;
+    let report = run_suite(Rc::new(TcpTarget::plain(addr)), &all, &config).await;
     assert!(
         started.elapsed() <= bound,
         "{fake:?}: the run took {:?}, above its bound of {bound:?}",
@@ -144,7 +144,7 @@ async fn an_absent_broker_fails_with_a_connect_error() {
     let addr = listener.local_addr().unwrap().to_string();
     drop(listener);
     let report =
-        run_suite(Rc::new(TcpTarget { addr }), &checks::all(), &config(&["pingreq"])).await;
+        run_suite(Rc::new(TcpTarget::plain(addr)), &checks::all(), &config(&["pingreq"])).await;
     assert_eq!(report.results.len(), 1);
     assert!(
         report.results[0].verdict.reason().contains("cannot connect"),
@@ -157,7 +157,7 @@ async fn an_absent_broker_fails_with_a_connect_error() {
 async fn a_minimal_broker_passes_the_checks_it_can() {
     let addr = tokio_fake(Fake::Minimal).await;
     let report = run_suite(
-        Rc::new(TcpTarget { addr }),
+        Rc::new(TcpTarget::plain(addr)),
         &checks::all(),
         &config(&["pingreq", "connect-accepted"]),
     )

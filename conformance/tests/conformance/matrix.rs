@@ -106,7 +106,7 @@ enum V5 {
 /// verdicts with `expected/<file>` and the 5.0 ones as `v5` says.
 async fn matrix(kind: Kind, file: &str, v5: V5) {
     let Some(broker) = start_or_skip(kind) else { return };
-    let target = Rc::new(TcpTarget { addr: format!("127.0.0.1:{}", broker.port) });
+    let target = Rc::new(TcpTarget::plain(format!("127.0.0.1:{}", broker.port)));
     let all = checks::all();
     let mut runs = Vec::new();
     let mut runs5 = Vec::new();
@@ -237,7 +237,7 @@ async fn mosquitto_matches_its_expectation() {
 #[tokio::test(flavor = "current_thread")]
 async fn limited_mosquitto_matches_its_5_0_expectation() {
     let Some(broker) = start_or_skip(Kind::MosquittoLimited) else { return };
-    let target = Rc::new(TcpTarget { addr: format!("127.0.0.1:{}", broker.port) });
+    let target = Rc::new(TcpTarget::plain(format!("127.0.0.1:{}", broker.port)));
     let all = checks::all();
     let mut runs = Vec::new();
     for seed in SEEDS {
@@ -274,7 +274,7 @@ async fn aedes_matches_its_expectation() {
 #[tokio::test(flavor = "current_thread")]
 async fn amqtt_is_measured_and_its_unsolicited_publish_is_caught_every_time() {
     let Some(broker) = start_or_skip(Kind::Amqtt) else { return };
-    let target = Rc::new(TcpTarget { addr: format!("127.0.0.1:{}", broker.port) });
+    let target = Rc::new(TcpTarget::plain(format!("127.0.0.1:{}", broker.port)));
     let all = checks::all();
     let mut runs = Vec::new();
     for seed in SEEDS {

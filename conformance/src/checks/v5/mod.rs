@@ -331,7 +331,12 @@ pub(crate) async fn first_packet_refused(
     baseline(ctx).await?;
     let mut conn = ctx.open("a").await?;
     conn.send_raw(bytes).await?;
-    connect_refused(&mut conn, why).await
+    let code = connect_refused(&mut conn, why).await?;
+    let not_authorised = [ReasonCode::BAD_USER_NAME_OR_PASSWORD, ReasonCode::NOT_AUTHORIZED];
+    if ctx.has_credentials() && code.is_some_and(|c| not_authorised.contains(&c)) {
+        return Err(super::credentials_needed(why));
+    }
+    Ok(code)
 }
 
 /// Connects a client, sends `bytes`, and requires the broker to close the connection, with at

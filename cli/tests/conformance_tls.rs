@@ -1,0 +1,146 @@
+//! `mqtt-sim conformance` against a broker that wants TLS and a login: `mqtt-sim broker` with a
+//! certificate made here and a password file.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{Broker, binary};
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mqtt-sim-conf-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// A broker with a TLS listener (a self-signed certificate for 127.0.0.1) and one user,
+/// `suite` with password `s3cret`; returns the broker, its TLS port and the certificate file.
+fn secure_broker(dir: &Path) -> (Broker, String, String) {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let cert = write(dir, "server.pem", &certified.cert.pem());
+    let key = write(dir, "server-key.pem", &certified.signing_key.serialize_pem());
+    let users = dir.join("users.txt").to_string_lossy().into_owned();
+    let mut passwd = Command::new(binary())
+        .args(["passwd", &users, "suite", "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    passwd.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    assert!(passwd.wait().unwrap().success());
+    let mut broker = Broker::start_with(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--password-file",
+        &users,
+    ]);
+    let banner = broker.wait_for(|l| l.contains("listening for TLS on"));
+    let port = banner.rsplit(':').next().unwrap().trim().to_owned();
+    (broker, port, cert)
+}
+
+fn conformance(args: &[&str]) -> Output {
+    Command::new(binary()).arg("conformance").args(args).output().expect("run mqtt-sim")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The whole suite, both versions, over TLS with a login: every check passes or is skipped
+/// for a feature the broker rules out, as over plain TCP without one.
+#[test]
+fn the_whole_suite_runs_over_tls_with_a_login() {
+    let dir = scratch("tls");
+    let (_broker, port, cert) = secure_broker(&dir);
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let args = ["--broker", &url, "--ca-file", &cert, "--username", "suite", "--seed", "5"];
+    let out = Command::new(binary())
+        .arg("conformance")
+        .args(args)
+        .env("MQTT_SIM_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(summary.contains(" 0 failed, 0 inconclusive"), "{summary}");
+    assert!(summary.contains(&format!("against tls 127.0.0.1:{port}")), "{summary}");
+    let passed: u32 = summary
+        .split(": ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(passed >= 200, "{summary}");
+}
+
+/// `--insecure` accepts the self-signed certificate without the CA file.
+#[test]
+fn insecure_accepts_a_self_signed_broker() {
+    let dir = scratch("insecure");
+    let (_broker, port, _) = secure_broker(&dir);
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let out = conformance(&[
+        "--broker",
+        &url,
+        "--insecure",
+        "--username",
+        "suite",
+        "--password",
+        "s3cret",
+        "--only",
+        "connect-accepted,qos2-exactly-once,v5-connect-accepted",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out.stdout), text(&out.stderr));
+}
+
+/// What the suite cannot use is said before any check runs, and no check is charged with it:
+/// a wrong password, no login at all, a certificate nobody vouches for, TLS options on plain
+/// TCP.
+#[test]
+fn a_refused_login_or_an_unusable_certificate_stops_before_the_checks() {
+    let dir = scratch("refused");
+    let (_broker, port, _) = secure_broker(&dir);
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let cases: &[(&[&str], i32, &str)] = &[
+        // No --password and no MQTT_SIM_PASSWORD: the user without a password is refused.
+        (&["--broker", &url, "--insecure"], 2, "does not authorise anonymous clients"),
+        (&["--broker", &url], 2, "needs --ca-file FILE"),
+        (&["--broker", "mqtt://127.0.0.1:1", "--insecure"], 2, "are for mqtts:// brokers"),
+        (
+            &["--broker", &url, "--insecure", "--username", "suite", "--password", "guess"],
+            2,
+            "refused the suite's login",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let out = conformance(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!text(&out.stdout).contains("FAIL"), "{args:?}: a check was charged");
+    }
+    // A CA file that is not the broker's: the handshake fails, the broker is unreachable (3).
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let other = write(&dir, "other.pem", &other.cert.pem());
+    let out = conformance(&["--broker", &url, "--ca-file", &other, "--username", "suite"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("cannot reach the broker at tls 127.0.0.1:"), "{stderr}");
+}
