@@ -144,3 +144,92 @@ fn a_refused_login_or_an_unusable_certificate_stops_before_the_checks() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("cannot reach the broker at tls 127.0.0.1:"), "{stderr}");
 }
+
+/// Mosquitto with a TLS listener and a password file (no anonymous clients): over TLS with a
+/// login, every check gets the verdict it gets over plain TCP without one
+/// (conformance/expected/mosquitto-2.0.txt and 5.0/mosquitto-2.0.txt).
+#[test]
+fn mosquitto_over_tls_with_a_login_gets_its_plain_tcp_verdicts() {
+    use std::collections::BTreeMap;
+    let dir = scratch("mosquitto");
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let cert = write(&dir, "server.pem", &certified.cert.pem());
+    let key = write(&dir, "server-key.pem", &certified.signing_key.serialize_pem());
+    let passwords = dir.join("passwords").to_string_lossy().into_owned();
+    let made = Command::new("mosquitto_passwd")
+        .args(["-c", "-b", &passwords, "suite", "s3cret"])
+        .output()
+        .expect("mosquitto_passwd (Debian's mosquitto package; .ci/setup installs it)");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    // Mosquitto started as root reads its files as the `mosquitto` user.
+    use std::os::unix::fs::PermissionsExt;
+    for path in [&dir.to_string_lossy().into_owned(), &cert, &key, &passwords] {
+        let mode = if Path::new(path).is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conf = write(
+        &dir,
+        "mosquitto.conf",
+        &format!(
+            "listener {port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}\nallow_anonymous false\n\
+             password_file {passwords}\npersistence false\nlog_dest none\n"
+        ),
+    );
+    let mosquitto = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("mosquitto");
+    let mut broker = Command::new(mosquitto).args(["-c", &conf]).spawn().expect("mosquitto");
+    let url = format!("mqtts://127.0.0.1:{port}");
+    let reachable = (0..100).any(|_| {
+        let ok = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ok
+    });
+    let out = reachable.then(|| {
+        conformance(&[
+            "--broker",
+            &url,
+            "--ca-file",
+            &cert,
+            "--username",
+            "suite",
+            "--password",
+            "s3cret",
+            "--seed",
+            "3",
+        ])
+    });
+    let _ = broker.kill();
+    let _ = broker.wait();
+    let out = out.expect("mosquitto did not start listening");
+    let stdout = text(&out.stdout);
+    let verdicts = |text: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                let verdict = words.next()?;
+                let name = words.next()?;
+                ["PASS", "FAIL", "SKIP", "INCONCLUSIVE"]
+                    .contains(&verdict)
+                    .then(|| (name.to_owned(), verdict.to_owned()))
+            })
+            .collect()
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/expected");
+    let mut expected = verdicts(&std::fs::read_to_string(root.join("mosquitto-2.0.txt")).unwrap());
+    expected
+        .extend(verdicts(&std::fs::read_to_string(root.join("5.0/mosquitto-2.0.txt")).unwrap()));
+    let got = verdicts(&stdout);
+    assert!(got.len() >= 240, "{stdout}");
+    let differ: Vec<String> = got
+        .iter()
+        .filter(|(name, v)| expected.get(*name).is_some_and(|e| e != *v))
+        .map(|(name, v)| format!("{name}: {v} over TLS, {} in the expectations", expected[name]))
+        .collect();
+    assert!(differ.is_empty(), "{differ:#?}\n{stdout}");
+}
