@@ -268,16 +268,9 @@ fn no_local_ignored_breaks_no_local() {
 
 #[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
-    for yaml in [
-        INFLIGHT,
-        QOS2_DUP,
-        WILLS,
-        RETAINED,
-        DUP_FLAG,
-        QOS2_DUP_FIRST,
-        RETAINED_CLEAR,
-        SHARED_POOL,
-    ] {
+    for yaml in
+        [INFLIGHT, QOS2_DUP, WILLS, RETAINED, DUP_FLAG, QOS2_DUP_FIRST, RETAINED_CLEAR, SHARED_POOL]
+    {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
             let v = verdict(&s, seed);

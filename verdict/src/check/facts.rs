@@ -999,11 +999,8 @@ fn matching<'r>(
 /// its own message is not owed to it [MQTT-3.8.3-3].
 fn spared_by_no_local(l: &Live<'_>, topic: &str, info: Option<&DeviceInfo>) -> bool {
     let Some(info) = info.filter(|i| !i.no_local.is_empty()) else { return false };
-    let mut matching = l
-        .subs
-        .keys()
-        .filter(|f| shared_inner(f).is_none() && topic::matches(f, topic))
-        .peekable();
+    let mut matching =
+        l.subs.keys().filter(|f| shared_inner(f).is_none() && topic::matches(f, topic)).peekable();
     matching.peek().is_some() && matching.all(|f| info.no_local.contains(*f))
 }
 
@@ -1146,8 +1143,7 @@ fn owe<'r>(
 ) {
     let publisher = f.accepts[accept].publisher;
     let subs = matching(live, routes, topic, Some(publisher), &f.devices);
-    if live.get(publisher).is_some_and(|l| spared_by_no_local(l, topic, f.devices.get(publisher)))
-    {
+    if live.get(publisher).is_some_and(|l| spared_by_no_local(l, topic, f.devices.get(publisher))) {
         f.no_local_spared.push((accept, publisher));
     }
     for (sub, epoch, granted) in subs {

@@ -32,9 +32,7 @@ use mqttsim_codec::topic;
 
 use super::due::{Due, Evidence, Stream};
 use super::facts::{Facts, GroupOwe, Key};
-use super::verdict::{
-    Findings, Guarantee, LossReason, QosCounts, Undelivered, Violation,
-};
+use super::verdict::{Findings, Guarantee, LossReason, QosCounts, Undelivered, Violation};
 
 /// What the shared-subscription and No Local rules found.
 pub(crate) struct SharedFindings {
@@ -215,7 +213,10 @@ fn copy_rules(
                     } else if conn_end.is_some_and(|t| t <= b.t_us) {
                         (
                             "[MQTT-4.8.2-4]",
-                            format!("only {}'s connection ended: it is completed to {}", a.sub, a.sub),
+                            format!(
+                                "only {}'s connection ended: it is completed to {}",
+                                a.sub, a.sub
+                            ),
                         )
                     } else {
                         ("(MQTT 5.0 §4.8.2)", format!("{} kept its connection", a.sub))
@@ -262,10 +263,8 @@ fn copy_rules(
             })
         });
         if !moved {
-            let before: Vec<String> = firsts[..n]
-                .iter()
-                .map(|&e| format!("{} at {:.3}s", copy(e).sub, at(e)))
-                .collect();
+            let before: Vec<String> =
+                firsts[..n].iter().map(|&e| format!("{} at {:.3}s", copy(e).sub, at(e))).collect();
             push(
                 findings,
                 format!(
@@ -317,12 +316,20 @@ fn undelivered(
                             ),
                         )
                     }
-                    crate::trace::Event::BrokerDropped { reason, .. } if reason == "qos0-offline" => {
-                        (LossReason::BrokerQos0Offline, format!("the broker dropped {m}'s copy at {at:.3}s"))
+                    crate::trace::Event::BrokerDropped { reason, .. }
+                        if reason == "qos0-offline" =>
+                    {
+                        (
+                            LossReason::BrokerQos0Offline,
+                            format!("the broker dropped {m}'s copy at {at:.3}s"),
+                        )
                     }
                     _ => (
                         LossReason::BrokerQueueFull,
-                        format!("the broker dropped {m}'s copy at {at:.3}s (trace line {})", drop + 1),
+                        format!(
+                            "the broker dropped {m}'s copy at {at:.3}s (trace line {})",
+                            drop + 1
+                        ),
                     ),
                 };
             }
@@ -337,7 +344,8 @@ fn undelivered(
         qos: effective,
         rank: facts.accepts_of.get(key).and_then(|a| a.first()).copied().unwrap_or(last.accept),
     };
-    let first_move = members.iter().filter_map(|&(m, e, _)| next_move(facts, m, e, accept.t_us)).min();
+    let first_move =
+        members.iter().filter_map(|&(m, e, _)| next_move(facts, m, e, accept.t_us)).min();
     let evidence: Vec<Option<(Evidence, u64)>> = members
         .iter()
         .map(|&(m, e, _)| {
@@ -444,8 +452,7 @@ fn served_after<'f>(
     let mut seen = BTreeSet::new();
     for s in facts.subscribes.iter().filter(|s| s.filter == group && s.sub != leaver) {
         let Some(epoch) = s.epoch else { continue };
-        if !seen.insert((s.sub, epoch)) || facts.epochs[epoch].end_us.is_some_and(|e| e < from_us)
-        {
+        if !seen.insert((s.sub, epoch)) || facts.epochs[epoch].end_us.is_some_and(|e| e < from_us) {
             continue;
         }
         let from = from_us.max(s.t_us);

@@ -497,8 +497,17 @@ fn check_groups(s: &Scenario) -> Check {
         for (si, sub) in g.subscribe.iter().enumerate() {
             let sp = format!("{path}.subscribe[{si}]");
             check_topic(&format!("{sp}.filter"), g, &sub.filter, true)?;
-            if sub.is_shared() {
-                need_v5(s, g, &format!("{sp}.filter"))?;
+            if sub.is_shared() && g.protocol_in(s) != Protocol::V5 {
+                return fail_help(
+                    format!("{sp}.filter"),
+                    format!(
+                        "`{}` is a shared subscription, which exists only in MQTT 5.0 (in 3.1.1 \
+                         `$share/...` is an ordinary filter), but group `{}` uses protocol 3.1.1",
+                        sub.filter.as_str(),
+                        g.group
+                    ),
+                    "set `protocol: \"5.0\"` (for the scenario or the group), or use another filter",
+                );
             }
             if sub.no_local {
                 need_v5(s, g, &format!("{sp}.no_local"))?;
