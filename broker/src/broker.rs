@@ -1321,8 +1321,7 @@ impl Broker {
         for (filter, options) in &session.subscriptions {
             let extras = session.extras.get(filter).copied().unwrap_or_default();
             let no_local = options.no_local && !self.config.has_bug(PlantedBug::NoLocalIgnored);
-            if extras.shared || (own && no_local) || !topic::matches(filter, &message.topic)
-            {
+            if extras.shared || (own && no_local) || !topic::matches(filter, &message.topic) {
                 continue;
             }
             qos = qos.max(Some(options.qos));

@@ -1004,13 +1004,16 @@ fn spared_by_no_local(l: &Live<'_>, topic: &str, info: Option<&DeviceInfo>) -> b
     matching.peek().is_some() && matching.all(|f| info.no_local.contains(*f))
 }
 
+/// Members of a shared subscription group: (client id, session epoch, granted QoS).
+type Members<'r> = Vec<(&'r str, usize, u8)>;
+
 /// The shared subscription groups matching `topic` that had members in a session, with them.
 fn group_members<'r>(
     live: &BTreeMap<&'r str, Live<'r>>,
     routes: &Routes,
     groups: &BTreeSet<&'r str>,
     topic: &str,
-) -> Vec<(&'r str, Vec<(&'r str, usize, u8)>)> {
+) -> Vec<(&'r str, Members<'r>)> {
     routes
         .groups_matching(topic)
         .into_iter()

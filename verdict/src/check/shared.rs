@@ -388,28 +388,28 @@ fn undelivered(
         })
         .min_by_key(|&(_, end, _)| end);
     if let Some((member, end, end_idx)) = ended {
-        if effective == 1 {
-            if let Some((other, ev)) = served_after(facts, due, group, member, end, settle_us) {
-                let mut lines = lines.clone();
-                lines.push(end_idx);
-                lines.extend(ev.record(facts));
-                out.redistribution.push(Violation {
-                    guarantee: Guarantee::SharedRedistribution,
-                    message: Some(facts.message_ref(key)),
-                    device: Some(group.to_owned()),
-                    expected: format!(
-                        "SHOULD (MQTT 5.0 §4.8.2, no statement id): when the session of the member \
+        if effective == 1
+            && let Some((other, ev)) = served_after(facts, due, group, member, end, settle_us)
+        {
+            let mut lines = lines.clone();
+            lines.push(end_idx);
+            lines.extend(ev.record(facts));
+            out.redistribution.push(Violation {
+                guarantee: Guarantee::SharedRedistribution,
+                message: Some(facts.message_ref(key)),
+                device: Some(group.to_owned()),
+                expected: format!(
+                    "SHOULD (MQTT 5.0 §4.8.2, no statement id): when the session of the member \
                          holding a QoS 1 message ends ({member}'s, at {:.3}s), the message goes to \
                          another member of the group",
-                        end as f64 / 1e6
-                    ),
-                    observed: format!(
-                        "no member got it; {other} was a member after that, and {}",
-                        ev.describe(facts, due_tolerance(due), settle_us)
-                    ),
-                    trace: facts.quote(&lines),
-                });
-            }
+                    end as f64 / 1e6
+                ),
+                observed: format!(
+                    "no member got it; {other} was a member after that, and {}",
+                    ev.describe(facts, due_tolerance(due), settle_us)
+                ),
+                trace: facts.quote(&lines),
+            });
         }
         let cause = format!(
             "{member}'s session ended at {:.3}s: it may have held the message, which the standard \

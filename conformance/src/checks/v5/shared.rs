@@ -272,7 +272,9 @@ async fn member_left(ctx: Ctx) -> Outcome {
     let mut publisher = ctx.client("p").await?;
     for i in 0..4u16 {
         let payload = format!("m{i}");
-        publisher.publish(&ctx.topic("t"), payload.as_bytes(), QoS::AtLeastOnce, false, i + 1).await?;
+        publisher
+            .publish(&ctx.topic("t"), payload.as_bytes(), QoS::AtLeastOnce, false, i + 1)
+            .await?;
     }
     let got: Vec<String> = super::subscribe::drain(&mut b, &ctx).await?.iter().map(text).collect();
     let want: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
