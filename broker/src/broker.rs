@@ -687,8 +687,10 @@ impl Broker {
         self.session_expiry.set(client_id, None);
         let Some(session) = self.store.state_mut().sessions.remove(client_id) else { return };
         self.extended.remove(client_id);
+        let stale = self.config.has_bug(PlantedBug::SharedSubStaleMember);
         for filter in session.subscriptions.keys() {
             match shared_filter(filter, session.is_shared(filter)) {
+                Some(_) if stale => {}
                 Some(inner) => self.shared.leave(filter, inner, client_id),
                 None => {
                     self.index.remove(filter, client_id);
@@ -720,9 +722,11 @@ impl Broker {
     /// [MQTT-4.8.2-5]. Other messages end with the session.
     fn redistribute_messages(&mut self, client_id: &ByteString, session: Session) {
         let mut moving = Vec::new();
+        let lose = self.config.has_bug(PlantedBug::SharedSubRedispatchLoss);
         for (_, inflight) in session.inflight {
             let Some(_) = &inflight.message.group else { continue };
             match inflight.state {
+                InflightState::AwaitingPubAck if lose => {}
                 InflightState::AwaitingPubAck => moving.push(inflight.message),
                 InflightState::AwaitingPubRec => {
                     let message = inflight.message;
@@ -739,6 +743,9 @@ impl Broker {
         }
         let mut queue = session.queue;
         moving.extend(queue.take_where(|m| m.group.is_some()));
+        if lose {
+            moving.retain(|m| m.qos != QoS::AtLeastOnce);
+        }
         for message in moving {
             let group = message.group.as_deref().cloned().expect("only shared messages move");
             self.deliver_to_group(&group, message, Some(client_id));
@@ -1313,8 +1320,8 @@ impl Broker {
         let mut identifiers = Vec::new();
         for (filter, options) in &session.subscriptions {
             let extras = session.extras.get(filter).copied().unwrap_or_default();
-            if extras.shared || (own && options.no_local) || !topic::matches(filter, &message.topic)
-            {
+            let no_local = options.no_local && !self.config.has_bug(PlantedBug::NoLocalIgnored);
+            if extras.shared || (own && no_local) || !topic::matches(filter, &message.topic) {
                 continue;
             }
             qos = qos.max(Some(options.qos));
@@ -1336,7 +1343,12 @@ impl Broker {
         exclude: Option<&ByteString>,
     ) -> bool {
         let online = &self.online;
-        let is_online = |client: &ByteString| online.contains_key(client);
+        // With the planted bug, a member whose session is gone counts as online.
+        let stale = self.config.has_bug(PlantedBug::SharedSubStaleMember);
+        let sessions = &self.store.state().sessions;
+        let is_online = |client: &ByteString| {
+            online.contains_key(client) || (stale && !sessions.contains_key(client))
+        };
         let exclude = exclude.map(|e| e.as_ref());
         let Some((member, qos)) = self.shared.pick(group, is_online, exclude) else {
             return false;

@@ -167,11 +167,21 @@ pub enum PlantedBug {
     /// for a duplicate: acknowledged with PUBREC, but never forwarded [MQTT-4.3.3-2]
     /// (emqx#18441).
     Qos2DupFlagDrop,
+    /// When a shared-subscription member's session ends, the group's messages it held (queued,
+    /// and QoS 1 in flight) are dropped instead of going to another member, which MQTT 5.0
+    /// §4.8.2 recommends (a SHOULD without a statement id) (emqx PR#9094, emqx#12257).
+    SharedSubRedispatchLoss,
+    /// A shared-subscription member whose session ended stays in its group and counts as
+    /// online, so messages go on being routed to it and are lost (emqx#5063).
+    SharedSubStaleMember,
+    /// No Local is ignored: a client gets its own messages on a No Local subscription
+    /// [MQTT-3.8.3-3].
+    NoLocalIgnored,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 10] = [
+    pub const ALL: [PlantedBug; 13] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -182,6 +192,9 @@ impl PlantedBug {
         PlantedBug::RetainedDeleteNotForwarded,
         PlantedBug::RetainedDuplicated,
         PlantedBug::Qos2DupFlagDrop,
+        PlantedBug::SharedSubRedispatchLoss,
+        PlantedBug::SharedSubStaleMember,
+        PlantedBug::NoLocalIgnored,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -197,6 +210,9 @@ impl PlantedBug {
             PlantedBug::RetainedDeleteNotForwarded => "retained-delete-not-forwarded",
             PlantedBug::RetainedDuplicated => "retained-duplicated",
             PlantedBug::Qos2DupFlagDrop => "qos2-dup-flag-drop",
+            PlantedBug::SharedSubRedispatchLoss => "shared-sub-redispatch-loss",
+            PlantedBug::SharedSubStaleMember => "shared-sub-stale-member",
+            PlantedBug::NoLocalIgnored => "no-local-ignored",
         }
     }
 }

@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 
 use mqttsim_broker::{BrokerConfig, PlantedBug};
-use mqttsim_codec::{Disconnect, Packet};
+use mqttsim_codec::{Disconnect, Packet, SubscriptionOptions};
 
-use crate::harness::{Harness, Q0, Q1, Q2, connect, payloads, publish, secs, will};
+use crate::harness::{Harness, Q0, Q1, Q2, connect, opts, payloads, publish, secs, will};
 
 fn harness(bug: Option<PlantedBug>) -> Harness {
     let bugs: BTreeSet<PlantedBug> = bug.into_iter().collect();
@@ -108,6 +108,40 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             // [MQTT-4.3.3-2]: a QoS 2 message new to the broker is forwarded, DUP or not.
             h.publishes(sub).is_empty()
         }
+        PlantedBug::SharedSubRedispatchLoss => {
+            let a = h.client5("a");
+            h.subscribe5(a, &[("$share/g/t", opts(Q1))], Vec::new());
+            let b = h.client5("b");
+            h.subscribe5(b, &[("$share/g/t", opts(Q1))], Vec::new());
+            let conn = h.client5("pub");
+            // Round-robin: the first message goes to `a`, which never acknowledges it.
+            h.publish(conn, "t", "held by a", Q1, false);
+            h.take(a);
+            h.take(b);
+            h.lose(a);
+            // A QoS 1 message of a member whose session ended goes to another (§4.8.2 SHOULD).
+            payloads(&h.publishes(b)) != ["held by a"]
+        }
+        PlantedBug::SharedSubStaleMember => {
+            let a = h.client5("a");
+            h.subscribe5(a, &[("$share/g/t", opts(Q1))], Vec::new());
+            let b = h.client5("b");
+            h.subscribe5(b, &[("$share/g/t", opts(Q1))], Vec::new());
+            h.lose(a);
+            let conn = h.client5("pub");
+            h.publish(conn, "t", "1", Q1, false);
+            h.publish(conn, "t", "2", Q1, false);
+            // [MQTT-4.5.0-1]: the member left gets every message.
+            payloads(&h.publishes(b)) != ["1", "2"]
+        }
+        PlantedBug::NoLocalIgnored => {
+            let conn = h.client5("dev");
+            let no_local = SubscriptionOptions { no_local: true, ..opts(Q1) };
+            h.subscribe5(conn, &[("t", no_local)], Vec::new());
+            h.publish(conn, "t", "mine", Q1, false);
+            // [MQTT-3.8.3-3] (the PUBACK says 0x10, no matching subscribers, without the bug)
+            h.take(conn).iter().any(|p| matches!(p, Packet::Publish(_)))
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -137,6 +171,9 @@ fn planted_bugs_have_kebab_case_names() {
             "retained-delete-not-forwarded",
             "retained-duplicated",
             "qos2-dup-flag-drop",
+            "shared-sub-redispatch-loss",
+            "shared-sub-stale-member",
+            "no-local-ignored",
         ]
     );
     for bug in PlantedBug::ALL {

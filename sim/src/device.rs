@@ -17,9 +17,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use mqttsim_client::{
     Backoff, Client, ClientConfig, CloseReason, DropReason, Event as ClientEvent, MessageId,
-    OfflineQos0, QueuePolicy,
+    OfflineQos0, QueuePolicy, SubscribeRequest,
 };
-use mqttsim_codec::{Properties, Property, Protocol, QoS, Will};
+use mqttsim_codec::{Properties, Property, Protocol, QoS, SubscriptionOptions, Will};
 use mqttsim_net::{ClientDriverConfig, ClientWaker, drive_client};
 use rand::Rng;
 use tokio::time::Instant;
@@ -58,7 +58,8 @@ async fn sleep_until(at: Duration) {
 pub(crate) struct DeviceSetup {
     pub plan: DevicePlan,
     pub config: ClientConfig,
-    pub subscriptions: Vec<(String, QoS)>,
+    /// Each filter with its options (QoS; 5.0: No Local).
+    pub subscriptions: Vec<(String, SubscriptionOptions)>,
     pub streams: Vec<PublishStream>,
     pub reconnect: scenario::ReconnectSpec,
     pub link: DeviceLink,
@@ -549,7 +550,7 @@ impl Device {
         if !self.setup.subscriptions.is_empty() {
             let filters = self.setup.subscriptions.clone();
             // The filters were validated with the scenario; a refusal would be our bug.
-            let _ = client.borrow_mut().subscribe(t, filters);
+            let _ = client.borrow_mut().subscribe_with(t, SubscribeRequest::new(filters));
         }
         self.client = Some(client);
         self.backoff.reset();

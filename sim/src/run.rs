@@ -221,6 +221,9 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::RetainedDeleteNotForwarded => PlantedBug::RetainedDeleteNotForwarded,
             BrokerBug::RetainedDuplicated => PlantedBug::RetainedDuplicated,
             BrokerBug::Qos2DupFlagDrop => PlantedBug::Qos2DupFlagDrop,
+            BrokerBug::SharedSubRedispatchLoss => PlantedBug::SharedSubRedispatchLoss,
+            BrokerBug::SharedSubStaleMember => PlantedBug::SharedSubStaleMember,
+            BrokerBug::NoLocalIgnored => PlantedBug::NoLocalIgnored,
         })
         .collect();
     BrokerConfig {
@@ -450,7 +453,14 @@ fn device_setups(
                 subscriptions: group
                     .subscribe
                     .iter()
-                    .map(|s| (group.expand(&s.filter, d.i), s.qos.get()))
+                    .map(|s| {
+                        let options = mqttsim_codec::SubscriptionOptions {
+                            qos: s.qos.get(),
+                            no_local: s.no_local,
+                            ..Default::default()
+                        };
+                        (group.expand(&s.filter, d.i), options)
+                    })
                     .collect(),
                 streams,
                 reconnect: group.reconnect.clone(),

@@ -139,6 +139,28 @@ devices:
 expect: { retained: true }
 "#;
 
+/// An MQTT 5.0 pool of three workers sharing a QoS 1 subscription; one loses power (its
+/// session ends with its connection, so what it held must go to another worker) and comes
+/// back; each worker also publishes on a topic it subscribes to with No Local.
+const SHARED_POOL: &str = r#"
+name: shared-pool
+seed: 1
+duration: 90s
+protocol: "5.0"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "in/x", qos: 1, every: 300ms } ] }
+  - { group: w, site: s, count: 3, client_id: "w{i}", keepalive: 4s,
+      reconnect: { initial: 1s, max: 2s },
+      subscribe: [ { filter: "$share/pool/in/#", qos: 1 }, { filter: "st/#", qos: 1, no_local: true } ],
+      publish: [ { topic: "st/w{i}", qos: 1, every: 5s } ] }
+faults:
+  - { kind: power-loss, target: { device: w0 }, at: 20s, for: 20s }
+expect: { qos1_at_least_once: true, shared_subscriptions: true, shared_redistribution: true,
+          no_local: true }
+"#;
+
 fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
     let yaml = match bug {
         Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
@@ -230,8 +252,25 @@ fn retained_duplicated_breaks_retained() {
 }
 
 #[test]
+fn shared_sub_redispatch_loss_breaks_shared_redistribution() {
+    caught(SHARED_POOL, "shared-sub-redispatch-loss", Guarantee::SharedRedistribution);
+}
+
+#[test]
+fn shared_sub_stale_member_breaks_shared_subscriptions() {
+    caught(SHARED_POOL, "shared-sub-stale-member", Guarantee::SharedSubscriptions);
+}
+
+#[test]
+fn no_local_ignored_breaks_no_local() {
+    caught(SHARED_POOL, "no-local-ignored", Guarantee::NoLocal);
+}
+
+#[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
-    for yaml in [INFLIGHT, QOS2_DUP, WILLS, RETAINED, DUP_FLAG, QOS2_DUP_FIRST, RETAINED_CLEAR] {
+    for yaml in
+        [INFLIGHT, QOS2_DUP, WILLS, RETAINED, DUP_FLAG, QOS2_DUP_FIRST, RETAINED_CLEAR, SHARED_POOL]
+    {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
             let v = verdict(&s, seed);
@@ -333,5 +372,17 @@ fn qos2_dup_flag_drop_is_caught_in_qos2_heavy_loss() {
 fn retained_bugs_are_caught_in_will_takeover() {
     for bug in [BrokerBug::RetainedDeleteNotForwarded, BrokerBug::RetainedDuplicated] {
         caught_in_shipped("will-takeover.yaml", 10, bug, Guarantee::Retained);
+    }
+}
+
+#[test]
+fn shared_subscription_bugs_are_caught_in_shared_ingest() {
+    let cases = [
+        (BrokerBug::SharedSubRedispatchLoss, Guarantee::SharedRedistribution),
+        (BrokerBug::SharedSubStaleMember, Guarantee::SharedSubscriptions),
+        (BrokerBug::NoLocalIgnored, Guarantee::NoLocal),
+    ];
+    for (bug, guarantee) in cases {
+        caught_in_shipped("shared-ingest.yaml", 10, bug, guarantee);
     }
 }

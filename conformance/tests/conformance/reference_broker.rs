@@ -66,8 +66,20 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::RetainedDeleteNotForwarded, "retained-cleared-by-empty"),
         (PlantedBug::RetainedDuplicated, "retained-on-subscribe"),
         (PlantedBug::Qos2DupFlagDrop, "qos2-dup-first-arrival"),
+        (PlantedBug::SharedSubStaleMember, "v5-shared-member-left"),
+        (PlantedBug::NoLocalIgnored, "v5-no-local"),
     ];
-    assert_eq!(catchers.len(), PlantedBug::ALL.len(), "a planted bug has no catcher listed here");
+    // Bugs no conformance check can catch honestly, with the reason.
+    let uncaught: &[(PlantedBug, &str)] = &[(
+        PlantedBug::SharedSubRedispatchLoss,
+        "QoS 1 redistribution after a member's session ends is a SHOULD without a statement id \
+         (MQTT 5.0 §4.8.2): no statement to cite; the simulator's shared_redistribution catches it",
+    )];
+    assert_eq!(
+        catchers.len() + uncaught.len(),
+        PlantedBug::ALL.len(),
+        "a planted bug has no catcher listed here"
+    );
     let mut names: Vec<&str> = catchers.iter().map(|(_, c)| *c).collect();
     names.sort_unstable();
     names.dedup();

@@ -113,6 +113,11 @@ fn only(expect: &Expectations, guarantee: Guarantee) -> Expectations {
         Guarantee::Retained => out.retained = expect.retained,
         Guarantee::Liveness => out.liveness = expect.liveness,
         Guarantee::ExpectedLoss => out.expected_loss = expect.expected_loss.clone(),
+        Guarantee::SharedSubscriptions => out.shared_subscriptions = expect.shared_subscriptions,
+        Guarantee::SharedRedistribution => {
+            out.shared_redistribution = expect.shared_redistribution;
+        }
+        Guarantee::NoLocal => out.no_local = expect.no_local,
     }
     out
 }

@@ -52,7 +52,7 @@ pub struct PlantedBugCase {
 }
 
 /// Every planted bug's catching scenario.
-pub const PLANTED_BUG_CASES: [PlantedBugCase; 10] = [
+pub const PLANTED_BUG_CASES: [PlantedBugCase; 13] = [
     PlantedBugCase {
         bug: BrokerBug::ForgetInflightOnReconnect,
         file: "flaky-farm.yaml",
@@ -112,6 +112,24 @@ pub const PLANTED_BUG_CASES: [PlantedBugCase; 10] = [
         file: "qos2-heavy-loss.yaml",
         minutes: 10,
         guarantee: Guarantee::Qos2ExactlyOnce,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::SharedSubRedispatchLoss,
+        file: "shared-ingest.yaml",
+        minutes: 10,
+        guarantee: Guarantee::SharedRedistribution,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::SharedSubStaleMember,
+        file: "shared-ingest.yaml",
+        minutes: 10,
+        guarantee: Guarantee::SharedSubscriptions,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::NoLocalIgnored,
+        file: "shared-ingest.yaml",
+        minutes: 10,
+        guarantee: Guarantee::NoLocal,
     },
 ];
 

@@ -336,8 +336,11 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
     }
     if !subscribe.is_empty() {
         out.push_str("    subscribe:\n");
-        for SubscribeSpec { filter, qos: q } in subscribe {
-            let s = vec![("filter", string(filter.as_str())), ("qos", qos(*q))];
+        for SubscribeSpec { filter, qos: q, no_local } in subscribe {
+            let mut s = vec![("filter", string(filter.as_str())), ("qos", qos(*q))];
+            if *no_local {
+                s.push(("no_local", "true".to_owned()));
+            }
             let _ = writeln!(out, "      - {}", flow(&s));
         }
     }
@@ -452,6 +455,9 @@ fn expectations(e: &Expectations) -> Fields {
         retained,
         liveness,
         expected_loss,
+        shared_subscriptions,
+        shared_redistribution,
+        no_local,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -463,6 +469,9 @@ fn expectations(e: &Expectations) -> Fields {
         ("ordering", ordering),
         ("wills", wills),
         ("retained", retained),
+        ("shared_subscriptions", shared_subscriptions),
+        ("shared_redistribution", shared_redistribution),
+        ("no_local", no_local),
     ];
     for (key, value) in flags {
         if let Some(v) = value {

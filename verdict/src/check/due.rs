@@ -162,6 +162,11 @@ impl<'f, 'r> Due<'f, 'r> {
         Due { facts, tolerance_us, settle_us, overtaking, served, copies_at }
     }
 
+    /// The tolerance the evidence was gathered with.
+    pub(crate) fn tolerance_us(&self) -> u64 {
+        self.tolerance_us
+    }
+
     /// The evidence that `sub`'s session `epoch` was due to receive a message accepted at
     /// `after_us` (of `stream`, when it belongs to one), if the trace has any.
     pub(crate) fn evidence(

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use mqttsim_codec::topic;
 
-use super::routes::Routes;
+use super::routes::{Routes, shared_inner};
 use crate::scenario::Scenario;
 use crate::trace::{Event, Phase, Record};
 
@@ -47,6 +47,8 @@ pub(crate) enum Key<'r> {
 pub(crate) struct DeviceInfo {
     pub keepalive_us: u64,
     pub will: Option<WillInfo>,
+    /// Its filters subscribed with No Local (MQTT 5.0).
+    pub no_local: BTreeSet<String>,
 }
 
 /// The Will a device registers.
@@ -105,6 +107,17 @@ pub(crate) struct Delivery<'r> {
     pub epoch: Option<usize>,
     /// The index of the subscriber's broker connection (in `spans`) it arrived on.
     pub span: Option<usize>,
+    /// The shared subscription (its whole filter) the copy answered, when the device is a
+    /// member of a group whose filter matches the topic (MQTT 5.0).
+    pub group: Option<&'r str>,
+}
+
+/// One obligation of a shared subscription group: it had members when the broker accepted the
+/// message; each of them (client id, session epoch, granted QoS) could have been chosen.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupOwe<'r> {
+    pub accept: usize,
+    pub members: Vec<(&'r str, usize, u8)>,
 }
 
 /// One obligation: a subscription matched when the broker accepted the message.
@@ -198,6 +211,13 @@ pub(crate) struct Facts<'r> {
     pub accepts_of: BTreeMap<Key<'r>, Vec<usize>>,
     pub deliveries: Vec<Delivery<'r>>,
     pub owed: BTreeMap<(Key<'r>, &'r str), Vec<Owe>>,
+    /// (message, shared subscription's whole filter) → the group's obligations (MQTT 5.0).
+    pub group_owed: BTreeMap<(Key<'r>, &'r str), Vec<GroupOwe<'r>>>,
+    /// Acceptances of a message not owed to its own publisher because all of its matching
+    /// subscriptions had No Local: (acceptance, publisher).
+    pub no_local_spared: Vec<(usize, &'r str)>,
+    /// Every shared subscription (whole filter) a device made.
+    pub groups: BTreeSet<&'r str>,
     /// (accept, subscriber) → the `broker_dropped` record.
     pub broker_drops: BTreeMap<(usize, &'r str), usize>,
     /// msg → the device's `dropped` record.
@@ -250,7 +270,13 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                 retain: w.retain,
             });
             let keepalive_us = u64::try_from(group.keepalive.get().as_micros()).unwrap_or(u64::MAX);
-            out.insert(group.client_id(i), DeviceInfo { keepalive_us, will });
+            let no_local = group
+                .subscribe
+                .iter()
+                .filter(|s| s.no_local)
+                .map(|s| group.expand(&s.filter, i))
+                .collect();
+            out.insert(group.client_id(i), DeviceInfo { keepalive_us, will, no_local });
         }
     }
     out
@@ -300,6 +326,9 @@ impl<'r> Facts<'r> {
             accepts_of: BTreeMap::new(),
             deliveries: Vec::new(),
             owed: BTreeMap::new(),
+            group_owed: BTreeMap::new(),
+            no_local_spared: Vec::new(),
+            groups: BTreeSet::new(),
             broker_drops: BTreeMap::new(),
             device_drops: BTreeMap::new(),
             completed: BTreeSet::new(),
@@ -341,6 +370,8 @@ impl<'r> Facts<'r> {
         // Each device's subscriptions, as indices into `f.subscribes`.
         let mut subscribes_of: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
         let mut routes = Routes::default();
+        // Each device's shared subscriptions ever made (whole filter → inner filter).
+        let mut member_of: BTreeMap<&'r str, BTreeMap<&'r str, &'r str>> = BTreeMap::new();
         let mut unfinished = false;
 
         for (idx, r) in records.iter().enumerate() {
@@ -351,7 +382,7 @@ impl<'r> Facts<'r> {
                     f.first_attempt.entry(device).or_insert(t);
                 }
                 Event::AppPublish { msg, topic, qos, retain, size } => {
-                    let candidates = matching(&live, &routes, topic);
+                    let candidates = matching(&live, &routes, topic, Some(device), &f.devices);
                     let message = AppMessage {
                         publisher: device,
                         topic,
@@ -532,7 +563,7 @@ impl<'r> Facts<'r> {
                         anonymous_on.entry(topic).or_default().push(accept);
                     }
                     if let Some(key) = key {
-                        owe(&mut f.owed, &live, &routes, key, accept, topic);
+                        owe(&mut f, &live, &routes, key, accept, topic);
                         f.accepts_of.entry(key).or_default().push(accept);
                     }
                     if let (Some(Key::App(m)), 2) = (key, *qos) {
@@ -565,7 +596,7 @@ impl<'r> Facts<'r> {
                         payload: payload.as_deref().map(trace_payload),
                         implied: false,
                     });
-                    owe(&mut f.owed, &live, &routes, key, accept, topic);
+                    owe(&mut f, &live, &routes, key, accept, topic);
                     f.accepts_of.entry(key).or_default().push(accept);
                     anonymous_on.entry(topic).or_default().push(accept);
                     match f.endings.last_mut() {
@@ -605,7 +636,15 @@ impl<'r> Facts<'r> {
                     let l = live.entry(device).or_default();
                     l.subs.insert(filter, *g);
                     let epoch = l.epoch;
-                    let snapshot = retained_matching(&retained, filter);
+                    // A shared subscription gets no retained messages (MQTT 5.0 §4.8.2).
+                    let snapshot = match shared_inner(filter) {
+                        Some(inner) => {
+                            member_of.entry(device).or_default().insert(filter, inner);
+                            f.groups.insert(filter);
+                            Vec::new()
+                        }
+                        None => retained_matching(&retained, filter),
+                    };
                     subscribes_of.entry(device).or_default().push(f.subscribes.len());
                     f.subscribes.push(SubEvent {
                         idx,
@@ -685,6 +724,9 @@ impl<'r> Facts<'r> {
                         .spans
                         .get(device)
                         .and_then(|s| s.last().filter(|s| s.end_us.is_none()).map(|_| s.len() - 1));
+                    let group = member_of.get(device).and_then(|groups| {
+                        groups.iter().find(|(_, inner)| topic::matches(inner, topic)).map(|g| *g.0)
+                    });
                     f.deliveries.push(Delivery {
                         idx,
                         t_us: t,
@@ -697,6 +739,7 @@ impl<'r> Facts<'r> {
                         retain: *retain,
                         epoch,
                         span,
+                        group,
                     });
                 }
                 Event::BrokerRestart { phase: Phase::Start, state } => {
@@ -936,13 +979,54 @@ fn matching<'r>(
     live: &BTreeMap<&'r str, Live<'r>>,
     routes: &Routes,
     topic: &str,
+    publisher: Option<&str>,
+    devices: &BTreeMap<String, DeviceInfo>,
 ) -> Vec<(&'r str, usize, u8)> {
     routes
         .matches(topic)
         .into_iter()
         .filter_map(|(d, granted)| {
             let (&d, l) = live.get_key_value(d)?;
+            if publisher == Some(d) && spared_by_no_local(l, topic, devices.get(d)) {
+                return None;
+            }
             Some((d, l.epoch?, granted))
+        })
+        .collect()
+}
+
+/// Whether every subscription of the publisher `l` that matches `topic` has No Local, so that
+/// its own message is not owed to it [MQTT-3.8.3-3].
+fn spared_by_no_local(l: &Live<'_>, topic: &str, info: Option<&DeviceInfo>) -> bool {
+    let Some(info) = info.filter(|i| !i.no_local.is_empty()) else { return false };
+    let mut matching =
+        l.subs.keys().filter(|f| shared_inner(f).is_none() && topic::matches(f, topic)).peekable();
+    matching.peek().is_some() && matching.all(|f| info.no_local.contains(*f))
+}
+
+/// Members of a shared subscription group: (client id, session epoch, granted QoS).
+type Members<'r> = Vec<(&'r str, usize, u8)>;
+
+/// The shared subscription groups matching `topic` that had members in a session, with them.
+fn group_members<'r>(
+    live: &BTreeMap<&'r str, Live<'r>>,
+    routes: &Routes,
+    groups: &BTreeSet<&'r str>,
+    topic: &str,
+) -> Vec<(&'r str, Members<'r>)> {
+    routes
+        .groups_matching(topic)
+        .into_iter()
+        .filter_map(|(filter, members)| {
+            let &filter = groups.get(filter)?;
+            let members: Vec<(&'r str, usize, u8)> = members
+                .iter()
+                .filter_map(|(d, &granted)| {
+                    let (&d, l) = live.get_key_value(d.as_str())?;
+                    Some((d, l.epoch?, granted))
+                })
+                .collect();
+            (!members.is_empty()).then_some((filter, members))
         })
         .collect()
 }
@@ -1042,23 +1126,34 @@ fn implied_accept<'r>(
         implied: true,
     });
     f.accepts_of.entry(key).or_default().push(accept);
-    for (sub, epoch, granted) in matching(live, routes, topic) {
+    for (sub, epoch, granted) in matching(live, routes, topic, Some(publisher), &f.devices) {
         if then.contains(sub) {
             f.owed.entry((key, sub)).or_default().push(Owe { accept, epoch, granted });
         }
     }
+    for (group, members) in group_members(live, routes, &f.groups, topic) {
+        f.group_owed.entry((key, group)).or_default().push(GroupOwe { accept, members });
+    }
 }
 
 fn owe<'r>(
-    owed: &mut BTreeMap<(Key<'r>, &'r str), Vec<Owe>>,
+    f: &mut Facts<'r>,
     live: &BTreeMap<&'r str, Live<'r>>,
     routes: &Routes,
     key: Key<'r>,
     accept: usize,
     topic: &str,
 ) {
-    for (sub, epoch, granted) in matching(live, routes, topic) {
-        owed.entry((key, sub)).or_default().push(Owe { accept, epoch, granted });
+    let publisher = f.accepts[accept].publisher;
+    let subs = matching(live, routes, topic, Some(publisher), &f.devices);
+    if live.get(publisher).is_some_and(|l| spared_by_no_local(l, topic, f.devices.get(publisher))) {
+        f.no_local_spared.push((accept, publisher));
+    }
+    for (sub, epoch, granted) in subs {
+        f.owed.entry((key, sub)).or_default().push(Owe { accept, epoch, granted });
+    }
+    for (group, members) in group_members(live, routes, &f.groups, topic) {
+        f.group_owed.entry((key, group)).or_default().push(GroupOwe { accept, members });
     }
 }
 

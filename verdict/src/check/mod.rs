@@ -49,6 +49,8 @@
 //! - `will`: Wills published iff the connection ended without DISCONNECT, and in time.
 //! - `retained`: new subscriptions get the latest retained message of each matching topic.
 //! - `liveness`: devices reconnect and messages complete once the faults stop.
+//! - `shared`: MQTT 5.0 shared subscriptions (each message to one member of its group, the
+//!   redistribution the standard recommends) and No Local.
 //! - `routes`: the oracle's own tree of subscriptions, to route each message cheaply.
 //! - `coverage`: the protocol situations the run went through.
 //! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
@@ -61,6 +63,7 @@ mod liveness;
 mod order;
 mod retained;
 mod routes;
+mod shared;
 pub mod verdict;
 mod will;
 
@@ -227,6 +230,17 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
         app_delivered,
         clear_pairs,
     } = deliveries;
+    let (mut counts, mut undelivered, mut latencies) = (counts, undelivered, latencies);
+    let shared = shared::check(
+        &facts,
+        &due,
+        settle_us,
+        shared::Tally {
+            counts: &mut counts,
+            undelivered: &mut undelivered,
+            latencies: &mut latencies,
+        },
+    );
 
     outcomes.push(match expect.qos0_max_duplicates {
         Some(_) => qos0.into_outcome(missing(
@@ -307,6 +321,36 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
     outcomes.push(match delivery::expected_loss(&counts, expect) {
         Some((findings, missing)) => findings.into_outcome(missing),
         None => not_checked(Guarantee::ExpectedLoss, unasked),
+    });
+    let shared::SharedFindings {
+        groups,
+        redistribution,
+        no_local,
+        group_pairs,
+        redistribution_chances,
+        no_local_judged,
+    } = shared;
+    outcomes.push(match expect.shared_subscriptions {
+        Some(true) => groups.into_outcome(missing(
+            group_pairs == 0,
+            "no message was owed to a shared subscription group",
+        )),
+        _ => not_checked(Guarantee::SharedSubscriptions, unasked),
+    });
+    outcomes.push(match expect.shared_redistribution {
+        Some(true) => redistribution.into_outcome(missing(
+            redistribution_chances == 0,
+            "no QoS 1 message of a shared subscription group was left undelivered by a member \
+             whose session ended",
+        )),
+        _ => not_checked(Guarantee::SharedRedistribution, unasked),
+    });
+    outcomes.push(match expect.no_local {
+        Some(true) => no_local.into_outcome(missing(
+            no_local_judged == 0,
+            "no device published a message its own No Local subscription matched",
+        )),
+        _ => not_checked(Guarantee::NoLocal, unasked),
     });
     Verdict {
         outcomes,

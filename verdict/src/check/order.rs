@@ -33,7 +33,9 @@ pub(crate) fn check(facts: &Facts<'_>) -> (Findings, usize) {
     let mut last_copy: BTreeMap<Stream<'_>, BTreeMap<&str, usize>> = BTreeMap::new();
     for (i, d) in facts.deliveries.iter().enumerate() {
         let Some(Key::App(id)) = &d.key else { continue };
-        if d.retain {
+        // A shared subscription's copies are spread over its members, and a redistributed
+        // message may follow newer ones (MQTT 5.0 §4.8.2): not judged for order.
+        if d.retain || d.group.is_some() {
             continue;
         }
         let Some(m) = facts.messages.get(id) else { continue };

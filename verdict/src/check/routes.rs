@@ -8,6 +8,18 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default)]
 pub(crate) struct Routes {
     root: Node,
+    /// MQTT 5.0 shared subscriptions, apart from the tree: whole filter (`$share/g/a/+`) →
+    /// (its inner filter, members: client id → granted QoS). A message matching one goes to
+    /// one member of the group, not to every member (see `shared`).
+    groups: BTreeMap<String, (String, BTreeMap<String, u8>)>,
+}
+
+/// The inner filter of a shared subscription's filter (`$share/g/a/+` → `a/+`), if it is one.
+pub(crate) fn shared_inner(filter: &str) -> Option<&str> {
+    match mqttsim_codec::topic::SharedFilter::parse(filter) {
+        Some(Ok(shared)) => Some(shared.filter),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -22,6 +34,14 @@ struct Node {
 impl Routes {
     /// Adds (or replaces) `device`'s subscription to `filter`.
     pub(crate) fn insert(&mut self, filter: &str, device: &str, granted: u8) {
+        if let Some(inner) = shared_inner(filter) {
+            let group = self
+                .groups
+                .entry(filter.to_owned())
+                .or_insert_with(|| (inner.to_owned(), BTreeMap::new()));
+            group.1.insert(device.to_owned(), granted);
+            return;
+        }
         let mut node = &mut self.root;
         for level in filter.split('/') {
             if level == "#" {
@@ -35,6 +55,13 @@ impl Routes {
 
     /// Removes `device`'s subscription to `filter`, if it has one.
     pub(crate) fn remove(&mut self, filter: &str, device: &str) {
+        if let Some(group) = self.groups.get_mut(filter) {
+            group.1.remove(device);
+            if group.1.is_empty() {
+                self.groups.remove(filter);
+            }
+            return;
+        }
         let mut node = &mut self.root;
         for level in filter.split('/') {
             if level == "#" {
@@ -57,6 +84,18 @@ impl Routes {
         let mut out = BTreeMap::new();
         walk(&self.root, &levels, 0, topic.starts_with('$'), &mut out);
         out
+    }
+}
+
+impl Routes {
+    /// The shared subscription groups whose inner filter matches `topic`, each with its
+    /// members and their granted QoS.
+    pub(crate) fn groups_matching(&self, topic: &str) -> Vec<(&str, &BTreeMap<String, u8>)> {
+        self.groups
+            .iter()
+            .filter(|(_, (inner, _))| mqttsim_codec::topic::matches(inner, topic))
+            .map(|(filter, (_, members))| (filter.as_str(), members))
+            .collect()
     }
 }
 

@@ -35,11 +35,18 @@ pub enum Guarantee {
     Liveness,
     /// `expected_loss`.
     ExpectedLoss,
+    /// `shared_subscriptions` (MQTT 5.0 §4.8.2).
+    SharedSubscriptions,
+    /// `shared_redistribution`: a SHOULD of MQTT 5.0 §4.8.2 without a statement id, kept apart
+    /// from the numbered statements.
+    SharedRedistribution,
+    /// `no_local` [MQTT-3.8.3-3].
+    NoLocal,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 8] = [
+    pub const ALL: [Guarantee; 11] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -48,6 +55,9 @@ impl Guarantee {
         Guarantee::Retained,
         Guarantee::Liveness,
         Guarantee::ExpectedLoss,
+        Guarantee::SharedSubscriptions,
+        Guarantee::SharedRedistribution,
+        Guarantee::NoLocal,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -61,6 +71,9 @@ impl Guarantee {
             Guarantee::Retained => "retained",
             Guarantee::Liveness => "liveness",
             Guarantee::ExpectedLoss => "expected_loss",
+            Guarantee::SharedSubscriptions => "shared_subscriptions",
+            Guarantee::SharedRedistribution => "shared_redistribution",
+            Guarantee::NoLocal => "no_local",
         }
     }
 }

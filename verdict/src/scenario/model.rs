@@ -84,6 +84,14 @@ pub enum BrokerBug {
     /// The broker takes a QoS 2 PUBLISH with DUP=1 that it never saw for a duplicate: it
     /// acknowledges it and never forwards it.
     Qos2DupFlagDrop,
+    /// When a shared-subscription member's session ends, the broker drops the group's messages
+    /// it held (queued and QoS 1 in flight) instead of sending them to another member.
+    SharedSubRedispatchLoss,
+    /// The broker keeps a shared-subscription member whose session ended in its group and
+    /// goes on routing messages to it, which are lost.
+    SharedSubStaleMember,
+    /// The broker ignores No Local: a device gets its own messages back.
+    NoLocalIgnored,
 }
 
 /// The reference broker's settings.
@@ -543,6 +551,17 @@ pub struct SubscribeSpec {
     /// The maximum QoS requested.
     #[serde(default)]
     pub qos: Qos,
+    /// MQTT 5.0 only: No Local, the broker must not send the device its own messages on this
+    /// subscription [MQTT-3.8.3-3]; not allowed on a shared subscription [MQTT-3.8.3-4].
+    #[serde(default)]
+    pub no_local: bool,
+}
+
+impl SubscribeSpec {
+    /// Whether the filter is an MQTT 5.0 shared subscription, `$share/{name}/{filter}`.
+    pub fn is_shared(&self) -> bool {
+        self.filter.as_str().starts_with("$share/")
+    }
 }
 
 /// The kinds of fault.
@@ -789,6 +808,14 @@ pub struct Expectations {
     pub liveness: Option<Liveness>,
     /// Bounds on the fraction of messages lost, per QoS.
     pub expected_loss: Option<ExpectedLoss>,
+    /// MQTT 5.0 shared subscriptions: each message owed to a group reaches one member (QoS 1
+    /// and 2 at least one, QoS 2 and 0 at most one), never two without a redistribution.
+    pub shared_subscriptions: Option<bool>,
+    /// The standard's recommendation (a SHOULD without a statement id): a QoS 1 message of a
+    /// member whose session ended goes to another member of the group.
+    pub shared_redistribution: Option<bool>,
+    /// MQTT 5.0 No Local: a device never gets its own messages on a No Local subscription.
+    pub no_local: Option<bool>,
 }
 
 /// The liveness property.

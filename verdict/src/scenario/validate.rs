@@ -495,10 +495,85 @@ fn check_groups(s: &Scenario) -> Check {
             }
         }
         for (si, sub) in g.subscribe.iter().enumerate() {
-            check_topic(&format!("{path}.subscribe[{si}].filter"), g, &sub.filter, true)?;
+            let sp = format!("{path}.subscribe[{si}]");
+            check_topic(&format!("{sp}.filter"), g, &sub.filter, true)?;
+            if sub.is_shared() && g.protocol_in(s) != Protocol::V5 {
+                return fail_help(
+                    format!("{sp}.filter"),
+                    format!(
+                        "`{}` is a shared subscription, which exists only in MQTT 5.0 (in 3.1.1 \
+                         `$share/...` is an ordinary filter), but group `{}` uses protocol 3.1.1",
+                        sub.filter.as_str(),
+                        g.group
+                    ),
+                    "set `protocol: \"5.0\"` (for the scenario or the group), or use another filter",
+                );
+            }
+            if sub.no_local {
+                need_v5(s, g, &format!("{sp}.no_local"))?;
+                if sub.is_shared() {
+                    return fail_help(
+                        format!("{sp}.no_local"),
+                        "No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4]",
+                        "remove `no_local`, or subscribe without `$share/...`",
+                    );
+                }
+            }
+        }
+        check_shared_overlap(g, &path)?;
+    }
+    Ok(())
+}
+
+/// A device's copies of a message are told apart only by the filters they match, so a group
+/// with a shared subscription must not have two subscriptions that can match the same topic
+/// (the checker could not say which subscription a copy answered).
+fn check_shared_overlap(g: &DeviceGroup, path: &str) -> Check {
+    if !g.subscribe.iter().any(super::model::SubscribeSpec::is_shared) {
+        return Ok(());
+    }
+    for i in 0..g.count as usize {
+        let filters: Vec<String> = g.subscribe.iter().map(|sub| g.expand(&sub.filter, i)).collect();
+        for (a, fa) in filters.iter().enumerate() {
+            for (b, fb) in filters.iter().enumerate().skip(a + 1) {
+                let shared = g.subscribe[a].is_shared() || g.subscribe[b].is_shared();
+                if shared && fa != fb && filters_overlap(inner(fa), inner(fb)) {
+                    return fail_help(
+                        format!("{path}.subscribe[{b}].filter"),
+                        format!(
+                            "`{fb}` and `{fa}` can match the same topic, and one is a shared \
+                             subscription: the checker could not tell which one a copy answered"
+                        ),
+                        "give the shared subscription a filter no other subscription of the group \
+                         matches",
+                    );
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// The filter a shared subscription matches topics with (`$share/g/a/+` → `a/+`).
+fn inner(filter: &str) -> &str {
+    match mqttsim_codec::topic::SharedFilter::parse(filter) {
+        Some(Ok(shared)) => shared.filter,
+        _ => filter,
+    }
+}
+
+/// Whether some topic name matches both filters (`$` topics aside: they count as overlapping).
+pub(crate) fn filters_overlap(a: &str, b: &str) -> bool {
+    let mut la = a.split('/');
+    let mut lb = b.split('/');
+    loop {
+        match (la.next(), lb.next()) {
+            (Some("#"), _) | (_, Some("#")) | (None, None) => return true,
+            (None, Some(_)) | (Some(_), None) => return false,
+            (Some(x), Some(y)) if x == y || x == "+" || y == "+" => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Devices' random streams (`streams_from`, or the fleet position) must not be shared, and must

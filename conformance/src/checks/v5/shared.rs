@@ -59,6 +59,13 @@ pub fn checks() -> Vec<Check> {
             refused_not_redistributed
         ),
         check!(
+            "v5-shared-member-left",
+            V5,
+            ["MQTT-4.5.0-1"],
+            "After a member's session ends, every message to the group reaches the member left.",
+            member_left
+        ),
+        check!(
             "v5-shared-no-local",
             V5,
             ["MQTT-3.8.3-4", "MQTT-4.13.1-1"],
@@ -251,6 +258,31 @@ async fn refused_not_redistributed(ctx: Ctx) -> Outcome {
     )
     .await?;
     a.disconnect().await?;
+    b.disconnect().await?;
+    publisher.disconnect().await
+}
+
+async fn member_left(ctx: Ctx) -> Outcome {
+    need_shared(&ctx)?;
+    need_qos1(&ctx)?;
+    let a = member(&ctx, "a", QoS::AtLeastOnce).await?;
+    let mut b = member(&ctx, "b", QoS::AtLeastOnce).await?;
+    // A session without expiry ends with its connection: `a` is no member any more.
+    a.disconnect().await?;
+    let mut publisher = ctx.client("p").await?;
+    for i in 0..4u16 {
+        let payload = format!("m{i}");
+        publisher
+            .publish(&ctx.topic("t"), payload.as_bytes(), QoS::AtLeastOnce, false, i + 1)
+            .await?;
+    }
+    let got: Vec<String> = super::subscribe::drain(&mut b, &ctx).await?.iter().map(text).collect();
+    let want: Vec<String> = (0..4).map(|i| format!("m{i}")).collect();
+    ensure!(
+        got == want,
+        "four QoS 1 messages to a group whose only other member's session had ended reached the \
+         member left as {got:?} [MQTT-4.5.0-1]"
+    );
     b.disconnect().await?;
     publisher.disconnect().await
 }
