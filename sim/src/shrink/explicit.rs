@@ -98,6 +98,7 @@ fn plain_fault(
         mean_down: if flapping { source.mean_down } else { None },
         mean_up: if flapping { source.mean_up } else { None },
         state: if kind == FaultKind::BrokerRestart { source.state } else { None },
+        reason: if kind == FaultKind::Disconnect { source.reason } else { None },
     }
 }
 

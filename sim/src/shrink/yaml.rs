@@ -373,6 +373,7 @@ fn fault_fields(fault: &FaultSpec) -> Fields {
         mean_down,
         mean_up,
         state,
+        reason,
     } = fault;
     let mut f = Fields::new();
     if let Some(k) = kind {
@@ -417,6 +418,9 @@ fn fault_fields(fault: &FaultSpec) -> Fields {
     }
     if let Some(s) = state {
         f.push(("state", kebab(s)));
+    }
+    if let Some(r) = reason {
+        f.push(("reason", r.name().to_owned()));
     }
     f
 }

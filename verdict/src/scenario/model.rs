@@ -631,6 +631,32 @@ pub struct FaultSpec {
     pub mean_up: Option<TimeSpan>,
     /// For `broker-restart`: override the broker's `state` for this restart.
     pub state: Option<StateMode>,
+    /// For `disconnect`: the DISCONNECT's reason (`normal` by default; `with-will` asks the
+    /// broker to publish the Will).
+    pub reason: Option<DisconnectReason>,
+}
+
+/// Why a device sends DISCONNECT (a `disconnect` fault's `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DisconnectReason {
+    /// 0x00 Normal disconnection: the broker discards the Will [MQTT-3.14.4-3].
+    #[default]
+    Normal,
+    /// 0x04 Disconnect with Will Message: the broker publishes the Will as if the connection
+    /// had dropped (after its Will Delay Interval). MQTT 3.1.1 has no reason codes: a 3.1.1
+    /// device closes its connection without DISCONNECT instead, with the same effect.
+    WithWill,
+}
+
+impl DisconnectReason {
+    /// The kebab-case name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DisconnectReason::Normal => "normal",
+            DisconnectReason::WithWill => "with-will",
+        }
+    }
 }
 
 /// A random mix of faults.
