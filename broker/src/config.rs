@@ -167,11 +167,25 @@ pub enum PlantedBug {
     /// for a duplicate: acknowledged with PUBREC, but never forwarded [MQTT-4.3.3-2]
     /// (emqx#18441).
     Qos2DupFlagDrop,
+    /// MQTT 5.0: a delayed Will waits for its whole Will Delay Interval even when the session
+    /// ends first (Session Expiry Interval 0 or shorter than the delay), and is not published at
+    /// the session's end [MQTT-3.1.2-8] (mosquitto#1401, mosquitto#3505).
+    NoWillAtSessionEnd,
+    /// MQTT 5.0: the Will is published as soon as the connection ends, ignoring its Will Delay
+    /// Interval [MQTT-3.1.2-8, MQTT-3.1.3-9] (vernemq#1298).
+    WillDelayIgnored,
+    /// MQTT 5.0: a takeover deletes the old connection's Will when it has a Will Delay
+    /// Interval, even when the session ends with that connection (Session Expiry Interval 0)
+    /// [MQTT-3.1.2-8] (emqx#18565).
+    NoWillOnDelayedTakeover,
+    /// MQTT 5.0: a session whose Session Expiry Interval ran out is kept, and a later
+    /// connection resumes it with its subscriptions and queue [MQTT-4.1.0-2, MQTT-3.2.2-3].
+    SessionExpiryIgnored,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 10] = [
+    pub const ALL: [PlantedBug; 14] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -182,6 +196,10 @@ impl PlantedBug {
         PlantedBug::RetainedDeleteNotForwarded,
         PlantedBug::RetainedDuplicated,
         PlantedBug::Qos2DupFlagDrop,
+        PlantedBug::NoWillAtSessionEnd,
+        PlantedBug::WillDelayIgnored,
+        PlantedBug::NoWillOnDelayedTakeover,
+        PlantedBug::SessionExpiryIgnored,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -197,6 +215,10 @@ impl PlantedBug {
             PlantedBug::RetainedDeleteNotForwarded => "retained-delete-not-forwarded",
             PlantedBug::RetainedDuplicated => "retained-duplicated",
             PlantedBug::Qos2DupFlagDrop => "qos2-dup-flag-drop",
+            PlantedBug::NoWillAtSessionEnd => "no-will-at-session-end",
+            PlantedBug::WillDelayIgnored => "will-delay-ignored",
+            PlantedBug::NoWillOnDelayedTakeover => "no-will-on-delayed-takeover",
+            PlantedBug::SessionExpiryIgnored => "session-expiry-ignored",
         }
     }
 }

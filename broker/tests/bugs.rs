@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 
 use mqttsim_broker::{BrokerConfig, PlantedBug};
-use mqttsim_codec::{Disconnect, Packet};
+use mqttsim_codec::{Disconnect, Packet, Properties, Property};
 
-use crate::harness::{Harness, Q0, Q1, Q2, connect, payloads, publish, secs, will};
+use crate::harness::{Harness, Q0, Q1, Q2, connect, connect5, payloads, publish, secs, will};
 
 fn harness(bug: Option<PlantedBug>) -> Harness {
     let bugs: BTreeSet<PlantedBug> = bug.into_iter().collect();
@@ -108,6 +108,47 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             // [MQTT-4.3.3-2]: a QoS 2 message new to the broker is forwarded, DUP or not.
             h.publishes(sub).is_empty()
         }
+        PlantedBug::NoWillAtSessionEnd
+        | PlantedBug::WillDelayIgnored
+        | PlantedBug::NoWillOnDelayedTakeover => {
+            // Will Delay 30 s; the session ends with the connection (expiry 0) or after 60 s.
+            let expiry = if bug == PlantedBug::WillDelayIgnored { 60 } else { 0 };
+            let mut packet = connect5("dev", false, vec![Property::SessionExpiryInterval(expiry)]);
+            let mut w = will("w", "gone", Q0, false);
+            w.properties = Properties(vec![Property::WillDelayInterval(30)]);
+            packet.will = Some(w);
+            let (conn, _) = h.connect_with(packet);
+            match bug {
+                PlantedBug::NoWillAtSessionEnd => {
+                    // [MQTT-3.1.2-8]: the session ended at the close, so the Will goes out then.
+                    h.lose(conn);
+                    h.advance(secs(1));
+                    h.wills().is_empty()
+                }
+                PlantedBug::WillDelayIgnored => {
+                    // [MQTT-3.1.2-8]: not before the delay, with the session still there.
+                    h.lose(conn);
+                    h.advance(secs(1));
+                    !h.wills().is_empty()
+                }
+                _ => {
+                    // The takeover closes the old connection, which ends its session: the Will
+                    // goes out [MQTT-3.1.2-8].
+                    h.connect_with(connect5("dev", false, Vec::new()));
+                    h.wills().is_empty()
+                }
+            }
+        }
+        PlantedBug::SessionExpiryIgnored => {
+            let sub =
+                h.connect_with(connect5("sub", false, vec![Property::SessionExpiryInterval(5)]));
+            h.subscribe(sub.0, "t", Q1);
+            h.lose(sub.0);
+            h.advance(secs(10));
+            let (_, ack) = h.connect_with(connect5("sub", false, Vec::new()));
+            // [MQTT-3.2.2-3]: the session expired, so there is none to resume.
+            ack.is_some_and(|a| a.session_present)
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -137,6 +178,10 @@ fn planted_bugs_have_kebab_case_names() {
             "retained-delete-not-forwarded",
             "retained-duplicated",
             "qos2-dup-flag-drop",
+            "no-will-at-session-end",
+            "will-delay-ignored",
+            "no-will-on-delayed-takeover",
+            "session-expiry-ignored",
         ]
     );
     for bug in PlantedBug::ALL {

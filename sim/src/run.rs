@@ -221,6 +221,10 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::RetainedDeleteNotForwarded => PlantedBug::RetainedDeleteNotForwarded,
             BrokerBug::RetainedDuplicated => PlantedBug::RetainedDuplicated,
             BrokerBug::Qos2DupFlagDrop => PlantedBug::Qos2DupFlagDrop,
+            BrokerBug::NoWillAtSessionEnd => PlantedBug::NoWillAtSessionEnd,
+            BrokerBug::WillDelayIgnored => PlantedBug::WillDelayIgnored,
+            BrokerBug::NoWillOnDelayedTakeover => PlantedBug::NoWillOnDelayedTakeover,
+            BrokerBug::SessionExpiryIgnored => PlantedBug::SessionExpiryIgnored,
         })
         .collect();
     BrokerConfig {

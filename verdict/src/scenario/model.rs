@@ -84,6 +84,18 @@ pub enum BrokerBug {
     /// The broker takes a QoS 2 PUBLISH with DUP=1 that it never saw for a duplicate: it
     /// acknowledges it and never forwards it.
     Qos2DupFlagDrop,
+    /// MQTT 5.0: the broker waits for the whole Will Delay Interval even when the session ends
+    /// first, and never publishes the Will at the session's end.
+    NoWillAtSessionEnd,
+    /// MQTT 5.0: the broker publishes the Will as soon as the connection ends, ignoring its Will
+    /// Delay Interval.
+    WillDelayIgnored,
+    /// MQTT 5.0: a session takeover deletes a delayed Will without publishing it, even when the
+    /// session ends with the old connection.
+    NoWillOnDelayedTakeover,
+    /// MQTT 5.0: the broker keeps sessions whose Session Expiry Interval ran out, and resumes
+    /// them with their subscriptions and queue.
+    SessionExpiryIgnored,
 }
 
 /// The reference broker's settings.
