@@ -114,6 +114,7 @@ fn only(expect: &Expectations, guarantee: Guarantee) -> Expectations {
         Guarantee::Retained => out.retained = expect.retained,
         Guarantee::Liveness => out.liveness = expect.liveness,
         Guarantee::ExpectedLoss => out.expected_loss = expect.expected_loss.clone(),
+        Guarantee::Sessions => out.sessions = expect.sessions,
     }
     out
 }

@@ -456,6 +456,7 @@ fn expectations(e: &Expectations) -> Fields {
         retained,
         liveness,
         expected_loss,
+        sessions,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -487,6 +488,9 @@ fn expectations(e: &Expectations) -> Fields {
             l.push(("excluding", list(excluding.iter().map(kebab))));
         }
         f.push(("expected_loss", flow(&l)));
+    }
+    if let Some(v) = sessions {
+        f.push(("sessions", v.to_string()));
     }
     f
 }

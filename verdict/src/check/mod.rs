@@ -51,6 +51,8 @@
 //! - `liveness`: devices reconnect and messages complete once the faults stop.
 //! - `routes`: the oracle's own tree of subscriptions, to route each message cheaply.
 //! - `coverage`: the protocol situations the run went through.
+//! - `sessions`: when each session ends (5.0: its Session Expiry Interval), and that nothing of
+//!   an ended session is resumed or delivered to the next one.
 //! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
 
 mod coverage;
@@ -61,6 +63,7 @@ mod liveness;
 mod order;
 mod retained;
 mod routes;
+mod sessions;
 pub mod verdict;
 mod will;
 
@@ -178,7 +181,7 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
     let end_us = micros(options.end);
     let settle_us = micros(options.settle);
     let tolerance_us = micros(options.tolerance);
-    let facts = facts::Facts::gather(scenario, records, end_us);
+    let facts = facts::Facts::gather(scenario, records, end_us, tolerance_us);
     let due = due::Due::new(&facts, tolerance_us, settle_us);
     let deliveries = delivery::check(&facts, expect, &due, tolerance_us, settle_us);
     let unasked = "not in expect:";
@@ -276,6 +279,14 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
     outcomes.push(match delivery::expected_loss(&counts, expect) {
         Some((findings, missing)) => findings.into_outcome(missing),
         None => not_checked(Guarantee::ExpectedLoss, unasked),
+    });
+    outcomes.push(match expect.sessions {
+        Some(true) => sessions::check(&facts).into_outcome(missing(
+            !sessions::exercised(&facts),
+            "no device connected again after its session ended, and no 5.0 session waited for \
+             its expiry",
+        )),
+        _ => not_checked(Guarantee::Sessions, unasked),
     });
     Verdict {
         outcomes,

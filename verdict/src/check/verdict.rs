@@ -35,11 +35,13 @@ pub enum Guarantee {
     Liveness,
     /// `expected_loss`.
     ExpectedLoss,
+    /// `sessions`.
+    Sessions,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 8] = [
+    pub const ALL: [Guarantee; 9] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -48,6 +50,7 @@ impl Guarantee {
         Guarantee::Retained,
         Guarantee::Liveness,
         Guarantee::ExpectedLoss,
+        Guarantee::Sessions,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -61,6 +64,7 @@ impl Guarantee {
             Guarantee::Retained => "retained",
             Guarantee::Liveness => "liveness",
             Guarantee::ExpectedLoss => "expected_loss",
+            Guarantee::Sessions => "sessions",
         }
     }
 }

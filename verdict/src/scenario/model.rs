@@ -827,6 +827,10 @@ pub struct Expectations {
     pub liveness: Option<Liveness>,
     /// Bounds on the fraction of messages lost, per QoS.
     pub expected_loss: Option<ExpectedLoss>,
+    /// Sessions end and resume as the standard says: no session resumed after it ended (by
+    /// its Session Expiry Interval, or a clean session), and no message of an ended session
+    /// delivered to the next one.
+    pub sessions: Option<bool>,
 }
 
 /// The liveness property.
@@ -890,6 +894,9 @@ pub enum LossReason {
     /// None of the above: the trace shows the broker had its chance (a violation at QoS 1
     /// and 2).
     Lost,
+    /// MQTT 5.0: the subscriber's session expired before delivery: its connection closed and
+    /// its Session Expiry Interval ran out (0: at the close) before it came back (exempt).
+    SessionExpired,
 }
 
 /// The three classes of [`LossReason`].
@@ -906,7 +913,7 @@ pub enum LossClass {
 
 impl LossReason {
     /// Every reason, in report order.
-    pub const ALL: [LossReason; 9] = [
+    pub const ALL: [LossReason; 10] = [
         LossReason::Lost,
         LossReason::AtMostOnce,
         LossReason::BrokerQueueFull,
@@ -916,6 +923,7 @@ impl LossReason {
         LossReason::SessionEnded,
         LossReason::SubscriberAway,
         LossReason::InFlightAtEnd,
+        LossReason::SessionExpired,
     ];
 
     /// The kebab-case name used in scenarios and reports.
@@ -930,6 +938,7 @@ impl LossReason {
             LossReason::SubscriberAway => "subscriber-away",
             LossReason::InFlightAtEnd => "in-flight-at-end",
             LossReason::Lost => "lost",
+            LossReason::SessionExpired => "session-expired",
         }
     }
 
@@ -949,9 +958,10 @@ impl LossReason {
             | LossReason::BrokerQos0Offline
             | LossReason::PublisherDropped
             | LossReason::PublisherLostState => LossClass::AllowedLoss,
-            LossReason::SessionEnded | LossReason::SubscriberAway | LossReason::InFlightAtEnd => {
-                LossClass::Exempt
-            }
+            LossReason::SessionEnded
+            | LossReason::SubscriberAway
+            | LossReason::InFlightAtEnd
+            | LossReason::SessionExpired => LossClass::Exempt,
             LossReason::Lost => LossClass::Lost,
         }
     }
