@@ -66,6 +66,10 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::RetainedDeleteNotForwarded, "retained-cleared-by-empty"),
         (PlantedBug::RetainedDuplicated, "retained-on-subscribe"),
         (PlantedBug::Qos2DupFlagDrop, "qos2-dup-first-arrival"),
+        (PlantedBug::NoWillAtSessionEnd, "v5-will-session-ends-first"),
+        (PlantedBug::WillDelayIgnored, "v5-will-delay"),
+        (PlantedBug::NoWillOnDelayedTakeover, "v5-will-takeover-session-ends"),
+        (PlantedBug::SessionExpiryIgnored, "v5-session-expiry-elapses"),
     ];
     assert_eq!(catchers.len(), PlantedBug::ALL.len(), "a planted bug has no catcher listed here");
     let mut names: Vec<&str> = catchers.iter().map(|(_, c)| *c).collect();

@@ -94,7 +94,10 @@ fn delayed(
     let delay_end = e.t_us.saturating_add(u64::from(e.will_delay_s) * 1_000_000);
     let due = e.session_end_us.map_or(delay_end, |s| s.min(delay_end));
     let why = match e.session_end_us {
-        Some(s) if s < delay_end => format!("the session's end at {:.3}s", secs(s)),
+        Some(s) if s == e.t_us => {
+            "the close, which ended the session (Session Expiry Interval 0)".to_owned()
+        }
+        Some(s) if s < delay_end => "the session's end".to_owned(),
         _ => format!("the end of its Will Delay Interval of {}s", e.will_delay_s),
     };
     // The device's next connection, if any.
@@ -115,7 +118,7 @@ fn delayed(
     lines.extend(next.map(|n| n.start_idx));
     let device = Some(e.device.to_string());
     let ended = match e.code {
-        Some(c) if e.reason == "client-disconnect" => format!("DISCONNECT 0x{c:02X}"),
+        Some(c) if e.reason == "client-disconnect" => format!("with DISCONNECT 0x{c:02X}"),
         _ => format!("without DISCONNECT ({})", e.reason),
     };
     let violation = |expected: String, observed: String| Violation {
