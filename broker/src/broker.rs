@@ -862,8 +862,9 @@ impl Broker {
             let delayed = self.conns.get(&old).and_then(|c| c.will.as_ref()).is_some_and(|w| {
                 self.conns.get(&old).is_some_and(Conn::v5) && props::will_delay(&w.properties) > 0
             });
-            let fire_will = !self.config.has_bug(PlantedBug::NoWillOnTakeover)
-                && !(delayed && self.config.has_bug(PlantedBug::NoWillOnDelayedTakeover));
+            let dropped = self.config.has_bug(PlantedBug::NoWillOnTakeover)
+                || (delayed && self.config.has_bug(PlantedBug::NoWillOnDelayedTakeover));
+            let fire_will = !dropped;
             let reason = DisconnectReason::TakenOver;
             let code = Some(ReasonCode::SESSION_TAKEN_OVER);
             self.close(old, Closing { reason, fire_will, tell_driver: true, code });
