@@ -427,12 +427,17 @@ impl Broker {
         }
         // The Session Expiry Interval passed [MQTT-4.1.0-2].
         while let Some(client_id) = self.session_expiry.pop_due(now) {
-            if self.online.contains_key(&client_id) {
+            if self.online.contains_key(&client_id)
+                || self.config.has_bug(PlantedBug::SessionExpiryIgnored)
+            {
                 continue;
             }
             self.events.push_back(Event::SessionExpired { client_id: client_id.clone() });
             self.discard_session(&client_id);
             // A Will still waiting is published when its session ends [MQTT-3.1.2-8].
+            if self.config.has_bug(PlantedBug::NoWillAtSessionEnd) {
+                continue;
+            }
             self.will_deadlines.set(&client_id, None);
             if let Some(will) = self.pending_wills.remove(&client_id) {
                 self.publish_will(client_id, will);
@@ -614,10 +619,15 @@ impl Broker {
         let Some(will) = c.will.filter(|_| fire_will) else { return };
         let delay =
             if c.protocol == Some(Protocol::V5) { props::will_delay(&will.properties) } else { 0 };
-        if delay == 0 || clean {
+        let at_session_end = !self.config.has_bug(PlantedBug::NoWillAtSessionEnd);
+        if delay == 0
+            || (clean && at_session_end)
+            || self.config.has_bug(PlantedBug::WillDelayIgnored)
+        {
             self.publish_will(client_id, will);
         } else {
-            let wait = Duration::from_secs(u64::from(delay.min(expiry)));
+            let wait = if at_session_end { delay.min(expiry) } else { delay };
+            let wait = Duration::from_secs(u64::from(wait));
             self.will_deadlines.set(&client_id, Some(now.saturating_add(wait)));
             self.pending_wills.insert(client_id, will);
         }
@@ -856,7 +866,12 @@ impl Broker {
         // Session takeover: the existing connection is closed [MQTT-3.1.4-2], with 0x8E over
         // 5.0 [MQTT-3.1.4-3].
         if let Some(&Online { conn: old, .. }) = self.online.get(&client_id) {
-            let fire_will = !self.config.has_bug(PlantedBug::NoWillOnTakeover);
+            let delayed = self.conns.get(&old).and_then(|c| c.will.as_ref()).is_some_and(|w| {
+                self.conns.get(&old).is_some_and(Conn::v5) && props::will_delay(&w.properties) > 0
+            });
+            let dropped = self.config.has_bug(PlantedBug::NoWillOnTakeover)
+                || (delayed && self.config.has_bug(PlantedBug::NoWillOnDelayedTakeover));
+            let fire_will = !dropped;
             let reason = DisconnectReason::TakenOver;
             let code = Some(ReasonCode::SESSION_TAKEN_OVER);
             self.close(old, Closing { reason, fire_will, tell_driver: true, code });

@@ -177,11 +177,25 @@ pub enum PlantedBug {
     /// No Local is ignored: a client gets its own messages on a No Local subscription
     /// [MQTT-3.8.3-3].
     NoLocalIgnored,
+    /// MQTT 5.0: a delayed Will waits for its whole Will Delay Interval even when the session
+    /// ends first (Session Expiry Interval 0 or shorter than the delay), and is not published at
+    /// the session's end [MQTT-3.1.2-8] (mosquitto#1401, mosquitto#3505).
+    NoWillAtSessionEnd,
+    /// MQTT 5.0: the Will is published as soon as the connection ends, ignoring its Will Delay
+    /// Interval [MQTT-3.1.2-8, MQTT-3.1.3-9] (vernemq#1298).
+    WillDelayIgnored,
+    /// MQTT 5.0: a takeover deletes the old connection's Will when it has a Will Delay
+    /// Interval, even when the session ends with that connection (Session Expiry Interval 0)
+    /// [MQTT-3.1.2-8] (emqx#18565).
+    NoWillOnDelayedTakeover,
+    /// MQTT 5.0: a session whose Session Expiry Interval ran out is kept, and a later
+    /// connection resumes it with its subscriptions and queue [MQTT-4.1.0-2, MQTT-3.2.2-3].
+    SessionExpiryIgnored,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 13] = [
+    pub const ALL: [PlantedBug; 17] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -195,6 +209,10 @@ impl PlantedBug {
         PlantedBug::SharedSubRedispatchLoss,
         PlantedBug::SharedSubStaleMember,
         PlantedBug::NoLocalIgnored,
+        PlantedBug::NoWillAtSessionEnd,
+        PlantedBug::WillDelayIgnored,
+        PlantedBug::NoWillOnDelayedTakeover,
+        PlantedBug::SessionExpiryIgnored,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -213,6 +231,10 @@ impl PlantedBug {
             PlantedBug::SharedSubRedispatchLoss => "shared-sub-redispatch-loss",
             PlantedBug::SharedSubStaleMember => "shared-sub-stale-member",
             PlantedBug::NoLocalIgnored => "no-local-ignored",
+            PlantedBug::NoWillAtSessionEnd => "no-will-at-session-end",
+            PlantedBug::WillDelayIgnored => "will-delay-ignored",
+            PlantedBug::NoWillOnDelayedTakeover => "no-will-on-delayed-takeover",
+            PlantedBug::SessionExpiryIgnored => "session-expiry-ignored",
         }
     }
 }

@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 
 use mqttsim_broker::{BrokerConfig, PlantedBug};
-use mqttsim_codec::{Disconnect, Packet, SubscriptionOptions};
+use mqttsim_codec::{Disconnect, Packet, Properties, Property, SubscriptionOptions};
 
-use crate::harness::{Harness, Q0, Q1, Q2, connect, opts, payloads, publish, secs, will};
+use crate::harness::{Harness, Q0, Q1, Q2, connect, connect5, opts, payloads, publish, secs, will};
 
 fn harness(bug: Option<PlantedBug>) -> Harness {
     let bugs: BTreeSet<PlantedBug> = bug.into_iter().collect();
@@ -142,6 +142,47 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             // [MQTT-3.8.3-3] (the PUBACK says 0x10, no matching subscribers, without the bug)
             h.take(conn).iter().any(|p| matches!(p, Packet::Publish(_)))
         }
+        PlantedBug::NoWillAtSessionEnd
+        | PlantedBug::WillDelayIgnored
+        | PlantedBug::NoWillOnDelayedTakeover => {
+            // Will Delay 30 s; the session ends with the connection (expiry 0) or after 60 s.
+            let expiry = if bug == PlantedBug::WillDelayIgnored { 60 } else { 0 };
+            let mut packet = connect5("dev", false, vec![Property::SessionExpiryInterval(expiry)]);
+            let mut w = will("w", "gone", Q0, false);
+            w.properties = Properties(vec![Property::WillDelayInterval(30)]);
+            packet.will = Some(w);
+            let (conn, _) = h.connect_with(packet);
+            match bug {
+                PlantedBug::NoWillAtSessionEnd => {
+                    // [MQTT-3.1.2-8]: the session ended at the close, so the Will goes out then.
+                    h.lose(conn);
+                    h.advance(secs(1));
+                    h.wills().is_empty()
+                }
+                PlantedBug::WillDelayIgnored => {
+                    // [MQTT-3.1.2-8]: not before the delay, with the session still there.
+                    h.lose(conn);
+                    h.advance(secs(1));
+                    !h.wills().is_empty()
+                }
+                _ => {
+                    // The takeover closes the old connection, which ends its session: the Will
+                    // goes out [MQTT-3.1.2-8].
+                    h.connect_with(connect5("dev", false, Vec::new()));
+                    h.wills().is_empty()
+                }
+            }
+        }
+        PlantedBug::SessionExpiryIgnored => {
+            let sub =
+                h.connect_with(connect5("sub", false, vec![Property::SessionExpiryInterval(5)]));
+            h.subscribe(sub.0, "t", Q1);
+            h.lose(sub.0);
+            h.advance(secs(10));
+            let (_, ack) = h.connect_with(connect5("sub", false, Vec::new()));
+            // [MQTT-3.2.2-3]: the session expired, so there is none to resume.
+            ack.is_some_and(|a| a.session_present)
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -174,6 +215,10 @@ fn planted_bugs_have_kebab_case_names() {
             "shared-sub-redispatch-loss",
             "shared-sub-stale-member",
             "no-local-ignored",
+            "no-will-at-session-end",
+            "will-delay-ignored",
+            "no-will-on-delayed-takeover",
+            "session-expiry-ignored",
         ]
     );
     for bug in PlantedBug::ALL {

@@ -16,10 +16,10 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use mqttsim_client::{
-    Backoff, Client, ClientConfig, CloseReason, DropReason, Event as ClientEvent, MessageId,
-    OfflineQos0, QueuePolicy, SubscribeRequest,
+    Backoff, Client, ClientConfig, CloseReason, DisconnectOptions, DropReason,
+    Event as ClientEvent, MessageId, OfflineQos0, QueuePolicy, State, SubscribeRequest,
 };
-use mqttsim_codec::{Properties, Property, Protocol, QoS, SubscriptionOptions, Will};
+use mqttsim_codec::{Properties, Property, Protocol, QoS, ReasonCode, SubscriptionOptions, Will};
 use mqttsim_net::{ClientDriverConfig, ClientWaker, drive_client};
 use rand::Rng;
 use tokio::time::Instant;
@@ -223,17 +223,22 @@ impl EventMapper {
     }
 
     /// CONNACK accepted the connection; `session_expiry` is the interval in force on a 5.0
-    /// connection.
-    fn on_connected(&self, session_present: bool, session_expiry: Option<u32>) {
+    /// connection, `will_delay` its Will's Will Delay Interval.
+    fn on_connected(
+        &self,
+        session_present: bool,
+        session_expiry: Option<u32>,
+        will_delay: Option<u32>,
+    ) {
         self.connected.set(true);
-        self.push(now(), Event::Connected { session_present, session_expiry });
+        self.push(now(), Event::Connected { session_present, session_expiry, will_delay });
     }
 
     fn on_client_event(&self, event: &ClientEvent) {
         let at = now();
         let event = match event {
             ClientEvent::Connected { session_present } => {
-                self.on_connected(*session_present, None);
+                self.on_connected(*session_present, None, None);
                 return;
             }
             ClientEvent::ConnectionRefused(code) => Event::Refused { code: code.0 },
@@ -322,8 +327,8 @@ type PhaseFuture = Pin<Box<dyn Future<Output = Outcome>>>;
 enum Action {
     /// Power on (first start, or back from a power loss or a reboot of this kind).
     Boot(Option<FaultKind>),
-    /// A fault starts.
-    Fault(FaultKind, Option<Duration>),
+    /// A fault starts (with a `disconnect`'s reason).
+    Fault(FaultKind, Option<Duration>, scenario::DisconnectReason),
     /// A graceful disconnect's pause is over.
     Release,
 }
@@ -361,7 +366,8 @@ pub(crate) async fn run_device(setup: DeviceSetup) {
         connected: Cell::new(false),
     });
     let mut agenda = vec![(setup.plan.start, Action::Boot(None))];
-    agenda.extend(setup.plan.faults.iter().map(|f| (f.at, Action::Fault(f.kind, f.lasts))));
+    agenda
+        .extend(setup.plan.faults.iter().map(|f| (f.at, Action::Fault(f.kind, f.lasts, f.reason))));
     let mut device = Device {
         setup,
         mapper,
@@ -484,7 +490,7 @@ impl Device {
                     self.start_attempt();
                 }
             }
-            Action::Fault(kind, lasts) => {
+            Action::Fault(kind, lasts, reason) => {
                 if !self.alive() {
                     // Already off: nothing more can happen to it.
                     return;
@@ -526,7 +532,7 @@ impl Device {
                         self.held = true;
                         if self.conn.is_some() {
                             if let Some(client) = &self.client {
-                                client.borrow_mut().disconnect(t);
+                                self.disconnect(client, t, reason);
                             }
                             self.waker.wake();
                         } else {
@@ -540,6 +546,28 @@ impl Device {
                     _ => {}
                 }
             }
+        }
+    }
+
+    /// Sends DISCONNECT with the fault's reason; a 5.0 device records it (its reason code is
+    /// what decides the Will).
+    fn disconnect(
+        &self,
+        client: &RefCell<Client>,
+        t: Duration,
+        reason: scenario::DisconnectReason,
+    ) {
+        let code = match reason {
+            scenario::DisconnectReason::Normal => ReasonCode::NORMAL_DISCONNECTION,
+            scenario::DisconnectReason::WithWill => ReasonCode::DISCONNECT_WITH_WILL_MESSAGE,
+        };
+        let mut client = client.borrow_mut();
+        // The core sends DISCONNECT on a connection, also one still waiting for CONNACK.
+        let live = client.state() != State::Disconnected;
+        // Both codes are valid without other options, so the core accepts them.
+        let _ = client.disconnect_with(t, DisconnectOptions::reason(code));
+        if live && self.setup.config.protocol == Protocol::V5 {
+            self.record(Event::DisconnectSent { reason: code.0, session_expiry: None });
         }
     }
 
@@ -607,6 +635,7 @@ impl Device {
                 let max_packet_size = MAX_PACKET_SIZE as usize;
                 let config = ClientDriverConfig { max_packet_size, epoch: epoch() };
                 let protocol = self.setup.config.protocol;
+                let will_delay = self.will_delay();
                 let packets = self.setup.packets;
                 let core = client.clone();
                 self.phase = Some(Box::pin(async move {
@@ -615,7 +644,7 @@ impl Device {
                             // What CONNACK left in force (a 5.0 server may override it).
                             let expiry = (protocol == Protocol::V5)
                                 .then(|| core.borrow().session_expiry_interval());
-                            mapper.on_connected(*session_present, expiry);
+                            mapper.on_connected(*session_present, expiry, will_delay);
                         } else {
                             mapper.on_client_event(event);
                         }
@@ -649,6 +678,18 @@ impl Device {
                 }
             }
         }
+    }
+
+    /// The Will Delay Interval a 5.0 device's Will carries, if any.
+    fn will_delay(&self) -> Option<u32> {
+        let config = &self.setup.config;
+        if config.protocol != Protocol::V5 {
+            return None;
+        }
+        config.will.as_ref()?.properties.iter().find_map(|p| match p {
+            Property::WillDelayInterval(d) => Some(*d),
+            _ => None,
+        })
     }
 
     fn publish(&mut self, s: usize, t: Duration) {

@@ -88,6 +88,8 @@ pub struct DeviceFault {
     pub kind: FaultKind,
     /// How long until the device is back, if it comes back.
     pub lasts: Option<Duration>,
+    /// A `disconnect`'s DISCONNECT reason.
+    pub reason: scenario::DisconnectReason,
 }
 
 /// A link fault on several devices, for the trace.
@@ -377,7 +379,8 @@ impl Plan {
             FaultKind::PowerLoss | FaultKind::Crash | FaultKind::Disconnect | FaultKind::Reboot => {
                 let lasts = if kind == FaultKind::Crash { None } else { lasts };
                 for &d in &devices {
-                    self.devices[d as usize].faults.push(DeviceFault { at, kind, lasts });
+                    let reason = fault.reason.unwrap_or_default();
+                    self.devices[d as usize].faults.push(DeviceFault { at, kind, lasts, reason });
                 }
                 return;
             }

@@ -224,6 +224,10 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::SharedSubRedispatchLoss => PlantedBug::SharedSubRedispatchLoss,
             BrokerBug::SharedSubStaleMember => PlantedBug::SharedSubStaleMember,
             BrokerBug::NoLocalIgnored => PlantedBug::NoLocalIgnored,
+            BrokerBug::NoWillAtSessionEnd => PlantedBug::NoWillAtSessionEnd,
+            BrokerBug::WillDelayIgnored => PlantedBug::WillDelayIgnored,
+            BrokerBug::NoWillOnDelayedTakeover => PlantedBug::NoWillOnDelayedTakeover,
+            BrokerBug::SessionExpiryIgnored => PlantedBug::SessionExpiryIgnored,
         })
         .collect();
     BrokerConfig {

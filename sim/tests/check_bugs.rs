@@ -334,6 +334,27 @@ fn will_bugs_are_caught_in_will_takeover() {
 }
 
 #[test]
+fn will_delay_bugs_are_caught_in_will_takeover() {
+    for bug in [
+        BrokerBug::NoWillAtSessionEnd,
+        BrokerBug::WillDelayIgnored,
+        BrokerBug::NoWillOnDelayedTakeover,
+    ] {
+        caught_in_shipped("will-takeover.yaml", 10, bug, Guarantee::Wills);
+    }
+}
+
+#[test]
+fn session_expiry_ignored_is_caught_in_will_takeover() {
+    caught_in_shipped(
+        "will-takeover.yaml",
+        10,
+        BrokerBug::SessionExpiryIgnored,
+        Guarantee::Sessions,
+    );
+}
+
+#[test]
 fn stale_retained_is_caught_in_will_takeover() {
     caught_in_shipped("will-takeover.yaml", 10, BrokerBug::StaleRetained, Guarantee::Retained);
 }

@@ -93,11 +93,14 @@ pub enum Event {
     /// The TCP connection could not be made: `refused` (nobody listening) or `handshake-lost`.
     TcpFailed { error: String },
     /// CONNACK accepted the connection. On a 5.0 connection, `session_expiry` is the Session
-    /// Expiry Interval in force, in seconds: the client's, or the one CONNACK imposed.
+    /// Expiry Interval in force, in seconds: the client's, or the one CONNACK imposed; and
+    /// `will_delay` the Will Delay Interval of its Will, in seconds, when it has one.
     Connected {
         session_present: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session_expiry: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        will_delay: Option<u32>,
     },
     /// CONNACK refused the connection with this reason code.
     Refused { code: u8 },
@@ -109,6 +112,14 @@ pub enum Event {
     SessionLost { resent: Vec<String>, released: Vec<String> },
     /// SUBACK arrived with these return codes.
     Suback { codes: Vec<u8> },
+    /// A 5.0 device sent DISCONNECT with this reason code (0x00 normal, 0x04 with the Will
+    /// message, ...) and, if it set one, a new Session Expiry Interval in seconds. 3.1.1
+    /// devices record none (a 3.1.1 DISCONNECT has no reason: `Closed` says it all).
+    DisconnectSent {
+        reason: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_expiry: Option<u32>,
+    },
 
     // ----- application messages -----
     /// The application published message `msg` with a payload of `size` bytes (the scenario's
@@ -236,6 +247,7 @@ impl Event {
             | Event::Closed { .. }
             | Event::SessionLost { .. } => Dir::Conn,
             Event::Suback { .. } | Event::Delivered { .. } => Dir::Down,
+            Event::DisconnectSent { .. } => Dir::Up,
             Event::AppPublish { .. } | Event::Acked { .. } | Event::Dropped { .. } => Dir::App,
             Event::PublishSent { .. } => Dir::Up,
             Event::BrokerConnected { .. }
@@ -349,8 +361,18 @@ impl fmt::Display for Summary<'_> {
         match self.0 {
             Event::ConnectAttempt { attempt } => write!(f, "CONNECT attempt={attempt}"),
             Event::TcpFailed { error } => write!(f, "TCP failed: {error}"),
-            Event::Connected { session_present, session_expiry } => {
+            Event::Connected { session_present, session_expiry, will_delay } => {
                 write!(f, "CONNACK ok session_present={}", bit(*session_present))?;
+                if let Some(e) = session_expiry {
+                    write!(f, " session_expiry={e}s")?;
+                }
+                match will_delay {
+                    Some(d) => write!(f, " will_delay={d}s"),
+                    None => Ok(()),
+                }
+            }
+            Event::DisconnectSent { reason, session_expiry } => {
+                write!(f, "DISCONNECT reason=0x{reason:02X}")?;
                 match session_expiry {
                     Some(e) => write!(f, " session_expiry={e}s"),
                     None => Ok(()),

@@ -231,3 +231,27 @@ fn mosquitto5_closes_a_silent_client_late() {
         "every silent client was closed within 2.5 s: {closed:?}"
     );
 }
+
+/// `v5-will-takeover-session-ends`: a connection with Session Expiry Interval 0 and a Will with
+/// Will Delay Interval 60 s is taken over; its session ended with it, yet no Will comes.
+#[test]
+fn mosquitto5_drops_a_delayed_will_on_takeover_of_a_session_that_ends() {
+    let Some(broker) = mosquitto() else { return };
+    let mut watcher = Probe::open(&broker, &connect("probe5w", 60, false, &[]));
+    watcher.send(&subscribe("probe5/will", 0x00));
+    assert_eq!(watcher.read_packet().map(|a| a[0]), Some(0x90));
+    // CONNECT: Clean Start 1, Will flag, Will QoS 0; no Session Expiry Interval (0).
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 5, 0x06, 0, 60, 0];
+    body.extend(string("probe5v"));
+    body.extend([5, 0x18, 0, 0, 0, 60]);
+    body.extend(string("probe5/will"));
+    body.extend(string("gone"));
+    let _old = Probe::open(&broker, &packet(0x10, &body));
+    let _new = Probe::open(&broker, &connect("probe5v", 60, true, &[]));
+    watcher.stream.set_read_timeout(Some(Duration::from_millis(2000))).unwrap();
+    assert_eq!(
+        watcher.read_packet(),
+        None,
+        "Mosquitto now publishes the Will when a takeover ends its session"
+    );
+}

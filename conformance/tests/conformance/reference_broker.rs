@@ -68,6 +68,10 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::Qos2DupFlagDrop, "qos2-dup-first-arrival"),
         (PlantedBug::SharedSubStaleMember, "v5-shared-member-left"),
         (PlantedBug::NoLocalIgnored, "v5-no-local"),
+        (PlantedBug::NoWillAtSessionEnd, "v5-will-session-ends-first"),
+        (PlantedBug::WillDelayIgnored, "v5-will-delay"),
+        (PlantedBug::NoWillOnDelayedTakeover, "v5-will-takeover-session-ends"),
+        (PlantedBug::SessionExpiryIgnored, "v5-session-expiry-elapses"),
     ];
     // Bugs no conformance check can catch honestly, with the reason.
     let uncaught: &[(PlantedBug, &str)] = &[(

@@ -98,6 +98,7 @@ fn plain_fault(
         mean_down: if flapping { source.mean_down } else { None },
         mean_up: if flapping { source.mean_up } else { None },
         state: if kind == FaultKind::BrokerRestart { source.state } else { None },
+        reason: if kind == FaultKind::Disconnect { source.reason } else { None },
     }
 }
 
@@ -118,6 +119,7 @@ fn only(expect: &Expectations, guarantee: Guarantee) -> Expectations {
             out.shared_redistribution = expect.shared_redistribution;
         }
         Guarantee::NoLocal => out.no_local = expect.no_local,
+        Guarantee::Sessions => out.sessions = expect.sessions,
     }
     out
 }

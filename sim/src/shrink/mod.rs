@@ -52,7 +52,7 @@ pub struct PlantedBugCase {
 }
 
 /// Every planted bug's catching scenario.
-pub const PLANTED_BUG_CASES: [PlantedBugCase; 13] = [
+pub const PLANTED_BUG_CASES: [PlantedBugCase; 17] = [
     PlantedBugCase {
         bug: BrokerBug::ForgetInflightOnReconnect,
         file: "flaky-farm.yaml",
@@ -130,6 +130,30 @@ pub const PLANTED_BUG_CASES: [PlantedBugCase; 13] = [
         file: "shared-ingest.yaml",
         minutes: 10,
         guarantee: Guarantee::NoLocal,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::NoWillAtSessionEnd,
+        file: "will-takeover.yaml",
+        minutes: 10,
+        guarantee: Guarantee::Wills,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::WillDelayIgnored,
+        file: "will-takeover.yaml",
+        minutes: 10,
+        guarantee: Guarantee::Wills,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::NoWillOnDelayedTakeover,
+        file: "will-takeover.yaml",
+        minutes: 10,
+        guarantee: Guarantee::Wills,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::SessionExpiryIgnored,
+        file: "will-takeover.yaml",
+        minutes: 10,
+        guarantee: Guarantee::Sessions,
     },
 ];
 

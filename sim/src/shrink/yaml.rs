@@ -376,6 +376,7 @@ fn fault_fields(fault: &FaultSpec) -> Fields {
         mean_down,
         mean_up,
         state,
+        reason,
     } = fault;
     let mut f = Fields::new();
     if let Some(k) = kind {
@@ -421,6 +422,9 @@ fn fault_fields(fault: &FaultSpec) -> Fields {
     if let Some(s) = state {
         f.push(("state", kebab(s)));
     }
+    if let Some(r) = reason {
+        f.push(("reason", r.name().to_owned()));
+    }
     f
 }
 
@@ -458,6 +462,7 @@ fn expectations(e: &Expectations) -> Fields {
         shared_subscriptions,
         shared_redistribution,
         no_local,
+        sessions,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -492,6 +497,9 @@ fn expectations(e: &Expectations) -> Fields {
             l.push(("excluding", list(excluding.iter().map(kebab))));
         }
         f.push(("expected_loss", flow(&l)));
+    }
+    if let Some(v) = sessions {
+        f.push(("sessions", v.to_string()));
     }
     f
 }

@@ -309,7 +309,12 @@ pub(crate) fn check(
                 None if epoch.end_us.is_some() => {
                     let at = epoch.end_us.unwrap_or_default() as f64 / 1e6;
                     let cause = epoch.end_cause.unwrap_or("the session ended");
-                    (LossReason::SessionEnded, format!("{cause} at {at:.3}s"))
+                    // A 5.0 session that expired has its own reason (see `sessions`).
+                    let reason = match epoch.end_kind {
+                        Some(super::facts::EndKind::Expired) => LossReason::SessionExpired,
+                        _ => LossReason::SessionEnded,
+                    };
+                    (reason, format!("{cause} at {at:.3}s"))
                 }
                 None if facts
                     .spans

@@ -49,6 +49,12 @@ pub(crate) struct DeviceInfo {
     pub will: Option<WillInfo>,
     /// Its filters subscribed with No Local (MQTT 5.0).
     pub no_local: BTreeSet<String>,
+    /// The device speaks MQTT 5.0.
+    pub v5: bool,
+    /// MQTT 5.0: the Session Expiry Interval and the Will Delay Interval it asks for, in
+    /// seconds (the trace's `connected` records say what was in force).
+    pub session_expiry_s: u32,
+    pub will_delay_s: u32,
 }
 
 /// The Will a device registers.
@@ -138,6 +144,8 @@ pub(crate) struct Span<'r> {
     pub reason: Option<&'r str>,
     /// The session it belonged to.
     pub epoch: Option<usize>,
+    /// Its CONNECT's Clean Start (Clean Session).
+    pub clean: bool,
 }
 
 /// A session's life at the broker, from its creation to its discarding.
@@ -146,6 +154,23 @@ pub(crate) struct Epoch {
     pub end_us: Option<u64>,
     pub end_idx: Option<usize>,
     pub end_cause: Option<&'static str>,
+    /// How it ended, for the rules that judge what follows (see `sessions`).
+    pub end_kind: Option<EndKind>,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndKind {
+    /// MQTT 5.0: its Session Expiry Interval ran out after its connection closed (0: at the
+    /// close) [MQTT-4.1.0-2].
+    Expired,
+    /// A 3.1.1 clean session whose connection ended [MQTT-3.1.2-6], or a new connection with
+    /// Clean Start (Clean Session) 1 [MQTT-3.1.2-4].
+    Clean,
+    /// The broker said it had none (Session Present 0).
+    NoSession,
+    /// A volatile broker restart.
+    BrokerLost,
 }
 
 /// A subscription made, with the retained messages that matched it at that moment.
@@ -198,6 +223,13 @@ pub(crate) struct Ending<'r> {
     pub device: &'r str,
     pub reason: &'r str,
     pub will: Option<usize>,
+    /// MQTT 5.0: the reason code of the DISCONNECT the device sent on this connection.
+    pub code: Option<u8>,
+    /// MQTT 5.0: the Will Delay Interval in force on this connection, in seconds.
+    pub will_delay_s: u32,
+    /// When the session ends by its expiry (the close itself for a clean session or a 5.0
+    /// interval of 0); `None`: it does not expire.
+    pub session_end_us: Option<u64>,
 }
 
 /// Everything the rules read.
@@ -253,6 +285,12 @@ pub(crate) struct Facts<'r> {
     pub swallowed: BTreeMap<&'r str, (&'r str, u64)>,
     /// The first `connect_attempt` of each device.
     pub first_attempt: BTreeMap<&'r str, u64>,
+    /// Connections whose CONNACK said Session Present 1 although the trace shows the session
+    /// had ended (see `sessions`): (the connection's record, the ended session).
+    pub ended_resumes: Vec<(usize, usize)>,
+    /// Connections that `sessions` judged: a new session after an ended one, or a 5.0 session
+    /// resumed before its expiry.
+    pub session_checks: u64,
     /// When the last fault ended (or the end of the run, if one never ended).
     pub faults_over_us: u64,
     pub unattributed: u64,
@@ -276,7 +314,15 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                 .filter(|s| s.no_local)
                 .map(|s| group.expand(&s.filter, i))
                 .collect();
-            out.insert(group.client_id(i), DeviceInfo { keepalive_us, will, no_local });
+            let v5 = group.protocol_in(scenario) == mqttsim_codec::Protocol::V5;
+            let secs = |t: Option<crate::scenario::TimeSpan>| {
+                t.map_or(0, |t| u32::try_from(t.get().as_secs()).unwrap_or(u32::MAX))
+            };
+            let session_expiry_s = if v5 { secs(group.session_expiry) } else { 0 };
+            let will_delay_s = if v5 { secs(group.will.as_ref().and_then(|w| w.delay)) } else { 0 };
+            let info =
+                DeviceInfo { keepalive_us, will, no_local, v5, session_expiry_s, will_delay_s };
+            out.insert(group.client_id(i), info);
         }
     }
     out
@@ -297,8 +343,8 @@ pub(crate) struct Cut {
 
 /// A device's view at the broker while the pass runs.
 #[derive(Default)]
-struct Live<'r> {
-    epoch: Option<usize>,
+pub(super) struct Live<'r> {
+    pub(super) epoch: Option<usize>,
     clean: bool,
     subs: BTreeMap<&'r str, u8>,
     /// QoS 0 messages sent on the current connection and not yet accepted.
@@ -307,6 +353,13 @@ struct Live<'r> {
     ping: Option<u64>,
     /// SUBSCRIBE packets sent and not answered yet, by packet id (packet level).
     subscribing: BTreeMap<u16, u64>,
+    /// MQTT 5.0: what the device's latest CONNACK left in force (`connected`), and the
+    /// DISCONNECT it sent on the current connection (`disconnect_sent`).
+    pub(super) terms: super::sessions::Terms,
+    /// MQTT 5.0: when the session, offline, expires (see `sessions`).
+    pub(super) expires_at: Option<(u64, u64, usize)>,
+    /// The session that ended last.
+    pub(super) ended: Option<usize>,
 }
 
 /// Payload text as the trace shows it: the first 64 bytes.
@@ -316,7 +369,12 @@ fn trace_payload(payload: &str) -> String {
 }
 
 impl<'r> Facts<'r> {
-    pub(crate) fn gather(scenario: &Scenario, records: &'r [Record], end_us: u64) -> Facts<'r> {
+    pub(crate) fn gather(
+        scenario: &Scenario,
+        records: &'r [Record],
+        end_us: u64,
+        tolerance_us: u64,
+    ) -> Facts<'r> {
         let mut f = Facts {
             records,
             end_us,
@@ -347,6 +405,8 @@ impl<'r> Facts<'r> {
             packet_level: false,
             swallowed: BTreeMap::new(),
             first_attempt: BTreeMap::new(),
+            ended_resumes: Vec::new(),
+            session_checks: 0,
             faults_over_us: 0,
             unattributed: 0,
         };
@@ -373,11 +433,20 @@ impl<'r> Facts<'r> {
         // Each device's shared subscriptions ever made (whole filter → inner filter).
         let mut member_of: BTreeMap<&'r str, BTreeMap<&'r str, &'r str>> = BTreeMap::new();
         let mut unfinished = false;
+        // Offline 5.0 sessions by when their expiry is past doubt (expiry + tolerance).
+        let mut expiring: BTreeSet<(u64, &'r str)> = BTreeSet::new();
 
         for (idx, r) in records.iter().enumerate() {
             let t = r.t_us;
             let device: &'r str = r.device.as_deref().unwrap_or_default();
+            super::sessions::expire(&mut f, &mut live, &mut routes, &mut expiring, t, idx);
             match &r.event {
+                Event::Connected { session_expiry, will_delay, .. } => {
+                    live.entry(device).or_default().terms.connected(*session_expiry, *will_delay);
+                }
+                Event::DisconnectSent { reason, session_expiry } => {
+                    live.entry(device).or_default().terms.disconnecting(*reason, *session_expiry);
+                }
                 Event::ConnectAttempt { .. } => {
                     f.first_attempt.entry(device).or_insert(t);
                 }
@@ -460,16 +529,36 @@ impl<'r> Facts<'r> {
                 }
                 Event::BrokerConnected { clean_session, session_present, .. } => {
                     let l = live.entry(device).or_default();
+                    super::sessions::on_connect(
+                        &mut f.epochs,
+                        &mut routes,
+                        &mut expiring,
+                        device,
+                        l,
+                        super::sessions::Connect {
+                            idx,
+                            t,
+                            clean: *clean_session,
+                            present: *session_present,
+                        },
+                        (&mut f.ended_resumes, &mut f.session_checks),
+                    );
                     if *clean_session || !*session_present || l.epoch.is_none() {
                         let cause = if *clean_session {
                             "the subscriber connected with a clean session"
                         } else {
                             "the broker had no session for the subscriber"
                         };
-                        let end = SessionEnd { t, idx, cause };
+                        let kind = if *clean_session { EndKind::Clean } else { EndKind::NoSession };
+                        let end = SessionEnd { t, idx, cause, kind };
                         end_epoch(&mut f.epochs, &mut routes, device, l, end);
                         l.epoch = Some(f.epochs.len());
-                        f.epochs.push(Epoch { end_us: None, end_idx: None, end_cause: None });
+                        f.epochs.push(Epoch {
+                            end_us: None,
+                            end_idx: None,
+                            end_cause: None,
+                            end_kind: None,
+                        });
                     }
                     l.clean = *clean_session;
                     l.qos0.clear();
@@ -486,6 +575,7 @@ impl<'r> Facts<'r> {
                         end_idx: None,
                         reason: None,
                         epoch: l.epoch,
+                        clean: *clean_session,
                     });
                 }
                 Event::BrokerDisconnected { reason, .. } => {
@@ -498,12 +588,41 @@ impl<'r> Facts<'r> {
                     }
                     let l = live.entry(device).or_default();
                     l.qos0.clear();
-                    if l.clean {
-                        let cause = "the subscriber's clean session ended with its connection";
-                        let end = SessionEnd { t, idx, cause };
-                        end_epoch(&mut f.epochs, &mut routes, device, l, end);
-                    }
-                    f.endings.push(Ending { idx, t_us: t, device, reason, will: None });
+                    let info = f.devices.get(device);
+                    let ending = if info.is_some_and(|d| d.v5) {
+                        let default = info.map_or((0, 0), |d| (d.session_expiry_s, d.will_delay_s));
+                        super::sessions::on_close(
+                            &mut f.epochs,
+                            &mut routes,
+                            &mut expiring,
+                            device,
+                            l,
+                            (t, idx),
+                            default,
+                            tolerance_us,
+                        )
+                    } else {
+                        if l.clean {
+                            let cause = "the subscriber's clean session ended with its connection";
+                            let end = SessionEnd { t, idx, cause, kind: EndKind::Clean };
+                            end_epoch(&mut f.epochs, &mut routes, device, l, end);
+                        }
+                        super::sessions::Closing {
+                            code: None,
+                            will_delay_s: 0,
+                            session_end_us: l.clean.then_some(t),
+                        }
+                    };
+                    f.endings.push(Ending {
+                        idx,
+                        t_us: t,
+                        device,
+                        reason,
+                        will: None,
+                        code: ending.code,
+                        will_delay_s: ending.will_delay_s,
+                        session_end_us: ending.session_end_us,
+                    });
                 }
                 Event::BrokerAccepted { msg, topic, pid, qos, retain } => {
                     let named = msg.as_deref().map(|m| {
@@ -603,7 +722,18 @@ impl<'r> Facts<'r> {
                         Some(e) if e.t_us == t && e.device == device && e.will.is_none() => {
                             e.will = Some(accept);
                         }
-                        _ => f.stray_wills.push(idx),
+                        // A delayed 5.0 Will belongs to the device's last connection that ended
+                        // with none (see `will`).
+                        _ => match f
+                            .endings
+                            .iter_mut()
+                            .rev()
+                            .find(|e| e.device == device)
+                            .filter(|e| e.will.is_none() && e.will_delay_s > 0)
+                        {
+                            Some(e) => e.will = Some(accept),
+                            None => f.stray_wills.push(idx),
+                        },
                     }
                 }
                 Event::BrokerDropped { msg, topic, .. } => {
@@ -758,8 +888,10 @@ impl<'r> Facts<'r> {
                     }
                     if state == "volatile" {
                         retained.clear();
+                        expiring.clear();
                         for (d, l) in live.iter_mut() {
-                            let end = SessionEnd { t, idx, cause: "a volatile broker restart" };
+                            let cause = "a volatile broker restart";
+                            let end = SessionEnd { t, idx, cause, kind: EndKind::BrokerLost };
                             end_epoch(&mut f.epochs, &mut routes, d, l, end);
                         }
                     }
@@ -824,6 +956,15 @@ impl<'r> Facts<'r> {
                 _ => {}
             }
         }
+        // Sessions whose expiry is past doubt by the end.
+        super::sessions::expire(
+            &mut f,
+            &mut live,
+            &mut routes,
+            &mut expiring,
+            end_us.saturating_add(1),
+            records.len().saturating_sub(1),
+        );
         // Faults still on at the end disturb until the end.
         for ((kind, _), open) in open_link_faults {
             for (from, devices, cut) in open {
@@ -950,13 +1091,14 @@ fn is_flap(kind: &str) -> bool {
 }
 
 /// Where a session ends: when, at which record, and why.
-struct SessionEnd {
-    t: u64,
-    idx: usize,
-    cause: &'static str,
+pub(super) struct SessionEnd {
+    pub t: u64,
+    pub idx: usize,
+    pub cause: &'static str,
+    pub kind: EndKind,
 }
 
-fn end_epoch(
+pub(super) fn end_epoch(
     epochs: &mut [Epoch],
     routes: &mut Routes,
     device: &str,
@@ -967,6 +1109,8 @@ fn end_epoch(
         epochs[e].end_us = Some(end.t);
         epochs[e].end_idx = Some(end.idx);
         epochs[e].end_cause = Some(end.cause);
+        epochs[e].end_kind = Some(end.kind);
+        l.ended = Some(e);
     }
     for filter in std::mem::take(&mut l.subs).into_keys() {
         routes.remove(filter, device);

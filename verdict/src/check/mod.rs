@@ -53,6 +53,8 @@
 //!   redistribution the standard recommends) and No Local.
 //! - `routes`: the oracle's own tree of subscriptions, to route each message cheaply.
 //! - `coverage`: the protocol situations the run went through.
+//! - `sessions`: when each session ends (5.0: its Session Expiry Interval), and that nothing of
+//!   an ended session is resumed or delivered to the next one.
 //! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
 
 mod coverage;
@@ -63,6 +65,7 @@ mod liveness;
 mod order;
 mod retained;
 mod routes;
+mod sessions;
 mod shared;
 pub mod verdict;
 mod will;
@@ -212,7 +215,7 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
     let end_us = micros(options.end);
     let settle_us = micros(options.settle);
     let tolerance_us = micros(options.tolerance);
-    let facts = facts::Facts::gather(scenario, records, end_us);
+    let facts = facts::Facts::gather(scenario, records, end_us, tolerance_us);
     let due = due::Due::new(&facts, tolerance_us, settle_us);
     let deliveries = delivery::check(&facts, expect, &due, tolerance_us, settle_us);
     let unasked = "not in expect:";
@@ -351,6 +354,14 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
             "no device published a message its own No Local subscription matched",
         )),
         _ => not_checked(Guarantee::NoLocal, unasked),
+    });
+    outcomes.push(match expect.sessions {
+        Some(true) => sessions::check(&facts).into_outcome(missing(
+            !sessions::exercised(&facts),
+            "no device connected again after its session ended, and no 5.0 session waited for \
+             its expiry",
+        )),
+        _ => not_checked(Guarantee::Sessions, unasked),
     });
     Verdict {
         outcomes,

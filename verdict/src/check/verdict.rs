@@ -42,11 +42,13 @@ pub enum Guarantee {
     SharedRedistribution,
     /// `no_local` [MQTT-3.8.3-3].
     NoLocal,
+    /// `sessions`.
+    Sessions,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 11] = [
+    pub const ALL: [Guarantee; 12] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -58,6 +60,7 @@ impl Guarantee {
         Guarantee::SharedSubscriptions,
         Guarantee::SharedRedistribution,
         Guarantee::NoLocal,
+        Guarantee::Sessions,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -74,6 +77,7 @@ impl Guarantee {
             Guarantee::SharedSubscriptions => "shared_subscriptions",
             Guarantee::SharedRedistribution => "shared_redistribution",
             Guarantee::NoLocal => "no_local",
+            Guarantee::Sessions => "sessions",
         }
     }
 }

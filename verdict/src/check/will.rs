@@ -17,8 +17,20 @@
 //! - A new connection with the same client id closes the old one first [MQTT-3.1.4-2].
 //! - Its delivery to subscribers follows the QoS rules (see `delivery`); a retained Will is
 //!   what later subscribers get (see `retained`).
+//!
+//! MQTT 5.0 (§3.1.2.5, §3.1.3.2.2, §3.14.2.1), for a Will with a Will Delay Interval or a
+//! connection ended by a DISCONNECT with a reason code other than 0x00:
+//! - After a connection ends without DISCONNECT 0x00 (0x04 "with Will message" and the error
+//!   codes keep the Will), the Will is published when the delay has passed or the session ends,
+//!   whichever comes first [MQTT-3.1.2-8]; the session's end is `sessions`' (its Session Expiry
+//!   Interval, 0: at the close). Not before (beyond the slack), and not later.
+//! - Not at all if a new connection with Clean Start 0 comes before that moment: it continues
+//!   the session [MQTT-3.1.3-9]. A new connection with Clean Start 1 ends the old session,
+//!   which may publish the Will then, or the new connection may delete it: the standard reads
+//!   both ways, and the rule accepts both. So it does for a broker restart while the Will
+//!   waits, and for a new connection within the slack of the moment.
 
-use super::facts::Facts;
+use super::facts::{Ending, Facts, WillInfo};
 use super::verdict::{Findings, Guarantee, Violation};
 use crate::trace::{Event, Phase};
 
@@ -39,6 +51,138 @@ pub(crate) fn exercised(facts: &Facts<'_>) -> bool {
             .any(|e| facts.devices.get(e.device).is_some_and(|d| d.will.is_some()))
 }
 
+/// The published Will is the one the device registered: topic, QoS, retain flag.
+fn registered(
+    facts: &Facts<'_>,
+    e: &Ending<'_>,
+    info: &WillInfo,
+    w: usize,
+    lines: &[usize],
+    findings: &mut Findings,
+) {
+    let a = &facts.accepts[w];
+    let retain =
+        matches!(facts.records[a.idx].event, Event::WillPublished { retain, .. } if retain);
+    if a.topic != info.topic || a.qos != info.qos || retain != info.retain {
+        findings.push(Violation {
+            guarantee: Guarantee::Wills,
+            message: None,
+            device: Some(e.device.to_string()),
+            expected: format!(
+                "the registered Will: topic {} q{} retain={}",
+                info.topic,
+                info.qos,
+                u8::from(info.retain)
+            ),
+            observed: format!("topic {} q{} retain={}", a.topic, a.qos, u8::from(retain)),
+            trace: facts.quote(lines),
+        });
+    }
+}
+
+/// A 5.0 Will that waits for its Will Delay Interval or the session's end, or one a DISCONNECT
+/// with a reason other than 0x00 kept: published then, unless the device came back first.
+fn delayed(
+    facts: &Facts<'_>,
+    e: &Ending<'_>,
+    info: &WillInfo,
+    lines: &[usize],
+    slack_us: u64,
+    findings: &mut Findings,
+) {
+    let secs = |us: u64| us as f64 / 1e6;
+    let delay_end = e.t_us.saturating_add(u64::from(e.will_delay_s) * 1_000_000);
+    let due = e.session_end_us.map_or(delay_end, |s| s.min(delay_end));
+    let why = match e.session_end_us {
+        Some(s) if s == e.t_us => {
+            "the close, which ended the session (Session Expiry Interval 0)".to_owned()
+        }
+        Some(s) if s < delay_end => "the session's end".to_owned(),
+        _ => format!("the end of its Will Delay Interval of {}s", e.will_delay_s),
+    };
+    // The device's next connection, if any.
+    let next =
+        facts.spans.get(e.device).and_then(|spans| spans.iter().find(|s| s.start_idx > e.idx));
+    // A session that ended with the connection (a Session Expiry Interval of 0) cannot be
+    // continued by the next connection: its Will is due at the close, whatever follows.
+    let next = next.filter(|_| e.session_end_us != Some(e.t_us));
+    let near = |t: u64| t.abs_diff(due) <= slack_us;
+    let resumed = next.filter(|n| !n.clean && n.start_us < due && !near(n.start_us));
+    let restart = facts
+        .broker_down
+        .iter()
+        .any(|d| d.from_us >= e.t_us && d.from_us <= due.saturating_add(slack_us));
+    let either = restart
+        || next.is_some_and(|n| near(n.start_us) || (n.clean && n.start_us < due + slack_us));
+    let mut lines = lines.to_vec();
+    lines.extend(next.map(|n| n.start_idx));
+    let device = Some(e.device.to_string());
+    let ended = match e.code {
+        Some(c) if e.reason == "client-disconnect" => format!("with DISCONNECT 0x{c:02X}"),
+        _ => format!("without DISCONNECT ({})", e.reason),
+    };
+    let violation = |expected: String, observed: String| Violation {
+        guarantee: Guarantee::Wills,
+        message: None,
+        device: device.clone(),
+        expected,
+        observed,
+        trace: facts.quote(&lines),
+    };
+    match e.will {
+        Some(w) => {
+            let tw = facts.accepts[w].t_us;
+            if let Some(n) = resumed {
+                findings.push(violation(
+                    format!(
+                        "no Will: the device connected again at {:.3}s (Clean Start 0), before \
+                         {why} [MQTT-3.1.3-9]",
+                        secs(n.start_us)
+                    ),
+                    format!("the Will was published at {:.3}s", secs(tw)),
+                ));
+            } else if tw.saturating_add(slack_us) < due
+                && !next.is_some_and(|n| n.clean && n.start_us.abs_diff(tw) <= slack_us)
+            {
+                findings.push(violation(
+                    format!(
+                        "the Will published at {why} ({:.3}s), the connection having ended {ended} \
+                         at {:.3}s [MQTT-3.1.2-8]",
+                        secs(due),
+                        secs(e.t_us)
+                    ),
+                    format!("published early, at {:.3}s", secs(tw)),
+                ));
+            } else if tw > due.saturating_add(slack_us) && !either {
+                findings.push(violation(
+                    format!(
+                        "the Will published at {why} ({:.3}s), the connection having ended {ended} \
+                         at {:.3}s [MQTT-3.1.2-8]",
+                        secs(due),
+                        secs(e.t_us)
+                    ),
+                    format!("published late, at {:.3}s", secs(tw)),
+                ));
+            } else {
+                registered(facts, e, info, w, &lines, findings);
+            }
+        }
+        None => {
+            if resumed.is_none() && !either && due.saturating_add(slack_us) <= facts.end_us {
+                findings.push(violation(
+                    format!(
+                        "the Will published at {why} ({:.3}s), the connection having ended {ended} \
+                         at {:.3}s [MQTT-3.1.2-8]",
+                        secs(due),
+                        secs(e.t_us)
+                    ),
+                    "no Will published".to_owned(),
+                ));
+            }
+        }
+    }
+}
+
 pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
     let mut findings = Findings::new(Guarantee::Wills);
     for e in &facts.endings {
@@ -55,6 +199,14 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             lines.push(span.start_idx);
         }
         let graceful = e.reason == "client-disconnect";
+        // A 5.0 DISCONNECT with a reason other than 0x00 keeps the Will [MQTT-3.1.2-8].
+        let with_will = graceful && e.code.is_some_and(|c| c != 0x00);
+        if let Some(info) = info
+            && (with_will || (!graceful && e.will_delay_s > 0))
+        {
+            delayed(facts, e, info, &lines, slack_us, &mut findings);
+            continue;
+        }
         match (info, e.will, graceful) {
             (Some(_), Some(_), true) | (None, Some(_), _) => findings.push(Violation {
                 guarantee: Guarantee::Wills,
@@ -83,32 +235,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
                 observed: "no Will published".to_owned(),
                 trace: facts.quote(&lines),
             }),
-            (Some(info), Some(w), false) => {
-                let a = &facts.accepts[w];
-                let retained = facts.records[a.idx].event.clone();
-                let retain =
-                    matches!(retained, crate::trace::Event::WillPublished { retain, .. } if retain);
-                if a.topic != info.topic || a.qos != info.qos || retain != info.retain {
-                    findings.push(Violation {
-                        guarantee: Guarantee::Wills,
-                        message: None,
-                        device: Some(e.device.to_string()),
-                        expected: format!(
-                            "the registered Will: topic {} q{} retain={}",
-                            info.topic,
-                            info.qos,
-                            u8::from(info.retain)
-                        ),
-                        observed: format!(
-                            "topic {} q{} retain={}",
-                            a.topic,
-                            a.qos,
-                            u8::from(retain)
-                        ),
-                        trace: facts.quote(&lines),
-                    });
-                }
-            }
+            (Some(info), Some(w), false) => registered(facts, e, info, w, &lines, &mut findings),
             (_, None, _) => {}
         }
     }

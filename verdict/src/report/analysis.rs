@@ -549,6 +549,9 @@ fn step(r: &Record, lane: usize) -> Step {
             format!("session lost: {} resent, {} released", resent.len(), released.len()),
         ),
         Event::Suback { codes } => (BROKER, lane, StepKind::Arrow, format!("SUBACK {codes:?}")),
+        Event::DisconnectSent { reason, .. } => {
+            (lane, BROKER, StepKind::Arrow, format!("DISCONNECT 0x{reason:02X}"))
+        }
         Event::AppPublish { msg, qos, .. } => {
             (lane, lane, StepKind::Note, format!("app publish q{qos} {msg}"))
         }
@@ -734,6 +737,7 @@ fn message_sequence(records: &[Record], v: &ViolationRef) -> Sequence {
             Event::ConnectAttempt { .. }
             | Event::Connected { .. }
             | Event::Closed { .. }
+            | Event::DisconnectSent { .. }
             | Event::DeviceFault { .. }
             | Event::LinkReset
             | Event::BrokerAccepted { .. }

@@ -92,6 +92,18 @@ pub enum BrokerBug {
     SharedSubStaleMember,
     /// The broker ignores No Local: a device gets its own messages back.
     NoLocalIgnored,
+    /// MQTT 5.0: the broker waits for the whole Will Delay Interval even when the session ends
+    /// first, and never publishes the Will at the session's end.
+    NoWillAtSessionEnd,
+    /// MQTT 5.0: the broker publishes the Will as soon as the connection ends, ignoring its Will
+    /// Delay Interval.
+    WillDelayIgnored,
+    /// MQTT 5.0: a session takeover deletes a delayed Will without publishing it, even when the
+    /// session ends with the old connection.
+    NoWillOnDelayedTakeover,
+    /// MQTT 5.0: the broker keeps sessions whose Session Expiry Interval ran out, and resumes
+    /// them with their subscriptions and queue.
+    SessionExpiryIgnored,
 }
 
 /// The reference broker's settings.
@@ -650,6 +662,32 @@ pub struct FaultSpec {
     pub mean_up: Option<TimeSpan>,
     /// For `broker-restart`: override the broker's `state` for this restart.
     pub state: Option<StateMode>,
+    /// For `disconnect`: the DISCONNECT's reason (`normal` by default; `with-will` asks the
+    /// broker to publish the Will).
+    pub reason: Option<DisconnectReason>,
+}
+
+/// Why a device sends DISCONNECT (a `disconnect` fault's `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DisconnectReason {
+    /// 0x00 Normal disconnection: the broker discards the Will [MQTT-3.14.4-3].
+    #[default]
+    Normal,
+    /// 0x04 Disconnect with Will Message: the broker publishes the Will as if the connection
+    /// had dropped (after its Will Delay Interval). MQTT 3.1.1 has no reason codes: a 3.1.1
+    /// device closes its connection without DISCONNECT instead, with the same effect.
+    WithWill,
+}
+
+impl DisconnectReason {
+    /// The kebab-case name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DisconnectReason::Normal => "normal",
+            DisconnectReason::WithWill => "with-will",
+        }
+    }
 }
 
 /// A random mix of faults.
@@ -816,6 +854,10 @@ pub struct Expectations {
     pub shared_redistribution: Option<bool>,
     /// MQTT 5.0 No Local: a device never gets its own messages on a No Local subscription.
     pub no_local: Option<bool>,
+    /// Sessions end and resume as the standard says: no session resumed after it ended (by
+    /// its Session Expiry Interval, or a clean session), and no message of an ended session
+    /// delivered to the next one.
+    pub sessions: Option<bool>,
 }
 
 /// The liveness property.
@@ -879,6 +921,9 @@ pub enum LossReason {
     /// None of the above: the trace shows the broker had its chance (a violation at QoS 1
     /// and 2).
     Lost,
+    /// MQTT 5.0: the subscriber's session expired before delivery: its connection closed and
+    /// its Session Expiry Interval ran out (0: at the close) before it came back (exempt).
+    SessionExpired,
 }
 
 /// The three classes of [`LossReason`].
@@ -895,7 +940,7 @@ pub enum LossClass {
 
 impl LossReason {
     /// Every reason, in report order.
-    pub const ALL: [LossReason; 9] = [
+    pub const ALL: [LossReason; 10] = [
         LossReason::Lost,
         LossReason::AtMostOnce,
         LossReason::BrokerQueueFull,
@@ -905,6 +950,7 @@ impl LossReason {
         LossReason::SessionEnded,
         LossReason::SubscriberAway,
         LossReason::InFlightAtEnd,
+        LossReason::SessionExpired,
     ];
 
     /// The kebab-case name used in scenarios and reports.
@@ -919,6 +965,7 @@ impl LossReason {
             LossReason::SubscriberAway => "subscriber-away",
             LossReason::InFlightAtEnd => "in-flight-at-end",
             LossReason::Lost => "lost",
+            LossReason::SessionExpired => "session-expired",
         }
     }
 
@@ -938,9 +985,10 @@ impl LossReason {
             | LossReason::BrokerQos0Offline
             | LossReason::PublisherDropped
             | LossReason::PublisherLostState => LossClass::AllowedLoss,
-            LossReason::SessionEnded | LossReason::SubscriberAway | LossReason::InFlightAtEnd => {
-                LossClass::Exempt
-            }
+            LossReason::SessionEnded
+            | LossReason::SubscriberAway
+            | LossReason::InFlightAtEnd
+            | LossReason::SessionExpired => LossClass::Exempt,
             LossReason::Lost => LossClass::Lost,
         }
     }

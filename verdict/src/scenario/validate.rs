@@ -197,6 +197,14 @@ pub(super) fn need_v5(s: &Scenario, g: &DeviceGroup, path: &str) -> Check {
     )
 }
 
+/// A 5.0 interval sent in whole seconds (Session Expiry Interval, Will Delay Interval).
+fn check_whole_seconds(path: &str, what: &str, value: TimeSpan) -> Check {
+    if value.get().subsec_millis() != 0 {
+        return fail(path, format!("{what} {value} is not a whole number of seconds"));
+    }
+    Ok(())
+}
+
 fn check_keepalive(path: &str, value: TimeSpan) -> Check {
     let d = value.get();
     if d.subsec_millis() != 0 {
@@ -413,13 +421,15 @@ fn check_groups(s: &Scenario) -> Check {
             );
         }
         check_keepalive(&format!("{path}.keepalive"), g.keepalive)?;
-        if g.session_expiry.is_some() {
+        if let Some(expiry) = g.session_expiry {
             need_v5(s, g, &format!("{path}.session_expiry"))?;
+            check_whole_seconds(&format!("{path}.session_expiry"), "session_expiry", expiry)?;
         }
         if let Some(w) = &g.will {
             check_topic(&format!("{path}.will.topic"), g, &w.topic, false)?;
-            if w.delay.is_some() {
+            if let Some(delay) = w.delay {
                 need_v5(s, g, &format!("{path}.will.delay"))?;
+                check_whole_seconds(&format!("{path}.will.delay"), "will.delay", delay)?;
             }
             if w.payload.len() > MAX_PAYLOAD as usize {
                 return fail(format!("{path}.will.payload"), "the Will payload is above 1 MiB");
@@ -996,6 +1006,13 @@ fn check_fault(
         "state",
         label,
         "only `broker-restart` overrides the broker's state",
+    )?;
+    forbid(
+        f.reason.is_some() && !any(&[FaultKind::Disconnect]),
+        path,
+        "reason",
+        label,
+        "only `disconnect` sends a DISCONNECT with a reason",
     )?;
     for (field, v) in [("mean_down", f.mean_down), ("mean_up", f.mean_up)] {
         if v.is_some_and(|v| v.get().is_zero()) {

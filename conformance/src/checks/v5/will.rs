@@ -60,6 +60,13 @@ pub fn checks() -> Vec<Check> {
             session_ends_first
         ),
         check!(
+            "v5-will-takeover-session-ends",
+            V5,
+            ["MQTT-3.1.2-8"],
+            "A takeover of a connection whose session ends with it (no Session Expiry Interval) publishes its Will at once, its Will Delay Interval notwithstanding.",
+            takeover_session_ends
+        ),
+        check!(
             "v5-will-retained",
             V5,
             ["MQTT-3.1.2-15"],
@@ -257,6 +264,34 @@ async fn session_ends_first(ctx: Ctx) -> Outcome {
              when the session ended [MQTT-3.1.2-8]"
         ),
     }
+    w.disconnect().await
+}
+
+async fn takeover_session_ends(ctx: Ctx) -> Outcome {
+    let topic = ctx.topic("will");
+    let mut w = watcher(&ctx, &topic).await?;
+    let c = will_connect(
+        &ctx,
+        "a",
+        &topic,
+        false,
+        props([Property::WillDelayInterval(60)]),
+        Properties::new(),
+    );
+    let (old, _) = accepted(&ctx, "a", c).await?;
+    // Clean Start 0: the new connection would continue a session, but there is none left.
+    let mut again = connect(&ctx, "a", Properties::new());
+    again.clean_start = false;
+    let (conn, _) = accepted(&ctx, "a again", again).await?;
+    expect_will(
+        &mut w,
+        &topic,
+        "a takeover closed a connection with Session Expiry Interval 0 and Will Delay Interval \
+         60 s, which ended its session",
+    )
+    .await?;
+    drop(old);
+    conn.disconnect().await?;
     w.disconnect().await
 }
 

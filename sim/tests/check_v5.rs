@@ -1,0 +1,265 @@
+//! The oracle's MQTT 5.0 session and Will rules on hand-written traces: for each rule a trace
+//! that keeps it and one that breaks it, with snapshots of the violation reports.
+//!
+//! Times are in seconds. The devices: `pub` publishes on `t/a`; `sub` subscribes to `t/#` at
+//! QoS 1 with a Session Expiry Interval of 60 s; `tracker` has a Will on `will/tracker` with a
+//! Will Delay Interval of 30 s and a session of 120 s; `scoot` a Will on `will/scoot` with a
+//! delay of 60 s and no session after its connection. The run lasts 300 s.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mqttsim_sim::check::{CheckOptions, Guarantee, LossReason, Status, Verdict, check};
+use mqttsim_sim::scenario::{Scenario, parse_scenario};
+use mqttsim_sim::trace::{Event, Record};
+
+fn scenario() -> Scenario {
+    let yaml = r#"
+name: hand5
+seed: 1
+duration: 300s
+protocol: "5.0"
+sites: [ { name: s } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub", publish: [ { topic: t/a, qos: 1, every: 1h } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", clean_session: false, session_expiry: 60s,
+      subscribe: [ { filter: "t/#", qos: 1 } ] }
+  - { group: w, site: s, count: 1, client_id: "tracker", clean_session: false, keepalive: 10s,
+      session_expiry: 120s, will: { topic: will/tracker, payload: gone, qos: 1, delay: 30s } }
+  - { group: x, site: s, count: 1, client_id: "scoot", clean_session: false, keepalive: 10s,
+      will: { topic: will/scoot, payload: gone, qos: 1, delay: 60s } }
+expect: { qos1_at_least_once: true, wills: true, sessions: true }
+"#;
+    parse_scenario(yaml, Path::new("hand5.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[derive(Default)]
+struct Trace {
+    records: Vec<Record>,
+    conn: u64,
+}
+
+impl Trace {
+    fn push(&mut self, s: u64, device: &str, event: Event) -> &mut Self {
+        let at = Duration::from_secs(s);
+        self.records.push(Record::new(at, None, Some(device), event));
+        self
+    }
+
+    /// The broker accepts a connection of `device`, which then reads CONNACK with the
+    /// scenario's intervals in force.
+    fn connect(&mut self, s: u64, device: &str, clean: bool, present: bool) -> &mut Self {
+        self.conn += 1;
+        let (session_expiry, will_delay) = match device {
+            "sub" => (Some(60), None),
+            "tracker" => (Some(120), Some(30)),
+            "scoot" => (Some(0), Some(60)),
+            _ => (Some(0), None),
+        };
+        let conn = self.conn;
+        self.push(s, device, Event::ConnectAttempt { attempt: 1 });
+        self.push(
+            s,
+            device,
+            Event::BrokerConnected { conn, clean_session: clean, session_present: present },
+        );
+        self.push(
+            s,
+            device,
+            Event::Connected { session_present: present, session_expiry, will_delay },
+        )
+    }
+
+    fn close(&mut self, s: u64, device: &str, reason: &str) -> &mut Self {
+        let conn = self.conn;
+        self.push(s, device, Event::BrokerDisconnected { conn, reason: reason.into() })
+    }
+
+    /// `device` sends DISCONNECT with `code`; the broker sees the connection end.
+    fn disconnect(&mut self, s: u64, device: &str, code: u8) -> &mut Self {
+        self.push(s, device, Event::DisconnectSent { reason: code, session_expiry: None });
+        self.close(s, device, "client-disconnect")
+    }
+
+    fn publish(&mut self, s: u64, n: u16) -> &mut Self {
+        let msg = format!("pub#{n}");
+        let publish = Event::AppPublish {
+            msg: msg.clone(),
+            topic: "t/a".into(),
+            qos: 1,
+            retain: false,
+            size: 32,
+        };
+        self.push(s, "pub", publish);
+        self.push(s, "pub", Event::PublishSent { msg: msg.clone(), pid: n, qos: 1, dup: false });
+        let accepted = Event::BrokerAccepted {
+            msg: Some(msg),
+            topic: "t/a".into(),
+            pid: n,
+            qos: 1,
+            retain: false,
+        };
+        self.push(s, "pub", accepted)
+    }
+
+    fn deliver(&mut self, s: u64, n: u16) -> &mut Self {
+        let msg = Some(format!("pub#{n}"));
+        let event = Event::Delivered {
+            msg,
+            topic: "t/a".into(),
+            qos: 1,
+            pid: n,
+            dup: false,
+            retain: false,
+            payload: None,
+        };
+        self.push(s, "sub", event)
+    }
+
+    fn will(&mut self, s: u64, device: &str) -> &mut Self {
+        let event = Event::WillPublished { topic: format!("will/{device}"), qos: 1, retain: false };
+        self.push(s, device, event)
+    }
+
+    /// `sub` (subscribed) and `pub` connected from the start.
+    fn base() -> Trace {
+        let mut t = Trace::default();
+        t.connect(0, "sub", false, false);
+        t.push(0, "sub", Event::BrokerSubscribed { filter: "t/#".into(), granted: Some(1) });
+        t.connect(0, "pub", true, false);
+        t
+    }
+
+    fn verdict(&self) -> Verdict {
+        let options = CheckOptions { end: Duration::from_secs(300), ..CheckOptions::default() };
+        let mut records = self.records.clone();
+        records.sort_by_key(|r| r.t_us);
+        check(&scenario(), &records, &options)
+    }
+}
+
+fn assert_pass(v: &Verdict, g: Guarantee) {
+    assert_eq!(v.outcome(g).status, Status::Pass, "{}", v.to_text());
+}
+
+fn assert_fail(v: &Verdict, g: Guarantee, count: u64) {
+    assert_eq!(v.outcome(g).status, Status::Fail, "{}", v.to_text());
+    assert_eq!(v.outcome(g).violation_count, count, "{}", v.to_text());
+}
+
+/// The violations of one guarantee, as the verdict's text shows them.
+fn violations(v: &Verdict, g: Guarantee) -> String {
+    v.outcome(g).violations.iter().map(ToString::to_string).collect()
+}
+
+fn reason_of(v: &Verdict, id: &str) -> Option<LossReason> {
+    v.undelivered.iter().find(|u| u.message.id == id).map(|u| u.reason)
+}
+
+/// The subscriber is away for longer than its session lasts: what was owed to the session is
+/// `session-expired`, and the next connection starts a new session.
+#[test]
+fn an_expired_sessions_pairs_are_session_expired_and_the_next_session_is_new() {
+    let mut t = Trace::base();
+    t.close(10, "sub", "connection-lost").publish(20, 1);
+    t.connect(100, "sub", false, false);
+    let v = t.verdict();
+    assert_pass(&v, Guarantee::Sessions);
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    assert_eq!(reason_of(&v, "pub#1"), Some(LossReason::SessionExpired), "{}", v.to_text());
+}
+
+/// Back within 60 s: the session is resumed and still owes its messages.
+#[test]
+fn a_session_resumed_before_its_expiry_still_owes_its_messages() {
+    let mut t = Trace::base();
+    t.close(10, "sub", "connection-lost").publish(20, 1);
+    t.connect(40, "sub", false, true).deliver(41, 1);
+    let v = t.verdict();
+    assert_pass(&v, Guarantee::Sessions);
+    assert_pass(&v, Guarantee::Qos1AtLeastOnce);
+    // Without the delivery, the settled session shows the broker had its chance: lost.
+    let mut t = Trace::base();
+    t.close(10, "sub", "connection-lost").publish(20, 1);
+    t.connect(40, "sub", false, true);
+    let v = t.verdict();
+    assert_fail(&v, Guarantee::Qos1AtLeastOnce, 1);
+}
+
+/// Session Present 1 after the expiry, and the old session's message delivered to it.
+#[test]
+fn an_expired_session_resumed_with_its_queue_breaks_sessions() {
+    let mut t = Trace::base();
+    t.close(10, "sub", "connection-lost").publish(20, 1);
+    t.connect(100, "sub", false, true).deliver(100, 1);
+    let v = t.verdict();
+    assert_fail(&v, Guarantee::Sessions, 2);
+    insta::assert_snapshot!("v5_expired_session_resumed", violations(&v, Guarantee::Sessions));
+}
+
+/// A Will waits for its delay; a reconnection within it (Clean Start 0) cancels it.
+#[test]
+fn a_delayed_will_goes_out_after_its_delay_unless_the_device_is_back() {
+    let mut t = Trace::base();
+    t.connect(0, "tracker", false, false)
+        .close(50, "tracker", "keepalive-timeout")
+        .will(80, "tracker");
+    assert_pass(&t.verdict(), Guarantee::Wills);
+    let mut t = Trace::base();
+    t.connect(0, "tracker", false, false).close(50, "tracker", "keepalive-timeout");
+    t.connect(60, "tracker", false, true);
+    assert_pass(&t.verdict(), Guarantee::Wills);
+}
+
+/// Published at once (the delay ignored), and published although the device came back.
+#[test]
+fn a_will_before_its_delay_or_after_a_reconnection_breaks_wills() {
+    let mut t = Trace::base();
+    t.connect(0, "tracker", false, false)
+        .close(50, "tracker", "keepalive-timeout")
+        .will(50, "tracker");
+    let v = t.verdict();
+    assert_fail(&v, Guarantee::Wills, 1);
+    insta::assert_snapshot!("v5_will_before_its_delay", violations(&v, Guarantee::Wills));
+    let mut t = Trace::base();
+    t.connect(0, "tracker", false, false).close(50, "tracker", "keepalive-timeout");
+    t.connect(60, "tracker", false, true).will(80, "tracker");
+    let v = t.verdict();
+    assert_fail(&v, Guarantee::Wills, 1);
+    insta::assert_snapshot!("v5_will_after_reconnection", violations(&v, Guarantee::Wills));
+}
+
+/// No session after the connection: the Will goes out at the close, also on a takeover.
+#[test]
+fn a_will_whose_session_ends_with_the_connection_goes_out_at_the_close() {
+    let mut t = Trace::base();
+    t.connect(0, "scoot", false, false).close(50, "scoot", "taken-over").will(50, "scoot");
+    t.connect(50, "scoot", false, false);
+    assert_pass(&t.verdict(), Guarantee::Wills);
+    let mut t = Trace::base();
+    t.connect(0, "scoot", false, false).close(50, "scoot", "taken-over");
+    t.connect(50, "scoot", false, false);
+    let v = t.verdict();
+    assert_fail(&v, Guarantee::Wills, 1);
+    insta::assert_snapshot!("v5_will_dropped_on_takeover", violations(&v, Guarantee::Wills));
+    // Published at the end of the delay instead of the session's end: late.
+    let mut t = Trace::base();
+    t.connect(0, "scoot", false, false).close(50, "scoot", "keepalive-timeout").will(110, "scoot");
+    assert_fail(&t.verdict(), Guarantee::Wills, 1);
+}
+
+/// DISCONNECT 0x04 keeps the Will (after its delay); 0x00 deletes it.
+#[test]
+fn disconnect_with_will_publishes_it_and_a_normal_one_does_not() {
+    let mut t = Trace::base();
+    t.connect(0, "tracker", false, false).disconnect(50, "tracker", 0x04).will(80, "tracker");
+    assert_pass(&t.verdict(), Guarantee::Wills);
+    let mut t = Trace::base();
+    t.connect(0, "tracker", false, false).disconnect(50, "tracker", 0x04);
+    let v = t.verdict();
+    assert_fail(&v, Guarantee::Wills, 1);
+    insta::assert_snapshot!("v5_no_will_after_disconnect_0x04", violations(&v, Guarantee::Wills));
+    let mut t = Trace::base();
+    t.connect(0, "tracker", false, false).disconnect(50, "tracker", 0x00).will(80, "tracker");
+    assert_fail(&t.verdict(), Guarantee::Wills, 1);
+}
