@@ -167,11 +167,23 @@ pub enum PlantedBug {
     /// for a duplicate: acknowledged with PUBREC, but never forwarded [MQTT-4.3.3-2]
     /// (emqx#18441).
     Qos2DupFlagDrop,
+    /// MQTT 5.0: a queued message whose Message Expiry Interval has passed is delivered
+    /// instead of discarded [MQTT-3.3.2-5] (mosquitto#2609).
+    ExpiryIgnoredQueued,
+    /// MQTT 5.0: a retained message is kept without its Message Expiry Interval, so new
+    /// subscriptions get it after it expired [MQTT-3.3.2-5] (nanomq#525).
+    RetainedExpiryIgnored,
+    /// MQTT 5.0: a forwarded PUBLISH carries the Message Expiry Interval as received, not
+    /// reduced by the time the message waited [MQTT-3.3.2-6].
+    ExpiryNotDecremented,
+    /// MQTT 5.0: retained messages are sent on every subscription, whatever its Retain Handling
+    /// [MQTT-3.3.1-10] [MQTT-3.3.1-11].
+    RetainHandlingIgnored,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 10] = [
+    pub const ALL: [PlantedBug; 14] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -182,6 +194,10 @@ impl PlantedBug {
         PlantedBug::RetainedDeleteNotForwarded,
         PlantedBug::RetainedDuplicated,
         PlantedBug::Qos2DupFlagDrop,
+        PlantedBug::ExpiryIgnoredQueued,
+        PlantedBug::RetainedExpiryIgnored,
+        PlantedBug::ExpiryNotDecremented,
+        PlantedBug::RetainHandlingIgnored,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -197,6 +213,10 @@ impl PlantedBug {
             PlantedBug::RetainedDeleteNotForwarded => "retained-delete-not-forwarded",
             PlantedBug::RetainedDuplicated => "retained-duplicated",
             PlantedBug::Qos2DupFlagDrop => "qos2-dup-flag-drop",
+            PlantedBug::ExpiryIgnoredQueued => "expiry-ignored-queued",
+            PlantedBug::RetainedExpiryIgnored => "retained-expiry-ignored",
+            PlantedBug::ExpiryNotDecremented => "expiry-not-decremented",
+            PlantedBug::RetainHandlingIgnored => "retain-handling-ignored",
         }
     }
 }

@@ -221,6 +221,10 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::RetainedDeleteNotForwarded => PlantedBug::RetainedDeleteNotForwarded,
             BrokerBug::RetainedDuplicated => PlantedBug::RetainedDuplicated,
             BrokerBug::Qos2DupFlagDrop => PlantedBug::Qos2DupFlagDrop,
+            BrokerBug::ExpiryIgnoredQueued => PlantedBug::ExpiryIgnoredQueued,
+            BrokerBug::RetainedExpiryIgnored => PlantedBug::RetainedExpiryIgnored,
+            BrokerBug::ExpiryNotDecremented => PlantedBug::ExpiryNotDecremented,
+            BrokerBug::RetainHandlingIgnored => PlantedBug::RetainHandlingIgnored,
         })
         .collect();
     BrokerConfig {
@@ -447,11 +451,8 @@ fn device_setups(
             DeviceSetup {
                 plan: d.clone(),
                 config: device::client_config(group, d.i, group.protocol_in(scenario)),
-                subscriptions: group
-                    .subscribe
-                    .iter()
-                    .map(|s| (group.expand(&s.filter, d.i), s.qos.get()))
-                    .collect(),
+                subscriptions: device::subscriptions(group, d.i, false),
+                resubscribe: device::subscriptions(group, d.i, true),
                 streams,
                 reconnect: group.reconnect.clone(),
                 link: DeviceLink::new(model, options),

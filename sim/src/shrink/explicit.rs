@@ -113,6 +113,7 @@ fn only(expect: &Expectations, guarantee: Guarantee) -> Expectations {
         Guarantee::Retained => out.retained = expect.retained,
         Guarantee::Liveness => out.liveness = expect.liveness,
         Guarantee::ExpectedLoss => out.expected_loss = expect.expected_loss.clone(),
+        Guarantee::MessageExpiry => out.message_expiry = expect.message_expiry,
     }
     out
 }

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use crate::scenario::{
     Bound, BrokerSpec, Burst, Credentials, DeviceGroup, EventRate, Expectations, ExpectedLoss,
     FaultSpec, Flapping, KeepaliveSpec, Latency, LinkSpec, Liveness, ProtocolVersion, PublishSpec,
-    QueueSpec, RandomFaults, Ratio, ReconnectSpec, Retransmission, Scenario, Site, StartSpec,
-    SubscribeSpec, Target, TimeSpan, WillSpec,
+    QueueSpec, RandomFaults, Ratio, ReconnectSpec, Resubscribe, Retransmission, Scenario, Site,
+    StartSpec, SubscribeSpec, Target, TimeSpan, WillSpec,
 };
 
 /// The scenario as YAML text, ending with a newline.
@@ -336,15 +336,21 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
     }
     if !subscribe.is_empty() {
         out.push_str("    subscribe:\n");
-        for SubscribeSpec { filter, qos: q } in subscribe {
-            let s = vec![("filter", string(filter.as_str())), ("qos", qos(*q))];
+        for SubscribeSpec { filter, qos: q, retain_handling, resubscribe } in subscribe {
+            let mut s = vec![("filter", string(filter.as_str())), ("qos", qos(*q))];
+            if let Some(h) = retain_handling {
+                s.push(("retain_handling", kebab(h)));
+            }
+            if *resubscribe != Resubscribe::default() {
+                s.push(("resubscribe", kebab(resubscribe)));
+            }
             let _ = writeln!(out, "      - {}", flow(&s));
         }
     }
 }
 
 fn publish_fields(p: &PublishSpec) -> Fields {
-    let PublishSpec { topic, qos: q, retain, payload_size, every, burst } = p;
+    let PublishSpec { topic, qos: q, retain, payload_size, every, burst, expiry } = p;
     let mut f = vec![("topic", string(topic.as_str())), ("qos", qos(*q))];
     if *retain {
         f.push(("retain", "true".to_owned()));
@@ -355,6 +361,9 @@ fn publish_fields(p: &PublishSpec) -> Fields {
     f.push(("every", span(*every)));
     if let Some(Burst { size, spacing }) = burst {
         f.push(("burst", flow(&vec![("size", size.to_string()), ("spacing", span(*spacing))])));
+    }
+    if let Some(expiry) = expiry {
+        f.push(("expiry", span(*expiry)));
     }
     f
 }
@@ -452,6 +461,7 @@ fn expectations(e: &Expectations) -> Fields {
         retained,
         liveness,
         expected_loss,
+        message_expiry,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -463,6 +473,7 @@ fn expectations(e: &Expectations) -> Fields {
         ("ordering", ordering),
         ("wills", wills),
         ("retained", retained),
+        ("message_expiry", message_expiry),
     ];
     for (key, value) in flags {
         if let Some(v) = value {

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use mqttsim_codec::topic;
 
+use super::expiry::Window;
 use super::routes::Routes;
 use crate::scenario::Scenario;
 use crate::trace::{Event, Phase, Record};
@@ -47,6 +48,10 @@ pub(crate) enum Key<'r> {
 pub(crate) struct DeviceInfo {
     pub keepalive_us: u64,
     pub will: Option<WillInfo>,
+    /// Whether it speaks MQTT 5.0.
+    pub v5: bool,
+    /// The Retain Handling of each of its filters (5.0; 0 otherwise).
+    pub retain_handling: BTreeMap<String, u8>,
 }
 
 /// The Will a device registers.
@@ -71,6 +76,8 @@ pub(crate) struct AppMessage<'r> {
     /// Subscribers whose matching subscription existed when the application published it, with
     /// their session epoch and granted QoS; used only for messages never accepted.
     pub candidates: Vec<(&'r str, usize, u8)>,
+    /// The 5.0 Message Expiry Interval it was published with, in seconds.
+    pub expiry: Option<u32>,
 }
 
 /// The broker taking responsibility for a message (or publishing a Will).
@@ -87,6 +94,8 @@ pub(crate) struct Accept<'r> {
     pub payload: Option<String>,
     /// Not reported by the broker: inferred from the publisher's acknowledgement.
     pub implied: bool,
+    /// When the message may expire at the broker, if it has a Message Expiry Interval.
+    pub expiry: Option<Window>,
 }
 
 /// A copy received by a subscriber.
@@ -105,6 +114,8 @@ pub(crate) struct Delivery<'r> {
     pub epoch: Option<usize>,
     /// The index of the subscriber's broker connection (in `spans`) it arrived on.
     pub span: Option<usize>,
+    /// The Message Expiry Interval the PUBLISH carried (5.0).
+    pub expiry: Option<u32>,
 }
 
 /// One obligation: a subscription matched when the broker accepted the message.
@@ -146,6 +157,22 @@ pub(crate) struct SubEvent<'r> {
     pub epoch: Option<usize>,
     /// (topic, retained message) pairs; `None` when the retained message is not known.
     pub snapshot: Vec<(&'r str, Option<Key<'r>>)>,
+    /// The subscription's 5.0 Retain Handling (0 for 3.1.1).
+    pub retain_handling: u8,
+    /// The session already had a subscription with this filter.
+    pub existed: bool,
+}
+
+impl SubEvent<'_> {
+    /// Whether this subscription gets the matching retained messages: not with Retain Handling
+    /// 2 [MQTT-3.3.1-11], nor with 1 when the subscription already existed [MQTT-3.3.1-10].
+    pub(crate) fn sends_retained(&self) -> bool {
+        match self.retain_handling {
+            0 => true,
+            1 => !self.existed,
+            _ => false,
+        }
+    }
 }
 
 /// A request a device sent and the broker's answer to it, on one connection: evidence that the
@@ -250,7 +277,16 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                 retain: w.retain,
             });
             let keepalive_us = u64::try_from(group.keepalive.get().as_micros()).unwrap_or(u64::MAX);
-            out.insert(group.client_id(i), DeviceInfo { keepalive_us, will });
+            let v5 = group.protocol_in(scenario) == mqttsim_codec::Protocol::V5;
+            let retain_handling = group
+                .subscribe
+                .iter()
+                .map(|s| {
+                    let h = s.retain_handling.map_or(0, crate::scenario::RetainHandling::as_u8);
+                    (group.expand(&s.filter, i), if v5 { h } else { 0 })
+                })
+                .collect();
+            out.insert(group.client_id(i), DeviceInfo { keepalive_us, will, v5, retain_handling });
         }
     }
     out
@@ -350,7 +386,7 @@ impl<'r> Facts<'r> {
                 Event::ConnectAttempt { .. } => {
                     f.first_attempt.entry(device).or_insert(t);
                 }
-                Event::AppPublish { msg, topic, qos, retain, size } => {
+                Event::AppPublish { msg, topic, qos, retain, size, expiry } => {
                     let candidates = matching(&live, &routes, topic);
                     let message = AppMessage {
                         publisher: device,
@@ -360,6 +396,7 @@ impl<'r> Facts<'r> {
                         empty: *size == 0,
                         idx,
                         candidates,
+                        expiry: *expiry,
                     };
                     f.messages.insert(msg, message);
                 }
@@ -517,6 +554,13 @@ impl<'r> Facts<'r> {
                         }
                     }
                     let accept = f.accepts.len();
+                    let expiry = match key {
+                        Some(Key::App(m)) => f.messages.get(m).and_then(|m| {
+                            let published = records[m.idx].t_us;
+                            m.expiry.map(|e| Window::new(e, published, t, t))
+                        }),
+                        _ => None,
+                    };
                     f.accepts.push(Accept {
                         idx,
                         t_us: t,
@@ -527,6 +571,7 @@ impl<'r> Facts<'r> {
                         qos: *qos,
                         payload: empty.then(String::new),
                         implied: false,
+                        expiry,
                     });
                     if empty {
                         anonymous_on.entry(topic).or_default().push(accept);
@@ -564,6 +609,7 @@ impl<'r> Facts<'r> {
                         qos: *qos,
                         payload: payload.as_deref().map(trace_payload),
                         implied: false,
+                        expiry: None,
                     });
                     owe(&mut f.owed, &live, &routes, key, accept, topic);
                     f.accepts_of.entry(key).or_default().push(accept);
@@ -603,7 +649,13 @@ impl<'r> Facts<'r> {
                 Event::BrokerSubscribed { filter, granted: Some(g) } => {
                     routes.insert(filter, device, *g);
                     let l = live.entry(device).or_default();
-                    l.subs.insert(filter, *g);
+                    let existed = l.subs.insert(filter, *g).is_some();
+                    let retain_handling = f
+                        .devices
+                        .get(device)
+                        .and_then(|d| d.retain_handling.get(filter.as_str()))
+                        .copied()
+                        .unwrap_or(0);
                     let epoch = l.epoch;
                     let snapshot = retained_matching(&retained, filter);
                     subscribes_of.entry(device).or_default().push(f.subscribes.len());
@@ -615,13 +667,15 @@ impl<'r> Facts<'r> {
                         granted: *g,
                         epoch,
                         snapshot,
+                        retain_handling,
+                        existed,
                     });
                 }
                 Event::BrokerUnsubscribed { filter } => {
                     routes.remove(filter, device);
                     live.entry(device).or_default().subs.remove(filter.as_str());
                 }
-                Event::Delivered { msg, topic, qos, pid, dup, retain, payload } => {
+                Event::Delivered { msg, topic, qos, pid, dup, retain, payload, expiry } => {
                     let is_it = |i: usize| {
                         let a = &f.accepts[i];
                         a.topic == topic
@@ -697,6 +751,7 @@ impl<'r> Facts<'r> {
                         retain: *retain,
                         epoch,
                         span,
+                        expiry: *expiry,
                     });
                 }
                 Event::BrokerRestart { phase: Phase::Start, state } => {
@@ -1030,6 +1085,9 @@ fn implied_accept<'r>(
     let accept = f.accepts.len();
     let (publisher, topic, qos, empty) = (m.publisher, m.topic, m.qos, m.empty);
     let then: BTreeSet<&str> = m.candidates.iter().map(|c| c.0).collect();
+    // The broker took it over between its publish and this acknowledgement.
+    let published = f.records[m.idx].t_us;
+    let expiry = m.expiry.map(|e| Window::new(e, published, published, t));
     f.accepts.push(Accept {
         idx,
         t_us: t,
@@ -1040,6 +1098,7 @@ fn implied_accept<'r>(
         qos,
         payload: empty.then(String::new),
         implied: true,
+        expiry,
     });
     f.accepts_of.entry(key).or_default().push(accept);
     for (sub, epoch, granted) in matching(live, routes, topic) {

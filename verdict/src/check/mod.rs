@@ -47,7 +47,10 @@
 //!   undelivered pair, counts, latencies, loss bounds.
 //! - `order`: per publisher, topic and QoS ordering [MQTT-4.6.0-6].
 //! - `will`: Wills published iff the connection ended without DISCONNECT, and in time.
-//! - `retained`: new subscriptions get the latest retained message of each matching topic.
+//! - `retained`: new subscriptions get the latest retained message of each matching topic, as
+//!   their Retain Handling says.
+//! - `expiry`: MQTT 5.0 message expiry: no copy after the Message Expiry Interval, the
+//!   interval forwarded reduced by the time at the broker.
 //! - `liveness`: devices reconnect and messages complete once the faults stop.
 //! - `routes`: the oracle's own tree of subscriptions, to route each message cheaply.
 //! - `coverage`: the protocol situations the run went through.
@@ -56,6 +59,7 @@
 mod coverage;
 mod delivery;
 mod due;
+mod expiry;
 mod facts;
 mod liveness;
 mod order;
@@ -276,6 +280,19 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
     outcomes.push(match delivery::expected_loss(&counts, expect) {
         Some((findings, missing)) => findings.into_outcome(missing),
         None => not_checked(Guarantee::ExpectedLoss, unasked),
+    });
+    outcomes.push(match expect.message_expiry {
+        Some(true) => {
+            let e = expiry::check(&facts);
+            let expired =
+                counts.iter().filter_map(|c| c.reasons.get(&LossReason::Expired)).sum::<u64>();
+            e.findings.into_outcome(missing(
+                e.judged + expired == 0,
+                "no copy of a message with a Message Expiry Interval was delivered, and none \
+                 expired undelivered",
+            ))
+        }
+        _ => not_checked(Guarantee::MessageExpiry, unasked),
     });
     Verdict {
         outcomes,

@@ -35,11 +35,14 @@ pub enum Guarantee {
     Liveness,
     /// `expected_loss`.
     ExpectedLoss,
+    /// `message_expiry` (MQTT 5.0): never delivered after the Message Expiry Interval, the
+    /// interval forwarded reduced by the time at the broker [MQTT-3.3.2-5, MQTT-3.3.2-6].
+    MessageExpiry,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 8] = [
+    pub const ALL: [Guarantee; 9] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -48,6 +51,7 @@ impl Guarantee {
         Guarantee::Retained,
         Guarantee::Liveness,
         Guarantee::ExpectedLoss,
+        Guarantee::MessageExpiry,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -61,6 +65,7 @@ impl Guarantee {
             Guarantee::Retained => "retained",
             Guarantee::Liveness => "liveness",
             Guarantee::ExpectedLoss => "expected_loss",
+            Guarantee::MessageExpiry => "message_expiry",
         }
     }
 }

@@ -84,6 +84,18 @@ pub enum BrokerBug {
     /// The broker takes a QoS 2 PUBLISH with DUP=1 that it never saw for a duplicate: it
     /// acknowledges it and never forwards it.
     Qos2DupFlagDrop,
+    /// MQTT 5.0: the broker delivers a queued message after its Message Expiry Interval has
+    /// passed, instead of discarding it [MQTT-3.3.2-5].
+    ExpiryIgnoredQueued,
+    /// MQTT 5.0: the broker keeps a retained message after its Message Expiry Interval has
+    /// passed, and sends it to new subscriptions [MQTT-3.3.2-5].
+    RetainedExpiryIgnored,
+    /// MQTT 5.0: the broker forwards the Message Expiry Interval it received, not reduced by
+    /// the time the message waited [MQTT-3.3.2-6].
+    ExpiryNotDecremented,
+    /// MQTT 5.0: the broker sends retained messages on every subscription, whatever its Retain
+    /// Handling [MQTT-3.3.1-10, MQTT-3.3.1-11].
+    RetainHandlingIgnored,
 }
 
 /// The reference broker's settings.
@@ -518,6 +530,8 @@ pub struct PublishSpec {
     pub every: TimeSpan,
     /// Send bursts of messages instead of single ones.
     pub burst: Option<Burst>,
+    /// MQTT 5.0 only: the Message Expiry Interval of every message (whole seconds).
+    pub expiry: Option<TimeSpan>,
 }
 
 fn default_payload_size() -> u32 {
@@ -543,6 +557,48 @@ pub struct SubscribeSpec {
     /// The maximum QoS requested.
     #[serde(default)]
     pub qos: Qos,
+    /// MQTT 5.0 only: which retained messages the broker sends when the subscription is made.
+    pub retain_handling: Option<RetainHandling>,
+    /// When the device subscribes: once, or again on every connection.
+    #[serde(default)]
+    pub resubscribe: Resubscribe,
+}
+
+/// MQTT 5.0 Retain Handling: which retained messages a subscription gets when it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetainHandling {
+    /// Every matching retained message, on every SUBSCRIBE (Retain Handling 0).
+    #[default]
+    Send,
+    /// The matching retained messages only if the subscription did not exist yet (1).
+    SendIfNew,
+    /// No retained message (2).
+    Never,
+}
+
+impl RetainHandling {
+    /// The value on the wire: 0, 1 or 2.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            RetainHandling::Send => 0,
+            RetainHandling::SendIfNew => 1,
+            RetainHandling::Never => 2,
+        }
+    }
+}
+
+/// When a device sends its SUBSCRIBE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resubscribe {
+    /// When it starts; the client subscribes again by itself only when the broker did not keep
+    /// its session.
+    #[default]
+    Once,
+    /// On every connection, as applications that subscribe in their on-connect callback do:
+    /// a session the broker kept gets the same subscription again.
+    OnConnect,
 }
 
 /// The kinds of fault.
@@ -789,6 +845,9 @@ pub struct Expectations {
     pub liveness: Option<Liveness>,
     /// Bounds on the fraction of messages lost, per QoS.
     pub expected_loss: Option<ExpectedLoss>,
+    /// MQTT 5.0: no message is delivered after its Message Expiry Interval, and the interval
+    /// forwarded is reduced by the time the message waited at the broker.
+    pub message_expiry: Option<bool>,
 }
 
 /// The liveness property.
@@ -852,6 +911,9 @@ pub enum LossReason {
     /// None of the above: the trace shows the broker had its chance (a violation at QoS 1
     /// and 2).
     Lost,
+    /// MQTT 5.0: its Message Expiry Interval ran out before the trace shows the broker had its
+    /// chance to deliver it (allowed loss) [MQTT-3.3.2-5].
+    Expired,
 }
 
 /// The three classes of [`LossReason`].
@@ -868,13 +930,14 @@ pub enum LossClass {
 
 impl LossReason {
     /// Every reason, in report order.
-    pub const ALL: [LossReason; 9] = [
+    pub const ALL: [LossReason; 10] = [
         LossReason::Lost,
         LossReason::AtMostOnce,
         LossReason::BrokerQueueFull,
         LossReason::BrokerQos0Offline,
         LossReason::PublisherDropped,
         LossReason::PublisherLostState,
+        LossReason::Expired,
         LossReason::SessionEnded,
         LossReason::SubscriberAway,
         LossReason::InFlightAtEnd,
@@ -892,6 +955,7 @@ impl LossReason {
             LossReason::SubscriberAway => "subscriber-away",
             LossReason::InFlightAtEnd => "in-flight-at-end",
             LossReason::Lost => "lost",
+            LossReason::Expired => "expired",
         }
     }
 
@@ -910,7 +974,8 @@ impl LossReason {
             | LossReason::BrokerQueueFull
             | LossReason::BrokerQos0Offline
             | LossReason::PublisherDropped
-            | LossReason::PublisherLostState => LossClass::AllowedLoss,
+            | LossReason::PublisherLostState
+            | LossReason::Expired => LossClass::AllowedLoss,
             LossReason::SessionEnded | LossReason::SubscriberAway | LossReason::InFlightAtEnd => {
                 LossClass::Exempt
             }

@@ -475,6 +475,20 @@ fn check_groups(s: &Scenario) -> Check {
             if p.every.get().is_zero() {
                 return fail(format!("{pp}.every"), "the publish period is zero");
             }
+            if let Some(expiry) = p.expiry {
+                let at = format!("{pp}.expiry");
+                need_v5(s, g, &at)?;
+                let d = expiry.get();
+                if d.subsec_millis() != 0 || d.is_zero() {
+                    return fail(
+                        at,
+                        format!(
+                            "expiry {expiry} is not a whole number of seconds above zero (the \
+                             Message Expiry Interval counts seconds; leave it out for none)"
+                        ),
+                    );
+                }
+            }
             if let Some(b) = &p.burst {
                 if b.size == 0 || b.size > MAX_BURST {
                     return fail(
@@ -496,6 +510,9 @@ fn check_groups(s: &Scenario) -> Check {
         }
         for (si, sub) in g.subscribe.iter().enumerate() {
             check_topic(&format!("{path}.subscribe[{si}].filter"), g, &sub.filter, true)?;
+            if sub.retain_handling.is_some() {
+                need_v5(s, g, &format!("{path}.subscribe[{si}].retain_handling"))?;
+            }
         }
     }
     Ok(())
