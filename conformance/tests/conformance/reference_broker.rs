@@ -66,6 +66,10 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::RetainedDeleteNotForwarded, "retained-cleared-by-empty"),
         (PlantedBug::RetainedDuplicated, "retained-on-subscribe"),
         (PlantedBug::Qos2DupFlagDrop, "qos2-dup-first-arrival"),
+        (PlantedBug::ExpiryIgnoredQueued, "v5-message-expiry-offline"),
+        (PlantedBug::RetainedExpiryIgnored, "v5-retained-message-expiry"),
+        (PlantedBug::ExpiryNotDecremented, "v5-message-expiry-counts-down"),
+        (PlantedBug::RetainHandlingIgnored, "v5-retain-handling-2"),
     ];
     assert_eq!(catchers.len(), PlantedBug::ALL.len(), "a planted bug has no catcher listed here");
     let mut names: Vec<&str> = catchers.iter().map(|(_, c)| *c).collect();
