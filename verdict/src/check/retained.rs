@@ -86,7 +86,11 @@ pub(crate) fn check(
                 answered.insert((free, d.topic), d.idx);
                 continue;
             }
-            if let Some(&used) = fitting.last() {
+            // A subscription made again without retained messages (Retain Handling 1 or 2)
+            // owes nothing: a copy after it that answers no earlier one breaks its handling.
+            let withheld =
+                earlier.last().is_some_and(|(_, s)| !s.sends_retained() && same_session(s));
+            if let Some(&used) = fitting.last().filter(|_| !withheld) {
                 let s = &facts.subscribes[used];
                 let first = answered[&(used, d.topic)];
                 let mut lines = vec![s.idx, first, d.idx];
