@@ -1029,6 +1029,7 @@ impl Broker {
         let forget_qos1 = self.config.has_bug(PlantedBug::ForgetInflightOnReconnect);
         let dup = !self.config.has_bug(PlantedBug::DupFlagNotSet);
         let now = self.now;
+        let clock = (!self.config.has_bug(PlantedBug::ExpiryNotDecremented)).then_some(now);
         let c = self.conns.get_mut(&conn).expect("the connection is open");
         let window = c.window(self.config.max_inflight);
         let (max_size, v5) = (c.limits().maximum_packet_size, c.v5());
@@ -1050,8 +1051,13 @@ impl Broker {
                         }
                         continue;
                     }
-                    let packet =
-                        Packet::Publish(publish_packet(&inflight.message, packet_id, dup, now, v5));
+                    let packet = Packet::Publish(publish_packet(
+                        &inflight.message,
+                        packet_id,
+                        dup,
+                        clock,
+                        v5,
+                    ));
                     if !fits(&packet, max_size) {
                         too_large.push(packet_id);
                         continue;
@@ -1402,7 +1408,11 @@ impl Broker {
             return;
         }
         // A newer retained message replaces the older one [MQTT-3.3.1-5].
-        retained.insert(message.clone());
+        if self.config.has_bug(PlantedBug::RetainedExpiryIgnored) {
+            retained.insert(Message { expires_at: None, ..message.clone() });
+        } else {
+            retained.insert(message.clone());
+        }
     }
 
     /// Queues a message for a session and sends what its in-flight window allows.
@@ -1468,6 +1478,8 @@ impl Broker {
     fn flush(&mut self, client_id: &ByteString) {
         let Some(&Online { conn, v5 }) = self.online.get(client_id) else { return };
         let now = self.now;
+        let clock = (!self.config.has_bug(PlantedBug::ExpiryNotDecremented)).then_some(now);
+        let drop_expired = !self.config.has_bug(PlantedBug::ExpiryIgnoredQueued);
         // A 3.1.1 connection needs nothing from its `Conn`: no lookup on the hot path.
         let mut c5 = match v5 {
             true => self.conns.get_mut(&conn).and_then(|c| c.v5.as_deref_mut()),
@@ -1488,7 +1500,7 @@ impl Broker {
                 resend.pop_front();
                 let Some(inflight) = session.inflight.get(&packet_id) else { continue };
                 let message = &inflight.message;
-                let packet = Packet::Publish(publish_packet(message, packet_id, true, now, v5));
+                let packet = Packet::Publish(publish_packet(message, packet_id, true, clock, v5));
                 self.outputs.push_back(Output::Send { conn, packet });
             }
         }
@@ -1497,10 +1509,13 @@ impl Broker {
                 break;
             }
             let message = session.queue.pop_front().expect("front exists");
-            let dropped = if message.expired(now) {
+            let dropped = if drop_expired && message.expired(now) {
                 Some(DropReason::Expired)
             } else if max_size.is_some()
-                && !fits(&Packet::Publish(publish_packet(&message, 1, false, now, true)), max_size)
+                && !fits(
+                    &Packet::Publish(publish_packet(&message, 1, false, clock, true)),
+                    max_size,
+                )
             {
                 Some(DropReason::PacketTooLarge)
             } else {
@@ -1519,7 +1534,7 @@ impl Broker {
                 QoS::AtMostOnce => 0,
                 _ => session.allocate_packet_id(),
             };
-            let packet = Packet::Publish(publish_packet(&message, packet_id, false, now, v5));
+            let packet = Packet::Publish(publish_packet(&message, packet_id, false, clock, v5));
             self.outputs.push_back(Output::Send { conn, packet });
             let state = match message.qos {
                 QoS::AtMostOnce => continue,
@@ -1665,6 +1680,7 @@ impl Broker {
                     // Retained messages go to the new (or replaced) subscription
                     // [MQTT-3.3.1-6], as Retain Handling says [MQTT-3.3.1-9..11].
                     let send = match options.retain_handling {
+                        _ if self.config.has_bug(PlantedBug::RetainHandlingIgnored) => true,
                         RetainHandling::SendAtSubscribe => true,
                         RetainHandling::SendIfNew => !exists,
                         RetainHandling::DoNotSend => false,
@@ -1859,19 +1875,22 @@ fn fits(packet: &Packet, max: Option<u32>) -> bool {
     }
 }
 
-/// The PUBLISH for a message; a Message Expiry Interval carries the time left
-/// [MQTT-3.3.2-6]. A 3.1.1 connection gets no properties at all.
+/// The PUBLISH for a message; a Message Expiry Interval carries the time left at `now`
+/// [MQTT-3.3.2-6] (`None`: the interval as received, the planted bug
+/// `ExpiryNotDecremented`). A 3.1.1 connection gets no properties at all.
 fn publish_packet(
     message: &Message,
     packet_id: u16,
     dup: bool,
-    now: Duration,
+    now: Option<Duration>,
     v5: bool,
 ) -> Publish {
-    let properties = match message.expires_at {
+    let properties = match (message.expires_at, now) {
         _ if !v5 => Properties::new(),
-        Some(at) => props::with_expiry(&message.properties, props::remaining_secs(at, now).max(1)),
-        None => message.properties.clone(),
+        (Some(at), Some(now)) => {
+            props::with_expiry(&message.properties, props::remaining_secs(at, now).max(1))
+        }
+        _ => message.properties.clone(),
     };
     Publish {
         dup,

@@ -191,11 +191,23 @@ pub enum PlantedBug {
     /// MQTT 5.0: a session whose Session Expiry Interval ran out is kept, and a later
     /// connection resumes it with its subscriptions and queue [MQTT-4.1.0-2, MQTT-3.2.2-3].
     SessionExpiryIgnored,
+    /// MQTT 5.0: a queued message whose Message Expiry Interval has passed is delivered
+    /// instead of discarded [MQTT-3.3.2-5] (mosquitto#2609).
+    ExpiryIgnoredQueued,
+    /// MQTT 5.0: a retained message is kept without its Message Expiry Interval, so new
+    /// subscriptions get it after it expired [MQTT-3.3.2-5] (nanomq#525).
+    RetainedExpiryIgnored,
+    /// MQTT 5.0: a forwarded PUBLISH carries the Message Expiry Interval as received, not
+    /// reduced by the time the message waited [MQTT-3.3.2-6].
+    ExpiryNotDecremented,
+    /// MQTT 5.0: retained messages are sent on every subscription, whatever its Retain Handling
+    /// [MQTT-3.3.1-10] [MQTT-3.3.1-11].
+    RetainHandlingIgnored,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 17] = [
+    pub const ALL: [PlantedBug; 21] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -213,6 +225,10 @@ impl PlantedBug {
         PlantedBug::WillDelayIgnored,
         PlantedBug::NoWillOnDelayedTakeover,
         PlantedBug::SessionExpiryIgnored,
+        PlantedBug::ExpiryIgnoredQueued,
+        PlantedBug::RetainedExpiryIgnored,
+        PlantedBug::ExpiryNotDecremented,
+        PlantedBug::RetainHandlingIgnored,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -235,6 +251,10 @@ impl PlantedBug {
             PlantedBug::WillDelayIgnored => "will-delay-ignored",
             PlantedBug::NoWillOnDelayedTakeover => "no-will-on-delayed-takeover",
             PlantedBug::SessionExpiryIgnored => "session-expiry-ignored",
+            PlantedBug::ExpiryIgnoredQueued => "expiry-ignored-queued",
+            PlantedBug::RetainedExpiryIgnored => "retained-expiry-ignored",
+            PlantedBug::ExpiryNotDecremented => "expiry-not-decremented",
+            PlantedBug::RetainHandlingIgnored => "retain-handling-ignored",
         }
     }
 }

@@ -3,9 +3,13 @@
 use std::collections::BTreeSet;
 
 use mqttsim_broker::{BrokerConfig, PlantedBug};
-use mqttsim_codec::{Disconnect, Packet, Properties, Property, SubscriptionOptions};
+use mqttsim_codec::{
+    Disconnect, Packet, Properties, Property, RetainHandling, SubscriptionOptions,
+};
 
-use crate::harness::{Harness, Q0, Q1, Q2, connect, connect5, opts, payloads, publish, secs, will};
+use crate::harness::{
+    Harness, Q0, Q1, Q2, connect, connect5, opts, payloads, publish, publish5, secs, will,
+};
 
 fn harness(bug: Option<PlantedBug>) -> Harness {
     let bugs: BTreeSet<PlantedBug> = bug.into_iter().collect();
@@ -183,6 +187,45 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             // [MQTT-3.2.2-3]: the session expired, so there is none to resume.
             ack.is_some_and(|a| a.session_present)
         }
+        PlantedBug::ExpiryIgnoredQueued | PlantedBug::ExpiryNotDecremented => {
+            let session = || vec![Property::SessionExpiryInterval(600)];
+            let sub = h.connect5(connect5("sub", true, session())).0;
+            h.subscribe(sub, "t", Q1);
+            h.lose(sub);
+            let publisher = h.client5("pub");
+            let expiry = vec![Property::MessageExpiryInterval(10)];
+            h.send(publisher, Packet::Publish(publish5("t", "x", Q1, 1, expiry)));
+            h.advance(secs(if bug == PlantedBug::ExpiryIgnoredQueued { 11 } else { 4 }));
+            let back = h.connect5(connect5("sub", false, session())).0;
+            let got = h.publishes(back);
+            match bug {
+                // [MQTT-3.3.2-5]
+                PlantedBug::ExpiryIgnoredQueued => !got.is_empty(),
+                // [MQTT-3.3.2-6]: 6 s left.
+                _ => got[0].properties.0 != [Property::MessageExpiryInterval(6)],
+            }
+        }
+        PlantedBug::RetainedExpiryIgnored => {
+            let publisher = h.client5("pub");
+            let mut retained = publish5("t", "r", Q1, 1, vec![Property::MessageExpiryInterval(5)]);
+            retained.retain = true;
+            h.send(publisher, Packet::Publish(retained));
+            h.advance(secs(6));
+            let late = h.client5("late");
+            h.subscribe(late, "t", Q1);
+            // [MQTT-3.3.2-5]: the retained message expired.
+            !h.publishes(late).is_empty()
+        }
+        PlantedBug::RetainHandlingIgnored => {
+            let publisher = h.client5("pub");
+            h.publish(publisher, "t", "r", Q1, true);
+            let sub = h.client5("sub");
+            let never =
+                SubscriptionOptions { retain_handling: RetainHandling::DoNotSend, ..opts(Q1) };
+            h.subscribe5(sub, &[("t", never)], Vec::new());
+            // [MQTT-3.3.1-11]
+            !h.publishes(sub).is_empty()
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -219,6 +262,10 @@ fn planted_bugs_have_kebab_case_names() {
             "will-delay-ignored",
             "no-will-on-delayed-takeover",
             "session-expiry-ignored",
+            "expiry-ignored-queued",
+            "retained-expiry-ignored",
+            "expiry-not-decremented",
+            "retain-handling-ignored",
         ]
     );
     for bug in PlantedBug::ALL {

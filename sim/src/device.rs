@@ -17,7 +17,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use mqttsim_client::{
     Backoff, Client, ClientConfig, CloseReason, DisconnectOptions, DropReason,
-    Event as ClientEvent, MessageId, OfflineQos0, QueuePolicy, State, SubscribeRequest,
+    Event as ClientEvent, MessageId, MessageProperties, OfflineQos0, QueuePolicy, State,
+    SubscribeRequest,
 };
 use mqttsim_codec::{Properties, Property, Protocol, QoS, ReasonCode, SubscriptionOptions, Will};
 use mqttsim_net::{ClientDriverConfig, ClientWaker, drive_client};
@@ -58,8 +59,12 @@ async fn sleep_until(at: Duration) {
 pub(crate) struct DeviceSetup {
     pub plan: DevicePlan,
     pub config: ClientConfig,
-    /// Each filter with its options (QoS; 5.0: No Local).
+    /// Every subscription with its options (QoS; 5.0: No Local, Retain Handling), made when
+    /// the device starts.
     pub subscriptions: Vec<(String, SubscriptionOptions)>,
+    /// The subscriptions made again on every connection whose session the broker kept
+    /// (`resubscribe: on-connect`; the client core renews them itself when it did not).
+    pub resubscribe: Vec<(String, SubscriptionOptions)>,
     pub streams: Vec<PublishStream>,
     pub reconnect: scenario::ReconnectSpec,
     pub link: DeviceLink,
@@ -77,6 +82,8 @@ pub(crate) struct PublishStream {
     qos: QoS,
     retain: bool,
     size: u32,
+    /// The 5.0 Message Expiry Interval of each message, in seconds.
+    expiry: Option<u32>,
     every: Duration,
     burst: u32,
     spacing: Duration,
@@ -143,6 +150,34 @@ pub(crate) fn client_config(group: &DeviceGroup, i: usize, protocol: Protocol) -
     config
 }
 
+/// The subscriptions of device `i` of `group` with their options (all of them, or only those
+/// made again on every connection).
+pub(crate) fn subscriptions(
+    group: &DeviceGroup,
+    i: usize,
+    only_on_connect: bool,
+) -> Vec<(String, SubscriptionOptions)> {
+    group
+        .subscribe
+        .iter()
+        .filter(|s| !only_on_connect || s.resubscribe == scenario::Resubscribe::OnConnect)
+        .map(|s| {
+            let retain_handling = match s.retain_handling.unwrap_or_default() {
+                scenario::RetainHandling::Send => mqttsim_codec::RetainHandling::SendAtSubscribe,
+                scenario::RetainHandling::SendIfNew => mqttsim_codec::RetainHandling::SendIfNew,
+                scenario::RetainHandling::Never => mqttsim_codec::RetainHandling::DoNotSend,
+            };
+            let options = SubscriptionOptions {
+                qos: s.qos.get(),
+                no_local: s.no_local,
+                retain_handling,
+                ..Default::default()
+            };
+            (group.expand(&s.filter, i), options)
+        })
+        .collect()
+}
+
 /// Expands a group's publish entries for device `i`, each starting at a random phase within
 /// its period after `start`.
 pub(crate) fn publish_streams(
@@ -166,6 +201,7 @@ pub(crate) fn publish_streams(
                 qos: p.qos.get(),
                 retain: p.retain,
                 size: p.payload_size,
+                expiry: p.expiry.map(|e| u32::try_from(e.get().as_secs()).unwrap_or(u32::MAX)),
                 every,
                 burst,
                 spacing,
@@ -210,6 +246,9 @@ struct EventMapper {
     life_base: Cell<u64>,
     /// Set when CONNACK accepted a connection (the backoff then starts again).
     connected: Cell<bool>,
+    /// Set when CONNACK accepted a connection in this life of the device (its first
+    /// connection sends the subscriptions made at boot).
+    connected_this_life: Cell<bool>,
 }
 
 impl EventMapper {
@@ -266,6 +305,10 @@ impl EventMapper {
                     dup: publish.dup,
                     retain: publish.retain,
                     payload,
+                    expiry: publish.properties.iter().find_map(|p| match p {
+                        Property::MessageExpiryInterval(e) => Some(*e),
+                        _ => None,
+                    }),
                 }
             }
             ClientEvent::Acked { id, packet_id, qos, .. } => {
@@ -364,6 +407,7 @@ pub(crate) async fn run_device(setup: DeviceSetup) {
         recorder: setup.recorder.clone(),
         life_base: Cell::new(0),
         connected: Cell::new(false),
+        connected_this_life: Cell::new(false),
     });
     let mut agenda = vec![(setup.plan.start, Action::Boot(None))];
     agenda
@@ -580,6 +624,7 @@ impl Device {
             // The filters were validated with the scenario; a refusal would be our bug.
             let _ = client.borrow_mut().subscribe_with(t, SubscribeRequest::new(filters));
         }
+        self.mapper.connected_this_life.set(false);
         self.client = Some(client);
         self.backoff.reset();
         self.mapper.connected.set(false);
@@ -638,13 +683,25 @@ impl Device {
                 let will_delay = self.will_delay();
                 let packets = self.setup.packets;
                 let core = client.clone();
+                let resubscribe = self.setup.resubscribe.clone();
+                let wake = self.waker.clone();
                 self.phase = Some(Box::pin(async move {
-                    let mut sink = |_: Duration, event: &ClientEvent| {
+                    let mut sink = |t: Duration, event: &ClientEvent| {
                         if let ClientEvent::Connected { session_present } = event {
                             // What CONNACK left in force (a 5.0 server may override it).
                             let expiry = (protocol == Protocol::V5)
                                 .then(|| core.borrow().session_expiry_interval());
                             mapper.on_connected(*session_present, expiry, will_delay);
+                            // An application that subscribes on every connection does so
+                            // again on a session the broker kept; the first connection of a
+                            // life sends the boot's SUBSCRIBE, and a session the broker lost
+                            // gets its subscriptions renewed by the client core.
+                            let again = mapper.connected_this_life.replace(true);
+                            if again && *session_present && !resubscribe.is_empty() {
+                                let request = SubscribeRequest::new(resubscribe.clone());
+                                let _ = core.borrow_mut().subscribe_with(t, request);
+                                wake.wake();
+                            }
                         } else {
                             mapper.on_client_event(event);
                         }
@@ -699,8 +756,17 @@ impl Device {
         let msg = format!("{}#{n}", self.setup.plan.client_id);
         let body = payload(&msg, stream.size);
         let size = u32::try_from(body.len()).unwrap_or(u32::MAX);
-        let result =
-            client.borrow_mut().publish(t, stream.topic.clone(), body, stream.qos, stream.retain);
+        let (topic, qos, retain) = (stream.topic.clone(), stream.qos, stream.retain);
+        let result = match stream.expiry {
+            Some(expiry) => {
+                let properties = MessageProperties {
+                    message_expiry_interval: Some(expiry),
+                    ..MessageProperties::default()
+                };
+                client.borrow_mut().publish_with(t, topic, body, qos, retain, &properties)
+            }
+            None => client.borrow_mut().publish(t, topic, body, qos, retain),
+        };
         let Ok(id) = result else {
             // Only an invalid topic or an oversized message is refused; both were validated.
             return;
@@ -713,6 +779,7 @@ impl Device {
             qos: stream.qos.as_u8(),
             retain: stream.retain,
             size,
+            expiry: stream.expiry,
         });
         if self.conn.is_some() {
             self.waker.wake();

@@ -228,6 +228,10 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::WillDelayIgnored => PlantedBug::WillDelayIgnored,
             BrokerBug::NoWillOnDelayedTakeover => PlantedBug::NoWillOnDelayedTakeover,
             BrokerBug::SessionExpiryIgnored => PlantedBug::SessionExpiryIgnored,
+            BrokerBug::ExpiryIgnoredQueued => PlantedBug::ExpiryIgnoredQueued,
+            BrokerBug::RetainedExpiryIgnored => PlantedBug::RetainedExpiryIgnored,
+            BrokerBug::ExpiryNotDecremented => PlantedBug::ExpiryNotDecremented,
+            BrokerBug::RetainHandlingIgnored => PlantedBug::RetainHandlingIgnored,
         })
         .collect();
     BrokerConfig {
@@ -454,18 +458,8 @@ fn device_setups(
             DeviceSetup {
                 plan: d.clone(),
                 config: device::client_config(group, d.i, group.protocol_in(scenario)),
-                subscriptions: group
-                    .subscribe
-                    .iter()
-                    .map(|s| {
-                        let options = mqttsim_codec::SubscriptionOptions {
-                            qos: s.qos.get(),
-                            no_local: s.no_local,
-                            ..Default::default()
-                        };
-                        (group.expand(&s.filter, d.i), options)
-                    })
-                    .collect(),
+                subscriptions: device::subscriptions(group, d.i, false),
+                resubscribe: device::subscriptions(group, d.i, true),
                 streams,
                 reconnect: group.reconnect.clone(),
                 link: DeviceLink::new(model, options),

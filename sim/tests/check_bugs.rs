@@ -161,6 +161,35 @@ expect: { qos1_at_least_once: true, shared_subscriptions: true, shared_redistrib
           no_local: true }
 "#;
 
+/// MQTT 5.0: a publisher sends QoS 1 readings that expire after 5 s and a retained status that
+/// expires after 10 s; a subscriber with a persistent session is away for 20 s at a time and
+/// subscribes again on every connection; a second one (Retain Handling 1) does too, and a third
+/// (Retain Handling 2) restarts with a clean session.
+const EXPIRY: &str = r#"
+name: expiry
+seed: 1
+duration: 120s
+protocol: "5.0"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/x", qos: 1, every: 2s, expiry: 5s },
+                 { topic: "r/x", qos: 1, retain: true, every: 15s, expiry: 10s } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", clean_session: false, session_expiry: 1h,
+      reconnect: { initial: 1s, max: 1s },
+      subscribe: [ { filter: "m/#", qos: 1 }, { filter: "r/#", qos: 1, resubscribe: on-connect } ] }
+  - { group: h, site: s, count: 1, client_id: "panel", clean_session: false, session_expiry: 1h,
+      reconnect: { initial: 1s, max: 1s },
+      subscribe: [ { filter: "r/#", qos: 1, retain_handling: send-if-new, resubscribe: on-connect } ] }
+  - { group: n, site: s, count: 1, client_id: "alarm", reconnect: { initial: 1s, max: 1s },
+      subscribe: [ { filter: "r/#", qos: 1, retain_handling: never } ] }
+faults:
+  - { kind: disconnect, target: { device: sub }, at: 10s, for: 20s, every: 30s, until: 100s }
+  - { kind: disconnect, target: { device: panel }, at: 12s, for: 3s, every: 9s, until: 100s }
+  - { kind: disconnect, target: { device: alarm }, at: 12s, for: 3s, every: 9s, until: 100s }
+expect: { qos1_at_least_once: true, retained: true, message_expiry: true }
+"#;
+
 fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
     let yaml = match bug {
         Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
@@ -267,10 +296,38 @@ fn no_local_ignored_breaks_no_local() {
 }
 
 #[test]
+fn expiry_ignored_queued_breaks_message_expiry() {
+    caught(EXPIRY, "expiry-ignored-queued", Guarantee::MessageExpiry);
+}
+
+#[test]
+fn retained_expiry_ignored_breaks_message_expiry() {
+    caught(EXPIRY, "retained-expiry-ignored", Guarantee::MessageExpiry);
+}
+
+#[test]
+fn expiry_not_decremented_breaks_message_expiry() {
+    caught(EXPIRY, "expiry-not-decremented", Guarantee::MessageExpiry);
+}
+
+#[test]
+fn retain_handling_ignored_breaks_retained() {
+    caught(EXPIRY, "retain-handling-ignored", Guarantee::Retained);
+}
+
+#[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
-    for yaml in
-        [INFLIGHT, QOS2_DUP, WILLS, RETAINED, DUP_FLAG, QOS2_DUP_FIRST, RETAINED_CLEAR, SHARED_POOL]
-    {
+    for yaml in [
+        INFLIGHT,
+        QOS2_DUP,
+        WILLS,
+        RETAINED,
+        DUP_FLAG,
+        QOS2_DUP_FIRST,
+        RETAINED_CLEAR,
+        SHARED_POOL,
+        EXPIRY,
+    ] {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
             let v = verdict(&s, seed);
@@ -406,4 +463,25 @@ fn shared_subscription_bugs_are_caught_in_shared_ingest() {
     for (bug, guarantee) in cases {
         caught_in_shipped("shared-ingest.yaml", 10, bug, guarantee);
     }
+}
+
+#[test]
+fn expiry_bugs_are_caught_in_sleepy_sensors() {
+    for bug in [
+        BrokerBug::ExpiryIgnoredQueued,
+        BrokerBug::RetainedExpiryIgnored,
+        BrokerBug::ExpiryNotDecremented,
+    ] {
+        caught_in_shipped("sleepy-sensors.yaml", 10, bug, Guarantee::MessageExpiry);
+    }
+}
+
+#[test]
+fn retain_handling_ignored_is_caught_in_sleepy_sensors() {
+    caught_in_shipped(
+        "sleepy-sensors.yaml",
+        10,
+        BrokerBug::RetainHandlingIgnored,
+        Guarantee::Retained,
+    );
 }

@@ -89,6 +89,7 @@ impl Trace {
             qos: 1,
             retain: false,
             size: 32,
+            expiry: None,
         };
         self.push(s, "pub", publish);
         self.push(s, "pub", Event::PublishSent { msg: msg.clone(), pid: n, qos: 1, dup: false });
@@ -112,6 +113,7 @@ impl Trace {
             dup: false,
             retain: false,
             payload: None,
+            expiry: None,
         };
         self.push(s, "sub", event)
     }

@@ -126,3 +126,15 @@ fn intermittent_subscriber_holds_over_seeds() {
         &[],
     );
 }
+
+/// Ten minutes: two sleep cycles of the sensors, two absences of the dashboards.
+#[test]
+fn sleepy_sensors_hold_over_seeds() {
+    sweep(
+        "sleepy_sensors_hold_over_seeds",
+        "sleepy-sensors.yaml",
+        &seeds(1..=3),
+        Duration::from_secs(600),
+        &[],
+    );
+}

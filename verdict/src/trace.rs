@@ -123,13 +123,24 @@ pub enum Event {
 
     // ----- application messages -----
     /// The application published message `msg` with a payload of `size` bytes (the scenario's
-    /// `payload_size`, or the message id's length if that is longer).
-    AppPublish { msg: String, topic: String, qos: u8, retain: bool, size: u32 },
+    /// `payload_size`, or the message id's length if that is longer). On a 5.0 connection,
+    /// `expiry` is the Message Expiry Interval it was published with, in seconds: every
+    /// PUBLISH of it carries what is left of that interval, counted from this record.
+    AppPublish {
+        msg: String,
+        topic: String,
+        qos: u8,
+        retain: bool,
+        size: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expiry: Option<u32>,
+    },
     /// A PUBLISH of message `msg` was put on the wire (a resend has `dup` set or follows a lost
     /// session).
     PublishSent { msg: String, pid: u16, qos: u8, dup: bool },
     /// A subscriber received a message. `msg` is the id read from the payload; messages not
     /// published by a device (Wills) have none and carry their `payload` text instead.
+    /// `expiry` is the Message Expiry Interval the PUBLISH carried (5.0), absent when none.
     Delivered {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         msg: Option<String>,
@@ -140,6 +151,8 @@ pub enum Event {
         retain: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         payload: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expiry: Option<u32>,
     },
     /// The publisher's message `msg` is complete (PUBACK for QoS 1, PUBCOMP for QoS 2).
     Acked { msg: String, pid: u16, qos: u8 },
@@ -390,15 +403,21 @@ impl fmt::Display for Summary<'_> {
                 let codes: Vec<String> = codes.iter().map(|c| format!("0x{c:02X}")).collect();
                 write!(f, "SUBACK [{}]", codes.join(","))
             }
-            Event::AppPublish { msg, topic, qos, retain, size } => write!(
-                f,
-                "publish q{qos} retain={} size={size} topic={topic} id={msg}",
-                bit(*retain)
-            ),
+            Event::AppPublish { msg, topic, qos, retain, size, expiry } => {
+                write!(
+                    f,
+                    "publish q{qos} retain={} size={size} topic={topic} id={msg}",
+                    bit(*retain)
+                )?;
+                match expiry {
+                    Some(e) => write!(f, " expiry={e}s"),
+                    None => Ok(()),
+                }
+            }
             Event::PublishSent { msg, pid, qos, dup } => {
                 write!(f, "PUBLISH q{qos} pid={pid} dup={} id={msg}", bit(*dup))
             }
-            Event::Delivered { msg, topic, qos, pid, dup, retain, payload } => {
+            Event::Delivered { msg, topic, qos, pid, dup, retain, payload, expiry } => {
                 write!(
                     f,
                     "PUBLISH q{qos} pid={pid} dup={} retain={} topic={topic}",
@@ -410,6 +429,9 @@ impl fmt::Display for Summary<'_> {
                 }
                 if let Some(payload) = payload {
                     write!(f, " payload={payload:?}")?;
+                }
+                if let Some(expiry) = expiry {
+                    write!(f, " expiry={expiry}s")?;
                 }
                 Ok(())
             }

@@ -72,6 +72,10 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::WillDelayIgnored, "v5-will-delay"),
         (PlantedBug::NoWillOnDelayedTakeover, "v5-will-takeover-session-ends"),
         (PlantedBug::SessionExpiryIgnored, "v5-session-expiry-elapses"),
+        (PlantedBug::ExpiryIgnoredQueued, "v5-message-expiry-offline"),
+        (PlantedBug::RetainedExpiryIgnored, "v5-retained-message-expiry"),
+        (PlantedBug::ExpiryNotDecremented, "v5-message-expiry-counts-down"),
+        (PlantedBug::RetainHandlingIgnored, "v5-retain-handling-2"),
     ];
     // Bugs no conformance check can catch honestly, with the reason.
     let uncaught: &[(PlantedBug, &str)] = &[(

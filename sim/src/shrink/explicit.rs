@@ -120,6 +120,7 @@ fn only(expect: &Expectations, guarantee: Guarantee) -> Expectations {
         }
         Guarantee::NoLocal => out.no_local = expect.no_local,
         Guarantee::Sessions => out.sessions = expect.sessions,
+        Guarantee::MessageExpiry => out.message_expiry = expect.message_expiry,
     }
     out
 }

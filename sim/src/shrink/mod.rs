@@ -52,7 +52,7 @@ pub struct PlantedBugCase {
 }
 
 /// Every planted bug's catching scenario.
-pub const PLANTED_BUG_CASES: [PlantedBugCase; 17] = [
+pub const PLANTED_BUG_CASES: [PlantedBugCase; 21] = [
     PlantedBugCase {
         bug: BrokerBug::ForgetInflightOnReconnect,
         file: "flaky-farm.yaml",
@@ -154,6 +154,30 @@ pub const PLANTED_BUG_CASES: [PlantedBugCase; 17] = [
         file: "will-takeover.yaml",
         minutes: 10,
         guarantee: Guarantee::Sessions,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::ExpiryIgnoredQueued,
+        file: "sleepy-sensors.yaml",
+        minutes: 10,
+        guarantee: Guarantee::MessageExpiry,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::RetainedExpiryIgnored,
+        file: "sleepy-sensors.yaml",
+        minutes: 10,
+        guarantee: Guarantee::MessageExpiry,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::ExpiryNotDecremented,
+        file: "sleepy-sensors.yaml",
+        minutes: 10,
+        guarantee: Guarantee::MessageExpiry,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::RetainHandlingIgnored,
+        file: "sleepy-sensors.yaml",
+        minutes: 10,
+        guarantee: Guarantee::Retained,
     },
 ];
 

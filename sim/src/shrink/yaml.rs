@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use crate::scenario::{
     Bound, BrokerSpec, Burst, Credentials, DeviceGroup, EventRate, Expectations, ExpectedLoss,
     FaultSpec, Flapping, KeepaliveSpec, Latency, LinkSpec, Liveness, ProtocolVersion, PublishSpec,
-    QueueSpec, RandomFaults, Ratio, ReconnectSpec, Retransmission, Scenario, Site, StartSpec,
-    SubscribeSpec, Target, TimeSpan, WillSpec,
+    QueueSpec, RandomFaults, Ratio, ReconnectSpec, Resubscribe, Retransmission, Scenario, Site,
+    StartSpec, SubscribeSpec, Target, TimeSpan, WillSpec,
 };
 
 /// The scenario as YAML text, ending with a newline.
@@ -336,10 +336,16 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
     }
     if !subscribe.is_empty() {
         out.push_str("    subscribe:\n");
-        for SubscribeSpec { filter, qos: q, no_local } in subscribe {
+        for SubscribeSpec { filter, qos: q, no_local, retain_handling, resubscribe } in subscribe {
             let mut s = vec![("filter", string(filter.as_str())), ("qos", qos(*q))];
             if *no_local {
                 s.push(("no_local", "true".to_owned()));
+            }
+            if let Some(h) = retain_handling {
+                s.push(("retain_handling", kebab(h)));
+            }
+            if *resubscribe != Resubscribe::default() {
+                s.push(("resubscribe", kebab(resubscribe)));
             }
             let _ = writeln!(out, "      - {}", flow(&s));
         }
@@ -347,7 +353,7 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
 }
 
 fn publish_fields(p: &PublishSpec) -> Fields {
-    let PublishSpec { topic, qos: q, retain, payload_size, every, burst } = p;
+    let PublishSpec { topic, qos: q, retain, payload_size, every, burst, expiry } = p;
     let mut f = vec![("topic", string(topic.as_str())), ("qos", qos(*q))];
     if *retain {
         f.push(("retain", "true".to_owned()));
@@ -358,6 +364,9 @@ fn publish_fields(p: &PublishSpec) -> Fields {
     f.push(("every", span(*every)));
     if let Some(Burst { size, spacing }) = burst {
         f.push(("burst", flow(&vec![("size", size.to_string()), ("spacing", span(*spacing))])));
+    }
+    if let Some(expiry) = expiry {
+        f.push(("expiry", span(*expiry)));
     }
     f
 }
@@ -463,6 +472,7 @@ fn expectations(e: &Expectations) -> Fields {
         shared_redistribution,
         no_local,
         sessions,
+        message_expiry,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -477,6 +487,7 @@ fn expectations(e: &Expectations) -> Fields {
         ("shared_subscriptions", shared_subscriptions),
         ("shared_redistribution", shared_redistribution),
         ("no_local", no_local),
+        ("message_expiry", message_expiry),
     ];
     for (key, value) in flags {
         if let Some(v) = value {

@@ -32,6 +32,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::due::{Due, Stream};
+use super::expiry;
 use super::facts::{Facts, Key};
 use super::verdict::{Findings, Guarantee, LossReason, QosCounts, Undelivered, Violation};
 use crate::scenario::Expectations;
@@ -237,7 +238,16 @@ pub(crate) fn check(
         let last = owes.last().expect("an owed pair has an acceptance");
         let accept = &facts.accepts[last.accept];
         let epoch = &facts.epochs[last.epoch];
-        let (reason, detail) = if let Some(&drop) = drop {
+        // The broker's word that the message expired is judged by its expiry (`expiry`).
+        let (drop, expired_drop) = match drop {
+            Some(&d) if expiry::is_expiry_drop(facts, d) => {
+                (None, expiry::dropped(facts, accept, d))
+            }
+            other => (other, None),
+        };
+        let (reason, detail) = if let Some(found) = expired_drop {
+            found
+        } else if let Some(&drop) = drop {
             let reason = match &facts.records[drop].event {
                 crate::trace::Event::BrokerDropped { reason, .. } if reason == "qos0-offline" => {
                     LossReason::BrokerQos0Offline
@@ -273,8 +283,11 @@ pub(crate) fn check(
                 qos: effective,
                 rank: first_accept.unwrap_or(last.accept),
             };
-            match due.evidence(sub, last.epoch, accept.t_us, Some(stream)) {
-                Some(evidence) => {
+            let evidence = due.evidence(sub, last.epoch, accept.t_us, Some(stream));
+            let expired = expiry::undelivered(facts, accept, evidence, epoch.end_us, settle_us);
+            match (expired, evidence) {
+                (Some(found), _) => found,
+                (None, Some(evidence)) => {
                     let text = evidence.describe(facts, tolerance_us, settle_us);
                     lines.extend(evidence.record(facts));
                     let how = if accept.implied {
@@ -306,7 +319,7 @@ pub(crate) fn check(
                     out.push(facts, key, effective, violation);
                     (LossReason::Lost, text)
                 }
-                None if epoch.end_us.is_some() => {
+                (None, None) if epoch.end_us.is_some() => {
                     let at = epoch.end_us.unwrap_or_default() as f64 / 1e6;
                     let cause = epoch.end_cause.unwrap_or("the session ended");
                     // A 5.0 session that expired has its own reason (see `sessions`).
@@ -316,18 +329,19 @@ pub(crate) fn check(
                     };
                     (reason, format!("{cause} at {at:.3}s"))
                 }
-                None if facts
-                    .spans
-                    .get(sub)
-                    .and_then(|s| s.last())
-                    .is_none_or(|s| s.end_us.is_some()) =>
+                (None, None)
+                    if facts
+                        .spans
+                        .get(sub)
+                        .and_then(|s| s.last())
+                        .is_none_or(|s| s.end_us.is_some()) =>
                 {
                     (
                         LossReason::SubscriberAway,
                         "its session held it, the subscriber offline at the end".to_owned(),
                     )
                 }
-                None => (
+                (None, None) => (
                     LossReason::InFlightAtEnd,
                     format!(
                         "accepted at {:.3}s; no sign since that the broker could deliver it",
@@ -366,7 +380,10 @@ pub(crate) fn check(
                 crate::trace::Event::Dropped { reason, .. } => reason.as_str(),
                 _ => "dropped",
             };
-            (LossReason::PublisherDropped, format!("its publisher dropped it ({why})"))
+            match expiry::at_publisher(facts, m, Some(why)) {
+                Some(found) => found,
+                None => (LossReason::PublisherDropped, format!("its publisher dropped it ({why})")),
+            }
         } else if facts.lost_state_between(m.publisher, published_at, facts.end_us) {
             (
                 LossReason::PublisherLostState,
@@ -374,6 +391,8 @@ pub(crate) fn check(
             )
         } else if m.qos == 0 {
             (LossReason::AtMostOnce, "QoS 0: the broker never received it".to_owned())
+        } else if let Some(found) = expiry::at_publisher(facts, m, None) {
+            found
         } else {
             let at = published_at as f64 / 1e6;
             let detail = format!("published at {at:.3}s; its publisher still held it at the end");

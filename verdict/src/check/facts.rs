@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use mqttsim_codec::topic;
 
+use super::expiry::Window;
 use super::routes::{Routes, shared_inner};
 use crate::scenario::Scenario;
 use crate::trace::{Event, Phase, Record};
@@ -55,6 +56,8 @@ pub(crate) struct DeviceInfo {
     /// seconds (the trace's `connected` records say what was in force).
     pub session_expiry_s: u32,
     pub will_delay_s: u32,
+    /// The Retain Handling of each of its filters (5.0; 0 otherwise).
+    pub retain_handling: BTreeMap<String, u8>,
 }
 
 /// The Will a device registers.
@@ -79,6 +82,8 @@ pub(crate) struct AppMessage<'r> {
     /// Subscribers whose matching subscription existed when the application published it, with
     /// their session epoch and granted QoS; used only for messages never accepted.
     pub candidates: Vec<(&'r str, usize, u8)>,
+    /// The 5.0 Message Expiry Interval it was published with, in seconds.
+    pub expiry: Option<u32>,
 }
 
 /// The broker taking responsibility for a message (or publishing a Will).
@@ -95,6 +100,8 @@ pub(crate) struct Accept<'r> {
     pub payload: Option<String>,
     /// Not reported by the broker: inferred from the publisher's acknowledgement.
     pub implied: bool,
+    /// When the message may expire at the broker, if it has a Message Expiry Interval.
+    pub expiry: Option<Window>,
 }
 
 /// A copy received by a subscriber.
@@ -116,6 +123,8 @@ pub(crate) struct Delivery<'r> {
     /// The shared subscription (its whole filter) the copy answered, when the device is a
     /// member of a group whose filter matches the topic (MQTT 5.0).
     pub group: Option<&'r str>,
+    /// The Message Expiry Interval the PUBLISH carried (5.0).
+    pub expiry: Option<u32>,
 }
 
 /// One obligation of a shared subscription group: it had members when the broker accepted the
@@ -184,6 +193,22 @@ pub(crate) struct SubEvent<'r> {
     pub epoch: Option<usize>,
     /// (topic, retained message) pairs; `None` when the retained message is not known.
     pub snapshot: Vec<(&'r str, Option<Key<'r>>)>,
+    /// The subscription's 5.0 Retain Handling (0 for 3.1.1).
+    pub retain_handling: u8,
+    /// The session already had a subscription with this filter.
+    pub existed: bool,
+}
+
+impl SubEvent<'_> {
+    /// Whether this subscription gets the matching retained messages: not with Retain Handling
+    /// 2 [MQTT-3.3.1-11], nor with 1 when the subscription already existed [MQTT-3.3.1-10].
+    pub(crate) fn sends_retained(&self) -> bool {
+        match self.retain_handling {
+            0 => true,
+            1 => !self.existed,
+            _ => false,
+        }
+    }
 }
 
 /// A request a device sent and the broker's answer to it, on one connection: evidence that the
@@ -320,8 +345,23 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
             };
             let session_expiry_s = if v5 { secs(group.session_expiry) } else { 0 };
             let will_delay_s = if v5 { secs(group.will.as_ref().and_then(|w| w.delay)) } else { 0 };
-            let info =
-                DeviceInfo { keepalive_us, will, no_local, v5, session_expiry_s, will_delay_s };
+            let retain_handling = group
+                .subscribe
+                .iter()
+                .map(|s| {
+                    let h = s.retain_handling.map_or(0, crate::scenario::RetainHandling::as_u8);
+                    (group.expand(&s.filter, i), if v5 { h } else { 0 })
+                })
+                .collect();
+            let info = DeviceInfo {
+                keepalive_us,
+                will,
+                no_local,
+                v5,
+                session_expiry_s,
+                will_delay_s,
+                retain_handling,
+            };
             out.insert(group.client_id(i), info);
         }
     }
@@ -450,7 +490,7 @@ impl<'r> Facts<'r> {
                 Event::ConnectAttempt { .. } => {
                     f.first_attempt.entry(device).or_insert(t);
                 }
-                Event::AppPublish { msg, topic, qos, retain, size } => {
+                Event::AppPublish { msg, topic, qos, retain, size, expiry } => {
                     let candidates = matching(&live, &routes, topic, Some(device), &f.devices);
                     let message = AppMessage {
                         publisher: device,
@@ -460,6 +500,7 @@ impl<'r> Facts<'r> {
                         empty: *size == 0,
                         idx,
                         candidates,
+                        expiry: *expiry,
                     };
                     f.messages.insert(msg, message);
                 }
@@ -667,6 +708,13 @@ impl<'r> Facts<'r> {
                         }
                     }
                     let accept = f.accepts.len();
+                    let expiry = match key {
+                        Some(Key::App(m)) => f.messages.get(m).and_then(|m| {
+                            let published = records[m.idx].t_us;
+                            m.expiry.map(|e| Window::new(e, published, t, t))
+                        }),
+                        _ => None,
+                    };
                     f.accepts.push(Accept {
                         idx,
                         t_us: t,
@@ -677,6 +725,7 @@ impl<'r> Facts<'r> {
                         qos: *qos,
                         payload: empty.then(String::new),
                         implied: false,
+                        expiry,
                     });
                     if empty {
                         anonymous_on.entry(topic).or_default().push(accept);
@@ -714,6 +763,7 @@ impl<'r> Facts<'r> {
                         qos: *qos,
                         payload: payload.as_deref().map(trace_payload),
                         implied: false,
+                        expiry: None,
                     });
                     owe(&mut f, &live, &routes, key, accept, topic);
                     f.accepts_of.entry(key).or_default().push(accept);
@@ -764,7 +814,13 @@ impl<'r> Facts<'r> {
                 Event::BrokerSubscribed { filter, granted: Some(g) } => {
                     routes.insert(filter, device, *g);
                     let l = live.entry(device).or_default();
-                    l.subs.insert(filter, *g);
+                    let existed = l.subs.insert(filter, *g).is_some();
+                    let retain_handling = f
+                        .devices
+                        .get(device)
+                        .and_then(|d| d.retain_handling.get(filter.as_str()))
+                        .copied()
+                        .unwrap_or(0);
                     let epoch = l.epoch;
                     // A shared subscription gets no retained messages (MQTT 5.0 §4.8.2).
                     let snapshot = match shared_inner(filter) {
@@ -784,13 +840,15 @@ impl<'r> Facts<'r> {
                         granted: *g,
                         epoch,
                         snapshot,
+                        retain_handling,
+                        existed,
                     });
                 }
                 Event::BrokerUnsubscribed { filter } => {
                     routes.remove(filter, device);
                     live.entry(device).or_default().subs.remove(filter.as_str());
                 }
-                Event::Delivered { msg, topic, qos, pid, dup, retain, payload } => {
+                Event::Delivered { msg, topic, qos, pid, dup, retain, payload, expiry } => {
                     let is_it = |i: usize| {
                         let a = &f.accepts[i];
                         a.topic == topic
@@ -870,6 +928,7 @@ impl<'r> Facts<'r> {
                         epoch,
                         span,
                         group,
+                        expiry: *expiry,
                     });
                 }
                 Event::BrokerRestart { phase: Phase::Start, state } => {
@@ -1258,6 +1317,9 @@ fn implied_accept<'r>(
     let accept = f.accepts.len();
     let (publisher, topic, qos, empty) = (m.publisher, m.topic, m.qos, m.empty);
     let then: BTreeSet<&str> = m.candidates.iter().map(|c| c.0).collect();
+    // The broker took it over between its publish and this acknowledgement.
+    let published = f.records[m.idx].t_us;
+    let expiry = m.expiry.map(|e| Window::new(e, published, published, t));
     f.accepts.push(Accept {
         idx,
         t_us: t,
@@ -1268,6 +1330,7 @@ fn implied_accept<'r>(
         qos,
         payload: empty.then(String::new),
         implied: true,
+        expiry,
     });
     f.accepts_of.entry(key).or_default().push(accept);
     for (sub, epoch, granted) in matching(live, routes, topic, Some(publisher), &f.devices) {

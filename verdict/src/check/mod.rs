@@ -47,7 +47,10 @@
 //!   undelivered pair, counts, latencies, loss bounds.
 //! - `order`: per publisher, topic and QoS ordering [MQTT-4.6.0-6].
 //! - `will`: Wills published iff the connection ended without DISCONNECT, and in time.
-//! - `retained`: new subscriptions get the latest retained message of each matching topic.
+//! - `retained`: new subscriptions get the latest retained message of each matching topic, as
+//!   their Retain Handling says.
+//! - `expiry`: MQTT 5.0 message expiry: no copy after the Message Expiry Interval, the
+//!   interval forwarded reduced by the time at the broker.
 //! - `liveness`: devices reconnect and messages complete once the faults stop.
 //! - `shared`: MQTT 5.0 shared subscriptions (each message to one member of its group, the
 //!   redistribution the standard recommends) and No Local.
@@ -60,6 +63,7 @@
 mod coverage;
 mod delivery;
 mod due;
+mod expiry;
 mod facts;
 mod liveness;
 mod order;
@@ -362,6 +366,19 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
              its expiry",
         )),
         _ => not_checked(Guarantee::Sessions, unasked),
+    });
+    outcomes.push(match expect.message_expiry {
+        Some(true) => {
+            let e = expiry::check(&facts);
+            let expired =
+                counts.iter().filter_map(|c| c.reasons.get(&LossReason::Expired)).sum::<u64>();
+            e.findings.into_outcome(missing(
+                e.judged + expired == 0,
+                "no copy of a message with a Message Expiry Interval was delivered, and none \
+                 expired undelivered",
+            ))
+        }
+        _ => not_checked(Guarantee::MessageExpiry, unasked),
     });
     Verdict {
         outcomes,

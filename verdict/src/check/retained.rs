@@ -11,11 +11,17 @@
 //!   resend may repeat any earlier subscription's copy of the same session);
 //! - every retained message matching a new subscription at effective QoS 1 or 2 must reach the
 //!   subscriber once the broker has had its chance (see `due`) [MQTT-3.3.1-6];
-//! - the forwarded copies of a retained clear are owed like any message (see `delivery`).
+//! - the forwarded copies of a retained clear are owed like any message (see `delivery`);
+//! - MQTT 5.0: a subscription with Retain Handling 2, or 1 when the session already had it,
+//!   gets no retained message [MQTT-3.3.1-10, MQTT-3.3.1-11]: a RETAIN=1 copy that answers
+//!   no other subscription is a violation, and nothing is owed to it; a retained message whose
+//!   Message Expiry Interval may have run out before the broker had its chance is owed no more
+//!   (`expiry` judges a copy sent after it did).
 
 use std::collections::BTreeMap;
 
 use super::due::Due;
+use super::expiry;
 use super::facts::{Delivery, Facts, Key, SubEvent};
 use super::verdict::{Findings, Guarantee, Violation};
 use mqttsim_codec::topic;
@@ -59,7 +65,8 @@ pub(crate) fn check(
             .filter(|(_, s)| s.idx < d.idx && topic::matches(s.filter, d.topic))
             .collect();
         let fits = |s: &SubEvent| {
-            s.snapshot.iter().any(|(t, k)| t == &d.topic && (k.is_none() || *k == d.key))
+            s.sends_retained()
+                && s.snapshot.iter().any(|(t, k)| t == &d.topic && (k.is_none() || *k == d.key))
         };
         let same_session =
             |s: &SubEvent| s.epoch.is_none() || d.epoch.is_none() || s.epoch == d.epoch;
@@ -79,7 +86,11 @@ pub(crate) fn check(
                 answered.insert((free, d.topic), d.idx);
                 continue;
             }
-            if let Some(&used) = fitting.last() {
+            // A subscription made again without retained messages (Retain Handling 1 or 2)
+            // owes nothing: a copy after it that answers no earlier one breaks its handling.
+            let withheld =
+                earlier.last().is_some_and(|(_, s)| !s.sends_retained() && same_session(s));
+            if let Some(&used) = fitting.last().filter(|_| !withheld) {
                 let s = &facts.subscribes[used];
                 let first = answered[&(used, d.topic)];
                 let mut lines = vec![s.idx, first, d.idx];
@@ -114,6 +125,19 @@ pub(crate) fn check(
             earlier.last().map(|(_, s)| *s).into_iter().collect()
         };
         let expected = match candidates.last() {
+            Some(s) if !s.sends_retained() => {
+                let why = if s.retain_handling == 1 {
+                    "Retain Handling 1 (send if new) on a subscription that already existed \
+                     [MQTT-3.3.1-10]"
+                } else {
+                    "Retain Handling 2 (never) [MQTT-3.3.1-11]"
+                };
+                format!(
+                    "no retained message for the subscription to {} at {:.3}s: {why}",
+                    s.filter,
+                    s.t_us as f64 / 1e6
+                )
+            }
             Some(s) => match s.snapshot.iter().find(|(t, _)| t == &d.topic) {
                 Some((_, k)) => format!(
                     "the message retained on {} when it subscribed: {} [MQTT-3.3.1-5]",
@@ -148,7 +172,7 @@ pub(crate) fn check(
             last_copy.insert((d.sub, key), d.idx);
         }
     }
-    for s in &facts.subscribes {
+    for s in facts.subscribes.iter().filter(|s| s.sends_retained()) {
         let Some(epoch) = s.epoch else { continue };
         for (t, key) in &s.snapshot {
             let Some(key) = key else { continue };
@@ -161,6 +185,12 @@ pub(crate) fn check(
                 continue;
             }
             let Some(evidence) = due.evidence(s.sub, epoch, s.t_us, None) else { continue };
+            // A retained message that may have expired before the broker had its chance is
+            // owed no more (MQTT 5.0 §3.3.2.3.3).
+            let due_us = expiry::evidence_moment(facts, evidence, settle_us);
+            if expiry::retained_may_have_expired(facts, key, s.t_us, due_us) {
+                continue;
+            }
             let mut lines = vec![s.idx, accept.idx];
             lines.extend(evidence.record(facts));
             findings.push(Violation {

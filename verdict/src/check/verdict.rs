@@ -44,11 +44,14 @@ pub enum Guarantee {
     NoLocal,
     /// `sessions`.
     Sessions,
+    /// `message_expiry` (MQTT 5.0): never delivered after the Message Expiry Interval, the
+    /// interval forwarded reduced by the time at the broker [MQTT-3.3.2-5, MQTT-3.3.2-6].
+    MessageExpiry,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 12] = [
+    pub const ALL: [Guarantee; 13] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -61,6 +64,7 @@ impl Guarantee {
         Guarantee::SharedRedistribution,
         Guarantee::NoLocal,
         Guarantee::Sessions,
+        Guarantee::MessageExpiry,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -78,6 +82,7 @@ impl Guarantee {
             Guarantee::SharedRedistribution => "shared_redistribution",
             Guarantee::NoLocal => "no_local",
             Guarantee::Sessions => "sessions",
+            Guarantee::MessageExpiry => "message_expiry",
         }
     }
 }

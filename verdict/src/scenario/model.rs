@@ -104,6 +104,18 @@ pub enum BrokerBug {
     /// MQTT 5.0: the broker keeps sessions whose Session Expiry Interval ran out, and resumes
     /// them with their subscriptions and queue.
     SessionExpiryIgnored,
+    /// MQTT 5.0: the broker delivers a queued message after its Message Expiry Interval has
+    /// passed, instead of discarding it [MQTT-3.3.2-5].
+    ExpiryIgnoredQueued,
+    /// MQTT 5.0: the broker keeps a retained message after its Message Expiry Interval has
+    /// passed, and sends it to new subscriptions [MQTT-3.3.2-5].
+    RetainedExpiryIgnored,
+    /// MQTT 5.0: the broker forwards the Message Expiry Interval it received, not reduced by
+    /// the time the message waited [MQTT-3.3.2-6].
+    ExpiryNotDecremented,
+    /// MQTT 5.0: the broker sends retained messages on every subscription, whatever its Retain
+    /// Handling [MQTT-3.3.1-10, MQTT-3.3.1-11].
+    RetainHandlingIgnored,
 }
 
 /// The reference broker's settings.
@@ -538,6 +550,8 @@ pub struct PublishSpec {
     pub every: TimeSpan,
     /// Send bursts of messages instead of single ones.
     pub burst: Option<Burst>,
+    /// MQTT 5.0 only: the Message Expiry Interval of every message (whole seconds).
+    pub expiry: Option<TimeSpan>,
 }
 
 fn default_payload_size() -> u32 {
@@ -567,6 +581,11 @@ pub struct SubscribeSpec {
     /// subscription [MQTT-3.8.3-3]; not allowed on a shared subscription [MQTT-3.8.3-4].
     #[serde(default)]
     pub no_local: bool,
+    /// MQTT 5.0 only: which retained messages the broker sends when the subscription is made.
+    pub retain_handling: Option<RetainHandling>,
+    /// When the device subscribes: once, or again on every connection.
+    #[serde(default)]
+    pub resubscribe: Resubscribe,
 }
 
 impl SubscribeSpec {
@@ -574,6 +593,43 @@ impl SubscribeSpec {
     pub fn is_shared(&self) -> bool {
         self.filter.as_str().starts_with("$share/")
     }
+}
+
+/// MQTT 5.0 Retain Handling: which retained messages a subscription gets when it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetainHandling {
+    /// Every matching retained message, on every SUBSCRIBE (Retain Handling 0).
+    #[default]
+    Send,
+    /// The matching retained messages only if the subscription did not exist yet (1).
+    SendIfNew,
+    /// No retained message (2).
+    Never,
+}
+
+impl RetainHandling {
+    /// The value on the wire: 0, 1 or 2.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            RetainHandling::Send => 0,
+            RetainHandling::SendIfNew => 1,
+            RetainHandling::Never => 2,
+        }
+    }
+}
+
+/// When a device sends its SUBSCRIBE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resubscribe {
+    /// When it starts; the client subscribes again by itself only when the broker did not keep
+    /// its session.
+    #[default]
+    Once,
+    /// On every connection, as applications that subscribe in their on-connect callback do:
+    /// a session the broker kept gets the same subscription again.
+    OnConnect,
 }
 
 /// The kinds of fault.
@@ -858,6 +914,9 @@ pub struct Expectations {
     /// its Session Expiry Interval, or a clean session), and no message of an ended session
     /// delivered to the next one.
     pub sessions: Option<bool>,
+    /// MQTT 5.0: no message is delivered after its Message Expiry Interval, and the interval
+    /// forwarded is reduced by the time the message waited at the broker.
+    pub message_expiry: Option<bool>,
 }
 
 /// The liveness property.
@@ -924,6 +983,9 @@ pub enum LossReason {
     /// MQTT 5.0: the subscriber's session expired before delivery: its connection closed and
     /// its Session Expiry Interval ran out (0: at the close) before it came back (exempt).
     SessionExpired,
+    /// MQTT 5.0: its Message Expiry Interval ran out before the trace shows the broker had its
+    /// chance to deliver it (allowed loss) [MQTT-3.3.2-5].
+    Expired,
 }
 
 /// The three classes of [`LossReason`].
@@ -940,13 +1002,14 @@ pub enum LossClass {
 
 impl LossReason {
     /// Every reason, in report order.
-    pub const ALL: [LossReason; 10] = [
+    pub const ALL: [LossReason; 11] = [
         LossReason::Lost,
         LossReason::AtMostOnce,
         LossReason::BrokerQueueFull,
         LossReason::BrokerQos0Offline,
         LossReason::PublisherDropped,
         LossReason::PublisherLostState,
+        LossReason::Expired,
         LossReason::SessionEnded,
         LossReason::SubscriberAway,
         LossReason::InFlightAtEnd,
@@ -966,6 +1029,7 @@ impl LossReason {
             LossReason::InFlightAtEnd => "in-flight-at-end",
             LossReason::Lost => "lost",
             LossReason::SessionExpired => "session-expired",
+            LossReason::Expired => "expired",
         }
     }
 
@@ -984,7 +1048,8 @@ impl LossReason {
             | LossReason::BrokerQueueFull
             | LossReason::BrokerQos0Offline
             | LossReason::PublisherDropped
-            | LossReason::PublisherLostState => LossClass::AllowedLoss,
+            | LossReason::PublisherLostState
+            | LossReason::Expired => LossClass::AllowedLoss,
             LossReason::SessionEnded
             | LossReason::SubscriberAway
             | LossReason::InFlightAtEnd

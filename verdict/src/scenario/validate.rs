@@ -485,6 +485,20 @@ fn check_groups(s: &Scenario) -> Check {
             if p.every.get().is_zero() {
                 return fail(format!("{pp}.every"), "the publish period is zero");
             }
+            if let Some(expiry) = p.expiry {
+                let at = format!("{pp}.expiry");
+                need_v5(s, g, &at)?;
+                let d = expiry.get();
+                if d.subsec_millis() != 0 || d.is_zero() {
+                    return fail(
+                        at,
+                        format!(
+                            "expiry {expiry} is not a whole number of seconds above zero (the \
+                             Message Expiry Interval counts seconds; leave it out for none)"
+                        ),
+                    );
+                }
+            }
             if let Some(b) = &p.burst {
                 if b.size == 0 || b.size > MAX_BURST {
                     return fail(
@@ -507,6 +521,9 @@ fn check_groups(s: &Scenario) -> Check {
         for (si, sub) in g.subscribe.iter().enumerate() {
             let sp = format!("{path}.subscribe[{si}]");
             check_topic(&format!("{sp}.filter"), g, &sub.filter, true)?;
+            if sub.retain_handling.is_some() {
+                need_v5(s, g, &format!("{sp}.retain_handling"))?;
+            }
             if sub.is_shared() && g.protocol_in(s) != Protocol::V5 {
                 return fail_help(
                     format!("{sp}.filter"),

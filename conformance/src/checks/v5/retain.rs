@@ -1,9 +1,11 @@
 //! MQTT 5.0 retained messages: storing, replacing and clearing, Retain Handling 0, 1 and 2,
 //! Retain As Published, and re-subscription.
 
-use mqttsim_codec::{Packet, Properties, QoS, RetainHandling};
+use std::time::Duration;
 
-use super::{entry, entry_with, need_retain, subscribed, text};
+use mqttsim_codec::{Packet, Properties, Property, QoS, RetainHandling};
+
+use super::{entry, entry_with, message, need_retain, props, subscribed, text};
 use crate::check::{Cause, Check, Ctx, Outcome, Stop};
 use crate::conn::Conn;
 
@@ -65,6 +67,13 @@ pub fn checks() -> Vec<Check> {
             ["MQTT-3.8.4-4"],
             "Subscribing again with Retain Handling 0 sends the retained message again, and loses no live message.",
             resubscribe
+        ),
+        check!(
+            "v5-retained-message-expiry",
+            V5,
+            ["MQTT-3.3.2-5"],
+            "A retained message whose Message Expiry Interval has passed is not sent to a new subscription.",
+            retained_expiry
         ),
     ]
 }
@@ -261,5 +270,38 @@ async fn resubscribe(ctx: Ctx) -> Outcome {
          retained message again and the live one expected [MQTT-3.8.4-4]"
     );
     sub.disconnect().await?;
+    publisher.disconnect().await
+}
+
+async fn retained_expiry(ctx: Ctx) -> Outcome {
+    need_retain(&ctx)?;
+    let topic = ctx.topic("t");
+    ctx.retained(&topic);
+    let mut publisher = ctx.client("p").await?;
+    let expiring = props([Property::MessageExpiryInterval(2)]);
+    publisher
+        .publish_packet(message(&topic, b"brief", QoS::AtLeastOnce, true, 1, expiring))
+        .await?;
+    let mut early = ctx.client("early").await?;
+    let got =
+        retained_on_subscribe(&ctx, &mut early, 1, &topic, RetainHandling::SendAtSubscribe).await?;
+    if got.is_empty() {
+        return Err(Stop::inconclusive(
+            Cause::RetainedNotDelivered,
+            "a subscription made at once got no retained message",
+        ));
+    }
+    early.disconnect().await?;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let mut late = ctx.client("late").await?;
+    let got =
+        retained_on_subscribe(&ctx, &mut late, 1, &topic, RetainHandling::SendAtSubscribe).await?;
+    ensure!(
+        got.is_empty(),
+        "a retained message whose Message Expiry Interval of 2 s had passed 1.5 s before was \
+         sent to a new subscription: {} [MQTT-3.3.2-5]",
+        late.describe(&Packet::Publish(got[0].clone()))
+    );
+    late.disconnect().await?;
     publisher.disconnect().await
 }
