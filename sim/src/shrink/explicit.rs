@@ -113,6 +113,11 @@ fn only(expect: &Expectations, guarantee: Guarantee) -> Expectations {
         Guarantee::Retained => out.retained = expect.retained,
         Guarantee::Liveness => out.liveness = expect.liveness,
         Guarantee::ExpectedLoss => out.expected_loss = expect.expected_loss.clone(),
+        Guarantee::ReceiveMaximum => out.receive_maximum = expect.receive_maximum,
+        Guarantee::MaximumPacketSize => out.maximum_packet_size = expect.maximum_packet_size,
+        Guarantee::TopicAliases => out.topic_aliases = expect.topic_aliases,
+        Guarantee::MessageProperties => out.message_properties = expect.message_properties,
+        Guarantee::RequestResponse => out.request_response = expect.request_response,
     }
     out
 }
