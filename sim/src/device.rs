@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use mqttsim_client::{
     Backoff, Client, ClientConfig, CloseReason, DropReason, Event as ClientEvent, MessageId,
-    OfflineQos0, QueuePolicy,
+    MessageProperties, OfflineQos0, QueuePolicy,
 };
 use mqttsim_codec::{Properties, Property, Protocol, QoS, Will};
 use mqttsim_net::{ClientDriverConfig, ClientWaker, drive_client};
@@ -29,7 +29,7 @@ use crate::plan::DevicePlan;
 use crate::rng::SimRng;
 use crate::scenario::{self, DeviceGroup, FaultKind};
 use crate::tap::PacketTap;
-use crate::trace::{Event, Phase, Record};
+use crate::trace::{Event, Limits, MessageProps, Phase, Record};
 use crate::world;
 
 /// The largest packet a device accepts from the broker; a 5.0 device announces it as its
@@ -67,6 +67,17 @@ pub(crate) struct DeviceSetup {
     pub broker_addr: String,
     /// Whether to record every control packet (the packet-level trace).
     pub packets: bool,
+    /// MQTT 5.0: the requests this device answers.
+    pub responder: Option<Responder>,
+}
+
+/// MQTT 5.0: how a device answers requests (its group's `respond`).
+#[derive(Debug, Clone)]
+pub(crate) struct Responder {
+    /// The filter the requests come on.
+    pub filter: String,
+    pub qos: QoS,
+    pub size: u32,
 }
 
 /// One `publish` entry of a group, expanded for one device.
@@ -83,6 +94,9 @@ pub(crate) struct PublishStream {
     period: Duration,
     /// The next message of the burst.
     k: u32,
+    /// MQTT 5.0: the properties every message carries (a request's Correlation Data is added
+    /// per message).
+    properties: Option<MessageProperties>,
 }
 
 impl PublishStream {
@@ -134,12 +148,69 @@ pub(crate) fn client_config(group: &DeviceGroup, i: usize, protocol: Protocol) -
     config.offline_qos0 =
         if group.queue.capacity > 0 { OfflineQos0::Queue } else { OfflineQos0::Drop };
     if protocol == Protocol::V5 {
-        config.maximum_packet_size = Some(MAX_PACKET_SIZE);
+        config.maximum_packet_size = Some(max_packet_size(group));
         config.session_expiry_interval = group
             .session_expiry
             .map_or(0, |s| u32::try_from(s.get().as_secs()).unwrap_or(u32::MAX));
+        // The client announces its inbound QoS 2 limit as its Receive Maximum.
+        if let Some(rm) = group.receive_maximum {
+            config.max_inbound_qos2 = rm.max(1);
+        }
+        config.topic_alias_maximum = group.topic_alias_maximum.unwrap_or(0);
+        config.outbound_topic_aliases = group.topic_aliases.unwrap_or(0);
     }
     config
+}
+
+/// The largest packet a device of `group` accepts (a 5.0 device announces it).
+pub(crate) fn max_packet_size(group: &DeviceGroup) -> u32 {
+    group.maximum_packet_size.unwrap_or(MAX_PACKET_SIZE)
+}
+
+/// The requests device `i` of `group` answers, if its group responds.
+pub(crate) fn responder(group: &DeviceGroup, i: usize) -> Option<Responder> {
+    group.respond.as_ref().map(|r| Responder {
+        filter: group.expand(&r.to, i),
+        qos: r.qos.get(),
+        size: r.payload_size,
+    })
+}
+
+/// The 5.0 message properties of a publish entry for device `i` (`None` without any).
+fn stream_properties(
+    group: &DeviceGroup,
+    p: &scenario::PublishSpec,
+    i: usize,
+) -> Option<MessageProperties> {
+    let properties = MessageProperties {
+        payload_utf8: p.payload_format == Some(scenario::PayloadFormat::Utf8),
+        message_expiry_interval: None,
+        content_type: p.content_type.clone(),
+        response_topic: p.request.as_ref().map(|r| group.expand(&r.response_topic, i)),
+        correlation_data: None,
+        user_properties: p
+            .user_properties
+            .iter()
+            .map(|u| (group.expand(&u.key, i), group.expand(&u.value, i)))
+            .collect(),
+    };
+    (!properties.is_empty()).then_some(properties)
+}
+
+/// The trace's view of the properties a device publishes with.
+fn trace_props(properties: &MessageProperties) -> Option<Box<MessageProps>> {
+    let props = MessageProps {
+        payload_format: properties.payload_utf8.then_some(1),
+        content_type: properties.content_type.clone(),
+        response_topic: properties.response_topic.clone(),
+        correlation: properties
+            .correlation_data
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(c).into_owned()),
+        user: properties.user_properties.clone(),
+        alias: None,
+    };
+    (props != MessageProps::default()).then(|| Box::new(props))
 }
 
 /// Expands a group's publish entries for device `i`, each starting at a random phase within
@@ -161,6 +232,7 @@ pub(crate) fn publish_streams(
                 None => (1, Duration::ZERO),
             };
             PublishStream {
+                properties: stream_properties(group, p, i),
                 topic: ByteString::from(group.expand(&p.topic, i)),
                 qos: p.qos.get(),
                 retain: p.retain,
@@ -209,6 +281,12 @@ struct EventMapper {
     life_base: Cell<u64>,
     /// Set when CONNACK accepted a connection (the backoff then starts again).
     connected: Cell<bool>,
+    /// The number of the device's next application message, from 1 across its lives.
+    next_msg: Cell<u64>,
+    /// MQTT 5.0: the requests the device answers.
+    responder: Option<Responder>,
+    /// Wakes the driver when a response was published from inside its event sink.
+    waker: ClientWaker,
 }
 
 impl EventMapper {
@@ -221,12 +299,25 @@ impl EventMapper {
         self.recorder.borrow_mut().push(record);
     }
 
-    fn on_client_event(&self, event: &ClientEvent) {
+    fn on_client_event(&self, event: &ClientEvent, client: &RefCell<Client>) {
         let at = now();
+        let v5 = client.borrow().config().protocol == Protocol::V5;
         let event = match event {
             ClientEvent::Connected { session_present } => {
                 self.connected.set(true);
-                Event::Connected { session_present: *session_present }
+                let limits = v5.then(|| {
+                    let core = client.borrow();
+                    let (config, server) = (core.config(), core.limits());
+                    Limits {
+                        receive_maximum: config.max_inbound_qos2.max(1),
+                        maximum_packet_size: config.maximum_packet_size,
+                        topic_alias_maximum: config.topic_alias_maximum,
+                        server_receive_maximum: server.receive_maximum,
+                        server_maximum_packet_size: server.maximum_packet_size,
+                        server_topic_alias_maximum: server.topic_alias_maximum,
+                    }
+                });
+                Event::Connected { session_present: *session_present, limits }
             }
             ClientEvent::ConnectionRefused(code) => Event::Refused { code: code.0 },
             ClientEvent::SessionLost { resent, released } => Event::SessionLost {
@@ -245,7 +336,7 @@ impl EventMapper {
                     let end = publish.payload.len().min(64);
                     String::from_utf8_lossy(&publish.payload[..end]).into_owned()
                 });
-                Event::Delivered {
+                let delivered = Event::Delivered {
                     msg,
                     topic: publish.topic.to_string(),
                     qos: publish.qos.as_u8(),
@@ -253,7 +344,11 @@ impl EventMapper {
                     dup: publish.dup,
                     retain: publish.retain,
                     payload,
-                }
+                    props: if v5 { MessageProps::of(&publish.properties) } else { None },
+                };
+                self.push(at, delivered);
+                self.respond(at, publish, client);
+                return;
             }
             ClientEvent::Acked { id, packet_id, qos, .. } => {
                 Event::Acked { msg: self.msg(*id), pid: *packet_id, qos: qos.as_u8() }
@@ -277,9 +372,72 @@ impl EventMapper {
                     DropReason::Unsupported(code) => format!("unsupported 0x{:02X}", code.0),
                 },
             },
-            ClientEvent::Closed { reason } => Event::Closed { reason: close_reason(reason) },
+            ClientEvent::Closed { reason } => Event::Closed {
+                reason: close_reason(reason),
+                code: v5.then(|| close_code(reason)).flatten(),
+            },
         };
         self.push(at, event);
+    }
+
+    /// Answers a request a responder received: a message on its `respond` filter with a
+    /// Response Topic gets a response there, with its Correlation Data, at once.
+    fn respond(&self, at: Duration, request: &mqttsim_codec::Publish, client: &RefCell<Client>) {
+        let Some(responder) = &self.responder else { return };
+        if !mqttsim_codec::topic::matches(&responder.filter, &request.topic) {
+            return;
+        }
+        let mut response_topic = None;
+        let mut correlation = None;
+        for p in request.properties.iter() {
+            match p {
+                Property::ResponseTopic(t) => response_topic = Some(t.clone()),
+                Property::CorrelationData(c) => correlation = Some(c.clone()),
+                _ => {}
+            }
+        }
+        let Some(topic) = response_topic else { return };
+        let n = self.next_msg.get();
+        let msg = format!("{}#{n}", self.client_id);
+        let body = payload(&msg, responder.size);
+        let size = u32::try_from(body.len()).unwrap_or(u32::MAX);
+        let properties = MessageProperties { correlation_data: correlation, ..Default::default() };
+        let result = client.borrow_mut().publish_with(
+            at,
+            ByteString::from(topic.as_str()),
+            body,
+            responder.qos,
+            false,
+            &properties,
+        );
+        // A response topic the broker forwarded is a valid topic name; a refusal (an invalid
+        // one) leaves the request unanswered, which the checker reports.
+        let Ok(id) = result else { return };
+        debug_assert_eq!(self.life_base.get() + id.0, n, "message numbering drifted");
+        self.next_msg.set(n + 1);
+        self.push(
+            at,
+            Event::AppPublish {
+                msg,
+                topic: topic.clone(),
+                qos: responder.qos.as_u8(),
+                retain: false,
+                size,
+                props: trace_props(&properties),
+            },
+        );
+        self.waker.wake();
+    }
+}
+
+/// The MQTT 5.0 reason code of the DISCONNECT that ended a connection: the one the device sent
+/// for a protocol or decode error, or the server's.
+fn close_code(reason: &CloseReason) -> Option<u8> {
+    match reason {
+        CloseReason::ServerDisconnect(code) | CloseReason::Refused(code) => Some(code.0),
+        CloseReason::Decode(error) => Some(error.reason_code().0),
+        CloseReason::Protocol(violation) => Some(violation.reason_code().0),
+        _ => None,
     }
 }
 
@@ -333,7 +491,6 @@ struct Device {
     /// After a graceful disconnect fault, the device stays offline until released.
     held: bool,
     agenda: Vec<(Duration, Action)>,
-    next_msg: u64,
     attempts: u32,
 }
 
@@ -345,12 +502,16 @@ pub(crate) async fn run_device(setup: DeviceSetup) {
             Backoff::new(Duration::from_secs(1), Duration::from_secs(60), 2.0, 0.0)
                 .expect("the fallback backoff is valid")
         });
+    let waker = ClientWaker::new();
     let mapper = Rc::new(EventMapper {
         client_id: setup.plan.client_id.clone(),
         site: setup.plan.site.clone(),
         recorder: setup.recorder.clone(),
         life_base: Cell::new(0),
         connected: Cell::new(false),
+        next_msg: Cell::new(1),
+        responder: setup.responder.clone(),
+        waker: waker.clone(),
     });
     let mut agenda = vec![(setup.plan.start, Action::Boot(None))];
     agenda.extend(setup.plan.faults.iter().map(|f| (f.at, Action::Fault(f.kind, f.lasts))));
@@ -358,13 +519,12 @@ pub(crate) async fn run_device(setup: DeviceSetup) {
         setup,
         mapper,
         client: None,
-        waker: ClientWaker::new(),
+        waker,
         backoff,
         phase: None,
         conn: None,
         held: false,
         agenda,
-        next_msg: 1,
         attempts: 0,
     };
     device.sort_agenda();
@@ -538,9 +698,12 @@ impl Device {
     /// Powers on with a fresh client core (nothing survives from a previous life).
     fn boot(&mut self, t: Duration) {
         let client = Rc::new(RefCell::new(Client::new(self.setup.config.clone())));
-        self.mapper.life_base.set(self.next_msg - 1);
-        if !self.setup.subscriptions.is_empty() {
-            let filters = self.setup.subscriptions.clone();
+        self.mapper.life_base.set(self.mapper.next_msg.get() - 1);
+        let mut filters = self.setup.subscriptions.clone();
+        if let Some(r) = &self.setup.responder {
+            filters.push((r.filter.clone(), r.qos));
+        }
+        if !filters.is_empty() {
             // The filters were validated with the scenario; a refusal would be our bug.
             let _ = client.borrow_mut().subscribe(t, filters);
         }
@@ -598,10 +761,12 @@ impl Device {
                 let mapper = self.mapper.clone();
                 let max_packet_size = MAX_PACKET_SIZE as usize;
                 let config = ClientDriverConfig { max_packet_size, epoch: epoch() };
+                let core = client.clone();
                 let protocol = self.setup.config.protocol;
                 let packets = self.setup.packets;
                 self.phase = Some(Box::pin(async move {
-                    let mut sink = |_: Duration, event: &ClientEvent| mapper.on_client_event(event);
+                    let mut sink =
+                        |_: Duration, event: &ClientEvent| mapper.on_client_event(event, &core);
                     if packets {
                         let tap = mapper.clone();
                         let record = move |event: Event| tap.push(now(), event);
@@ -636,24 +801,34 @@ impl Device {
     fn publish(&mut self, s: usize, t: Duration) {
         let Some(client) = self.client.clone() else { return };
         let stream = &self.setup.streams[s];
-        let n = self.next_msg;
+        let n = self.mapper.next_msg.get();
         let msg = format!("{}#{n}", self.setup.plan.client_id);
         let body = payload(&msg, stream.size);
         let size = u32::try_from(body.len()).unwrap_or(u32::MAX);
-        let result =
-            client.borrow_mut().publish(t, stream.topic.clone(), body, stream.qos, stream.retain);
+        let (topic, qos, retain) = (stream.topic.clone(), stream.qos, stream.retain);
+        let mut properties = stream.properties.clone();
+        if let Some(p) = properties.as_mut().filter(|p| p.response_topic.is_some()) {
+            // A request's Correlation Data is its own message id.
+            p.correlation_data = Some(Bytes::from(msg.clone().into_bytes()));
+        }
+        let result = match &properties {
+            Some(p) => client.borrow_mut().publish_with(t, topic, body, qos, retain, p),
+            None => client.borrow_mut().publish(t, topic, body, qos, retain),
+        };
         let Ok(id) = result else {
             // Only an invalid topic or an oversized message is refused; both were validated.
             return;
         };
         debug_assert_eq!(self.mapper.life_base.get() + id.0, n, "message numbering drifted");
-        self.next_msg += 1;
+        self.mapper.next_msg.set(n + 1);
+        let props = properties.as_ref().and_then(trace_props);
         self.record(Event::AppPublish {
             msg,
             topic: stream.topic.to_string(),
             qos: stream.qos.as_u8(),
             retain: stream.retain,
             size,
+            props,
         });
         if self.conn.is_some() {
             self.waker.wake();
@@ -662,7 +837,7 @@ impl Device {
             loop {
                 let event = client.borrow_mut().poll_event();
                 match event {
-                    Some(event) => self.mapper.on_client_event(&event),
+                    Some(event) => self.mapper.on_client_event(&event, &client),
                     None => break,
                 }
             }

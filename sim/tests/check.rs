@@ -79,7 +79,14 @@ impl Trace {
         self.push(
             ms,
             Some("pub"),
-            Event::AppPublish { msg: msg.clone(), topic: topic.into(), qos, retain, size: 32 },
+            Event::AppPublish {
+                msg: msg.clone(),
+                topic: topic.into(),
+                qos,
+                retain,
+                size: 32,
+                props: None,
+            },
         );
         self.push(ms, Some("pub"), Event::PublishSent { msg, pid, qos, dup: false });
         self.accept(ms + 1, n, topic, qos, retain)
@@ -120,7 +127,16 @@ impl Trace {
             .and_then(|m| m.rsplit_once('#'))
             .and_then(|(_, n)| n.parse().ok())
             .unwrap_or(1);
-        let event = Event::Delivered { msg, topic: topic.into(), qos, pid, dup, retain, payload };
+        let event = Event::Delivered {
+            msg,
+            topic: topic.into(),
+            qos,
+            pid,
+            dup,
+            retain,
+            payload,
+            props: None,
+        };
         self.push(ms, Some(device), event)
     }
 
@@ -273,7 +289,7 @@ fn an_acceptance_naming_its_message_wins_over_the_packet_id() {
             t.push(
                 at,
                 Some("pub"),
-                Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32 },
+                Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32, props: None },
             );
             // Both go out with packet id 1: the second reuses it while the first is open.
             t.push(at, Some("pub"), Event::PublishSent { msg, pid: 1, qos, dup: false });
@@ -712,6 +728,7 @@ fn a_message_never_accepted_carries_its_publishers_reason() {
             qos: 1,
             retain: false,
             size: 32,
+            props: None,
         };
         t.push(10_000, Some("pub"), event);
         t.push(
@@ -932,7 +949,7 @@ fn a_zero_byte_retained_message_clears_the_topic() {
         t.push(
             ms,
             Some("pub"),
-            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 0 },
+            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 0, props: None },
         );
         t.push(ms, Some("pub"), Event::PublishSent { msg, pid: n, qos, dup: false });
         t.accept(ms + 1, n, "t/a", 1, true);
@@ -951,6 +968,7 @@ fn a_zero_byte_retained_message_clears_the_topic() {
         dup: false,
         retain: false,
         payload: Some(String::new()),
+        props: None,
     };
     t.push(40, Some("tracker"), copy);
     t.connect(50, "sub", true, false).subscribe(51, "sub", "t/#", 1);
@@ -978,7 +996,7 @@ fn an_anonymous_copy_answers_the_current_session_seed_2() {
         t.push(
             ms,
             Some("pub"),
-            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 0 },
+            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 0, props: None },
         );
         t.push(ms, Some("pub"), Event::PublishSent { msg, pid: n, qos, dup: false });
         t.accept(ms + 1, n, "t/a", 1, true);
@@ -997,6 +1015,7 @@ fn an_anonymous_copy_answers_the_current_session_seed_2() {
         dup: false,
         retain: false,
         payload: Some(String::new()),
+        props: None,
     };
     t.push(200_010, Some("sub"), copy);
     let v = t.verdict("{ retained: true }");
@@ -1018,7 +1037,7 @@ fn a_packet_id_reused_after_the_publisher_lost_its_state_is_its_loss_seed_87() {
         t.push(
             ms,
             Some("pub"),
-            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32 },
+            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32, props: None },
         );
         t.push(ms, Some("pub"), Event::PublishSent { msg: msg.clone(), pid, qos, dup: false });
         if accepted {
@@ -1066,7 +1085,7 @@ fn a_packet_id_reused_after_a_power_loss_at_the_acceptance_is_the_publishers_los
             t.push(
                 ms,
                 Some("pub"),
-                Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32 },
+                Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32, props: None },
             );
             t.push(ms, Some("pub"), Event::PublishSent { msg, pid, qos, dup: false });
         };

@@ -41,7 +41,9 @@ fn event() -> impl Strategy<Value = Event> {
     let qos = 0u8..4;
     prop_oneof![
         (msg.clone(), topic.clone(), qos.clone(), any::<bool>()).prop_map(
-            |(msg, topic, qos, retain)| { Event::AppPublish { msg, topic, qos, retain, size: 32 } }
+            |(msg, topic, qos, retain)| {
+                Event::AppPublish { msg, topic, qos, retain, size: 32, props: None }
+            }
         ),
         (msg.clone(), 0u16..3, qos.clone(), any::<bool>())
             .prop_map(|(msg, pid, qos, dup)| Event::PublishSent { msg, pid, qos, dup }),
@@ -56,7 +58,7 @@ fn event() -> impl Strategy<Value = Event> {
         (prop::option::of(msg.clone()), topic.clone(), qos.clone(), any::<bool>(), any::<bool>())
             .prop_map(|(msg, topic, qos, dup, retain)| {
                 let payload = msg.is_none().then(String::new);
-                Event::Delivered { msg, topic, qos, pid: 1, dup, retain, payload }
+                Event::Delivered { msg, topic, qos, pid: 1, dup, retain, payload, props: None }
             }),
         (any::<bool>(), any::<bool>()).prop_map(|(clean_session, session_present)| {
             Event::BrokerConnected { conn: 1, clean_session, session_present }

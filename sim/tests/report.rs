@@ -273,6 +273,7 @@ fn a_large_trace_gives_a_bounded_page() {
                 qos: 1,
                 retain: false,
                 size: 16,
+                props: None,
             }),
         ));
         records.push(Record::new(
@@ -305,6 +306,7 @@ fn a_large_trace_gives_a_bounded_page() {
                 dup: false,
                 retain: false,
                 payload: None,
+                props: None,
             },
         ));
         records.push(Record::new(
