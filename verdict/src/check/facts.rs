@@ -47,6 +47,12 @@ pub(crate) enum Key<'r> {
 pub(crate) struct DeviceInfo {
     pub keepalive_us: u64,
     pub will: Option<WillInfo>,
+    /// MQTT 5.0: the device speaks it.
+    pub v5: bool,
+    /// MQTT 5.0: topic aliases the device uses towards the broker.
+    pub topic_aliases: u16,
+    /// MQTT 5.0: the filter it answers requests on.
+    pub respond: Option<String>,
 }
 
 /// The Will a device registers.
@@ -250,7 +256,15 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                 retain: w.retain,
             });
             let keepalive_us = u64::try_from(group.keepalive.get().as_micros()).unwrap_or(u64::MAX);
-            out.insert(group.client_id(i), DeviceInfo { keepalive_us, will });
+            let v5 = group.protocol_in(scenario) == mqttsim_codec::Protocol::V5;
+            let info = DeviceInfo {
+                keepalive_us,
+                will,
+                v5,
+                topic_aliases: group.topic_aliases.unwrap_or(0),
+                respond: group.respond.as_ref().map(|r| group.expand(&r.to, i)),
+            };
+            out.insert(group.client_id(i), info);
         }
     }
     out
@@ -350,7 +364,7 @@ impl<'r> Facts<'r> {
                 Event::ConnectAttempt { .. } => {
                     f.first_attempt.entry(device).or_insert(t);
                 }
-                Event::AppPublish { msg, topic, qos, retain, size } => {
+                Event::AppPublish { msg, topic, qos, retain, size, .. } => {
                     let candidates = matching(&live, &routes, topic);
                     let message = AppMessage {
                         publisher: device,
@@ -621,7 +635,7 @@ impl<'r> Facts<'r> {
                     routes.remove(filter, device);
                     live.entry(device).or_default().subs.remove(filter.as_str());
                 }
-                Event::Delivered { msg, topic, qos, pid, dup, retain, payload } => {
+                Event::Delivered { msg, topic, qos, pid, dup, retain, payload, .. } => {
                     let is_it = |i: usize| {
                         let a = &f.accepts[i];
                         a.topic == topic

@@ -50,15 +50,21 @@
 //! - `retained`: new subscriptions get the latest retained message of each matching topic.
 //! - `liveness`: devices reconnect and messages complete once the faults stop.
 //! - `routes`: the oracle's own tree of subscriptions, to route each message cheaply.
+//! - `flow`: MQTT 5.0 Receive Maximum and Maximum Packet Size towards each device.
+//! - `aliases`: MQTT 5.0 topic aliases, both ways.
+//! - `properties`: MQTT 5.0 message properties forwarded unchanged, and request/response.
 //! - `coverage`: the protocol situations the run went through.
 //! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
 
+mod aliases;
 mod coverage;
 mod delivery;
 mod due;
 mod facts;
+mod flow;
 mod liveness;
 mod order;
+mod properties;
 mod retained;
 mod routes;
 pub mod verdict;
@@ -277,6 +283,29 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
         Some((findings, missing)) => findings.into_outcome(missing),
         None => not_checked(Guarantee::ExpectedLoss, unasked),
     });
+    // MQTT 5.0 rules, each judged from what the devices saw.
+    let v5_rules: [(Option<bool>, Guarantee, &dyn Fn() -> (verdict::Findings, Option<String>)); 5] = [
+        (expect.receive_maximum, Guarantee::ReceiveMaximum, &|| flow::receive_maximum(&facts)),
+        (expect.maximum_packet_size, Guarantee::MaximumPacketSize, &|| {
+            flow::maximum_packet_size(&facts)
+        }),
+        (expect.topic_aliases, Guarantee::TopicAliases, &|| aliases::check(&facts)),
+        (expect.message_properties, Guarantee::MessageProperties, &|| {
+            properties::message_properties(&facts)
+        }),
+        (expect.request_response, Guarantee::RequestResponse, &|| {
+            properties::request_response(&facts, &undelivered)
+        }),
+    ];
+    for (asked, guarantee, rule) in v5_rules {
+        outcomes.push(match asked {
+            Some(true) => {
+                let (findings, missing) = rule();
+                findings.into_outcome(missing)
+            }
+            _ => not_checked(guarantee, unasked),
+        });
+    }
     Verdict {
         outcomes,
         counts,

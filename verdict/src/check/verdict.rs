@@ -35,11 +35,21 @@ pub enum Guarantee {
     Liveness,
     /// `expected_loss`.
     ExpectedLoss,
+    /// `receive_maximum` (MQTT 5.0) [MQTT-3.3.4-9].
+    ReceiveMaximum,
+    /// `maximum_packet_size` (MQTT 5.0) [MQTT-3.1.2-24].
+    MaximumPacketSize,
+    /// `topic_aliases` (MQTT 5.0).
+    TopicAliases,
+    /// `message_properties` (MQTT 5.0).
+    MessageProperties,
+    /// `request_response` (MQTT 5.0).
+    RequestResponse,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 8] = [
+    pub const ALL: [Guarantee; 13] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -48,6 +58,11 @@ impl Guarantee {
         Guarantee::Retained,
         Guarantee::Liveness,
         Guarantee::ExpectedLoss,
+        Guarantee::ReceiveMaximum,
+        Guarantee::MaximumPacketSize,
+        Guarantee::TopicAliases,
+        Guarantee::MessageProperties,
+        Guarantee::RequestResponse,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -61,6 +76,11 @@ impl Guarantee {
             Guarantee::Retained => "retained",
             Guarantee::Liveness => "liveness",
             Guarantee::ExpectedLoss => "expected_loss",
+            Guarantee::ReceiveMaximum => "receive_maximum",
+            Guarantee::MaximumPacketSize => "maximum_packet_size",
+            Guarantee::TopicAliases => "topic_aliases",
+            Guarantee::MessageProperties => "message_properties",
+            Guarantee::RequestResponse => "request_response",
         }
     }
 }
