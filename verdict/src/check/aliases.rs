@@ -125,7 +125,11 @@ pub(crate) fn check(facts: &Facts<'_>) -> (Findings, Option<String>) {
             out.push(violation(
                 m.publisher,
                 Some(facts.message_ref(&Key::App(msg))),
-                format!("the broker takes the message on its topic `{}`", m.topic),
+                format!(
+                    "the broker takes the message on its topic `{}`, whatever alias carried it \
+                     (5.0 §3.3.2.3.4, no statement id)",
+                    m.topic
+                ),
                 format!("the broker accepted it on `{topic}`"),
                 facts.quote(&[m.idx, idx]),
             ));
@@ -138,7 +142,11 @@ pub(crate) fn check(facts: &Facts<'_>) -> (Findings, Option<String>) {
             out.push(violation(
                 d.sub,
                 Some(facts.message_ref(&Key::App(id))),
-                format!("every copy arrives on the message's topic `{}`", m.topic),
+                format!(
+                    "every copy arrives on the message's topic `{}`, whatever alias carried it \
+                     (5.0 §3.3.2.3.4, no statement id)",
+                    m.topic
+                ),
                 format!("a copy arrived on `{}`", d.topic),
                 facts.quote(&[m.idx, d.idx]),
             ));

@@ -31,10 +31,15 @@ fn props_of(facts: &Facts<'_>, idx: usize) -> MessageProps {
     }
 }
 
+/// A property's value for a report: quoted, or `none`.
+fn shown(v: &Option<String>) -> String {
+    v.as_deref().map_or("none".to_owned(), |v| format!("{v:?}"))
+}
+
 /// What differs between the published and the delivered properties, with the statements.
 fn differences(sent: &MessageProps, got: &MessageProps) -> Vec<String> {
     let mut out = Vec::new();
-    let show = |v: &Option<String>| v.as_deref().map_or("none".to_owned(), |v| format!("{v:?}"));
+    let show = shown;
     if sent.payload_format != got.payload_format {
         out.push(format!(
             "Payload Format Indicator {:?} became {:?} [MQTT-3.3.2-4]",
@@ -172,9 +177,10 @@ pub(crate) fn request_response(
         {
             fail(
                 format!(
-                    "the request reached the responder with Response Topic {:?} and Correlation \
-                     Data {:?} [MQTT-3.3.2-15, MQTT-3.3.2-16]",
-                    got.response_topic, got.correlation
+                    "the request reached the responder with Response Topic {} and Correlation \
+                     Data {} [MQTT-3.3.2-15, MQTT-3.3.2-16]",
+                    shown(&got.response_topic),
+                    shown(&got.correlation)
                 ),
                 vec![m.idx, d.idx],
             );
@@ -199,9 +205,9 @@ pub(crate) fn request_response(
                 if back.correlation.as_ref() != Some(correlation) {
                     fail(
                         format!(
-                            "the response reached the requester with Correlation Data {:?} \
+                            "the response reached the requester with Correlation Data {} \
                              [MQTT-3.3.2-16]",
-                            back.correlation
+                            shown(&back.correlation)
                         ),
                         vec![m.idx, d.idx, r.idx, c.idx],
                     );
