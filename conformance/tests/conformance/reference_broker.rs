@@ -66,6 +66,10 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::RetainedDeleteNotForwarded, "retained-cleared-by-empty"),
         (PlantedBug::RetainedDuplicated, "retained-on-subscribe"),
         (PlantedBug::Qos2DupFlagDrop, "qos2-dup-first-arrival"),
+        (PlantedBug::ReceiveMaximumExceeded, "v5-receive-maximum"),
+        (PlantedBug::FlowQuotaLeak, "v5-send-quota-after-resumptions"),
+        (PlantedBug::TopicAliasLeak, "v5-no-topic-alias-outbound"),
+        (PlantedBug::UserPropertiesDropped, "v5-message-properties-forwarded"),
     ];
     assert_eq!(catchers.len(), PlantedBug::ALL.len(), "a planted bug has no catcher listed here");
     let mut names: Vec<&str> = catchers.iter().map(|(_, c)| *c).collect();
