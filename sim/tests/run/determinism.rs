@@ -9,12 +9,13 @@ use mqttsim_sim::trace::Record;
 use crate::helpers::{jsonl, scenario};
 
 /// Every shipped scenario, with a simulated duration short enough for a debug build.
-const SHIPPED: [(&str, u64); 5] = [
+const SHIPPED: [(&str, u64); 6] = [
     ("scenarios/flaky-farm.yaml", 150),
     ("scenarios/smart-building.yaml", 20),
     ("scenarios/reconnect-storm.yaml", 40),
     ("scenarios/qos2-heavy-loss.yaml", 60),
     ("scenarios/will-takeover.yaml", 60),
+    ("scenarios/device-management.yaml", 90),
 ];
 
 /// Runs `s` three times: twice with its seed, once with the next.
