@@ -173,6 +173,12 @@ pub fn warnings(scenario: &Scenario, records: &[Record], verdict: &Verdict) -> V
     out
 }
 
+/// A rule's findings, and what it had nothing of to judge, if anything.
+type RuleResult = (verdict::Findings, Option<String>);
+
+/// A 5.0 rule: whether `expect:` asks for it, its guarantee, and the rule.
+type V5Rule<'a> = (Option<bool>, Guarantee, &'a dyn Fn() -> RuleResult);
+
 /// What a guarantee had nothing of, when `none` holds.
 fn missing(none: bool, what: &str) -> Option<String> {
     none.then(|| what.to_owned())
@@ -284,7 +290,7 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
         None => not_checked(Guarantee::ExpectedLoss, unasked),
     });
     // MQTT 5.0 rules, each judged from what the devices saw.
-    let v5_rules: [(Option<bool>, Guarantee, &dyn Fn() -> (verdict::Findings, Option<String>)); 5] = [
+    let v5_rules: [V5Rule<'_>; 5] = [
         (expect.receive_maximum, Guarantee::ReceiveMaximum, &|| flow::receive_maximum(&facts)),
         (expect.maximum_packet_size, Guarantee::MaximumPacketSize, &|| {
             flow::maximum_packet_size(&facts)

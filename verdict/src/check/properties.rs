@@ -132,10 +132,10 @@ pub(crate) fn request_response(
     // (responder, correlation data) → the responses it published.
     let mut responses: BTreeMap<(&str, String), Vec<&str>> = BTreeMap::new();
     for (id, m) in &facts.messages {
-        if facts.devices.get(m.publisher).is_some_and(|d| d.respond.is_some()) {
-            if let Some(c) = props_of(facts, m.idx).correlation {
-                responses.entry((m.publisher, c)).or_default().push(id);
-            }
+        if facts.devices.get(m.publisher).is_some_and(|d| d.respond.is_some())
+            && let Some(c) = props_of(facts, m.idx).correlation
+        {
+            responses.entry((m.publisher, c)).or_default().push(id);
         }
     }
     let lost: BTreeMap<(&str, &str), &Undelivered> =
