@@ -3,9 +3,11 @@
 use std::collections::BTreeSet;
 
 use mqttsim_broker::{BrokerConfig, PlantedBug};
-use mqttsim_codec::{Disconnect, Packet};
+use mqttsim_codec::{Disconnect, Packet, Property};
 
-use crate::harness::{Harness, Q0, Q1, Q2, connect, payloads, publish, secs, will};
+use crate::harness::{
+    Harness, Q0, Q1, Q2, connect, connect5, opts, payloads, publish, publish5, secs, will,
+};
 
 fn harness(bug: Option<PlantedBug>) -> Harness {
     let bugs: BTreeSet<PlantedBug> = bug.into_iter().collect();
@@ -108,6 +110,49 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             // [MQTT-4.3.3-2]: a QoS 2 message new to the broker is forwarded, DUP or not.
             h.publishes(sub).is_empty()
         }
+        PlantedBug::ReceiveMaximumExceeded | PlantedBug::FlowQuotaLeak => {
+            let c = connect5(
+                "sub",
+                false,
+                vec![Property::SessionExpiryInterval(60), Property::ReceiveMaximum(2)],
+            );
+            let (sub, _) = h.connect5(c.clone());
+            h.subscribe5(sub, &[("t", opts(Q1))], Vec::new());
+            let sub = if bug == PlantedBug::FlowQuotaLeak {
+                // Two resumptions, the second leaving no quota.
+                h.lose(sub);
+                let (again, _) = h.connect5(c.clone());
+                h.lose(again);
+                h.connect5(c).0
+            } else {
+                sub
+            };
+            let conn = h.client5("pub");
+            for _ in 0..3 {
+                h.publish(conn, "t", "x", Q1, false);
+            }
+            let got = h.publishes(sub).len();
+            // [MQTT-3.3.4-9]: two unacknowledged at most; [MQTT-4.9.0-1]: but not none.
+            if bug == PlantedBug::FlowQuotaLeak { got == 0 } else { got > 2 }
+        }
+        PlantedBug::TopicAliasLeak | PlantedBug::UserPropertiesDropped => {
+            let sub = h.client5("sub");
+            h.subscribe5(sub, &[("t", opts(Q0))], Vec::new());
+            let conn = h.client5("pub");
+            let properties =
+                vec![Property::TopicAlias(1), Property::UserProperty("k".into(), "v".into())];
+            h.send(conn, Packet::Publish(publish5("t", "x", Q0, 0, properties)));
+            let got = h.publishes(sub);
+            let props: Vec<&Property> = got.iter().flat_map(|p| p.properties.iter()).collect();
+            match bug {
+                // [MQTT-3.1.2-27]: no alias towards a client that allowed none.
+                PlantedBug::TopicAliasLeak => {
+                    props.iter().any(|p| matches!(p, Property::TopicAlias(_)))
+                }
+                // [MQTT-3.3.2-17]
+                _ => !props.iter().any(|p| matches!(p, Property::UserProperty(..))),
+            }
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -137,6 +182,10 @@ fn planted_bugs_have_kebab_case_names() {
             "retained-delete-not-forwarded",
             "retained-duplicated",
             "qos2-dup-flag-drop",
+            "receive-maximum-exceeded",
+            "flow-quota-leak",
+            "topic-alias-leak",
+            "user-properties-dropped",
         ]
     );
     for bug in PlantedBug::ALL {
