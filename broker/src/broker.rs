@@ -142,6 +142,8 @@ pub struct Broker {
     awaiting_clock: Vec<ByteString>,
     /// The bytes queued in all sessions (`max_queued_bytes_total`).
     queued_bytes: QueuedBytes,
+    /// Planted bug [`PlantedBug::FlowQuotaLeak`]: the send-quota slots each session leaked.
+    leaked_quota: BTreeMap<ByteString, usize>,
 }
 
 impl Broker {
@@ -199,7 +201,20 @@ impl Broker {
             now: Duration::ZERO,
             awaiting_clock,
             queued_bytes,
+            leaked_quota: BTreeMap::new(),
         }
+    }
+
+    /// The in-flight window towards a 5.0 client: `max_inflight` and its Receive Maximum
+    /// [MQTT-3.3.4-9], less what planted bugs make of it.
+    fn v5_window(&self, client_id: &ByteString, receive_maximum: u16) -> usize {
+        let configured = usize::from(self.config.max_inflight.max(1));
+        let window = if self.config.has_bug(PlantedBug::ReceiveMaximumExceeded) {
+            configured
+        } else {
+            configured.min(usize::from(receive_maximum))
+        };
+        window.saturating_sub(self.leaked_quota.get(client_id).copied().unwrap_or(0))
     }
 
     /// The configuration the broker runs with.
@@ -945,6 +960,10 @@ impl Broker {
             session_present,
         });
         if session_present {
+            if v5 && self.config.has_bug(PlantedBug::FlowQuotaLeak) {
+                // The quota slot charged for the resumption is never given back.
+                *self.leaked_quota.entry(client_id.clone()).or_default() += 1;
+            }
             self.resend_inflight(conn, &client_id);
         }
         self.flush(&client_id);
@@ -1030,8 +1049,12 @@ impl Broker {
         let dup = !self.config.has_bug(PlantedBug::DupFlagNotSet);
         let now = self.now;
         let clock = (!self.config.has_bug(PlantedBug::ExpiryNotDecremented)).then_some(now);
+        let c = self.conns.get(&conn).expect("the connection is open");
+        let window = match &c.v5 {
+            Some(v5) => self.v5_window(client_id, v5.limits.receive_maximum),
+            None => c.window(self.config.max_inflight),
+        };
         let c = self.conns.get_mut(&conn).expect("the connection is open");
-        let window = c.window(self.config.max_inflight);
         let (max_size, v5) = (c.limits().maximum_packet_size, c.v5());
         let session =
             self.store.state_mut().sessions.get_mut(client_id).expect("a resumed session exists");
@@ -1280,12 +1303,20 @@ impl Broker {
 
     fn message_of(&self, publish: Publish) -> Message {
         let expires_at = self.expiry_of(&publish.properties);
+        let mut properties = if self.config.has_bug(PlantedBug::TopicAliasLeak) {
+            publish.properties
+        } else {
+            props::forwarded(publish.properties)
+        };
+        if self.config.has_bug(PlantedBug::UserPropertiesDropped) {
+            properties.0.retain(|p| !matches!(p, Property::UserProperty(..)));
+        }
         Message {
             topic: publish.topic,
             payload: publish.payload,
             qos: publish.qos,
             retain: publish.retain,
-            properties: props::forwarded(publish.properties),
+            properties,
             expires_at,
             group: None,
         }
@@ -1480,15 +1511,24 @@ impl Broker {
         let now = self.now;
         let clock = (!self.config.has_bug(PlantedBug::ExpiryNotDecremented)).then_some(now);
         let drop_expired = !self.config.has_bug(PlantedBug::ExpiryIgnoredQueued);
+        let configured = usize::from(self.config.max_inflight.max(1));
         // A 3.1.1 connection needs nothing from its `Conn`: no lookup on the hot path.
+        let receive_maximum = match v5 {
+            true => self
+                .conns
+                .get(&conn)
+                .and_then(|c| c.v5.as_deref())
+                .map(|c| c.limits.receive_maximum),
+            false => None,
+        };
+        let window = match receive_maximum {
+            Some(rm) => self.v5_window(client_id, rm),
+            None => configured,
+        };
         let mut c5 = match v5 {
             true => self.conns.get_mut(&conn).and_then(|c| c.v5.as_deref_mut()),
             false => None,
         };
-        let configured = usize::from(self.config.max_inflight.max(1));
-        let window = c5
-            .as_ref()
-            .map_or(configured, |c| configured.min(usize::from(c.limits.receive_maximum)));
         let max_size = c5.as_ref().and_then(|c| c.limits.maximum_packet_size);
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
         if let Some(resend) = c5.as_mut().map(|c| &mut c.resend) {

@@ -203,11 +203,23 @@ pub enum PlantedBug {
     /// MQTT 5.0: retained messages are sent on every subscription, whatever its Retain Handling
     /// [MQTT-3.3.1-10] [MQTT-3.3.1-11].
     RetainHandlingIgnored,
+    /// A 5.0 client's Receive Maximum is ignored: it gets as many unacknowledged QoS 1 and 2
+    /// PUBLISH packets as `max_inflight` allows [MQTT-3.3.4-9].
+    ReceiveMaximumExceeded,
+    /// Each resumption of a 5.0 session leaks one slot of its send quota, never given back, until
+    /// nothing at QoS 1 or 2 reaches the client any more [MQTT-4.9.0-1] (mosquitto#898,
+    /// mosquitto#1332).
+    FlowQuotaLeak,
+    /// The publisher's Topic Alias is forwarded to subscribers on other connections
+    /// [MQTT-3.3.2-11, MQTT-3.1.2-27] (MQTTnet#2199, LabOverWire#130).
+    TopicAliasLeak,
+    /// Messages are forwarded without their User Properties [MQTT-3.3.2-17].
+    UserPropertiesDropped,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 21] = [
+    pub const ALL: [PlantedBug; 25] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -229,6 +241,10 @@ impl PlantedBug {
         PlantedBug::RetainedExpiryIgnored,
         PlantedBug::ExpiryNotDecremented,
         PlantedBug::RetainHandlingIgnored,
+        PlantedBug::ReceiveMaximumExceeded,
+        PlantedBug::FlowQuotaLeak,
+        PlantedBug::TopicAliasLeak,
+        PlantedBug::UserPropertiesDropped,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -255,6 +271,10 @@ impl PlantedBug {
             PlantedBug::RetainedExpiryIgnored => "retained-expiry-ignored",
             PlantedBug::ExpiryNotDecremented => "expiry-not-decremented",
             PlantedBug::RetainHandlingIgnored => "retain-handling-ignored",
+            PlantedBug::ReceiveMaximumExceeded => "receive-maximum-exceeded",
+            PlantedBug::FlowQuotaLeak => "flow-quota-leak",
+            PlantedBug::TopicAliasLeak => "topic-alias-leak",
+            PlantedBug::UserPropertiesDropped => "user-properties-dropped",
         }
     }
 }

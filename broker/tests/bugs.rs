@@ -226,6 +226,49 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             // [MQTT-3.3.1-11]
             !h.publishes(sub).is_empty()
         }
+        PlantedBug::ReceiveMaximumExceeded | PlantedBug::FlowQuotaLeak => {
+            let c = connect5(
+                "sub",
+                false,
+                vec![Property::SessionExpiryInterval(60), Property::ReceiveMaximum(2)],
+            );
+            let (sub, _) = h.connect5(c.clone());
+            h.subscribe5(sub, &[("t", opts(Q1))], Vec::new());
+            let sub = if bug == PlantedBug::FlowQuotaLeak {
+                // Two resumptions, the second leaving no quota.
+                h.lose(sub);
+                let (again, _) = h.connect5(c.clone());
+                h.lose(again);
+                h.connect5(c).0
+            } else {
+                sub
+            };
+            let conn = h.client5("pub");
+            for _ in 0..3 {
+                h.publish(conn, "t", "x", Q1, false);
+            }
+            let got = h.publishes(sub).len();
+            // [MQTT-3.3.4-9]: two unacknowledged at most; [MQTT-4.9.0-1]: but not none.
+            if bug == PlantedBug::FlowQuotaLeak { got == 0 } else { got > 2 }
+        }
+        PlantedBug::TopicAliasLeak | PlantedBug::UserPropertiesDropped => {
+            let sub = h.client5("sub");
+            h.subscribe5(sub, &[("t", opts(Q0))], Vec::new());
+            let conn = h.client5("pub");
+            let properties =
+                vec![Property::TopicAlias(1), Property::UserProperty("k".into(), "v".into())];
+            h.send(conn, Packet::Publish(publish5("t", "x", Q0, 0, properties)));
+            let got = h.publishes(sub);
+            let props: Vec<&Property> = got.iter().flat_map(|p| p.properties.iter()).collect();
+            match bug {
+                // [MQTT-3.1.2-27]: no alias towards a client that allowed none.
+                PlantedBug::TopicAliasLeak => {
+                    props.iter().any(|p| matches!(p, Property::TopicAlias(_)))
+                }
+                // [MQTT-3.3.2-17]
+                _ => !props.iter().any(|p| matches!(p, Property::UserProperty(..))),
+            }
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -266,6 +309,10 @@ fn planted_bugs_have_kebab_case_names() {
             "retained-expiry-ignored",
             "expiry-not-decremented",
             "retain-handling-ignored",
+            "receive-maximum-exceeded",
+            "flow-quota-leak",
+            "topic-alias-leak",
+            "user-properties-dropped",
         ]
     );
     for bug in PlantedBug::ALL {

@@ -30,7 +30,7 @@ use crate::plan::DevicePlan;
 use crate::rng::SimRng;
 use crate::scenario::{self, DeviceGroup, FaultKind};
 use crate::tap::PacketTap;
-use crate::trace::{Event, Phase, Record};
+use crate::trace::{Event, Limits, MessageProps, Phase, Record};
 use crate::world;
 
 /// The largest packet a device accepts from the broker; a 5.0 device announces it as its
@@ -73,6 +73,17 @@ pub(crate) struct DeviceSetup {
     pub broker_addr: String,
     /// Whether to record every control packet (the packet-level trace).
     pub packets: bool,
+    /// MQTT 5.0: the requests this device answers.
+    pub responder: Option<Responder>,
+}
+
+/// MQTT 5.0: how a device answers requests (its group's `respond`).
+#[derive(Debug, Clone)]
+pub(crate) struct Responder {
+    /// The filter the requests come on.
+    pub filter: String,
+    pub qos: QoS,
+    pub size: u32,
 }
 
 /// One `publish` entry of a group, expanded for one device.
@@ -91,6 +102,9 @@ pub(crate) struct PublishStream {
     period: Duration,
     /// The next message of the burst.
     k: u32,
+    /// MQTT 5.0: the properties every message carries (a request's Correlation Data is added
+    /// per message).
+    properties: Option<MessageProperties>,
 }
 
 impl PublishStream {
@@ -142,10 +156,16 @@ pub(crate) fn client_config(group: &DeviceGroup, i: usize, protocol: Protocol) -
     config.offline_qos0 =
         if group.queue.capacity > 0 { OfflineQos0::Queue } else { OfflineQos0::Drop };
     if protocol == Protocol::V5 {
-        config.maximum_packet_size = Some(MAX_PACKET_SIZE);
+        config.maximum_packet_size = Some(max_packet_size(group));
         config.session_expiry_interval = group
             .session_expiry
             .map_or(0, |s| u32::try_from(s.get().as_secs()).unwrap_or(u32::MAX));
+        // The client announces its inbound QoS 2 limit as its Receive Maximum.
+        if let Some(rm) = group.receive_maximum {
+            config.max_inbound_qos2 = rm.max(1);
+        }
+        config.topic_alias_maximum = group.topic_alias_maximum.unwrap_or(0);
+        config.outbound_topic_aliases = group.topic_aliases.unwrap_or(0);
     }
     config
 }
@@ -178,6 +198,57 @@ pub(crate) fn subscriptions(
         .collect()
 }
 
+/// The largest packet a device of `group` accepts (a 5.0 device announces it).
+pub(crate) fn max_packet_size(group: &DeviceGroup) -> u32 {
+    group.maximum_packet_size.unwrap_or(MAX_PACKET_SIZE)
+}
+
+/// The requests device `i` of `group` answers, if its group responds.
+pub(crate) fn responder(group: &DeviceGroup, i: usize) -> Option<Responder> {
+    group.respond.as_ref().map(|r| Responder {
+        filter: group.expand(&r.to, i),
+        qos: r.qos.get(),
+        size: r.payload_size,
+    })
+}
+
+/// The 5.0 message properties of a publish entry for device `i` (`None` without any).
+fn stream_properties(
+    group: &DeviceGroup,
+    p: &scenario::PublishSpec,
+    i: usize,
+) -> Option<MessageProperties> {
+    let properties = MessageProperties {
+        payload_utf8: p.payload_format == Some(scenario::PayloadFormat::Utf8),
+        message_expiry_interval: None,
+        content_type: p.content_type.clone(),
+        response_topic: p.request.as_ref().map(|r| group.expand(&r.response_topic, i)),
+        correlation_data: None,
+        user_properties: p
+            .user_properties
+            .iter()
+            .map(|u| (group.expand(&u.key, i), group.expand(&u.value, i)))
+            .collect(),
+    };
+    (!properties.is_empty()).then_some(properties)
+}
+
+/// The trace's view of the properties a device publishes with.
+fn trace_props(properties: &MessageProperties) -> Option<Box<MessageProps>> {
+    let props = MessageProps {
+        payload_format: properties.payload_utf8.then_some(1),
+        content_type: properties.content_type.clone(),
+        response_topic: properties.response_topic.clone(),
+        correlation: properties
+            .correlation_data
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(c).into_owned()),
+        user: properties.user_properties.clone(),
+        alias: None,
+    };
+    (props != MessageProps::default()).then(|| Box::new(props))
+}
+
 /// Expands a group's publish entries for device `i`, each starting at a random phase within
 /// its period after `start`.
 pub(crate) fn publish_streams(
@@ -197,6 +268,7 @@ pub(crate) fn publish_streams(
                 None => (1, Duration::ZERO),
             };
             PublishStream {
+                properties: stream_properties(group, p, i),
                 topic: ByteString::from(group.expand(&p.topic, i)),
                 qos: p.qos.get(),
                 retain: p.retain,
@@ -249,6 +321,12 @@ struct EventMapper {
     /// Set when CONNACK accepted a connection in this life of the device (its first
     /// connection sends the subscriptions made at boot).
     connected_this_life: Cell<bool>,
+    /// The number of the device's next application message, from 1 across its lives.
+    next_msg: Cell<u64>,
+    /// MQTT 5.0: the requests the device answers.
+    responder: Option<Responder>,
+    /// Wakes the driver when a response was published from inside its event sink.
+    waker: ClientWaker,
 }
 
 impl EventMapper {
@@ -262,22 +340,42 @@ impl EventMapper {
     }
 
     /// CONNACK accepted the connection; `session_expiry` is the interval in force on a 5.0
-    /// connection, `will_delay` its Will's Will Delay Interval.
+    /// connection, `will_delay` its Will's Will Delay Interval, `limits` what its CONNECT
+    /// announced and its CONNACK answered.
     fn on_connected(
         &self,
         session_present: bool,
         session_expiry: Option<u32>,
         will_delay: Option<u32>,
+        limits: Option<Limits>,
     ) {
         self.connected.set(true);
-        self.push(now(), Event::Connected { session_present, session_expiry, will_delay });
+        let event = Event::Connected { session_present, session_expiry, will_delay, limits };
+        self.push(now(), event);
     }
 
-    fn on_client_event(&self, event: &ClientEvent) {
+    /// MQTT 5.0: what the device's CONNECT announced and its CONNACK answered.
+    fn limits(client: &RefCell<Client>) -> Option<Limits> {
+        let core = client.borrow();
+        (core.config().protocol == Protocol::V5).then(|| {
+            let (config, server) = (core.config(), core.limits());
+            Limits {
+                receive_maximum: config.max_inbound_qos2.max(1),
+                maximum_packet_size: config.maximum_packet_size,
+                topic_alias_maximum: config.topic_alias_maximum,
+                server_receive_maximum: server.receive_maximum,
+                server_maximum_packet_size: server.maximum_packet_size,
+                server_topic_alias_maximum: server.topic_alias_maximum,
+            }
+        })
+    }
+
+    fn on_client_event(&self, event: &ClientEvent, client: &RefCell<Client>) {
         let at = now();
+        let v5 = client.borrow().config().protocol == Protocol::V5;
         let event = match event {
             ClientEvent::Connected { session_present } => {
-                self.on_connected(*session_present, None, None);
+                self.on_connected(*session_present, None, None, Self::limits(client));
                 return;
             }
             ClientEvent::ConnectionRefused(code) => Event::Refused { code: code.0 },
@@ -297,7 +395,7 @@ impl EventMapper {
                     let end = publish.payload.len().min(64);
                     String::from_utf8_lossy(&publish.payload[..end]).into_owned()
                 });
-                Event::Delivered {
+                let delivered = Event::Delivered {
                     msg,
                     topic: publish.topic.to_string(),
                     qos: publish.qos.as_u8(),
@@ -309,7 +407,11 @@ impl EventMapper {
                         Property::MessageExpiryInterval(e) => Some(*e),
                         _ => None,
                     }),
-                }
+                    props: if v5 { MessageProps::of(&publish.properties) } else { None },
+                };
+                self.push(at, delivered);
+                self.respond(at, publish, client);
+                return;
             }
             ClientEvent::Acked { id, packet_id, qos, .. } => {
                 Event::Acked { msg: self.msg(*id), pid: *packet_id, qos: qos.as_u8() }
@@ -333,9 +435,73 @@ impl EventMapper {
                     DropReason::Unsupported(code) => format!("unsupported 0x{:02X}", code.0),
                 },
             },
-            ClientEvent::Closed { reason } => Event::Closed { reason: close_reason(reason) },
+            ClientEvent::Closed { reason } => Event::Closed {
+                reason: close_reason(reason),
+                code: v5.then(|| close_code(reason)).flatten(),
+            },
         };
         self.push(at, event);
+    }
+
+    /// Answers a request a responder received: a message on its `respond` filter with a
+    /// Response Topic gets a response there, with its Correlation Data, at once.
+    fn respond(&self, at: Duration, request: &mqttsim_codec::Publish, client: &RefCell<Client>) {
+        let Some(responder) = &self.responder else { return };
+        if !mqttsim_codec::topic::matches(&responder.filter, &request.topic) {
+            return;
+        }
+        let mut response_topic = None;
+        let mut correlation = None;
+        for p in request.properties.iter() {
+            match p {
+                Property::ResponseTopic(t) => response_topic = Some(t.clone()),
+                Property::CorrelationData(c) => correlation = Some(c.clone()),
+                _ => {}
+            }
+        }
+        let Some(topic) = response_topic else { return };
+        let n = self.next_msg.get();
+        let msg = format!("{}#{n}", self.client_id);
+        let body = payload(&msg, responder.size);
+        let size = u32::try_from(body.len()).unwrap_or(u32::MAX);
+        let properties = MessageProperties { correlation_data: correlation, ..Default::default() };
+        let result = client.borrow_mut().publish_with(
+            at,
+            ByteString::from(topic.as_str()),
+            body,
+            responder.qos,
+            false,
+            &properties,
+        );
+        // A response topic the broker forwarded is a valid topic name; a refusal (an invalid
+        // one) leaves the request unanswered, which the checker reports.
+        let Ok(id) = result else { return };
+        debug_assert_eq!(self.life_base.get() + id.0, n, "message numbering drifted");
+        self.next_msg.set(n + 1);
+        self.push(
+            at,
+            Event::AppPublish {
+                msg,
+                topic: topic.clone(),
+                qos: responder.qos.as_u8(),
+                retain: false,
+                size,
+                expiry: None,
+                props: trace_props(&properties),
+            },
+        );
+        self.waker.wake();
+    }
+}
+
+/// The MQTT 5.0 reason code of the DISCONNECT that ended a connection: the one the device sent
+/// for a protocol or decode error, or the server's.
+fn close_code(reason: &CloseReason) -> Option<u8> {
+    match reason {
+        CloseReason::ServerDisconnect(code) | CloseReason::Refused(code) => Some(code.0),
+        CloseReason::Decode(error) => Some(error.reason_code().0),
+        CloseReason::Protocol(violation) => Some(violation.reason_code().0),
+        _ => None,
     }
 }
 
@@ -389,7 +555,6 @@ struct Device {
     /// After a graceful disconnect fault, the device stays offline until released.
     held: bool,
     agenda: Vec<(Duration, Action)>,
-    next_msg: u64,
     attempts: u32,
 }
 
@@ -401,6 +566,7 @@ pub(crate) async fn run_device(setup: DeviceSetup) {
             Backoff::new(Duration::from_secs(1), Duration::from_secs(60), 2.0, 0.0)
                 .expect("the fallback backoff is valid")
         });
+    let waker = ClientWaker::new();
     let mapper = Rc::new(EventMapper {
         client_id: setup.plan.client_id.clone(),
         site: setup.plan.site.clone(),
@@ -408,6 +574,9 @@ pub(crate) async fn run_device(setup: DeviceSetup) {
         life_base: Cell::new(0),
         connected: Cell::new(false),
         connected_this_life: Cell::new(false),
+        next_msg: Cell::new(1),
+        responder: setup.responder.clone(),
+        waker: waker.clone(),
     });
     let mut agenda = vec![(setup.plan.start, Action::Boot(None))];
     agenda
@@ -416,13 +585,12 @@ pub(crate) async fn run_device(setup: DeviceSetup) {
         setup,
         mapper,
         client: None,
-        waker: ClientWaker::new(),
+        waker,
         backoff,
         phase: None,
         conn: None,
         held: false,
         agenda,
-        next_msg: 1,
         attempts: 0,
     };
     device.sort_agenda();
@@ -618,9 +786,13 @@ impl Device {
     /// Powers on with a fresh client core (nothing survives from a previous life).
     fn boot(&mut self, t: Duration) {
         let client = Rc::new(RefCell::new(Client::new(self.setup.config.clone())));
-        self.mapper.life_base.set(self.next_msg - 1);
-        if !self.setup.subscriptions.is_empty() {
-            let filters = self.setup.subscriptions.clone();
+        self.mapper.life_base.set(self.mapper.next_msg.get() - 1);
+        let mut filters = self.setup.subscriptions.clone();
+        if let Some(r) = &self.setup.responder {
+            filters
+                .push((r.filter.clone(), SubscriptionOptions { qos: r.qos, ..Default::default() }));
+        }
+        if !filters.is_empty() {
             // The filters were validated with the scenario; a refusal would be our bug.
             let _ = client.borrow_mut().subscribe_with(t, SubscribeRequest::new(filters));
         }
@@ -679,10 +851,10 @@ impl Device {
                 let mapper = self.mapper.clone();
                 let max_packet_size = MAX_PACKET_SIZE as usize;
                 let config = ClientDriverConfig { max_packet_size, epoch: epoch() };
+                let core = client.clone();
                 let protocol = self.setup.config.protocol;
                 let will_delay = self.will_delay();
                 let packets = self.setup.packets;
-                let core = client.clone();
                 let resubscribe = self.setup.resubscribe.clone();
                 let wake = self.waker.clone();
                 self.phase = Some(Box::pin(async move {
@@ -691,7 +863,8 @@ impl Device {
                             // What CONNACK left in force (a 5.0 server may override it).
                             let expiry = (protocol == Protocol::V5)
                                 .then(|| core.borrow().session_expiry_interval());
-                            mapper.on_connected(*session_present, expiry, will_delay);
+                            let limits = EventMapper::limits(&core);
+                            mapper.on_connected(*session_present, expiry, will_delay, limits);
                             // An application that subscribes on every connection does so
                             // again on a session the broker kept; the first connection of a
                             // life sends the boot's SUBSCRIBE, and a session the broker lost
@@ -703,7 +876,7 @@ impl Device {
                                 wake.wake();
                             }
                         } else {
-                            mapper.on_client_event(event);
+                            mapper.on_client_event(event, &core);
                         }
                     };
                     if packets {
@@ -752,19 +925,22 @@ impl Device {
     fn publish(&mut self, s: usize, t: Duration) {
         let Some(client) = self.client.clone() else { return };
         let stream = &self.setup.streams[s];
-        let n = self.next_msg;
+        let n = self.mapper.next_msg.get();
         let msg = format!("{}#{n}", self.setup.plan.client_id);
         let body = payload(&msg, stream.size);
         let size = u32::try_from(body.len()).unwrap_or(u32::MAX);
         let (topic, qos, retain) = (stream.topic.clone(), stream.qos, stream.retain);
-        let result = match stream.expiry {
-            Some(expiry) => {
-                let properties = MessageProperties {
-                    message_expiry_interval: Some(expiry),
-                    ..MessageProperties::default()
-                };
-                client.borrow_mut().publish_with(t, topic, body, qos, retain, &properties)
-            }
+        let mut properties = stream.properties.clone();
+        if let Some(expiry) = stream.expiry {
+            properties.get_or_insert_with(MessageProperties::default).message_expiry_interval =
+                Some(expiry);
+        }
+        if let Some(p) = properties.as_mut().filter(|p| p.response_topic.is_some()) {
+            // A request's Correlation Data is its own message id.
+            p.correlation_data = Some(Bytes::from(msg.clone().into_bytes()));
+        }
+        let result = match &properties {
+            Some(p) => client.borrow_mut().publish_with(t, topic, body, qos, retain, p),
             None => client.borrow_mut().publish(t, topic, body, qos, retain),
         };
         let Ok(id) = result else {
@@ -772,7 +948,8 @@ impl Device {
             return;
         };
         debug_assert_eq!(self.mapper.life_base.get() + id.0, n, "message numbering drifted");
-        self.next_msg += 1;
+        self.mapper.next_msg.set(n + 1);
+        let props = properties.as_ref().and_then(trace_props);
         self.record(Event::AppPublish {
             msg,
             topic: stream.topic.to_string(),
@@ -780,6 +957,7 @@ impl Device {
             retain: stream.retain,
             size,
             expiry: stream.expiry,
+            props,
         });
         if self.conn.is_some() {
             self.waker.wake();
@@ -788,7 +966,7 @@ impl Device {
             loop {
                 let event = client.borrow_mut().poll_event();
                 match event {
-                    Some(event) => self.mapper.on_client_event(&event),
+                    Some(event) => self.mapper.on_client_event(&event, &client),
                     None => break,
                 }
             }

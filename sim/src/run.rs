@@ -169,7 +169,7 @@ impl RunReport {
             Event::ConnectAttempt { .. } => self.connect_attempts += 1,
             Event::TcpFailed { error } => bump(&mut self.tcp_failures, error),
             Event::Connected { .. } => self.connects += 1,
-            Event::Closed { reason } => bump(&mut self.disconnects, reason),
+            Event::Closed { reason, .. } => bump(&mut self.disconnects, reason),
             Event::AppPublish { qos, .. } => self.published.add(*qos),
             Event::Delivered { qos, .. } => self.delivered.add(*qos),
             Event::Acked { qos, .. } => self.acked.add(*qos),
@@ -232,8 +232,13 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::RetainedExpiryIgnored => PlantedBug::RetainedExpiryIgnored,
             BrokerBug::ExpiryNotDecremented => PlantedBug::ExpiryNotDecremented,
             BrokerBug::RetainHandlingIgnored => PlantedBug::RetainHandlingIgnored,
+            BrokerBug::ReceiveMaximumExceeded => PlantedBug::ReceiveMaximumExceeded,
+            BrokerBug::FlowQuotaLeak => PlantedBug::FlowQuotaLeak,
+            BrokerBug::TopicAliasLeak => PlantedBug::TopicAliasLeak,
+            BrokerBug::UserPropertiesDropped => PlantedBug::UserPropertiesDropped,
         })
         .collect();
+    let defaults = BrokerConfig::default();
     BrokerConfig {
         max_inflight: u16::try_from(spec.max_inflight).unwrap_or(u16::MAX).max(1),
         max_queued_messages: spec.max_queued as usize,
@@ -245,7 +250,11 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             .server_override
             .map(|t| u16::try_from(t.get().as_secs()).unwrap_or(u16::MAX)),
         bugs,
-        ..BrokerConfig::default()
+        // MQTT 5.0 limits announced in CONNACK; validation allows them only with a 5.0 group.
+        max_inbound_qos2: spec.receive_maximum.map_or(defaults.max_inbound_qos2, usize::from),
+        max_packet_size: spec.max_packet_size.unwrap_or(defaults.max_packet_size),
+        topic_alias_maximum: spec.topic_alias_maximum.unwrap_or(defaults.topic_alias_maximum),
+        ..defaults
     }
 }
 
@@ -467,6 +476,7 @@ fn device_setups(
                 recorder: recorder.clone(),
                 broker_addr: broker_addr.clone(),
                 packets,
+                responder: device::responder(group, d.i),
             }
         })
         .collect()

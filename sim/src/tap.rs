@@ -30,14 +30,22 @@ impl Decoder {
         Decoder { protocol, buf: BytesMut::new(), broken: false }
     }
 
-    fn feed(&mut self, bytes: &[u8], mut on_packet: impl FnMut(&Packet)) {
+    /// Decodes what `bytes` complete; `on_packet` gets each packet and, for MQTT 5.0, its size.
+    fn feed(&mut self, bytes: &[u8], mut on_packet: impl FnMut(&Packet, Option<u32>)) {
         if self.broken {
             return;
         }
         self.buf.extend_from_slice(bytes);
         loop {
+            let before = self.buf.len();
             match decode(&mut self.buf, self.protocol, MAX_PACKET) {
-                Ok(Some(packet)) => on_packet(&packet),
+                Ok(Some(packet)) => {
+                    // 5.0's Maximum Packet Size counts whole packets; 3.1.1 records stay as
+                    // they were.
+                    let size = (self.protocol == Protocol::V5)
+                        .then(|| u32::try_from(before - self.buf.len()).unwrap_or(u32::MAX));
+                    on_packet(&packet, size);
+                }
                 Ok(None) => return,
                 Err(_) => {
                     self.broken = true;
@@ -74,7 +82,9 @@ impl<S: AsyncRead + Unpin, F: Fn(Event) + Unpin> AsyncRead for PacketTap<S, F> {
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &poll {
             let record = &this.record;
-            this.down.feed(&buf.filled()[before..], |p| record(Event::packet(p, false)));
+            this.down.feed(&buf.filled()[before..], |p, size| {
+                record(Event::packet_sized(p, false, size));
+            });
         }
         poll
     }
@@ -90,7 +100,7 @@ impl<S: AsyncWrite + Unpin, F: Fn(Event) + Unpin> AsyncWrite for PacketTap<S, F>
         let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &poll {
             let record = &this.record;
-            this.up.feed(&buf[..*n], |p| record(Event::packet(p, true)));
+            this.up.feed(&buf[..*n], |p, size| record(Event::packet_sized(p, true, size)));
         }
         poll
     }

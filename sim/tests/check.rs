@@ -86,6 +86,7 @@ impl Trace {
                 retain,
                 size: 32,
                 expiry: None,
+                props: None,
             },
         );
         self.push(ms, Some("pub"), Event::PublishSent { msg, pid, qos, dup: false });
@@ -136,6 +137,7 @@ impl Trace {
             retain,
             payload,
             expiry: None,
+            props: None,
         };
         self.push(ms, Some(device), event)
     }
@@ -289,7 +291,15 @@ fn an_acceptance_naming_its_message_wins_over_the_packet_id() {
             t.push(
                 at,
                 Some("pub"),
-                Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32, expiry: None },
+                Event::AppPublish {
+                    msg: msg.clone(),
+                    topic,
+                    qos,
+                    retain,
+                    size: 32,
+                    expiry: None,
+                    props: None,
+                },
             );
             // Both go out with packet id 1: the second reuses it while the first is open.
             t.push(at, Some("pub"), Event::PublishSent { msg, pid: 1, qos, dup: false });
@@ -729,6 +739,7 @@ fn a_message_never_accepted_carries_its_publishers_reason() {
             retain: false,
             size: 32,
             expiry: None,
+            props: None,
         };
         t.push(10_000, Some("pub"), event);
         t.push(
@@ -949,7 +960,15 @@ fn a_zero_byte_retained_message_clears_the_topic() {
         t.push(
             ms,
             Some("pub"),
-            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 0, expiry: None },
+            Event::AppPublish {
+                msg: msg.clone(),
+                topic,
+                qos,
+                retain,
+                size: 0,
+                expiry: None,
+                props: None,
+            },
         );
         t.push(ms, Some("pub"), Event::PublishSent { msg, pid: n, qos, dup: false });
         t.accept(ms + 1, n, "t/a", 1, true);
@@ -969,6 +988,7 @@ fn a_zero_byte_retained_message_clears_the_topic() {
         retain: false,
         payload: Some(String::new()),
         expiry: None,
+        props: None,
     };
     t.push(40, Some("tracker"), copy);
     t.connect(50, "sub", true, false).subscribe(51, "sub", "t/#", 1);
@@ -996,7 +1016,15 @@ fn an_anonymous_copy_answers_the_current_session_seed_2() {
         t.push(
             ms,
             Some("pub"),
-            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 0, expiry: None },
+            Event::AppPublish {
+                msg: msg.clone(),
+                topic,
+                qos,
+                retain,
+                size: 0,
+                expiry: None,
+                props: None,
+            },
         );
         t.push(ms, Some("pub"), Event::PublishSent { msg, pid: n, qos, dup: false });
         t.accept(ms + 1, n, "t/a", 1, true);
@@ -1016,6 +1044,7 @@ fn an_anonymous_copy_answers_the_current_session_seed_2() {
         retain: false,
         payload: Some(String::new()),
         expiry: None,
+        props: None,
     };
     t.push(200_010, Some("sub"), copy);
     let v = t.verdict("{ retained: true }");
@@ -1037,7 +1066,15 @@ fn a_packet_id_reused_after_the_publisher_lost_its_state_is_its_loss_seed_87() {
         t.push(
             ms,
             Some("pub"),
-            Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32, expiry: None },
+            Event::AppPublish {
+                msg: msg.clone(),
+                topic,
+                qos,
+                retain,
+                size: 32,
+                expiry: None,
+                props: None,
+            },
         );
         t.push(ms, Some("pub"), Event::PublishSent { msg: msg.clone(), pid, qos, dup: false });
         if accepted {
@@ -1085,7 +1122,15 @@ fn a_packet_id_reused_after_a_power_loss_at_the_acceptance_is_the_publishers_los
             t.push(
                 ms,
                 Some("pub"),
-                Event::AppPublish { msg: msg.clone(), topic, qos, retain, size: 32, expiry: None },
+                Event::AppPublish {
+                    msg: msg.clone(),
+                    topic,
+                    qos,
+                    retain,
+                    size: 32,
+                    expiry: None,
+                    props: None,
+                },
             );
             t.push(ms, Some("pub"), Event::PublishSent { msg, pid, qos, dup: false });
         };

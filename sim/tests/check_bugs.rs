@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mqttsim_sim::check::{CheckOptions, Guarantee, Status, Verdict, check};
 use mqttsim_sim::scenario::{BrokerBug, Scenario, TimeSpan, load_scenario, parse_scenario};
-use mqttsim_sim::trace::Collect;
+use mqttsim_sim::trace::{Collect, Packets, TraceSink};
 use mqttsim_sim::{RunOptions, run};
 
 /// A subscriber with a persistent session loses its link while QoS 1 messages are in flight to
@@ -190,6 +190,42 @@ faults:
 expect: { qos1_at_least_once: true, retained: true, message_expiry: true }
 "#;
 
+/// MQTT 5.0: a subscriber that accepts two unacknowledged messages gets bursts of ten, QoS 1
+/// and QoS 2; it loses its link now and then and resumes its session.
+const RECEIVE_MAXIMUM: &str = r#"
+name: receive-maximum
+seed: 1
+duration: 90s
+protocol: "5.0"
+sites: [ { name: s, link: { latency: 50ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/1", qos: 1, every: 5s, burst: { size: 10, spacing: 10ms } },
+                 { topic: "m/2", qos: 2, every: 5s, burst: { size: 10, spacing: 10ms } } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", clean_session: false, session_expiry: 1h,
+      keepalive: 4s, reconnect: { initial: 1s, max: 2s }, receive_maximum: 2,
+      subscribe: [ { filter: "m/#", qos: 2 } ] }
+faults:
+  - { kind: blackout, target: { device: sub }, at: 20s, for: 8s, every: 20s, until: 70s }
+expect: { qos1_at_least_once: true, qos2_exactly_once: true, receive_maximum: true }
+"#;
+
+/// MQTT 5.0: a publisher using topic aliases and user properties, a subscriber that allows no
+/// alias.
+const PROPERTIES: &str = r#"
+name: properties
+seed: 1
+duration: 30s
+protocol: "5.0"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub", topic_aliases: 1,
+      publish: [ { topic: "m/x", qos: 1, every: 1s, content_type: text/plain,
+                   user_properties: [ { key: a, value: "1" }, { key: b, value: "{i}" } ] } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", subscribe: [ { filter: "m/#", qos: 1 } ] }
+expect: { qos1_at_least_once: true, topic_aliases: true, message_properties: true }
+"#;
+
 fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
     let yaml = match bug {
         Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
@@ -199,15 +235,19 @@ fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
 }
 
 fn verdict(scenario: &Scenario, seed: u64) -> Verdict {
-    let mut trace = Collect::default();
-    let options = RunOptions { seed: Some(seed), trace: vec![&mut trace], ..RunOptions::default() };
+    // The packet level, which the Receive Maximum rule counts on, does not change the run.
+    let packets = scenario.expect.receive_maximum == Some(true);
+    let (mut events, mut tapped) = (Collect::default(), Packets(Collect::default()));
+    let sink: &mut dyn TraceSink = if packets { &mut tapped } else { &mut events };
+    let options = RunOptions { seed: Some(seed), trace: vec![sink], ..RunOptions::default() };
     run(scenario, options).expect("the run completes");
+    let records = if packets { tapped.0.0 } else { events.0 };
     let options = CheckOptions {
         end: scenario.duration.get(),
         settle: Duration::from_secs(20),
         ..CheckOptions::default()
     };
-    check(scenario, &trace.0, &options)
+    check(scenario, &records, &options)
 }
 
 /// Runs seeds 1.. until the verdict fails; returns the seed and the verdict.
@@ -316,6 +356,26 @@ fn retain_handling_ignored_breaks_retained() {
 }
 
 #[test]
+fn receive_maximum_exceeded_breaks_receive_maximum() {
+    caught(RECEIVE_MAXIMUM, "receive-maximum-exceeded", Guarantee::ReceiveMaximum);
+}
+
+#[test]
+fn flow_quota_leak_breaks_at_least_once() {
+    caught(RECEIVE_MAXIMUM, "flow-quota-leak", Guarantee::Qos1AtLeastOnce);
+}
+
+#[test]
+fn topic_alias_leak_breaks_topic_aliases() {
+    caught(PROPERTIES, "topic-alias-leak", Guarantee::TopicAliases);
+}
+
+#[test]
+fn user_properties_dropped_breaks_message_properties() {
+    caught(PROPERTIES, "user-properties-dropped", Guarantee::MessageProperties);
+}
+
+#[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
     for yaml in [
         INFLIGHT,
@@ -327,6 +387,8 @@ fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
         RETAINED_CLEAR,
         SHARED_POOL,
         EXPIRY,
+        RECEIVE_MAXIMUM,
+        PROPERTIES,
     ] {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
@@ -484,4 +546,17 @@ fn retain_handling_ignored_is_caught_in_sleepy_sensors() {
         BrokerBug::RetainHandlingIgnored,
         Guarantee::Retained,
     );
+}
+
+#[test]
+fn v5_flow_bugs_are_caught_in_device_management() {
+    let cases = [
+        (BrokerBug::ReceiveMaximumExceeded, Guarantee::ReceiveMaximum),
+        (BrokerBug::FlowQuotaLeak, Guarantee::Qos2ExactlyOnce),
+        (BrokerBug::TopicAliasLeak, Guarantee::TopicAliases),
+        (BrokerBug::UserPropertiesDropped, Guarantee::MessageProperties),
+    ];
+    for (bug, guarantee) in cases {
+        caught_in_shipped("device-management.yaml", 10, bug, guarantee);
+    }
 }

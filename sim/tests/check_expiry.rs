@@ -82,6 +82,7 @@ impl Trace {
             retain,
             size: 32,
             expiry: Some(expiry),
+            props: None,
         };
         self.push(ms, "pub", publish);
         self.push(ms, "pub", Event::PublishSent { msg: msg.clone(), pid: n, qos: 1, dup: false });
@@ -111,6 +112,7 @@ impl Trace {
             retain,
             payload: None,
             expiry,
+            props: None,
         };
         self.push(ms, device, event)
     }

@@ -42,7 +42,7 @@ fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         (msg.clone(), topic.clone(), qos.clone(), any::<bool>()).prop_map(
             |(msg, topic, qos, retain)| {
-                Event::AppPublish { msg, topic, qos, retain, size: 32, expiry: None }
+                Event::AppPublish { msg, topic, qos, retain, size: 32, expiry: None, props: None }
             }
         ),
         (msg.clone(), 0u16..3, qos.clone(), any::<bool>())
@@ -58,7 +58,17 @@ fn event() -> impl Strategy<Value = Event> {
         (prop::option::of(msg.clone()), topic.clone(), qos.clone(), any::<bool>(), any::<bool>())
             .prop_map(|(msg, topic, qos, dup, retain)| {
                 let payload = msg.is_none().then(String::new);
-                Event::Delivered { msg, topic, qos, pid: 1, dup, retain, payload, expiry: None }
+                Event::Delivered {
+                    msg,
+                    topic,
+                    qos,
+                    pid: 1,
+                    dup,
+                    retain,
+                    payload,
+                    expiry: None,
+                    props: None,
+                }
             }),
         (any::<bool>(), any::<bool>()).prop_map(|(clean_session, session_present)| {
             Event::BrokerConnected { conn: 1, clean_session, session_present }

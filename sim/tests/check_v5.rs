@@ -66,7 +66,7 @@ impl Trace {
         self.push(
             s,
             device,
-            Event::Connected { session_present: present, session_expiry, will_delay },
+            Event::Connected { session_present: present, session_expiry, will_delay, limits: None },
         )
     }
 
@@ -90,6 +90,7 @@ impl Trace {
             retain: false,
             size: 32,
             expiry: None,
+            props: None,
         };
         self.push(s, "pub", publish);
         self.push(s, "pub", Event::PublishSent { msg: msg.clone(), pid: n, qos: 1, dup: false });
@@ -114,6 +115,7 @@ impl Trace {
             retain: false,
             payload: None,
             expiry: None,
+            props: None,
         };
         self.push(s, "sub", event)
     }

@@ -274,6 +274,7 @@ fn a_large_trace_gives_a_bounded_page() {
                 retain: false,
                 size: 16,
                 expiry: None,
+                props: None,
             }),
         ));
         records.push(Record::new(
@@ -307,6 +308,7 @@ fn a_large_trace_gives_a_bounded_page() {
                 retain: false,
                 payload: None,
                 expiry: None,
+                props: None,
             },
         ));
         records.push(Record::new(

@@ -83,6 +83,17 @@ fn qos2_heavy_loss_holds_over_seeds() {
 }
 
 #[test]
+fn device_management_holds_over_seeds() {
+    sweep(
+        "device_management_holds_over_seeds",
+        "device-management.yaml",
+        &seeds(1..=3),
+        Duration::from_secs(300),
+        &[],
+    );
+}
+
+#[test]
 fn flaky_farm_holds_over_seeds() {
     sweep(
         "flaky_farm_holds_over_seeds",

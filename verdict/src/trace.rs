@@ -83,6 +83,102 @@ pub enum Phase {
     End,
 }
 
+/// MQTT 5.0: what a device's CONNECT announced and what the broker's CONNACK answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The device's Receive Maximum: unacknowledged QoS 1 and 2 PUBLISH packets it accepts.
+    pub receive_maximum: u16,
+    /// The device's Maximum Packet Size, if it announced one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_packet_size: Option<u32>,
+    /// The device's Topic Alias Maximum (0: the broker may use no alias).
+    pub topic_alias_maximum: u16,
+    /// The broker's Receive Maximum (65,535 when CONNACK has none).
+    pub server_receive_maximum: u16,
+    /// The broker's Maximum Packet Size, if it announced one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_maximum_packet_size: Option<u32>,
+    /// The broker's Topic Alias Maximum.
+    pub server_topic_alias_maximum: u16,
+}
+
+/// MQTT 5.0 properties of an application message as a device published or received it (the
+/// ones the checker judges; Message Expiry and Subscription Identifiers are not here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageProps {
+    /// Payload Format Indicator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format: Option<u8>,
+    /// Content Type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Response Topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_topic: Option<String>,
+    /// Correlation Data, as text (invalid UTF-8 replaced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<String>,
+    /// User Properties, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user: Vec<(String, String)>,
+    /// The Topic Alias the PUBLISH carried (a delivery only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<u16>,
+}
+
+impl MessageProps {
+    /// The properties of a PUBLISH the checker judges, or `None` when it has none of them.
+    pub fn of(properties: &mqttsim_codec::Properties) -> Option<Box<MessageProps>> {
+        use mqttsim_codec::Property as P;
+        let mut out = MessageProps::default();
+        for p in properties.iter() {
+            match p {
+                P::PayloadFormatIndicator(v) => out.payload_format = Some(*v),
+                P::ContentType(v) => out.content_type = Some(v.clone()),
+                P::ResponseTopic(v) => out.response_topic = Some(v.clone()),
+                P::CorrelationData(v) => {
+                    out.correlation = Some(String::from_utf8_lossy(v).into_owned());
+                }
+                P::UserProperty(k, v) => out.user.push((k.clone(), v.clone())),
+                P::TopicAlias(v) => out.alias = Some(*v),
+                _ => {}
+            }
+        }
+        (out != MessageProps::default()).then(|| Box::new(out))
+    }
+
+    /// The same properties without the Topic Alias (which belongs to one connection).
+    pub fn without_alias(&self) -> MessageProps {
+        MessageProps { alias: None, ..self.clone() }
+    }
+}
+
+impl fmt::Display for MessageProps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(v) = self.payload_format {
+            parts.push(format!("format={v}"));
+        }
+        if let Some(v) = &self.content_type {
+            parts.push(format!("content_type={v:?}"));
+        }
+        if let Some(v) = &self.response_topic {
+            parts.push(format!("response_topic={v}"));
+        }
+        if let Some(v) = &self.correlation {
+            parts.push(format!("correlation={v:?}"));
+        }
+        if !self.user.is_empty() {
+            let user: Vec<String> = self.user.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+            parts.push(format!("user=[{}]", user.join(",")));
+        }
+        if let Some(v) = self.alias {
+            parts.push(format!("alias={v}"));
+        }
+        write!(f, "{{{}}}", parts.join(" "))
+    }
+}
+
 /// Everything that can happen in a run. Field `ev` names the variant in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
@@ -94,19 +190,28 @@ pub enum Event {
     TcpFailed { error: String },
     /// CONNACK accepted the connection. On a 5.0 connection, `session_expiry` is the Session
     /// Expiry Interval in force, in seconds: the client's, or the one CONNACK imposed; and
-    /// `will_delay` the Will Delay Interval of its Will, in seconds, when it has one.
+    /// `will_delay` the Will Delay Interval of its Will, in seconds, when it has one; `limits`
+    /// what the device's CONNECT announced and what the CONNACK answered.
     Connected {
         session_present: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session_expiry: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         will_delay: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limits: Option<Limits>,
     },
     /// CONNACK refused the connection with this reason code.
     Refused { code: u8 },
     /// The device's connection ended, for this reason (`transport-lost`, `keepalive-timeout`,
-    /// `client-disconnect`, `connect-timeout`, `refused`, `protocol`, `decode`, ...).
-    Closed { reason: String },
+    /// `client-disconnect`, `connect-timeout`, `refused`, `protocol`, `decode`, ...). For MQTT
+    /// 5.0, `code` is the reason code of the DISCONNECT the device sent (a protocol or decode
+    /// error) or received (a server DISCONNECT).
+    Closed {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u8>,
+    },
     /// The broker did not keep the session while messages were in flight: `resent` are sent
     /// again as new messages, `released` count as delivered (PUBREC had arrived).
     SessionLost { resent: Vec<String>, released: Vec<String> },
@@ -134,6 +239,9 @@ pub enum Event {
         size: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expiry: Option<u32>,
+        /// MQTT 5.0: the message's properties, when it has any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        props: Option<Box<MessageProps>>,
     },
     /// A PUBLISH of message `msg` was put on the wire (a resend has `dup` set or follows a lost
     /// session).
@@ -153,6 +261,10 @@ pub enum Event {
         payload: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expiry: Option<u32>,
+        /// MQTT 5.0: the properties the PUBLISH carried, when it carried any of those
+        /// [`MessageProps`] holds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        props: Option<Box<MessageProps>>,
     },
     /// The publisher's message `msg` is complete (PUBACK for QoS 1, PUBCOMP for QoS 2).
     Acked { msg: String, pid: u16, qos: u8 },
@@ -214,6 +326,9 @@ pub enum Event {
         dup: Option<bool>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retain: Option<bool>,
+        /// MQTT 5.0: the packet's size in bytes, fixed header included.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u32>,
     },
     /// The device read a control packet from its connection (same fields as `PacketSent`).
     PacketReceived {
@@ -226,6 +341,9 @@ pub enum Event {
         dup: Option<bool>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retain: Option<bool>,
+        /// MQTT 5.0: the packet's size in bytes, fixed header included.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u32>,
     },
 
     // ----- links and faults -----
@@ -294,6 +412,11 @@ impl Event {
 
     /// A packet-level record of `packet`, sent by the device (`sent`) or received by it.
     pub fn packet(packet: &mqttsim_codec::Packet, sent: bool) -> Event {
+        Event::packet_sized(packet, sent, None)
+    }
+
+    /// A packet-level record of `packet` and its size in bytes (recorded for MQTT 5.0).
+    pub fn packet_sized(packet: &mqttsim_codec::Packet, sent: bool, size: Option<u32>) -> Event {
         use mqttsim_codec::Packet as P;
         let (name, pid) = match packet {
             P::Connect(_) => ("CONNECT", None),
@@ -321,9 +444,9 @@ impl Event {
         let dup = publish.map(|p| p.dup);
         let retain = publish.map(|p| p.retain);
         if sent {
-            Event::PacketSent { packet, pid, qos, dup, retain }
+            Event::PacketSent { packet, pid, qos, dup, retain, size }
         } else {
-            Event::PacketReceived { packet, pid, qos, dup, retain }
+            Event::PacketReceived { packet, pid, qos, dup, retain, size }
         }
     }
 }
@@ -374,15 +497,28 @@ impl fmt::Display for Summary<'_> {
         match self.0 {
             Event::ConnectAttempt { attempt } => write!(f, "CONNECT attempt={attempt}"),
             Event::TcpFailed { error } => write!(f, "TCP failed: {error}"),
-            Event::Connected { session_present, session_expiry, will_delay } => {
+            Event::Connected { session_present, session_expiry, will_delay, limits } => {
                 write!(f, "CONNACK ok session_present={}", bit(*session_present))?;
                 if let Some(e) = session_expiry {
                     write!(f, " session_expiry={e}s")?;
                 }
-                match will_delay {
-                    Some(d) => write!(f, " will_delay={d}s"),
-                    None => Ok(()),
+                if let Some(d) = will_delay {
+                    write!(f, " will_delay={d}s")?;
                 }
+                if let Some(l) = limits {
+                    let size = |s: Option<u32>| s.map_or("-".to_owned(), |s| s.to_string());
+                    write!(
+                        f,
+                        " device: rm={} mps={} tam={} broker: rm={} mps={} tam={}",
+                        l.receive_maximum,
+                        size(l.maximum_packet_size),
+                        l.topic_alias_maximum,
+                        l.server_receive_maximum,
+                        size(l.server_maximum_packet_size),
+                        l.server_topic_alias_maximum
+                    )?;
+                }
+                Ok(())
             }
             Event::DisconnectSent { reason, session_expiry } => {
                 write!(f, "DISCONNECT reason=0x{reason:02X}")?;
@@ -392,7 +528,13 @@ impl fmt::Display for Summary<'_> {
                 }
             }
             Event::Refused { code } => write!(f, "CONNACK refused code=0x{code:02X}"),
-            Event::Closed { reason } => write!(f, "closed: {reason}"),
+            Event::Closed { reason, code } => {
+                write!(f, "closed: {reason}")?;
+                if let Some(code) = code {
+                    write!(f, " (reason code 0x{code:02X})")?;
+                }
+                Ok(())
+            }
             Event::SessionLost { resent, released } => write!(
                 f,
                 "session lost resent=[{}] released=[{}]",
@@ -403,21 +545,24 @@ impl fmt::Display for Summary<'_> {
                 let codes: Vec<String> = codes.iter().map(|c| format!("0x{c:02X}")).collect();
                 write!(f, "SUBACK [{}]", codes.join(","))
             }
-            Event::AppPublish { msg, topic, qos, retain, size, expiry } => {
+            Event::AppPublish { msg, topic, qos, retain, size, expiry, props } => {
                 write!(
                     f,
                     "publish q{qos} retain={} size={size} topic={topic} id={msg}",
                     bit(*retain)
                 )?;
-                match expiry {
-                    Some(e) => write!(f, " expiry={e}s"),
-                    None => Ok(()),
+                if let Some(e) = expiry {
+                    write!(f, " expiry={e}s")?;
                 }
+                if let Some(props) = props {
+                    write!(f, " props={props}")?;
+                }
+                Ok(())
             }
             Event::PublishSent { msg, pid, qos, dup } => {
                 write!(f, "PUBLISH q{qos} pid={pid} dup={} id={msg}", bit(*dup))
             }
-            Event::Delivered { msg, topic, qos, pid, dup, retain, payload, expiry } => {
+            Event::Delivered { msg, topic, qos, pid, dup, retain, payload, expiry, props } => {
                 write!(
                     f,
                     "PUBLISH q{qos} pid={pid} dup={} retain={} topic={topic}",
@@ -432,6 +577,9 @@ impl fmt::Display for Summary<'_> {
                 }
                 if let Some(expiry) = expiry {
                     write!(f, " expiry={expiry}s")?;
+                }
+                if let Some(props) = props {
+                    write!(f, " props={props}")?;
                 }
                 Ok(())
             }
@@ -480,8 +628,8 @@ impl fmt::Display for Summary<'_> {
             Event::BrokerRestart { phase: Phase::End, state } => {
                 write!(f, "BROKER RESTARTED (state {state})")
             }
-            Event::PacketSent { packet, pid, qos, dup, retain }
-            | Event::PacketReceived { packet, pid, qos, dup, retain } => {
+            Event::PacketSent { packet, pid, qos, dup, retain, size }
+            | Event::PacketReceived { packet, pid, qos, dup, retain, size } => {
                 f.write_str(packet)?;
                 if let Some(q) = qos {
                     write!(f, " q{q}")?;
@@ -494,6 +642,9 @@ impl fmt::Display for Summary<'_> {
                 }
                 if let Some(retain) = retain {
                     write!(f, " retain={}", bit(*retain))?;
+                }
+                if let Some(size) = size {
+                    write!(f, " size={size}")?;
                 }
                 Ok(())
             }

@@ -76,6 +76,10 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::RetainedExpiryIgnored, "v5-retained-message-expiry"),
         (PlantedBug::ExpiryNotDecremented, "v5-message-expiry-counts-down"),
         (PlantedBug::RetainHandlingIgnored, "v5-retain-handling-2"),
+        (PlantedBug::ReceiveMaximumExceeded, "v5-receive-maximum"),
+        (PlantedBug::FlowQuotaLeak, "v5-send-quota-after-resumptions"),
+        (PlantedBug::TopicAliasLeak, "v5-no-topic-alias-outbound"),
+        (PlantedBug::UserPropertiesDropped, "v5-message-properties-forwarded"),
     ];
     // Bugs no conformance check can catch honestly, with the reason.
     let uncaught: &[(PlantedBug, &str)] = &[(

@@ -131,9 +131,19 @@ fn single_device(group: &DeviceGroup, i: usize, names: &mut BTreeSet<String>) ->
     }
     for p in &mut single.publish {
         p.topic = literal(&p.topic);
+        for u in &mut p.user_properties {
+            u.key = literal(&u.key);
+            u.value = literal(&u.value);
+        }
+        if let Some(r) = &mut p.request {
+            r.response_topic = literal(&r.response_topic);
+        }
     }
     for s in &mut single.subscribe {
         s.filter = literal(&s.filter);
+    }
+    if let Some(r) = &mut single.respond {
+        r.to = literal(&r.to);
     }
     single.start.at = TimeSpan(start_of(group, i));
     single.start.stagger = TimeSpan::default();

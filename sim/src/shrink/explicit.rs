@@ -121,6 +121,11 @@ fn only(expect: &Expectations, guarantee: Guarantee) -> Expectations {
         Guarantee::NoLocal => out.no_local = expect.no_local,
         Guarantee::Sessions => out.sessions = expect.sessions,
         Guarantee::MessageExpiry => out.message_expiry = expect.message_expiry,
+        Guarantee::ReceiveMaximum => out.receive_maximum = expect.receive_maximum,
+        Guarantee::MaximumPacketSize => out.maximum_packet_size = expect.maximum_packet_size,
+        Guarantee::TopicAliases => out.topic_aliases = expect.topic_aliases,
+        Guarantee::MessageProperties => out.message_properties = expect.message_properties,
+        Guarantee::RequestResponse => out.request_response = expect.request_response,
     }
     out
 }

@@ -52,7 +52,7 @@ pub struct PlantedBugCase {
 }
 
 /// Every planted bug's catching scenario.
-pub const PLANTED_BUG_CASES: [PlantedBugCase; 21] = [
+pub const PLANTED_BUG_CASES: [PlantedBugCase; 25] = [
     PlantedBugCase {
         bug: BrokerBug::ForgetInflightOnReconnect,
         file: "flaky-farm.yaml",
@@ -178,6 +178,30 @@ pub const PLANTED_BUG_CASES: [PlantedBugCase; 21] = [
         file: "sleepy-sensors.yaml",
         minutes: 10,
         guarantee: Guarantee::Retained,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::ReceiveMaximumExceeded,
+        file: "device-management.yaml",
+        minutes: 10,
+        guarantee: Guarantee::ReceiveMaximum,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::FlowQuotaLeak,
+        file: "device-management.yaml",
+        minutes: 10,
+        guarantee: Guarantee::Qos2ExactlyOnce,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::TopicAliasLeak,
+        file: "device-management.yaml",
+        minutes: 10,
+        guarantee: Guarantee::TopicAliases,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::UserPropertiesDropped,
+        file: "device-management.yaml",
+        minutes: 10,
+        guarantee: Guarantee::MessageProperties,
     },
 ];
 

@@ -10,8 +10,9 @@ use std::fmt::Write as _;
 use crate::scenario::{
     Bound, BrokerSpec, Burst, Credentials, DeviceGroup, EventRate, Expectations, ExpectedLoss,
     FaultSpec, Flapping, KeepaliveSpec, Latency, LinkSpec, Liveness, ProtocolVersion, PublishSpec,
-    QueueSpec, RandomFaults, Ratio, ReconnectSpec, Resubscribe, Retransmission, Scenario, Site,
-    StartSpec, SubscribeSpec, Target, TimeSpan, WillSpec,
+    QueueSpec, RandomFaults, Ratio, ReconnectSpec, RequestSpec, RespondSpec, Resubscribe,
+    Retransmission, Scenario, Site, StartSpec, SubscribeSpec, Target, TimeSpan, UserPropertySpec,
+    WillSpec,
 };
 
 /// The scenario as YAML text, ending with a newline.
@@ -149,7 +150,16 @@ fn qos(q: crate::scenario::Qos) -> String {
 }
 
 fn broker_spec(b: &BrokerSpec) -> Fields {
-    let BrokerSpec { state, max_inflight, max_queued, keepalive, bugs } = b;
+    let BrokerSpec {
+        state,
+        max_inflight,
+        max_queued,
+        keepalive,
+        bugs,
+        receive_maximum,
+        max_packet_size,
+        topic_alias_maximum,
+    } = b;
     let default = BrokerSpec::default();
     let mut f = Fields::new();
     if *state != default.state {
@@ -174,6 +184,15 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
     }
     if !bugs.is_empty() {
         f.push(("bugs", list(bugs.iter().map(kebab))));
+    }
+    if let Some(v) = receive_maximum {
+        f.push(("receive_maximum", v.to_string()));
+    }
+    if let Some(v) = max_packet_size {
+        f.push(("max_packet_size", v.to_string()));
+    }
+    if let Some(v) = topic_alias_maximum {
+        f.push(("topic_alias_maximum", v.to_string()));
     }
     f
 }
@@ -254,6 +273,11 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
         publish,
         subscribe,
         streams_from,
+        receive_maximum,
+        maximum_packet_size,
+        topic_alias_maximum,
+        topic_aliases,
+        respond,
     } = g;
     let mut f = vec![
         ("group", string(group)),
@@ -322,6 +346,24 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
             flow(&vec![("capacity", capacity.to_string()), ("policy", kebab(policy))]),
         ));
     }
+    let limits = [
+        ("receive_maximum", receive_maximum.map(u32::from)),
+        ("maximum_packet_size", *maximum_packet_size),
+        ("topic_alias_maximum", topic_alias_maximum.map(u32::from)),
+        ("topic_aliases", topic_aliases.map(u32::from)),
+    ];
+    for (key, value) in limits {
+        if let Some(v) = value {
+            f.push((key, v.to_string()));
+        }
+    }
+    if let Some(RespondSpec { to, qos: q, payload_size }) = respond {
+        let mut r = vec![("to", string(to.as_str())), ("qos", qos(*q))];
+        if *payload_size != 32 {
+            r.push(("payload_size", payload_size.to_string()));
+        }
+        f.push(("respond", flow(&r)));
+    }
     let mut first = true;
     for (key, value) in f {
         let lead = if first { "  - " } else { "    " };
@@ -353,7 +395,19 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
 }
 
 fn publish_fields(p: &PublishSpec) -> Fields {
-    let PublishSpec { topic, qos: q, retain, payload_size, every, burst, expiry } = p;
+    let PublishSpec {
+        topic,
+        qos: q,
+        retain,
+        payload_size,
+        every,
+        burst,
+        user_properties,
+        content_type,
+        payload_format,
+        request,
+        expiry,
+    } = p;
     let mut f = vec![("topic", string(topic.as_str())), ("qos", qos(*q))];
     if *retain {
         f.push(("retain", "true".to_owned()));
@@ -367,6 +421,21 @@ fn publish_fields(p: &PublishSpec) -> Fields {
     }
     if let Some(expiry) = expiry {
         f.push(("expiry", span(*expiry)));
+    }
+    if !user_properties.is_empty() {
+        let items = user_properties.iter().map(|UserPropertySpec { key, value }| {
+            flow(&vec![("key", string(key.as_str())), ("value", string(value.as_str()))])
+        });
+        f.push(("user_properties", list(items)));
+    }
+    if let Some(c) = content_type {
+        f.push(("content_type", string(c)));
+    }
+    if let Some(p) = payload_format {
+        f.push(("payload_format", kebab(p)));
+    }
+    if let Some(RequestSpec { response_topic }) = request {
+        f.push(("request", flow(&vec![("response_topic", string(response_topic.as_str()))])));
     }
     f
 }
@@ -473,6 +542,11 @@ fn expectations(e: &Expectations) -> Fields {
         no_local,
         sessions,
         message_expiry,
+        receive_maximum,
+        maximum_packet_size,
+        topic_aliases,
+        message_properties,
+        request_response,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -488,6 +562,11 @@ fn expectations(e: &Expectations) -> Fields {
         ("shared_redistribution", shared_redistribution),
         ("no_local", no_local),
         ("message_expiry", message_expiry),
+        ("receive_maximum", receive_maximum),
+        ("maximum_packet_size", maximum_packet_size),
+        ("topic_aliases", topic_aliases),
+        ("message_properties", message_properties),
+        ("request_response", request_response),
     ];
     for (key, value) in flags {
         if let Some(v) = value {

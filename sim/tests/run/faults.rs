@@ -11,7 +11,7 @@ use crate::helpers::{is_will, of, run, scenario, secs};
 fn assert_no_stream_damage(records: &[Record]) {
     for r in records {
         match &r.event {
-            Event::Closed { reason } => assert!(
+            Event::Closed { reason, .. } => assert!(
                 !reason.starts_with("decode") && !reason.starts_with("protocol"),
                 "a device saw a damaged stream: {r:?}"
             ),
@@ -100,7 +100,7 @@ fn blackout_leaves_a_half_open_connection_the_broker_ends_with_the_will() {
     let closed = of(&records, "tracker")
         .find(|r| matches!(r.event, Event::Closed { .. }))
         .expect("the device closes");
-    assert_eq!(closed.event, Event::Closed { reason: "keepalive-timeout".into() });
+    assert_eq!(closed.event, Event::Closed { reason: "keepalive-timeout".into(), code: None });
     assert!(closed.t_us > will.t_us, "the device was half-open when the broker gave up");
     let heard = of(&records, "monitor").any(|r| {
         matches!(&r.event, Event::Delivered { topic, payload: Some(p), .. }

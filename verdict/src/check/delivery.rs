@@ -252,6 +252,13 @@ pub(crate) fn check(
                 crate::trace::Event::BrokerDropped { reason, .. } if reason == "qos0-offline" => {
                     LossReason::BrokerQos0Offline
                 }
+                // MQTT 5.0: the copy would not fit the subscriber's Maximum Packet Size
+                // [MQTT-3.1.2-25].
+                crate::trace::Event::BrokerDropped { reason, .. }
+                    if reason == "packet-too-large" =>
+                {
+                    LossReason::TooLargeForSubscriber
+                }
                 _ => LossReason::BrokerQueueFull,
             };
             let at = facts.records[drop].t_us as f64 / 1e6;

@@ -58,6 +58,10 @@ pub(crate) struct DeviceInfo {
     pub will_delay_s: u32,
     /// The Retain Handling of each of its filters (5.0; 0 otherwise).
     pub retain_handling: BTreeMap<String, u8>,
+    /// MQTT 5.0: topic aliases the device uses towards the broker.
+    pub topic_aliases: u16,
+    /// MQTT 5.0: the filter it answers requests on.
+    pub respond: Option<String>,
 }
 
 /// The Will a device registers.
@@ -361,6 +365,8 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                 session_expiry_s,
                 will_delay_s,
                 retain_handling,
+                topic_aliases: group.topic_aliases.unwrap_or(0),
+                respond: group.respond.as_ref().map(|r| group.expand(&r.to, i)),
             };
             out.insert(group.client_id(i), info);
         }
@@ -490,7 +496,7 @@ impl<'r> Facts<'r> {
                 Event::ConnectAttempt { .. } => {
                     f.first_attempt.entry(device).or_insert(t);
                 }
-                Event::AppPublish { msg, topic, qos, retain, size, expiry } => {
+                Event::AppPublish { msg, topic, qos, retain, size, expiry, .. } => {
                     let candidates = matching(&live, &routes, topic, Some(device), &f.devices);
                     let message = AppMessage {
                         publisher: device,
@@ -848,7 +854,7 @@ impl<'r> Facts<'r> {
                     routes.remove(filter, device);
                     live.entry(device).or_default().subs.remove(filter.as_str());
                 }
-                Event::Delivered { msg, topic, qos, pid, dup, retain, payload, expiry } => {
+                Event::Delivered { msg, topic, qos, pid, dup, retain, payload, expiry, .. } => {
                     let is_it = |i: usize| {
                         let a = &f.accepts[i];
                         a.topic == topic

@@ -55,18 +55,24 @@
 //! - `shared`: MQTT 5.0 shared subscriptions (each message to one member of its group, the
 //!   redistribution the standard recommends) and No Local.
 //! - `routes`: the oracle's own tree of subscriptions, to route each message cheaply.
+//! - `flow`: MQTT 5.0 Receive Maximum and Maximum Packet Size towards each device.
+//! - `aliases`: MQTT 5.0 topic aliases, both ways.
+//! - `properties`: MQTT 5.0 message properties forwarded unchanged, and request/response.
 //! - `coverage`: the protocol situations the run went through.
 //! - `sessions`: when each session ends (5.0: its Session Expiry Interval), and that nothing of
 //!   an ended session is resumed or delivered to the next one.
 //! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
 
+mod aliases;
 mod coverage;
 mod delivery;
 mod due;
 mod expiry;
 mod facts;
+mod flow;
 mod liveness;
 mod order;
+mod properties;
 mod retained;
 mod routes;
 mod sessions;
@@ -207,6 +213,12 @@ pub fn warnings(scenario: &Scenario, records: &[Record], verdict: &Verdict) -> V
     }
     out
 }
+
+/// A rule's findings, and what it had nothing of to judge, if anything.
+type RuleResult = (verdict::Findings, Option<String>);
+
+/// A 5.0 rule: whether `expect:` asks for it, its guarantee, and the rule.
+type V5Rule<'a> = (Option<bool>, Guarantee, &'a dyn Fn() -> RuleResult);
 
 /// What a guarantee had nothing of, when `none` holds.
 fn missing(none: bool, what: &str) -> Option<String> {
@@ -380,6 +392,29 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
         }
         _ => not_checked(Guarantee::MessageExpiry, unasked),
     });
+    // MQTT 5.0 rules, each judged from what the devices saw.
+    let v5_rules: [V5Rule<'_>; 5] = [
+        (expect.receive_maximum, Guarantee::ReceiveMaximum, &|| flow::receive_maximum(&facts)),
+        (expect.maximum_packet_size, Guarantee::MaximumPacketSize, &|| {
+            flow::maximum_packet_size(&facts)
+        }),
+        (expect.topic_aliases, Guarantee::TopicAliases, &|| aliases::check(&facts)),
+        (expect.message_properties, Guarantee::MessageProperties, &|| {
+            properties::message_properties(&facts)
+        }),
+        (expect.request_response, Guarantee::RequestResponse, &|| {
+            properties::request_response(&facts, &undelivered)
+        }),
+    ];
+    for (asked, guarantee, rule) in v5_rules {
+        outcomes.push(match asked {
+            Some(true) => {
+                let (findings, missing) = rule();
+                findings.into_outcome(missing)
+            }
+            _ => not_checked(guarantee, unasked),
+        });
+    }
     Verdict {
         outcomes,
         counts,

@@ -47,11 +47,21 @@ pub enum Guarantee {
     /// `message_expiry` (MQTT 5.0): never delivered after the Message Expiry Interval, the
     /// interval forwarded reduced by the time at the broker [MQTT-3.3.2-5, MQTT-3.3.2-6].
     MessageExpiry,
+    /// `receive_maximum` (MQTT 5.0) [MQTT-3.3.4-9].
+    ReceiveMaximum,
+    /// `maximum_packet_size` (MQTT 5.0) [MQTT-3.1.2-24].
+    MaximumPacketSize,
+    /// `topic_aliases` (MQTT 5.0).
+    TopicAliases,
+    /// `message_properties` (MQTT 5.0).
+    MessageProperties,
+    /// `request_response` (MQTT 5.0).
+    RequestResponse,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 13] = [
+    pub const ALL: [Guarantee; 18] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -65,6 +75,11 @@ impl Guarantee {
         Guarantee::NoLocal,
         Guarantee::Sessions,
         Guarantee::MessageExpiry,
+        Guarantee::ReceiveMaximum,
+        Guarantee::MaximumPacketSize,
+        Guarantee::TopicAliases,
+        Guarantee::MessageProperties,
+        Guarantee::RequestResponse,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -83,6 +98,11 @@ impl Guarantee {
             Guarantee::NoLocal => "no_local",
             Guarantee::Sessions => "sessions",
             Guarantee::MessageExpiry => "message_expiry",
+            Guarantee::ReceiveMaximum => "receive_maximum",
+            Guarantee::MaximumPacketSize => "maximum_packet_size",
+            Guarantee::TopicAliases => "topic_aliases",
+            Guarantee::MessageProperties => "message_properties",
+            Guarantee::RequestResponse => "request_response",
         }
     }
 }

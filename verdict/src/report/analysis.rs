@@ -541,14 +541,23 @@ fn step(r: &Record, lane: usize) -> Step {
         Event::Refused { code } => {
             (BROKER, lane, StepKind::Arrow, format!("CONNACK refused 0x{code:02X}"))
         }
-        Event::Closed { reason } => (lane, lane, StepKind::Bad, format!("closed: {reason}")),
+        // An MQTT 5.0 reason code says what went wrong in one byte: show it first.
+        Event::Closed { reason, code: Some(code) } => {
+            (lane, lane, StepKind::Bad, format!("closed 0x{code:02X}: {reason}"))
+        }
+        Event::Closed { reason, code: None } => {
+            (lane, lane, StepKind::Bad, format!("closed: {reason}"))
+        }
         Event::SessionLost { resent, released } => (
             lane,
             lane,
             StepKind::Bad,
             format!("session lost: {} resent, {} released", resent.len(), released.len()),
         ),
-        Event::Suback { codes } => (BROKER, lane, StepKind::Arrow, format!("SUBACK {codes:?}")),
+        Event::Suback { codes } => {
+            let codes: Vec<String> = codes.iter().map(|c| format!("0x{c:02X}")).collect();
+            (BROKER, lane, StepKind::Arrow, format!("SUBACK [{}]", codes.join(",")))
+        }
         Event::DisconnectSent { reason, .. } => {
             (lane, BROKER, StepKind::Arrow, format!("DISCONNECT 0x{reason:02X}"))
         }

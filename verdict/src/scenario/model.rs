@@ -116,6 +116,16 @@ pub enum BrokerBug {
     /// MQTT 5.0: the broker sends retained messages on every subscription, whatever its Retain
     /// Handling [MQTT-3.3.1-10, MQTT-3.3.1-11].
     RetainHandlingIgnored,
+    /// MQTT 5.0: the broker ignores a client's Receive Maximum and sends as many unacknowledged
+    /// QoS 1 and 2 messages as its own in-flight window allows.
+    ReceiveMaximumExceeded,
+    /// MQTT 5.0: each time a client resumes its session, one slot of its send quota is never
+    /// given back, until nothing at QoS 1 or 2 is sent to it any more.
+    FlowQuotaLeak,
+    /// MQTT 5.0: the broker forwards the publisher's Topic Alias to subscribers.
+    TopicAliasLeak,
+    /// MQTT 5.0: the broker forwards messages without their User Properties.
+    UserPropertiesDropped,
 }
 
 /// The reference broker's settings.
@@ -132,6 +142,15 @@ pub struct BrokerSpec {
     pub keepalive: KeepaliveSpec,
     /// Bugs to plant, by name, for checker self-tests.
     pub bugs: Vec<BrokerBug>,
+    /// MQTT 5.0 only: the Receive Maximum the broker announces in CONNACK, how many QoS 2
+    /// messages a client may have unacknowledged towards it (default 1000).
+    pub receive_maximum: Option<u16>,
+    /// MQTT 5.0 only: the Maximum Packet Size the broker announces in CONNACK, in bytes
+    /// (default 1 MiB); a 5.0 client drops a larger message instead of sending it.
+    pub max_packet_size: Option<u32>,
+    /// MQTT 5.0 only: the Topic Alias Maximum the broker announces in CONNACK (default 10); 0
+    /// refuses topic aliases from clients.
+    pub topic_alias_maximum: Option<u16>,
 }
 
 impl Default for BrokerSpec {
@@ -142,6 +161,9 @@ impl Default for BrokerSpec {
             max_queued: 1000,
             keepalive: KeepaliveSpec::default(),
             bugs: Vec::new(),
+            receive_maximum: None,
+            max_packet_size: None,
+            topic_alias_maximum: None,
         }
     }
 }
@@ -403,6 +425,21 @@ pub struct DeviceGroup {
     /// What the devices subscribe to.
     #[serde(default)]
     pub subscribe: Vec<SubscribeSpec>,
+    /// MQTT 5.0 only: the Receive Maximum the devices announce, how many unacknowledged QoS 1
+    /// and 2 messages the broker may send them at once (default 64).
+    pub receive_maximum: Option<u16>,
+    /// MQTT 5.0 only: the Maximum Packet Size the devices announce, in bytes (default 1 MiB);
+    /// the broker drops a message that would be larger instead of sending it.
+    pub maximum_packet_size: Option<u32>,
+    /// MQTT 5.0 only: the Topic Alias Maximum the devices announce, how many topic aliases the
+    /// broker may use towards them (default 0: none).
+    pub topic_alias_maximum: Option<u16>,
+    /// MQTT 5.0 only: how many topic aliases the devices use towards the broker (at most the
+    /// broker's Topic Alias Maximum): the first topics each connection publishes get one.
+    pub topic_aliases: Option<u16>,
+    /// MQTT 5.0 only: the devices answer requests: every message they receive on this filter
+    /// that carries a Response Topic is answered there, with its Correlation Data.
+    pub respond: Option<RespondSpec>,
     /// The index of the first device's random streams (the others follow), instead of its
     /// position in the fleet. `mqtt-sim shrink` writes it so that a device keeps the randomness
     /// it had in the run being shrunk when devices before it are removed.
@@ -552,6 +589,69 @@ pub struct PublishSpec {
     pub burst: Option<Burst>,
     /// MQTT 5.0 only: the Message Expiry Interval of every message (whole seconds).
     pub expiry: Option<TimeSpan>,
+    /// MQTT 5.0 only: User Properties of every message, in order (names may repeat).
+    #[serde(default)]
+    pub user_properties: Vec<UserPropertySpec>,
+    /// MQTT 5.0 only: the Content Type of every message (a MIME type, say).
+    pub content_type: Option<String>,
+    /// MQTT 5.0 only: the Payload Format Indicator: `utf8` (the payloads are text) or `bytes`.
+    pub payload_format: Option<PayloadFormat>,
+    /// MQTT 5.0 only: every message is a request: it carries this Response Topic and, as its
+    /// Correlation Data, its own message id.
+    pub request: Option<RequestSpec>,
+}
+
+/// One User Property of a published message.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPropertySpec {
+    /// The name (a template).
+    pub key: Template,
+    /// The value (a template).
+    pub value: Template,
+}
+
+/// The Payload Format Indicator of published messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadFormat {
+    /// Payload Format Indicator 0: unspecified bytes.
+    Bytes,
+    /// Payload Format Indicator 1: UTF-8 text.
+    Utf8,
+}
+
+impl PayloadFormat {
+    /// The indicator's value on the wire.
+    pub fn indicator(self) -> u8 {
+        match self {
+            PayloadFormat::Bytes => 0,
+            PayloadFormat::Utf8 => 1,
+        }
+    }
+}
+
+/// The request side of a request/response pattern.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// The Response Topic template: where the answer is wanted. The group must subscribe to a
+    /// filter that matches it.
+    pub response_topic: Template,
+}
+
+/// The responding side of a request/response pattern.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RespondSpec {
+    /// The filter the requests come on (a template); the devices subscribe to it.
+    pub to: Template,
+    /// The QoS of the subscription and of each response.
+    #[serde(default)]
+    pub qos: Qos,
+    /// The size of each response's payload in bytes.
+    #[serde(default = "default_payload_size")]
+    pub payload_size: u32,
 }
 
 fn default_payload_size() -> u32 {
@@ -917,6 +1017,20 @@ pub struct Expectations {
     /// MQTT 5.0: no message is delivered after its Message Expiry Interval, and the interval
     /// forwarded is reduced by the time the message waited at the broker.
     pub message_expiry: Option<bool>,
+    /// MQTT 5.0: the broker never has more unacknowledged QoS 1 and 2 messages towards a
+    /// device than the device's Receive Maximum.
+    pub receive_maximum: Option<bool>,
+    /// MQTT 5.0: the broker never sends a device a packet larger than its Maximum Packet Size.
+    pub maximum_packet_size: Option<bool>,
+    /// MQTT 5.0: topic aliases resolve to the right topic both ways, and the broker uses none a
+    /// device did not allow.
+    pub topic_aliases: Option<bool>,
+    /// MQTT 5.0: User Properties, Content Type, Payload Format Indicator, Response Topic and
+    /// Correlation Data reach every subscriber unchanged and in order.
+    pub message_properties: Option<bool>,
+    /// MQTT 5.0: every request delivered to a responder is answered on its Response Topic with
+    /// its Correlation Data, and the answer reaches the requester.
+    pub request_response: Option<bool>,
 }
 
 /// The liveness property.
@@ -986,6 +1100,9 @@ pub enum LossReason {
     /// MQTT 5.0: its Message Expiry Interval ran out before the trace shows the broker had its
     /// chance to deliver it (allowed loss) [MQTT-3.3.2-5].
     Expired,
+    /// MQTT 5.0: the broker dropped the copy because it would have exceeded the subscriber's
+    /// Maximum Packet Size, as the standard requires [MQTT-3.1.2-25] (allowed loss).
+    TooLargeForSubscriber,
 }
 
 /// The three classes of [`LossReason`].
@@ -1002,7 +1119,7 @@ pub enum LossClass {
 
 impl LossReason {
     /// Every reason, in report order.
-    pub const ALL: [LossReason; 11] = [
+    pub const ALL: [LossReason; 12] = [
         LossReason::Lost,
         LossReason::AtMostOnce,
         LossReason::BrokerQueueFull,
@@ -1014,6 +1131,7 @@ impl LossReason {
         LossReason::SubscriberAway,
         LossReason::InFlightAtEnd,
         LossReason::SessionExpired,
+        LossReason::TooLargeForSubscriber,
     ];
 
     /// The kebab-case name used in scenarios and reports.
@@ -1030,6 +1148,7 @@ impl LossReason {
             LossReason::Lost => "lost",
             LossReason::SessionExpired => "session-expired",
             LossReason::Expired => "expired",
+            LossReason::TooLargeForSubscriber => "too-large-for-subscriber",
         }
     }
 
@@ -1049,7 +1168,8 @@ impl LossReason {
             | LossReason::BrokerQos0Offline
             | LossReason::PublisherDropped
             | LossReason::PublisherLostState
-            | LossReason::Expired => LossClass::AllowedLoss,
+            | LossReason::Expired
+            | LossReason::TooLargeForSubscriber => LossClass::AllowedLoss,
             LossReason::SessionEnded
             | LossReason::SubscriberAway
             | LossReason::InFlightAtEnd

@@ -104,7 +104,7 @@ pub(crate) fn validate(s: &Scenario) -> Check {
                      the standard accepts",
                     "leave out only reasons you accept: at-most-once, broker-queue-full, \
                      broker-qos0-offline, publisher-dropped, publisher-lost-state, session-ended, \
-                     subscriber-away, in-flight-at-end",
+                     subscriber-away, in-flight-at-end, too-large-for-subscriber",
                 );
             }
             if loss.excluding[..i].contains(reason) {
@@ -153,6 +153,50 @@ fn check_broker(s: &Scenario) -> Check {
             "broker.keepalive.grace",
             format!(
                 "keepalive grace {grace} is out of range: expected 1 to 10 (the standard uses 1.5)"
+            ),
+        );
+    }
+    let v5_fields = [
+        ("receive_maximum", b.receive_maximum.is_some()),
+        ("max_packet_size", b.max_packet_size.is_some()),
+        ("topic_alias_maximum", b.topic_alias_maximum.is_some()),
+    ];
+    for (field, set) in v5_fields {
+        if set && s.devices.iter().all(|g| g.protocol_in(s) != Protocol::V5) {
+            return fail_help(
+                format!("broker.{field}"),
+                format!("`{field}` exists only in MQTT 5.0, but no device group speaks it"),
+                "set `protocol: \"5.0\"` for the scenario or a group, or remove this field",
+            );
+        }
+    }
+    if b.receive_maximum == Some(0) {
+        return fail(
+            "broker.receive_maximum",
+            "receive_maximum 0 is a Protocol Error in MQTT 5.0: expected 1 to 65535",
+        );
+    }
+    if let Some(rm) = b.receive_maximum
+        && rm < V311_INFLIGHT
+        && s.devices.iter().any(|g| g.protocol_in(s) != Protocol::V5)
+    {
+        return fail_help(
+            "broker.receive_maximum",
+            format!(
+                "receive_maximum {rm} also bounds the open QoS 2 flows of 3.1.1 clients, which \
+                 know nothing of it and keep up to {V311_INFLIGHT} in flight"
+            ),
+            format!("use at least {V311_INFLIGHT} in a fleet with 3.1.1 groups"),
+        );
+    }
+    if let Some(size) = b.max_packet_size
+        && !(MIN_PACKET_SIZE..=MAX_PAYLOAD + 1024).contains(&size)
+    {
+        return fail(
+            "broker.max_packet_size",
+            format!(
+                "max_packet_size {size} is out of range: expected {MIN_PACKET_SIZE} to {} bytes",
+                MAX_PAYLOAD + 1024
             ),
         );
     }
@@ -425,6 +469,7 @@ fn check_groups(s: &Scenario) -> Check {
             need_v5(s, g, &format!("{path}.session_expiry"))?;
             check_whole_seconds(&format!("{path}.session_expiry"), "session_expiry", expiry)?;
         }
+        check_flow_fields(s, g, &path)?;
         if let Some(w) = &g.will {
             check_topic(&format!("{path}.will.topic"), g, &w.topic, false)?;
             if let Some(delay) = w.delay {
@@ -548,6 +593,9 @@ fn check_groups(s: &Scenario) -> Check {
             }
         }
         check_shared_overlap(g, &path)?;
+        for (pi, p) in g.publish.iter().enumerate() {
+            check_publish_properties(s, g, p, &format!("{path}.publish[{pi}]"))?;
+        }
     }
     Ok(())
 }
@@ -601,6 +649,119 @@ pub(crate) fn filters_overlap(a: &str, b: &str) -> bool {
             _ => return false,
         }
     }
+}
+
+/// The most QoS 1 and 2 messages a device keeps in flight; a 3.1.1 device knows no Receive
+/// Maximum to lower it.
+const V311_INFLIGHT: u16 = 16;
+
+/// The smallest Maximum Packet Size a device may announce: room for a CONNACK with its
+/// properties and a short PUBLISH.
+pub const MIN_PACKET_SIZE: u32 = 128;
+
+/// A group's MQTT 5.0 flow-control fields (Receive Maximum, Maximum Packet Size, topic
+/// aliases) and its `respond` block.
+fn check_flow_fields(s: &Scenario, g: &DeviceGroup, path: &str) -> Check {
+    if let Some(rm) = g.receive_maximum {
+        need_v5(s, g, &format!("{path}.receive_maximum"))?;
+        if rm == 0 {
+            return fail(
+                format!("{path}.receive_maximum"),
+                "receive_maximum 0 is a Protocol Error in MQTT 5.0: expected 1 to 65535",
+            );
+        }
+    }
+    if let Some(size) = g.maximum_packet_size {
+        need_v5(s, g, &format!("{path}.maximum_packet_size"))?;
+        if !(MIN_PACKET_SIZE..=MAX_PAYLOAD + 1024).contains(&size) {
+            return fail(
+                format!("{path}.maximum_packet_size"),
+                format!(
+                    "maximum_packet_size {size} is out of range: expected {MIN_PACKET_SIZE} to {} \
+                     bytes",
+                    MAX_PAYLOAD + 1024
+                ),
+            );
+        }
+    }
+    if g.topic_alias_maximum.is_some() {
+        need_v5(s, g, &format!("{path}.topic_alias_maximum"))?;
+    }
+    if g.topic_aliases.is_some() {
+        need_v5(s, g, &format!("{path}.topic_aliases"))?;
+    }
+    if let Some(r) = &g.respond {
+        need_v5(s, g, &format!("{path}.respond"))?;
+        check_topic(&format!("{path}.respond.to"), g, &r.to, true)?;
+        if r.payload_size > MAX_PAYLOAD {
+            return fail(
+                format!("{path}.respond.payload_size"),
+                format!(
+                    "payload_size {} is above the limit of {MAX_PAYLOAD} bytes (1 MiB)",
+                    r.payload_size
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A publish entry's MQTT 5.0 message properties and its `request` block.
+fn check_publish_properties(
+    s: &Scenario,
+    g: &DeviceGroup,
+    p: &super::model::PublishSpec,
+    path: &str,
+) -> Check {
+    if !p.user_properties.is_empty() {
+        need_v5(s, g, &format!("{path}.user_properties"))?;
+    }
+    for (ui, u) in p.user_properties.iter().enumerate() {
+        for (field, t) in [("key", &u.key), ("value", &u.value)] {
+            if t.as_str().contains('\0') {
+                return fail(
+                    format!("{path}.user_properties[{ui}].{field}"),
+                    "a user property may not contain U+0000 [MQTT-1.5.4-2]",
+                );
+            }
+        }
+    }
+    if let Some(c) = &p.content_type {
+        need_v5(s, g, &format!("{path}.content_type"))?;
+        if c.contains('\0') || c.len() > 65_535 {
+            return fail(
+                format!("{path}.content_type"),
+                "the content type contains U+0000 or is longer than 65535 bytes",
+            );
+        }
+    }
+    if p.payload_format.is_some() {
+        need_v5(s, g, &format!("{path}.payload_format"))?;
+    }
+    if let Some(r) = &p.request {
+        need_v5(s, g, &format!("{path}.request"))?;
+        let at = format!("{path}.request.response_topic");
+        check_topic(&at, g, &r.response_topic, false)?;
+        let topic = g.expand(&r.response_topic, 0);
+        if !g.subscribe.iter().any(|sub| validate_filter_matches(&g.expand(&sub.filter, 0), &topic))
+        {
+            return fail_help(
+                at,
+                format!(
+                    "group `{}` asks for responses on `{topic}` but subscribes to no filter that \
+                     matches it",
+                    g.group
+                ),
+                "add a subscription to the response topic, such as `subscribe: [ { filter: \
+                 \"<the response topic>\", qos: 1 } ]`",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn validate_filter_matches(filter: &str, topic: &str) -> bool {
+    mqttsim_codec::topic::matches(filter, topic)
 }
 
 /// Devices' random streams (`streams_from`, or the fleet position) must not be shared, and must

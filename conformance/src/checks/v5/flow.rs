@@ -23,6 +23,13 @@ pub fn checks() -> Vec<Check> {
             receive_maximum
         ),
         check!(
+            "v5-send-quota-after-resumptions",
+            V5,
+            ["MQTT-4.9.0-1"],
+            "After a client with Receive Maximum 1 resumed its session three times, a QoS 1 message still reaches it: each connection starts with a send quota above zero.",
+            quota_after_resumptions
+        ),
+        check!(
             "v5-zero-quota-other-packets",
             V5,
             ["MQTT-3.3.4-10", "MQTT-4.9.0-3"],
@@ -136,6 +143,37 @@ async fn receive_maximum(ctx: Ctx) -> Outcome {
     ensure!(got == want, "received {got:?}");
     sub.disconnect().await?;
     publisher.disconnect().await
+}
+
+async fn quota_after_resumptions(ctx: Ctx) -> Outcome {
+    need_qos1(&ctx)?;
+    let topic = ctx.topic("t");
+    let limited = |ctx: &Ctx| {
+        let mut c = persistent_connect(ctx, "s", 60);
+        c.properties.push(Property::ReceiveMaximum(1));
+        c
+    };
+    let (mut sub, _) = accepted(&ctx, "s", limited(&ctx)).await?;
+    subscribed(&mut sub, 1, vec![entry(&topic, QoS::AtLeastOnce)], Properties::new()).await?;
+    sub.disconnect().await?;
+    for _ in 0..2 {
+        let (again, _) = accepted(&ctx, "s again", limited(&ctx)).await?;
+        again.disconnect().await?;
+    }
+    let (mut sub, _) = accepted(&ctx, "s again", limited(&ctx)).await?;
+    let mut publisher = ctx.client("p").await?;
+    publisher.publish(&topic, b"after", QoS::AtLeastOnce, false, 1).await?;
+    let got = sub.recv_acked().await.map_err(|e| {
+        Stop::Fail(format!(
+            "after three resumptions of its session no QoS 1 message reached a client with \
+             Receive Maximum 1: the connection's initial send quota must be above zero \
+             [MQTT-4.9.0-1]: {e}"
+        ))
+    })?;
+    ensure!(&got.payload[..] == b"after", "received {:?}", text(&got));
+    sub.disconnect().await?;
+    publisher.disconnect().await?;
+    end_session(&ctx, "s").await
 }
 
 async fn zero_quota(ctx: Ctx) -> Outcome {
