@@ -4,24 +4,10 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{Broker, binary};
-
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mqtt-sim-conf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
-}
+use common::{Broker, binary, scratch, write};
 
 /// A broker with a TLS listener (a self-signed certificate for 127.0.0.1) and one user,
 /// `suite` with password `s3cret`; returns the broker, its TLS port and the certificate file.
@@ -66,7 +52,7 @@ fn text(bytes: &[u8]) -> String {
 /// for a feature the broker rules out, as over plain TCP without one.
 #[test]
 fn the_whole_suite_runs_over_tls_with_a_login() {
-    let dir = scratch("tls");
+    let dir = scratch("conf-tls");
     let (_broker, port, cert) = secure_broker(&dir);
     let url = format!("mqtts://127.0.0.1:{port}");
     let args = ["--broker", &url, "--ca-file", &cert, "--username", "suite", "--seed", "5"];
@@ -93,7 +79,7 @@ fn the_whole_suite_runs_over_tls_with_a_login() {
 /// `--insecure` accepts the self-signed certificate without the CA file.
 #[test]
 fn insecure_accepts_a_self_signed_broker() {
-    let dir = scratch("insecure");
+    let dir = scratch("conf-insecure");
     let (_broker, port, _) = secure_broker(&dir);
     let url = format!("mqtts://127.0.0.1:{port}");
     let out = conformance(&[
@@ -115,7 +101,7 @@ fn insecure_accepts_a_self_signed_broker() {
 /// TCP.
 #[test]
 fn a_refused_login_or_an_unusable_certificate_stops_before_the_checks() {
-    let dir = scratch("refused");
+    let dir = scratch("conf-refused");
     let (_broker, port, _) = secure_broker(&dir);
     let url = format!("mqtts://127.0.0.1:{port}");
     let cases: &[(&[&str], i32, &str)] = &[
@@ -151,7 +137,7 @@ fn a_refused_login_or_an_unusable_certificate_stops_before_the_checks() {
 #[test]
 fn mosquitto_over_tls_with_a_login_gets_its_plain_tcp_verdicts() {
     use std::collections::BTreeMap;
-    let dir = scratch("mosquitto");
+    let dir = scratch("conf-mosquitto");
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     let certified = rcgen::generate_simple_self_signed(names).unwrap();
     let cert = write(&dir, "server.pem", &certified.cert.pem());
