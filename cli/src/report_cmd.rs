@@ -84,6 +84,12 @@ pub fn run(args: ReportArgs) -> Result<u8, Failure> {
     let end = meta.duration_ms.map_or(scenario.duration.get(), Duration::from_millis);
     let records = match read_trace(&args.trace) {
         Ok(records) => records,
+        // A file that is not zstd or not text is the user's input, not the machine's failure.
+        Err(ReadTraceError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(Failure::input(
+                anyhow::Error::new(e).context(format!("reading {}", args.trace.display())),
+            ));
+        }
         Err(ReadTraceError::Io(e)) => {
             return Err(Failure::environment(
                 anyhow::Error::new(e).context(format!("reading {}", args.trace.display())),

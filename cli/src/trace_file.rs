@@ -2,7 +2,7 @@
 //! the run goes and read back by `mqtt-sim report` whichever they are.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use mqttsim_sim::check::{ReadTraceError, read_jsonl};
@@ -70,10 +70,25 @@ pub fn read_trace(path: &Path) -> Result<Vec<Record>, ReadTraceError> {
     let mut reader = BufReader::with_capacity(1 << 16, File::open(path)?);
     let compressed = reader.fill_buf()?.starts_with(&ZSTD_MAGIC);
     if compressed {
-        let decoder = zstd::Decoder::with_buffer(reader)?;
+        let decoder = Corrupt(zstd::Decoder::with_buffer(reader)?);
         read_jsonl(BufReader::with_capacity(1 << 16, decoder))
     } else {
         read_jsonl(reader)
+    }
+}
+
+/// The decoder's errors (a damaged or cut-off zstd stream) as `InvalidData`: the file is bad
+/// input, not a failure of the machine.
+struct Corrupt<R>(R);
+
+impl<R: Read> Read for Corrupt<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Other | io::ErrorKind::UnexpectedEof => {
+                io::Error::new(io::ErrorKind::InvalidData, format!("not a whole zstd trace: {e}"))
+            }
+            _ => e,
+        })
     }
 }
 

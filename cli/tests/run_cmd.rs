@@ -280,3 +280,20 @@ fn a_compressed_trace_is_the_same_trace_and_report_reads_it() {
     assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong.stderr));
     assert!(text(&wrong.stderr).contains("does not end in .zst"), "{}", text(&wrong.stderr));
 }
+
+/// A trace that is neither JSON Lines nor zstd (here: a zstd header and then garbage) is bad
+/// input (exit 2, naming the file), not a machine failure.
+#[test]
+fn a_corrupt_compressed_trace_is_bad_input() {
+    let dir = scratch("corrupt");
+    let trace = dir.join("trace.jsonl.zst");
+    std::fs::write(&trace, [0x28, 0xB5, 0x2F, 0xFD, 0xFF, 0x00, 0x13, 0x37, 0x42]).unwrap();
+    let scenario = repo("scenarios/will-takeover.yaml");
+    let out = mqtt_sim(
+        &["report", trace.to_str().unwrap(), "--scenario", scenario.to_str().unwrap()],
+        &dir,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("trace.jsonl.zst"), "{stderr}");
+}

@@ -231,17 +231,8 @@ pub(crate) fn render(a: &Analysis) -> String {
             let _ = writeln!(out, "<li>{}</li>", escape(line));
         }
         out.push_str("</ul>\n");
-        let n = a.verdict.undelivered.len();
-        let shown = n.min(super::MAX_UNDELIVERED_SHOWN);
-        let _ = writeln!(
-            out,
-            r#"<p class="muted">{}.</p>"#,
-            if shown < n {
-                format!("The first {shown} of {n} (all are in verdict.json)")
-            } else {
-                format!("All {n} (also in verdict.json)")
-            }
-        );
+        let (shown, sentence) = super::undelivered_shown(a.verdict.undelivered.len());
+        let _ = writeln!(out, r#"<p class="muted">{sentence}.</p>"#);
         out.push_str("<table id=\"undelivered-pairs\"><tr><th>message</th><th>publisher</th><th>topic</th><th>subscriber</th><th>QoS</th><th>reason</th><th>detail</th></tr>\n");
         for u in &a.verdict.undelivered[..shown] {
             let _ = writeln!(

@@ -77,17 +77,8 @@ pub(crate) fn render(a: &Analysis) -> String {
         for line in &reasons {
             let _ = writeln!(out, "- {}", cell(line));
         }
-        let n = a.verdict.undelivered.len();
-        let shown = n.min(super::MAX_UNDELIVERED_SHOWN);
-        let _ = writeln!(
-            out,
-            "\n{}:\n",
-            if shown < n {
-                format!("The first {shown} of {n} (all are in verdict.json)")
-            } else {
-                format!("All {n} (also in verdict.json)")
-            }
-        );
+        let (shown, sentence) = super::undelivered_shown(a.verdict.undelivered.len());
+        let _ = writeln!(out, "\n{sentence}:\n");
         out.push_str("| message | publisher | topic | subscriber | QoS | reason | detail |\n| --- | --- | --- | --- | ---: | --- | --- |\n");
         for u in &a.verdict.undelivered[..shown] {
             let _ = writeln!(

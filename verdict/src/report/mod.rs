@@ -145,6 +145,17 @@ pairs, from the publish to the first copy.";
 /// The most undelivered pairs the markdown and HTML reports list.
 pub(crate) const MAX_UNDELIVERED_SHOWN: usize = 50;
 
+/// How many of the `n` undelivered pairs a page lists, and the sentence that says so.
+pub(crate) fn undelivered_shown(n: usize) -> (usize, String) {
+    let shown = n.min(MAX_UNDELIVERED_SHOWN);
+    let sentence = if shown < n {
+        format!("The first {shown} of {n} (all are in verdict.json)")
+    } else {
+        format!("All {n} (also in verdict.json)")
+    };
+    (shown, sentence)
+}
+
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
