@@ -477,6 +477,17 @@ impl Ctx {
         }
     }
 
+    /// Removes a persistent session the check created: connects with `connect` (a clean start)
+    /// and disconnects. Best effort: the verdict is already made, and a broker that stumbles here
+    /// (NATS sometimes closes a connection that follows a DISCONNECT of the same client id too
+    /// closely) must not turn it into a failure of the statements under test.
+    pub async fn end_session(&self, connect: Connect) -> Result<(), Stop> {
+        if let Ok((conn, _)) = self.connect_accepted("cleanup", connect).await {
+            let _ = conn.disconnect().await;
+        }
+        Ok(())
+    }
+
     /// Connects with `connect` and requires the broker to accept it.
     pub async fn connect_accepted(
         &self,

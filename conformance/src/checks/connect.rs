@@ -202,17 +202,6 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-/// Removes a persistent session the check created.
-/// Removes a persistent session the check created. Best effort: the verdict is already made,
-/// and a broker that stumbles here (NATS sometimes closes a connection that follows a
-/// DISCONNECT of the same client id too closely) must not turn it into a failure.
-async fn end_session(ctx: &Ctx, client_id: &str) -> Outcome {
-    if let Ok((conn, _)) = ctx.connect_accepted("cleanup", ctx.connect_packet(client_id)).await {
-        let _ = conn.disconnect().await;
-    }
-    Ok(())
-}
-
 /// Connects with CleanSession 0.
 async fn persistent(ctx: &Ctx, label: &str, client_id: &str) -> Result<(Conn, bool), Stop> {
     let mut connect = ctx.connect_packet(client_id);
@@ -447,7 +436,7 @@ async fn session_present(ctx: Ctx) -> Outcome {
     ensure!(&got.payload[..] == b"kept", "received {:?} instead of \"kept\"", got.payload);
     conn.disconnect().await?;
     publisher.disconnect().await?;
-    end_session(&ctx, &id).await
+    ctx.end_session(ctx.connect_packet(&id)).await
 }
 
 async fn clean_discards(ctx: Ctx) -> Outcome {
@@ -470,7 +459,7 @@ async fn clean_discards(ctx: Ctx) -> Outcome {
     ensure!(!present, "state of a clean session was reused: Session Present 1 [MQTT-3.1.2-6]");
     conn.disconnect().await?;
     publisher.disconnect().await?;
-    end_session(&ctx, &id).await
+    ctx.end_session(ctx.connect_packet(&id)).await
 }
 
 async fn stores_offline(ctx: Ctx) -> Outcome {
@@ -494,7 +483,7 @@ async fn stores_offline(ctx: Ctx) -> Outcome {
         got.payload
     );
     conn.disconnect().await?;
-    end_session(&ctx, &id).await
+    ctx.end_session(ctx.connect_packet(&id)).await
 }
 
 async fn rejected_ignores_data(ctx: Ctx) -> Outcome {

@@ -316,16 +316,6 @@ async fn persistent(ctx: &Ctx, label: &str, id: &str) -> Result<(Conn, bool), St
     Ok((conn, ack.session_present))
 }
 
-/// Removes a persistent session the check created. Best effort: the verdict is already made,
-/// and a broker that stumbles here (NATS sometimes closes a connection that follows a
-/// DISCONNECT of the same client id too closely) must not turn it into a failure.
-async fn end_session(ctx: &Ctx, id: &str) -> Outcome {
-    if let Ok((conn, _)) = ctx.connect_accepted("cleanup", ctx.connect_packet(id)).await {
-        let _ = conn.disconnect().await;
-    }
-    Ok(())
-}
-
 async fn qos1_redelivery(ctx: Ctx) -> Outcome {
     let topic = ctx.topic("t");
     let id = ctx.client_id("s");
@@ -365,7 +355,7 @@ async fn qos1_redelivery(ctx: Ctx) -> Outcome {
     }
     sub.disconnect().await?;
     publisher.disconnect().await?;
-    end_session(&ctx, &id).await
+    ctx.end_session(ctx.connect_packet(&id)).await
 }
 
 async fn qos2_pubrel_redelivery(ctx: Ctx) -> Outcome {
@@ -402,7 +392,7 @@ async fn qos2_pubrel_redelivery(ctx: Ctx) -> Outcome {
     );
     sub.disconnect().await?;
     publisher.disconnect().await?;
-    end_session(&ctx, &id).await
+    ctx.end_session(ctx.connect_packet(&id)).await
 }
 
 /// Collects and acknowledges the PUBLISH packets that arrive until nothing comes for a quiet

@@ -497,8 +497,7 @@ async fn overlapping(ctx: Ctx, layout: &Layout) -> Outcome {
     sub.disconnect().await?;
     publisher.disconnect().await?;
     if layout.resumed {
-        let (conn, _) = ctx.connect_accepted("cleanup", ctx.connect_packet(&id)).await?;
-        conn.disconnect().await?;
+        ctx.end_session(ctx.connect_packet(&id)).await?;
     }
     Ok(())
 }

@@ -340,8 +340,7 @@ async fn empty_id(ctx: Ctx) -> Outcome {
     ensure!(&got.payload[..] == b"kept", "received {:?} instead of \"kept\"", got.payload);
     publisher.disconnect().await?;
     conn.disconnect().await?;
-    let (conn, _) = ctx.connect_accepted("cleanup", ctx.connect_packet(&assigned)).await?;
-    conn.disconnect().await
+    ctx.end_session(ctx.connect_packet(&assigned)).await
 }
 
 async fn session_present(ctx: Ctx) -> Outcome {

@@ -280,12 +280,7 @@ pub(crate) async fn persistent_subscriber(
 
 /// Ends a persistent session the check created (best effort: the verdict is already made).
 pub(crate) async fn end_session(ctx: &Ctx, tag: &str) -> Outcome {
-    if let Ok((conn, _)) =
-        ctx.connect_accepted("cleanup", connect(ctx, tag, Properties::new())).await
-    {
-        let _ = conn.disconnect().await;
-    }
-    Ok(())
+    ctx.end_session(connect(ctx, tag, Properties::new())).await
 }
 
 /// Requires the broker to refuse a CONNECT by closing the connection, with at most one CONNACK
