@@ -479,6 +479,7 @@ fn check_groups(s: &Scenario) -> Check {
             if w.payload.len() > MAX_PAYLOAD as usize {
                 return fail(format!("{path}.will.payload"), "the Will payload is above 1 MiB");
             }
+            check_will_properties(s, g, w, &format!("{path}.will"))?;
         }
         let r = &g.reconnect;
         if r.initial.get().is_zero() {
@@ -755,6 +756,67 @@ fn check_publish_properties(
                 "add a subscription to the response topic, such as `subscribe: [ { filter: \
                  \"<the response topic>\", qos: 1 } ]`",
             );
+        }
+    }
+    Ok(())
+}
+
+/// A Will's MQTT 5.0 properties (what the published Will carries).
+fn check_will_properties(
+    s: &Scenario,
+    g: &DeviceGroup,
+    w: &super::model::WillSpec,
+    path: &str,
+) -> Check {
+    if let Some(expiry) = w.expiry {
+        let at = format!("{path}.expiry");
+        need_v5(s, g, &at)?;
+        let d = expiry.get();
+        if d.subsec_millis() != 0 || d.is_zero() {
+            return fail(
+                at,
+                format!(
+                    "expiry {expiry} is not a whole number of seconds above zero (the Message \
+                     Expiry Interval counts seconds; leave it out for none)"
+                ),
+            );
+        }
+    }
+    if !w.user_properties.is_empty() {
+        need_v5(s, g, &format!("{path}.user_properties"))?;
+    }
+    for (ui, u) in w.user_properties.iter().enumerate() {
+        for (field, t) in [("key", &u.key), ("value", &u.value)] {
+            if t.as_str().contains('\0') {
+                return fail(
+                    format!("{path}.user_properties[{ui}].{field}"),
+                    "a user property may not contain U+0000 [MQTT-1.5.4-2]",
+                );
+            }
+        }
+    }
+    if let Some(c) = &w.content_type {
+        need_v5(s, g, &format!("{path}.content_type"))?;
+        if c.contains('\0') || c.len() > 65_535 {
+            return fail(
+                format!("{path}.content_type"),
+                "the content type contains U+0000 or is longer than 65535 bytes",
+            );
+        }
+    }
+    if w.payload_format.is_some() {
+        need_v5(s, g, &format!("{path}.payload_format"))?;
+    }
+    if let Some(t) = &w.response_topic {
+        let at = format!("{path}.response_topic");
+        need_v5(s, g, &at)?;
+        check_topic(&at, g, t, false)?;
+    }
+    if let Some(c) = &w.correlation_data {
+        let at = format!("{path}.correlation_data");
+        need_v5(s, g, &at)?;
+        if c.as_str().len() > 65_535 {
+            return fail(at, "the correlation data is longer than 65535 bytes");
         }
     }
     Ok(())
