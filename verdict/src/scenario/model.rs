@@ -526,19 +526,6 @@ pub struct WillSpec {
     pub correlation_data: Option<Template>,
 }
 
-impl WillSpec {
-    /// Whether the Will carries any MQTT 5.0 property (a Will Delay Interval included).
-    pub fn has_v5_properties(&self) -> bool {
-        self.delay.is_some()
-            || self.expiry.is_some()
-            || !self.user_properties.is_empty()
-            || self.content_type.is_some()
-            || self.payload_format.is_some()
-            || self.response_topic.is_some()
-            || self.correlation_data.is_some()
-    }
-}
-
 /// Exponential reconnect backoff.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
