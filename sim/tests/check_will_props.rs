@@ -199,6 +199,19 @@ fn an_expired_will_is_not_delivered() {
     assert_status(&v, Guarantee::Wills, Status::Pass, 0);
     let reason = v.undelivered.iter().find(|u| u.subscriber == "disp").map(|u| u.reason);
     assert_eq!(reason, Some(LossReason::Expired), "{}", v.to_text());
+    // The broker's word that it discarded the Will is taken once the Will can have expired.
+    let mut dropped = T(t.0.clone());
+    dropped.line(
+        100,
+        "disp",
+        "broker",
+        r#""ev":"broker_dropped","topic":"will/panel","reason":"expired""#,
+    );
+    let v = dropped.verdict();
+    let u = v.undelivered.iter().find(|u| u.subscriber == "disp").expect("undelivered");
+    assert_eq!(u.reason, LossReason::Expired, "{}", v.to_text());
+    assert!(u.detail.contains("discarded its copy as expired"), "{}", u.detail);
+    assert_eq!(v.unattributed, 0, "{}", v.to_text());
     t.deliver(100, "disp", 1, &format!(r#","expiry":1,"props":{PROPS}"#));
     let v = t.verdict();
     assert_status(&v, Guarantee::MessageExpiry, Status::Fail, 1);
@@ -206,4 +219,46 @@ fn an_expired_will_is_not_delivered() {
         "will_delivered_after_its_expiry",
         violations(&v, Guarantee::MessageExpiry)
     );
+}
+
+/// Regression (alarm-panels.yaml, seed 13): `disp` is away while two Wills of `panel` go out;
+/// back after the first expired, it gets only the second. The broker's drop of the first for
+/// `disp` makes the copy that arrives the second, not a copy of the first after its expiry.
+#[test]
+fn alarm_panels_seed_13_the_copy_after_an_expired_wills_drop_is_the_next_will() {
+    let mut t = T::base();
+    t.line(
+        12,
+        "disp",
+        "broker",
+        r#""ev":"broker_disconnected","conn":2,"reason":"connection-lost""#,
+    );
+    t.will().deliver(15, "old", 1, "");
+    t.connect(60, "panel", 4, true);
+    t.line(
+        80,
+        "panel",
+        "broker",
+        r#""ev":"broker_disconnected","conn":4,"reason":"connection-lost""#,
+    );
+    t.line(
+        85,
+        "panel",
+        "broker",
+        r#""ev":"will_published","topic":"will/panel","qos":1,"retain":false"#,
+    );
+    t.deliver(85, "old", 2, "");
+    t.connect(100, "disp", 5, true);
+    t.line(
+        100,
+        "disp",
+        "broker",
+        r#""ev":"broker_dropped","topic":"will/panel","reason":"expired""#,
+    );
+    t.deliver(100, "disp", 1, &format!(r#","expiry":45,"props":{PROPS}"#));
+    let v = t.verdict();
+    assert_status(&v, Guarantee::MessageExpiry, Status::Pass, 0);
+    assert_status(&v, Guarantee::Wills, Status::Pass, 0);
+    let reasons: Vec<LossReason> = v.undelivered.iter().map(|u| u.reason).collect();
+    assert_eq!(reasons, [LossReason::Expired], "{}", v.to_text());
 }

@@ -812,7 +812,8 @@ impl<'r> Facts<'r> {
                             .get(&Key::App(m))
                             .and_then(|a| a.last().copied())
                             .filter(|&a| f.accepts[a].topic == topic),
-                        // Only this instant's acceptances can be the dropped message.
+                        // This instant's acceptances, else (a queued Will that expired, say)
+                        // the oldest Will on the topic owed to the device and not had yet.
                         None => f
                             .accepts
                             .iter()
@@ -820,7 +821,14 @@ impl<'r> Facts<'r> {
                             .rev()
                             .take_while(|(_, a)| a.t_us == t)
                             .find(|(_, a)| a.topic == topic)
-                            .map(|(i, _)| i),
+                            .map(|(i, _)| i)
+                            .or_else(|| {
+                                anonymous_on.get(topic.as_str())?.iter().copied().find(|&i| {
+                                    matches!(f.accepts[i].key, Some(Key::Will(_)))
+                                        && f.owed.contains_key(&(Key::Will(i), device))
+                                        && !anonymous_copies.contains(&(i, device))
+                                })
+                            }),
                     };
                     match accept {
                         Some(a) => {
@@ -898,9 +906,12 @@ impl<'r> Facts<'r> {
                         let key_of = |i: usize| f.accepts[i].key;
                         let owed = |i: usize| {
                             let now = |o: &Owe| o.accept == i && Some(o.epoch) == session;
+                            // A copy the broker dropped for the device (an expired Will) is
+                            // not the one that arrives.
                             key_of(i).is_some_and(|k| {
                                 f.owed.get(&(k, device)).is_some_and(|o| o.iter().any(now))
                             }) && !anonymous_copies.contains(&(i, device))
+                                && !f.broker_drops.contains_key(&(i, device))
                         };
                         let i = wills
                             .iter()
