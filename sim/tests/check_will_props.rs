@@ -73,6 +73,13 @@ impl T {
         )
     }
 
+    /// The broker sees `device`'s connection `conn` lost.
+    fn lost(&mut self, s: u64, device: &str, conn: u64) -> &mut Self {
+        let event =
+            format!(r#""ev":"broker_disconnected","conn":{conn},"reason":"connection-lost""#);
+        self.line(s, device, "broker", &event)
+    }
+
     /// Everyone connected, `disp` and `old` subscribed.
     fn base() -> T {
         let mut t = T::default();
@@ -86,12 +93,7 @@ impl T {
 
     /// `panel`'s connection is lost at 10 s and its Will published at 15 s.
     fn will(&mut self) -> &mut Self {
-        self.line(
-            10,
-            "panel",
-            "broker",
-            r#""ev":"broker_disconnected","conn":1,"reason":"connection-lost""#,
-        );
+        self.lost(10, "panel", 1);
         self.line(
             15,
             "panel",
@@ -164,12 +166,7 @@ fn a_will_delay_interval_on_the_published_will_breaks_wills() {
         "conn",
         r#""ev":"closed","reason":"decode: property 0x18 is not allowed in Publish","code":129"#,
     );
-    t.line(
-        15,
-        "disp",
-        "broker",
-        r#""ev":"broker_disconnected","conn":2,"reason":"connection-lost""#,
-    );
+    t.lost(15, "disp", 2);
     t.connect(16, "disp", 4, true).deliver(
         16,
         "disp",
@@ -187,12 +184,7 @@ fn a_will_delay_interval_on_the_published_will_breaks_wills() {
 #[test]
 fn an_expired_will_is_not_delivered() {
     let mut t = T::base();
-    t.line(
-        12,
-        "disp",
-        "broker",
-        r#""ev":"broker_disconnected","conn":2,"reason":"connection-lost""#,
-    );
+    t.lost(12, "disp", 2);
     t.will().deliver(15, "old", 1, "");
     t.connect(100, "disp", 4, true);
     let v = t.verdict();
@@ -227,20 +219,10 @@ fn an_expired_will_is_not_delivered() {
 #[test]
 fn alarm_panels_seed_13_the_copy_after_an_expired_wills_drop_is_the_next_will() {
     let mut t = T::base();
-    t.line(
-        12,
-        "disp",
-        "broker",
-        r#""ev":"broker_disconnected","conn":2,"reason":"connection-lost""#,
-    );
+    t.lost(12, "disp", 2);
     t.will().deliver(15, "old", 1, "");
     t.connect(60, "panel", 4, true);
-    t.line(
-        80,
-        "panel",
-        "broker",
-        r#""ev":"broker_disconnected","conn":4,"reason":"connection-lost""#,
-    );
+    t.lost(80, "panel", 4);
     t.line(
         85,
         "panel",

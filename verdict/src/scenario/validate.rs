@@ -714,31 +714,14 @@ fn check_publish_properties(
     p: &super::model::PublishSpec,
     path: &str,
 ) -> Check {
-    if !p.user_properties.is_empty() {
-        need_v5(s, g, &format!("{path}.user_properties"))?;
-    }
-    for (ui, u) in p.user_properties.iter().enumerate() {
-        for (field, t) in [("key", &u.key), ("value", &u.value)] {
-            if t.as_str().contains('\0') {
-                return fail(
-                    format!("{path}.user_properties[{ui}].{field}"),
-                    "a user property may not contain U+0000 [MQTT-1.5.4-2]",
-                );
-            }
-        }
-    }
-    if let Some(c) = &p.content_type {
-        need_v5(s, g, &format!("{path}.content_type"))?;
-        if c.contains('\0') || c.len() > 65_535 {
-            return fail(
-                format!("{path}.content_type"),
-                "the content type contains U+0000 or is longer than 65535 bytes",
-            );
-        }
-    }
-    if p.payload_format.is_some() {
-        need_v5(s, g, &format!("{path}.payload_format"))?;
-    }
+    check_message_properties(
+        s,
+        g,
+        path,
+        &p.user_properties,
+        p.content_type.as_deref(),
+        p.payload_format.is_some(),
+    )?;
     if let Some(r) = &p.request {
         need_v5(s, g, &format!("{path}.request"))?;
         let at = format!("{path}.request.response_topic");
@@ -757,6 +740,43 @@ fn check_publish_properties(
                  \"<the response topic>\", qos: 1 } ]`",
             );
         }
+    }
+    Ok(())
+}
+
+/// The MQTT 5.0 properties a publish entry and a Will have in common.
+fn check_message_properties(
+    s: &Scenario,
+    g: &DeviceGroup,
+    path: &str,
+    user_properties: &[super::model::UserPropertySpec],
+    content_type: Option<&str>,
+    payload_format: bool,
+) -> Check {
+    if !user_properties.is_empty() {
+        need_v5(s, g, &format!("{path}.user_properties"))?;
+    }
+    for (ui, u) in user_properties.iter().enumerate() {
+        for (field, t) in [("key", &u.key), ("value", &u.value)] {
+            if t.as_str().contains('\0') {
+                return fail(
+                    format!("{path}.user_properties[{ui}].{field}"),
+                    "a user property may not contain U+0000 [MQTT-1.5.4-2]",
+                );
+            }
+        }
+    }
+    if let Some(c) = content_type {
+        need_v5(s, g, &format!("{path}.content_type"))?;
+        if c.contains('\0') || c.len() > 65_535 {
+            return fail(
+                format!("{path}.content_type"),
+                "the content type contains U+0000 or is longer than 65535 bytes",
+            );
+        }
+    }
+    if payload_format {
+        need_v5(s, g, &format!("{path}.payload_format"))?;
     }
     Ok(())
 }
@@ -782,31 +802,14 @@ fn check_will_properties(
             );
         }
     }
-    if !w.user_properties.is_empty() {
-        need_v5(s, g, &format!("{path}.user_properties"))?;
-    }
-    for (ui, u) in w.user_properties.iter().enumerate() {
-        for (field, t) in [("key", &u.key), ("value", &u.value)] {
-            if t.as_str().contains('\0') {
-                return fail(
-                    format!("{path}.user_properties[{ui}].{field}"),
-                    "a user property may not contain U+0000 [MQTT-1.5.4-2]",
-                );
-            }
-        }
-    }
-    if let Some(c) = &w.content_type {
-        need_v5(s, g, &format!("{path}.content_type"))?;
-        if c.contains('\0') || c.len() > 65_535 {
-            return fail(
-                format!("{path}.content_type"),
-                "the content type contains U+0000 or is longer than 65535 bytes",
-            );
-        }
-    }
-    if w.payload_format.is_some() {
-        need_v5(s, g, &format!("{path}.payload_format"))?;
-    }
+    check_message_properties(
+        s,
+        g,
+        path,
+        &w.user_properties,
+        w.content_type.as_deref(),
+        w.payload_format.is_some(),
+    )?;
     if let Some(t) = &w.response_topic {
         let at = format!("{path}.response_topic");
         need_v5(s, g, &at)?;
