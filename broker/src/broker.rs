@@ -686,11 +686,12 @@ impl Broker {
         });
         let expires_at = self.expiry_of(&will.properties);
         // Will properties travel with the Will, but not the delay [MQTT-3.1.3-10].
-        let properties = if will.properties.is_empty() {
-            will.properties
-        } else {
-            props::will_message(will.properties)
-        };
+        let properties =
+            if will.properties.is_empty() || self.config.has_bug(PlantedBug::WillPropertyLeak) {
+                will.properties
+            } else {
+                props::will_message(will.properties)
+            };
         let message = Message {
             topic: will.topic,
             payload: will.payload,
@@ -1055,7 +1056,9 @@ impl Broker {
             None => c.window(self.config.max_inflight),
         };
         let c = self.conns.get_mut(&conn).expect("the connection is open");
-        let (max_size, v5) = (c.limits().maximum_packet_size, c.v5());
+        let ignore_size = self.config.has_bug(PlantedBug::MaximumPacketSizeIgnored);
+        let max_size = c.limits().maximum_packet_size.filter(|_| !ignore_size);
+        let v5 = c.v5();
         let session =
             self.store.state_mut().sessions.get_mut(client_id).expect("a resumed session exists");
         if forget_qos1 {
@@ -1529,7 +1532,10 @@ impl Broker {
             true => self.conns.get_mut(&conn).and_then(|c| c.v5.as_deref_mut()),
             false => None,
         };
-        let max_size = c5.as_ref().and_then(|c| c.limits.maximum_packet_size);
+        let max_size = c5
+            .as_ref()
+            .and_then(|c| c.limits.maximum_packet_size)
+            .filter(|_| !self.config.has_bug(PlantedBug::MaximumPacketSizeIgnored));
         let Some(session) = self.store.state_mut().sessions.get_mut(client_id) else { return };
         if let Some(resend) = c5.as_mut().map(|c| &mut c.resend) {
             while let Some(&packet_id) = resend.front() {

@@ -215,11 +215,18 @@ pub enum PlantedBug {
     TopicAliasLeak,
     /// Messages are forwarded without their User Properties [MQTT-3.3.2-17].
     UserPropertiesDropped,
+    /// MQTT 5.0: the Will is published with its Will Delay Interval, a property a PUBLISH may
+    /// not carry (MQTT 5.0 §2.2.2.2, §3.3.2.3), so strict subscribers reject it as a Malformed
+    /// Packet (aedes#1098).
+    WillPropertyLeak,
+    /// MQTT 5.0: a PUBLISH larger than a 5.0 client's Maximum Packet Size is sent to it anyway,
+    /// instead of being discarded [MQTT-3.1.2-24, MQTT-3.1.2-25].
+    MaximumPacketSizeIgnored,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 25] = [
+    pub const ALL: [PlantedBug; 27] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -245,6 +252,8 @@ impl PlantedBug {
         PlantedBug::FlowQuotaLeak,
         PlantedBug::TopicAliasLeak,
         PlantedBug::UserPropertiesDropped,
+        PlantedBug::WillPropertyLeak,
+        PlantedBug::MaximumPacketSizeIgnored,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -275,6 +284,8 @@ impl PlantedBug {
             PlantedBug::FlowQuotaLeak => "flow-quota-leak",
             PlantedBug::TopicAliasLeak => "topic-alias-leak",
             PlantedBug::UserPropertiesDropped => "user-properties-dropped",
+            PlantedBug::WillPropertyLeak => "will-property-leak",
+            PlantedBug::MaximumPacketSizeIgnored => "maximum-packet-size-ignored",
         }
     }
 }

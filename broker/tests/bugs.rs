@@ -269,6 +269,39 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
                 _ => !props.iter().any(|p| matches!(p, Property::UserProperty(..))),
             }
         }
+        PlantedBug::WillPropertyLeak => {
+            let sub = h.client5("sub");
+            h.subscribe5(sub, &[("w", opts(Q0))], Vec::new());
+            let mut packet = connect5("dev", false, vec![Property::SessionExpiryInterval(60)]);
+            let mut w = will("w", "gone", Q0, false);
+            w.properties = Properties(vec![
+                Property::WillDelayInterval(1),
+                Property::ContentType("text/plain".into()),
+            ]);
+            packet.will = Some(w);
+            let (conn, _) = h.connect_with(packet);
+            h.lose(conn);
+            h.advance(secs(2));
+            let got = h.publishes(sub);
+            // MQTT 5.0 §3.3.2.3: PUBLISH has no Will Delay Interval; the Content Type travels.
+            assert!(
+                got.iter()
+                    .all(|p| p.properties.iter().any(|p| matches!(p, Property::ContentType(_))))
+            );
+            got.iter()
+                .any(|p| p.properties.iter().any(|p| matches!(p, Property::WillDelayInterval(_))))
+        }
+        PlantedBug::MaximumPacketSizeIgnored => {
+            let sub = h.connect5(connect5("sub", true, vec![Property::MaximumPacketSize(64)])).0;
+            h.subscribe5(sub, &[("t", opts(Q1))], Vec::new());
+            let conn = h.client5("pub");
+            h.publish(conn, "t", &"x".repeat(100), Q1, false);
+            h.publish(conn, "t", "small", Q1, false);
+            let got = h.publishes(sub);
+            // [MQTT-3.1.2-24]: the large one is discarded, the small one arrives.
+            assert!(got.iter().any(|p| &p.payload[..] == b"small"));
+            got.iter().any(|p| p.payload.len() == 100)
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -313,6 +346,8 @@ fn planted_bugs_have_kebab_case_names() {
             "flow-quota-leak",
             "topic-alias-leak",
             "user-properties-dropped",
+            "will-property-leak",
+            "maximum-packet-size-ignored",
         ]
     );
     for bug in PlantedBug::ALL {

@@ -128,13 +128,10 @@ pub(crate) fn client_config(group: &DeviceGroup, i: usize, protocol: Protocol) -
     config.clean_session = group.clean_session;
     config.keep_alive = u16::try_from(group.keepalive.get().as_secs()).unwrap_or(u16::MAX);
     if let Some(will) = &group.will {
-        let mut properties = Properties::new();
-        if protocol == Protocol::V5
-            && let Some(delay) = will.delay
-        {
-            let secs = u32::try_from(delay.get().as_secs()).unwrap_or(u32::MAX);
-            properties.push(Property::WillDelayInterval(secs));
-        }
+        let properties = match protocol {
+            Protocol::V5 => will_properties(group, will, i),
+            _ => Properties::new(),
+        };
         config.will = Some(Will {
             topic: ByteString::from(group.expand(&will.topic, i)),
             payload: Bytes::from(will.payload.clone().into_bytes()),
@@ -168,6 +165,29 @@ pub(crate) fn client_config(group: &DeviceGroup, i: usize, protocol: Protocol) -
         config.outbound_topic_aliases = group.topic_aliases.unwrap_or(0);
     }
     config
+}
+
+/// The MQTT 5.0 Will Properties of device `i`'s Will: its Will Delay Interval, then what the
+/// published Will carries (Message Expiry Interval, Payload Format Indicator, Content Type,
+/// Response Topic, Correlation Data, User Properties in order).
+fn will_properties(group: &DeviceGroup, will: &scenario::WillSpec, i: usize) -> Properties {
+    let secs = |t: scenario::TimeSpan| u32::try_from(t.get().as_secs()).unwrap_or(u32::MAX);
+    let message = MessageProperties {
+        payload_utf8: will.payload_format == Some(scenario::PayloadFormat::Utf8),
+        message_expiry_interval: will.expiry.map(secs),
+        content_type: will.content_type.clone(),
+        response_topic: will.response_topic.as_ref().map(|t| group.expand(t, i)),
+        correlation_data: will
+            .correlation_data
+            .as_ref()
+            .map(|c| Bytes::from(group.expand(c, i).into_bytes())),
+        user_properties: will
+            .user_properties
+            .iter()
+            .map(|u| (group.expand(&u.key, i), group.expand(&u.value, i)))
+            .collect(),
+    };
+    message.will_properties(will.delay.map(secs))
 }
 
 /// The subscriptions of device `i` of `group` with their options (all of them, or only those

@@ -236,6 +236,8 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::FlowQuotaLeak => PlantedBug::FlowQuotaLeak,
             BrokerBug::TopicAliasLeak => PlantedBug::TopicAliasLeak,
             BrokerBug::UserPropertiesDropped => PlantedBug::UserPropertiesDropped,
+            BrokerBug::WillPropertyLeak => PlantedBug::WillPropertyLeak,
+            BrokerBug::MaximumPacketSizeIgnored => PlantedBug::MaximumPacketSizeIgnored,
         })
         .collect();
     let defaults = BrokerConfig::default();

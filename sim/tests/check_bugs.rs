@@ -226,6 +226,44 @@ devices:
 expect: { qos1_at_least_once: true, topic_aliases: true, message_properties: true }
 "#;
 
+/// MQTT 5.0: a device registers a Will with a Will Delay Interval and properties, and loses
+/// power; a 5.0 and a 3.1.1 subscriber follow the Will topic.
+const WILL_PROPERTIES: &str = r#"
+name: will-properties
+seed: 1
+duration: 60s
+protocol: "5.0"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: t, site: s, count: 1, client_id: "t0", clean_session: false, session_expiry: 1m,
+      keepalive: 4s, reconnect: { initial: 1s, max: 2s },
+      will: { topic: "will/{i}", payload: gone, qos: 1, delay: 2s, expiry: 30s,
+              payload_format: utf8, content_type: text/plain, response_topic: "ack/{i}",
+              correlation_data: "c{i}", user_properties: [ { key: b, value: "1" }, { key: a, value: "2" } ] } }
+  - { group: m, site: s, count: 1, client_id: "monitor", subscribe: [ { filter: "will/#", qos: 1 } ] }
+  - { group: o, site: s, count: 1, client_id: "old", protocol: "3.1.1",
+      subscribe: [ { filter: "will/#", qos: 1 } ] }
+faults:
+  - { kind: power-loss, target: { device: t0 }, at: 10s, for: 20s }
+expect: { wills: true, message_expiry: true }
+"#;
+
+/// MQTT 5.0: a subscriber that accepts packets of 200 bytes at most, and messages of 32 and
+/// 500 bytes.
+const PACKET_SIZE: &str = r#"
+name: packet-size
+seed: 1
+duration: 30s
+protocol: "5.0"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/small", qos: 1, every: 1s }, { topic: "m/large", qos: 1, payload_size: 500, every: 5s } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", maximum_packet_size: 200,
+      reconnect: { initial: 1s, max: 1s }, subscribe: [ { filter: "m/#", qos: 1 } ] }
+expect: { qos1_at_least_once: true, maximum_packet_size: true }
+"#;
+
 fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
     let yaml = match bug {
         Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
@@ -376,6 +414,16 @@ fn user_properties_dropped_breaks_message_properties() {
 }
 
 #[test]
+fn will_property_leak_breaks_wills() {
+    caught(WILL_PROPERTIES, "will-property-leak", Guarantee::Wills);
+}
+
+#[test]
+fn maximum_packet_size_ignored_breaks_maximum_packet_size() {
+    caught(PACKET_SIZE, "maximum-packet-size-ignored", Guarantee::MaximumPacketSize);
+}
+
+#[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
     for yaml in [
         INFLIGHT,
@@ -389,6 +437,8 @@ fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
         EXPIRY,
         RECEIVE_MAXIMUM,
         PROPERTIES,
+        WILL_PROPERTIES,
+        PACKET_SIZE,
     ] {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
@@ -558,5 +608,16 @@ fn v5_flow_bugs_are_caught_in_device_management() {
     ];
     for (bug, guarantee) in cases {
         caught_in_shipped("device-management.yaml", 10, bug, guarantee);
+    }
+}
+
+#[test]
+fn will_property_and_packet_size_bugs_are_caught_in_alarm_panels() {
+    let cases = [
+        (BrokerBug::WillPropertyLeak, Guarantee::Wills),
+        (BrokerBug::MaximumPacketSizeIgnored, Guarantee::MaximumPacketSize),
+    ];
+    for (bug, guarantee) in cases {
+        caught_in_shipped("alarm-panels.yaml", 10, bug, guarantee);
     }
 }

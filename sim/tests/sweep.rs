@@ -94,6 +94,17 @@ fn device_management_holds_over_seeds() {
 }
 
 #[test]
+fn alarm_panels_holds_over_seeds() {
+    sweep(
+        "alarm_panels_holds_over_seeds",
+        "alarm-panels.yaml",
+        &seeds(1..=3),
+        Duration::from_secs(300),
+        &[],
+    );
+}
+
+#[test]
 fn flaky_farm_holds_over_seeds() {
     sweep(
         "flaky_farm_holds_over_seeds",

@@ -80,6 +80,8 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::FlowQuotaLeak, "v5-send-quota-after-resumptions"),
         (PlantedBug::TopicAliasLeak, "v5-no-topic-alias-outbound"),
         (PlantedBug::UserPropertiesDropped, "v5-message-properties-forwarded"),
+        (PlantedBug::WillPropertyLeak, "v5-will-properties"),
+        (PlantedBug::MaximumPacketSizeIgnored, "v5-maximum-packet-size-outbound"),
     ];
     // Bugs no conformance check can catch honestly, with the reason.
     let uncaught: &[(PlantedBug, &str)] = &[(

@@ -307,7 +307,20 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
         }
         f.push(("credentials", flow(&c)));
     }
-    if let Some(WillSpec { topic, payload, qos: q, retain, delay }) = will {
+    if let Some(WillSpec {
+        topic,
+        payload,
+        qos: q,
+        retain,
+        delay,
+        expiry,
+        user_properties,
+        content_type,
+        payload_format,
+        response_topic,
+        correlation_data,
+    }) = will
+    {
         let mut w = vec![("topic", string(topic.as_str()))];
         if !payload.is_empty() {
             w.push(("payload", string(payload)));
@@ -318,6 +331,24 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
         }
         if let Some(d) = delay {
             w.push(("delay", span(*d)));
+        }
+        if let Some(e) = expiry {
+            w.push(("expiry", span(*e)));
+        }
+        if !user_properties.is_empty() {
+            w.push(("user_properties", user_property_list(user_properties)));
+        }
+        if let Some(c) = content_type {
+            w.push(("content_type", string(c)));
+        }
+        if let Some(p) = payload_format {
+            w.push(("payload_format", kebab(p)));
+        }
+        if let Some(t) = response_topic {
+            w.push(("response_topic", string(t.as_str())));
+        }
+        if let Some(c) = correlation_data {
+            w.push(("correlation_data", string(c.as_str())));
         }
         f.push(("will", flow(&w)));
     }
@@ -394,6 +425,13 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
     }
 }
 
+/// User Properties (of a publish entry or a Will) as a flow list.
+fn user_property_list(user_properties: &[UserPropertySpec]) -> String {
+    list(user_properties.iter().map(|UserPropertySpec { key, value }| {
+        flow(&vec![("key", string(key.as_str())), ("value", string(value.as_str()))])
+    }))
+}
+
 fn publish_fields(p: &PublishSpec) -> Fields {
     let PublishSpec {
         topic,
@@ -423,10 +461,7 @@ fn publish_fields(p: &PublishSpec) -> Fields {
         f.push(("expiry", span(*expiry)));
     }
     if !user_properties.is_empty() {
-        let items = user_properties.iter().map(|UserPropertySpec { key, value }| {
-            flow(&vec![("key", string(key.as_str())), ("value", string(value.as_str()))])
-        });
-        f.push(("user_properties", list(items)));
+        f.push(("user_properties", user_property_list(user_properties)));
     }
     if let Some(c) = content_type {
         f.push(("content_type", string(c)));

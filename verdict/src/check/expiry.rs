@@ -31,7 +31,8 @@
 //!   are `expired` too when its publisher dropped it as expired, or still held it after its
 //!   interval ran out.
 //!
-//! Wills carry no Message Expiry Interval in scenarios, so their copies are not judged here.
+//! A Will's Message Expiry Interval (MQTT 5.0 Will properties) runs from its publication, which
+//! the broker reports: its copies are judged the same way.
 
 use mqttsim_codec::topic;
 

@@ -71,6 +71,10 @@ pub(crate) struct WillInfo {
     pub payload: String,
     pub qos: u8,
     pub retain: bool,
+    /// MQTT 5.0: the properties the published Will carries (see `will_props`), and its
+    /// Message Expiry Interval in seconds.
+    pub props: crate::trace::MessageProps,
+    pub expiry: Option<u32>,
 }
 
 /// An application message.
@@ -330,11 +334,21 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
     let mut out = BTreeMap::new();
     for group in &scenario.devices {
         for i in 0..group.count as usize {
+            let v5 = group.protocol_in(scenario) == mqttsim_codec::Protocol::V5;
             let will = group.will.as_ref().map(|w| WillInfo {
                 topic: group.expand(&w.topic, i),
                 payload: w.payload.clone(),
                 qos: w.qos.get().as_u8(),
                 retain: w.retain,
+                props: if v5 {
+                    super::will_props::expected(group, w, i)
+                } else {
+                    Default::default()
+                },
+                expiry: w
+                    .expiry
+                    .filter(|_| v5)
+                    .map(|e| u32::try_from(e.get().as_secs()).unwrap_or(u32::MAX)),
             });
             let keepalive_us = u64::try_from(group.keepalive.get().as_micros()).unwrap_or(u64::MAX);
             let no_local = group
@@ -343,7 +357,6 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                 .filter(|s| s.no_local)
                 .map(|s| group.expand(&s.filter, i))
                 .collect();
-            let v5 = group.protocol_in(scenario) == mqttsim_codec::Protocol::V5;
             let secs = |t: Option<crate::scenario::TimeSpan>| {
                 t.map_or(0, |t| u32::try_from(t.get().as_secs()).unwrap_or(u32::MAX))
             };
@@ -746,11 +759,10 @@ impl<'r> Facts<'r> {
                 }
                 Event::WillPublished { topic, qos, retain } => {
                     let accept = f.accepts.len();
-                    let payload = f
-                        .devices
-                        .get(device)
-                        .and_then(|d| d.will.as_ref())
-                        .map(|w| w.payload.clone());
+                    let registered = f.devices.get(device).and_then(|d| d.will.as_ref());
+                    let payload = registered.map(|w| w.payload.clone());
+                    // MQTT 5.0: a Will's Message Expiry Interval runs from its publication.
+                    let expiry = registered.and_then(|w| w.expiry).map(|e| Window::new(e, t, t, t));
                     let key = Key::Will(accept);
                     if *retain {
                         if payload.as_deref().is_some_and(str::is_empty) {
@@ -769,7 +781,7 @@ impl<'r> Facts<'r> {
                         qos: *qos,
                         payload: payload.as_deref().map(trace_payload),
                         implied: false,
-                        expiry: None,
+                        expiry,
                     });
                     owe(&mut f, &live, &routes, key, accept, topic);
                     f.accepts_of.entry(key).or_default().push(accept);
@@ -800,7 +812,8 @@ impl<'r> Facts<'r> {
                             .get(&Key::App(m))
                             .and_then(|a| a.last().copied())
                             .filter(|&a| f.accepts[a].topic == topic),
-                        // Only this instant's acceptances can be the dropped message.
+                        // This instant's acceptances, else (a queued Will that expired, say)
+                        // the oldest Will on the topic owed to the device and not had yet.
                         None => f
                             .accepts
                             .iter()
@@ -808,7 +821,14 @@ impl<'r> Facts<'r> {
                             .rev()
                             .take_while(|(_, a)| a.t_us == t)
                             .find(|(_, a)| a.topic == topic)
-                            .map(|(i, _)| i),
+                            .map(|(i, _)| i)
+                            .or_else(|| {
+                                anonymous_on.get(topic.as_str())?.iter().copied().find(|&i| {
+                                    matches!(f.accepts[i].key, Some(Key::Will(_)))
+                                        && f.owed.contains_key(&(Key::Will(i), device))
+                                        && !anonymous_copies.contains(&(i, device))
+                                })
+                            }),
                     };
                     match accept {
                         Some(a) => {
@@ -886,9 +906,12 @@ impl<'r> Facts<'r> {
                         let key_of = |i: usize| f.accepts[i].key;
                         let owed = |i: usize| {
                             let now = |o: &Owe| o.accept == i && Some(o.epoch) == session;
+                            // A copy the broker dropped for the device (an expired Will) is
+                            // not the one that arrives.
                             key_of(i).is_some_and(|k| {
                                 f.owed.get(&(k, device)).is_some_and(|o| o.iter().any(now))
                             }) && !anonymous_copies.contains(&(i, device))
+                                && !f.broker_drops.contains_key(&(i, device))
                         };
                         let i = wills
                             .iter()

@@ -47,6 +47,8 @@
 //!   undelivered pair, counts, latencies, loss bounds.
 //! - `order`: per publisher, topic and QoS ordering [MQTT-4.6.0-6].
 //! - `will`: Wills published iff the connection ended without DISCONNECT, and in time.
+//! - `will_props`: MQTT 5.0 Will properties reach subscribers unchanged, without the Will Delay
+//!   Interval.
 //! - `retained`: new subscriptions get the latest retained message of each matching topic, as
 //!   their Retain Handling says.
 //! - `expiry`: MQTT 5.0 message expiry: no copy after the Message Expiry Interval, the
@@ -79,6 +81,7 @@ mod sessions;
 mod shared;
 pub mod verdict;
 mod will;
+mod will_props;
 
 use std::time::Duration;
 
@@ -296,6 +299,7 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
         Some(true) => {
             let mut findings = will::check(&facts, micros(options.slack));
             findings.absorb(will_copies);
+            findings.absorb(will_props::check(&facts));
             findings.into_outcome(missing(
                 !will::exercised(&facts),
                 "no connection of a device with a Will ended, and no Will was published",

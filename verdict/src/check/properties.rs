@@ -22,7 +22,7 @@ use super::{LossClass, Undelivered, Violation};
 use crate::trace::{Event, MessageProps};
 
 /// The properties a record carries (an `app_publish` or a `delivered`), the alias left out.
-fn props_of(facts: &Facts<'_>, idx: usize) -> MessageProps {
+pub(crate) fn props_of(facts: &Facts<'_>, idx: usize) -> MessageProps {
     match &facts.records[idx].event {
         Event::AppPublish { props, .. } | Event::Delivered { props, .. } => {
             props.as_deref().map(MessageProps::without_alias).unwrap_or_default()
@@ -36,8 +36,9 @@ fn shown(v: &Option<String>) -> String {
     v.as_deref().map_or("none".to_owned(), |v| format!("{v:?}"))
 }
 
-/// What differs between the published and the delivered properties, with the statements.
-fn differences(sent: &MessageProps, got: &MessageProps) -> Vec<String> {
+/// What differs between the published and the delivered properties, with the statements
+/// (`order`: the one that keeps the User Properties' order).
+pub(crate) fn differences(sent: &MessageProps, got: &MessageProps, order: &str) -> Vec<String> {
     let mut out = Vec::new();
     let show = shown;
     if sent.payload_format != got.payload_format {
@@ -72,7 +73,11 @@ fn differences(sent: &MessageProps, got: &MessageProps) -> Vec<String> {
         let mut b = got.user.clone();
         a.sort();
         b.sort();
-        let statement = if a == b { "in another order [MQTT-3.3.2-18]" } else { "[MQTT-3.3.2-17]" };
+        let statement = if a == b {
+            format!("in another order [{order}]")
+        } else {
+            "[MQTT-3.3.2-17]".to_owned()
+        };
         out.push(format!("User Properties {:?} became {:?} {statement}", sent.user, got.user));
     }
     out
@@ -100,7 +105,7 @@ pub(crate) fn message_properties(facts: &Facts<'_>) -> (Findings, Option<String>
             with_props += 1;
         }
         let got = props_of(facts, d.idx);
-        let diff = differences(&sent, &got);
+        let diff = differences(&sent, &got, "MQTT-3.3.2-18");
         if !diff.is_empty() {
             out.push(Violation {
                 guarantee: Guarantee::MessageProperties,

@@ -126,6 +126,12 @@ pub enum BrokerBug {
     TopicAliasLeak,
     /// MQTT 5.0: the broker forwards messages without their User Properties.
     UserPropertiesDropped,
+    /// MQTT 5.0: the broker publishes the Will with its Will Delay Interval, a property PUBLISH
+    /// does not allow, so strict subscribers reject it as malformed (aedes#1098).
+    WillPropertyLeak,
+    /// MQTT 5.0: the broker sends a subscriber a message larger than the Maximum Packet Size
+    /// the subscriber announced, instead of discarding it [MQTT-3.1.2-24, MQTT-3.1.2-25].
+    MaximumPacketSizeIgnored,
 }
 
 /// The reference broker's settings.
@@ -504,6 +510,20 @@ pub struct WillSpec {
     pub retain: bool,
     /// MQTT 5.0 only: the Will Delay Interval.
     pub delay: Option<TimeSpan>,
+    /// MQTT 5.0 only: the Message Expiry Interval the Will is published with (whole seconds).
+    pub expiry: Option<TimeSpan>,
+    /// MQTT 5.0 only: User Properties of the Will, in order (names may repeat).
+    #[serde(default)]
+    pub user_properties: Vec<UserPropertySpec>,
+    /// MQTT 5.0 only: the Will's Content Type.
+    pub content_type: Option<String>,
+    /// MQTT 5.0 only: the Will's Payload Format Indicator: `utf8` (the payload is text) or
+    /// `bytes`.
+    pub payload_format: Option<PayloadFormat>,
+    /// MQTT 5.0 only: the Will's Response Topic (a template).
+    pub response_topic: Option<Template>,
+    /// MQTT 5.0 only: the Will's Correlation Data, as text (a template).
+    pub correlation_data: Option<Template>,
 }
 
 /// Exponential reconnect backoff.

@@ -479,6 +479,7 @@ fn check_groups(s: &Scenario) -> Check {
             if w.payload.len() > MAX_PAYLOAD as usize {
                 return fail(format!("{path}.will.payload"), "the Will payload is above 1 MiB");
             }
+            check_will_properties(s, g, w, &format!("{path}.will"))?;
         }
         let r = &g.reconnect;
         if r.initial.get().is_zero() {
@@ -713,31 +714,14 @@ fn check_publish_properties(
     p: &super::model::PublishSpec,
     path: &str,
 ) -> Check {
-    if !p.user_properties.is_empty() {
-        need_v5(s, g, &format!("{path}.user_properties"))?;
-    }
-    for (ui, u) in p.user_properties.iter().enumerate() {
-        for (field, t) in [("key", &u.key), ("value", &u.value)] {
-            if t.as_str().contains('\0') {
-                return fail(
-                    format!("{path}.user_properties[{ui}].{field}"),
-                    "a user property may not contain U+0000 [MQTT-1.5.4-2]",
-                );
-            }
-        }
-    }
-    if let Some(c) = &p.content_type {
-        need_v5(s, g, &format!("{path}.content_type"))?;
-        if c.contains('\0') || c.len() > 65_535 {
-            return fail(
-                format!("{path}.content_type"),
-                "the content type contains U+0000 or is longer than 65535 bytes",
-            );
-        }
-    }
-    if p.payload_format.is_some() {
-        need_v5(s, g, &format!("{path}.payload_format"))?;
-    }
+    check_message_properties(
+        s,
+        g,
+        path,
+        &p.user_properties,
+        p.content_type.as_deref(),
+        p.payload_format.is_some(),
+    )?;
     if let Some(r) = &p.request {
         need_v5(s, g, &format!("{path}.request"))?;
         let at = format!("{path}.request.response_topic");
@@ -755,6 +739,87 @@ fn check_publish_properties(
                 "add a subscription to the response topic, such as `subscribe: [ { filter: \
                  \"<the response topic>\", qos: 1 } ]`",
             );
+        }
+    }
+    Ok(())
+}
+
+/// The MQTT 5.0 properties a publish entry and a Will have in common.
+fn check_message_properties(
+    s: &Scenario,
+    g: &DeviceGroup,
+    path: &str,
+    user_properties: &[super::model::UserPropertySpec],
+    content_type: Option<&str>,
+    payload_format: bool,
+) -> Check {
+    if !user_properties.is_empty() {
+        need_v5(s, g, &format!("{path}.user_properties"))?;
+    }
+    for (ui, u) in user_properties.iter().enumerate() {
+        for (field, t) in [("key", &u.key), ("value", &u.value)] {
+            if t.as_str().contains('\0') {
+                return fail(
+                    format!("{path}.user_properties[{ui}].{field}"),
+                    "a user property may not contain U+0000 [MQTT-1.5.4-2]",
+                );
+            }
+        }
+    }
+    if let Some(c) = content_type {
+        need_v5(s, g, &format!("{path}.content_type"))?;
+        if c.contains('\0') || c.len() > 65_535 {
+            return fail(
+                format!("{path}.content_type"),
+                "the content type contains U+0000 or is longer than 65535 bytes",
+            );
+        }
+    }
+    if payload_format {
+        need_v5(s, g, &format!("{path}.payload_format"))?;
+    }
+    Ok(())
+}
+
+/// A Will's MQTT 5.0 properties (what the published Will carries).
+fn check_will_properties(
+    s: &Scenario,
+    g: &DeviceGroup,
+    w: &super::model::WillSpec,
+    path: &str,
+) -> Check {
+    if let Some(expiry) = w.expiry {
+        let at = format!("{path}.expiry");
+        need_v5(s, g, &at)?;
+        let d = expiry.get();
+        if d.subsec_millis() != 0 || d.is_zero() {
+            return fail(
+                at,
+                format!(
+                    "expiry {expiry} is not a whole number of seconds above zero (the Message \
+                     Expiry Interval counts seconds; leave it out for none)"
+                ),
+            );
+        }
+    }
+    check_message_properties(
+        s,
+        g,
+        path,
+        &w.user_properties,
+        w.content_type.as_deref(),
+        w.payload_format.is_some(),
+    )?;
+    if let Some(t) = &w.response_topic {
+        let at = format!("{path}.response_topic");
+        need_v5(s, g, &at)?;
+        check_topic(&at, g, t, false)?;
+    }
+    if let Some(c) = &w.correlation_data {
+        let at = format!("{path}.correlation_data");
+        need_v5(s, g, &at)?;
+        if c.as_str().len() > 65_535 {
+            return fail(at, "the correlation data is longer than 65535 bytes");
         }
     }
     Ok(())

@@ -84,7 +84,7 @@ pub fn checks() -> Vec<Check> {
             "v5-will-properties",
             V5,
             ["MQTT-3.1.3-10", "MQTT-3.3.2-4", "MQTT-3.3.2-15", "MQTT-3.3.2-16", "MQTT-3.3.2-20"],
-            "A Will's properties, User Properties in their order, reach the subscriber unchanged.",
+            "A Will's properties, User Properties in their order, reach the subscriber unchanged, and its Will Delay Interval does not.",
             will_properties
         ),
     ]
@@ -361,14 +361,33 @@ async fn will_properties(ctx: Ctx) -> Outcome {
         Property::UserProperty("a".into(), "2".into()),
         Property::UserProperty("z".into(), "3".into()),
     ]);
-    let (conn, _) = accepted(
+    // A Will Delay Interval says when to publish the Will; a PUBLISH may not carry it.
+    let mut will_props = props([Property::WillDelayInterval(1)]);
+    will_props.0.extend(sent.0.iter().cloned());
+    let c = will_connect(
         &ctx,
         "a",
-        will_connect(&ctx, "a", &topic, false, sent.clone(), Properties::new()),
-    )
-    .await?;
+        &topic,
+        false,
+        will_props,
+        props([Property::SessionExpiryInterval(60)]),
+    );
+    let (conn, _) = accepted(&ctx, "a", c).await?;
     conn.drop_connection();
-    let got = expect_will(&mut w, &topic, "the socket closed").await?;
+    let got = match w.recv_acked().await {
+        Ok(got) => got,
+        Err(Stop::Fail(e)) if e.contains("malformed packet") => fail!(
+            "the Will was published as a malformed PUBLISH, its Will Delay Interval not left out \
+             (a Will property only, MQTT 5.0 §3.1.3.2.2; not allowed in PUBLISH, §2.2.2.2, \
+             §3.3.2.3): {e}"
+        ),
+        Err(e) => return Err(e),
+    };
+    ensure!(
+        *got.topic == *topic && &got.payload[..] == b"gone",
+        "expected the Will, got {}",
+        w.describe(&Packet::Publish(got.clone()))
+    );
     let kept: Vec<Property> = got
         .properties
         .iter()
@@ -390,5 +409,6 @@ async fn will_properties(ctx: Ctx) -> Outcome {
         };
         fail!("the Will's properties arrived as {kept:?}, sent as {:?} [{statement}]", sent.0);
     }
-    w.disconnect().await
+    w.disconnect().await?;
+    end_session(&ctx, "a").await
 }
