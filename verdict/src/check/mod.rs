@@ -68,7 +68,7 @@ mod coverage;
 mod delivery;
 mod due;
 mod expiry;
-mod facts;
+pub(crate) mod facts;
 mod flow;
 mod liveness;
 mod order;
