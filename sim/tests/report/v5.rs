@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mqttsim_sim::check::{CheckOptions, Verdict, check};
 use mqttsim_sim::report::{
-    Analysis, ReportInput, V5Facts, WillOutcome, render_html, render_markdown,
+    Analysis, MAX_V5_ROWS, ReportInput, V5Facts, WillOutcome, render_html, render_markdown,
 };
 use mqttsim_sim::scenario::{Scenario, parse_scenario};
 use mqttsim_sim::trace::{Collect, Event, Record};
@@ -25,7 +25,10 @@ use super::report_in_chromium;
 /// `w-0` and `w-1` share `$share/g/t/#`; `pub` publishes on `t/a` with a Message Expiry
 /// Interval of 5 s. The run lasts 200 s.
 fn hand_scenario() -> Scenario {
-    let yaml = r#"
+    parse_scenario(HAND_YAML, Path::new("hand-report5.yaml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const HAND_YAML: &str = r#"
 name: hand-report5
 seed: 1
 duration: 200s
@@ -44,8 +47,6 @@ devices:
 expect: { qos1_at_least_once: true, wills: true, sessions: true, shared_subscriptions: true,
           message_expiry: true }
 "#;
-    parse_scenario(yaml, Path::new("hand-report5.yaml")).unwrap_or_else(|e| panic!("{e}"))
-}
 
 #[derive(Default)]
 struct Trace {
@@ -301,6 +302,38 @@ fn the_hand_written_5_0_report() {
     }
     assert!(html.contains(r#"<tr class="missing">"#), "tracker-3's missing Will is marked");
     assert!(html.contains(r#"class="will-wait""#), "the group timeline shows the waits");
+}
+
+/// 300 Wills waiting at once: the lists keep the first rows and count them all, the chart draws
+/// a bounded number of lanes.
+#[test]
+fn many_waiting_wills_give_bounded_lists() {
+    let yaml = with_trackers(300);
+    let scenario = parse_scenario(&yaml, Path::new("many.yaml")).unwrap();
+    let mut t = Trace::default();
+    for i in 0..300 {
+        let d = format!("tracker-{i}");
+        t.connect(0, &d, false, false).close(10, &d, "transport-lost").will(40, &d);
+    }
+    let records = t.records();
+    let end = Duration::from_secs(200);
+    let verdict = judge(&scenario, &records, end);
+    let a = analyse(&scenario, &records, &verdict, end);
+    let v5 = a.v5.as_ref().unwrap();
+    assert_eq!((v5.will_waits.len(), v5.will_wait_count), (MAX_V5_ROWS, 300));
+    assert!(v5.lines()[0].ends_with(": 300 (300 published after the delay)"), "{:?}", v5.lines());
+    let html = render_html(&a);
+    let lanes = html.matches("<rect class=\"ww ").count();
+    assert_eq!(lanes, 40, "the chart draws 40 device lanes, the first to end their connection");
+    assert!(html.contains("The first 50 of 300: Wills that waited."));
+}
+
+/// The hand-written scenario with `n` trackers.
+fn with_trackers(n: usize) -> String {
+    HAND_YAML.replace(
+        "count: 4, client_id: \"tracker-{i}\"",
+        &format!("count: {n}, client_id: \"tracker-{{i}}\""),
+    )
 }
 
 // ----- a simulated 5.0 fleet -----

@@ -13,6 +13,7 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: 
 main { max-width: 1180px; margin: 0 auto; padding: 20px 28px 60px; background: #fff; }
 h1 { font-size: 24px; margin: 8px 0 2px; } h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid #e3e6eb; padding-bottom: 4px; }
 h3 { font-size: 15px; margin: 18px 0 6px; } h4 { font-size: 14px; margin: 14px 0 4px; } tr.missing td { color: #a4161a; }
+#will-waits td:first-child, #session-expiries td:first-child, .members td:first-child { white-space: nowrap; }
 .muted { color: #667085; } code, pre { font: 12.5px/1.4 ui-monospace, "SFMono-Regular", Menlo, monospace; }
 pre { background: #f4f5f7; padding: 8px 10px; overflow-x: auto; border-radius: 4px; }
 .badge { display: inline-block; padding: 1px 9px; border-radius: 10px; font-weight: 600; font-size: 12.5px; }
@@ -271,9 +272,13 @@ pub(crate) fn render(a: &Analysis) -> String {
     out
 }
 
-/// "The first 200 of 340" or "All 12", for a bounded list.
+/// "The first 50 of 340", "All 12" or "The one", for a bounded list.
 fn listed(shown: usize, total: usize) -> String {
-    if shown < total { format!("The first {shown} of {total}") } else { format!("All {total}") }
+    match total {
+        1 => "The one".to_owned(),
+        _ if shown < total => format!("The first {shown} of {total}"),
+        _ => format!("All {total}"),
+    }
 }
 
 /// The MQTT 5.0 section: Will Delay, session expiry, shared groups, message expiry.
@@ -306,7 +311,7 @@ fn v5_section(out: &mut String, a: &Analysis, v5: &V5Facts) {
     if !v5.will_waits.is_empty() {
         let _ = writeln!(
             out,
-            r#"<p class="muted">{} Wills that waited.</p>"#,
+            r#"<p class="muted">{}: Wills that waited.</p>"#,
             listed(v5.will_waits.len(), v5.will_wait_count)
         );
         out.push_str("<table id=\"will-waits\"><tr><th>device</th><th>connection ended</th><th>how</th><th>Will Delay</th><th>session ends</th><th>Will due</th><th>outcome</th><th>trace line</th></tr>\n");
@@ -341,7 +346,7 @@ fn v5_section(out: &mut String, a: &Analysis, v5: &V5Facts) {
     } else {
         let _ = writeln!(
             out,
-            r#"<p class="muted">{} sessions that ended when their Session Expiry Interval ran out after their connection closed. What they were owed is gone with them (<code>session-expired</code>); the next connection starts a new session.</p>"#,
+            r#"<p class="muted">{}: sessions that ended when their Session Expiry Interval ran out after their connection closed. What they were owed is gone with them (<code>session-expired</code>); the next connection starts a new session.</p>"#,
             listed(v5.session_expiries.len(), v5.session_expiry_count)
         );
         out.push_str("<table id=\"session-expiries\"><tr><th>device</th><th>last connection ended</th><th>session ended</th><th>owed pairs lost with it</th><th>next connection</th><th>trace line</th></tr>\n");
@@ -416,7 +421,7 @@ fn v5_section(out: &mut String, a: &Analysis, v5: &V5Facts) {
         if !g.after_leave.is_empty() {
             let _ = writeln!(
                 out,
-                r#"<p class="muted">{} messages accepted while a member was in the group and first delivered after that member's session ended: the broker may have moved them to another member (the <code>shared_redistribution</code> expectation judges those it did not deliver).</p>"#,
+                r#"<p class="muted">{}: messages accepted while a member was in the group and first delivered after that member's session ended: the broker may have moved them to another member (the <code>shared_redistribution</code> expectation judges those it did not deliver).</p>"#,
                 listed(g.after_leave.len(), g.after_leave_count)
             );
             out.push_str("<table class=\"after-leave\"><tr><th>message</th><th>QoS</th><th>accepted</th><th>member left</th><th>delivered to</th></tr>\n");
@@ -438,7 +443,7 @@ fn v5_section(out: &mut String, a: &Analysis, v5: &V5Facts) {
         if !g.second_copies.is_empty() {
             let _ = writeln!(
                 out,
-                r#"<p class="muted">{} messages that reached a second member.</p>"#,
+                r#"<p class="muted">{}: messages that reached a second member.</p>"#,
                 listed(g.second_copies.len(), g.second_copy_count)
             );
             out.push_str("<table class=\"second-copies\"><tr><th>message</th><th>QoS</th><th>first to</th><th>then to</th><th>what let the broker move it</th></tr>\n");
@@ -484,7 +489,7 @@ fn v5_section(out: &mut String, a: &Analysis, v5: &V5Facts) {
     if !e.expired.is_empty() {
         let _ = writeln!(
             out,
-            r#"<p class="muted">{} expired pairs.</p>"#,
+            r#"<p class="muted">{}: expired pairs.</p>"#,
             listed(e.expired.len(), e.expired_count)
         );
         out.push_str("<table id=\"expired-pairs\"><tr><th>message</th><th>subscriber</th><th>QoS</th><th>published</th><th>interval</th><th>expired at</th></tr>\n");

@@ -449,7 +449,8 @@ pub(crate) fn will_lanes(a: &Analysis, v5: &V5Facts) -> String {
         .map(|w| (w.closed_us, w.device.as_str()))
         .chain(v5.session_expiries.iter().map(|s| (s.closed_us, s.device.as_str())))
         .collect();
-    firsts.sort_unstable();
+    // By time; at the same time in list order (the Wills' in trace order), not by name.
+    firsts.sort_by_key(|(t, _)| *t);
     for (_, d) in firsts {
         if seen.insert(d) {
             devices.push(d);
@@ -457,14 +458,14 @@ pub(crate) fn will_lanes(a: &Analysis, v5: &V5Facts) -> String {
     }
     let shown = devices.len().min(MAX_DEVICE_LANES);
     let lane = 24u64;
-    let top = 28u64;
+    let top = 36u64;
     let height = top + lane * shown as u64 + 12;
     let mut out = String::new();
     let _ = writeln!(
         out,
         r#"<svg id="will-delay-lanes" class="plot timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="Will Delay and session expiry per device">"#
     );
-    axis(&mut out, a, top - 12);
+    axis(&mut out, a, 10);
     let lane_of: BTreeMap<&str, u64> =
         devices.iter().take(shown).enumerate().map(|(i, d)| (*d, i as u64)).collect();
     for (d, &i) in &lane_of {
@@ -519,7 +520,7 @@ pub(crate) fn will_lanes(a: &Analysis, v5: &V5Facts) -> String {
 /// bin, the time it had no connection, and where a message reached a second member.
 pub(crate) fn shared_lanes(a: &Analysis, n: usize, g: &SharedGroup) -> String {
     let lane = 30u64;
-    let top = 28u64;
+    let top = 36u64;
     let height = top + lane * g.members.len() as u64 + 12;
     let mut out = String::new();
     let _ = writeln!(
@@ -527,7 +528,7 @@ pub(crate) fn shared_lanes(a: &Analysis, n: usize, g: &SharedGroup) -> String {
         r#"<svg id="shared-{n}" class="plot timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="copies per member of {}">"#,
         escape(&g.filter)
     );
-    axis(&mut out, a, top - 12);
+    axis(&mut out, a, 10);
     let max = g.members.iter().flat_map(|m| m.bins.iter()).copied().max().unwrap_or(0).max(1);
     let bar_w = PLOT as f64 / BINS as f64;
     let mut lane_of = BTreeMap::new();

@@ -17,10 +17,11 @@ use crate::trace::Record;
 
 use super::{BINS, secs};
 
-/// The most rows each list keeps (Will waits, expired sessions, second copies, expired pairs).
-pub const MAX_V5_ROWS: usize = 200;
+/// The most rows each list keeps (Will waits, expired sessions, messages moved between members,
+/// expired pairs); the counts beside them say how many there were.
+pub const MAX_V5_ROWS: usize = 50;
 
-/// The most shared-subscription groups, and members per group, a report shows.
+/// The most shared-subscription groups a report shows.
 pub const MAX_SHARED_GROUPS: usize = 8;
 
 /// The most members per shared-subscription group a report draws.
@@ -92,6 +93,20 @@ impl WillWait {
             WillOutcome::Published { at_us } | WillOutcome::Reconnected { at_us, .. } => at_us,
             WillOutcome::Waiting => end_us,
             WillOutcome::NotPublished => self.due_us,
+        }
+    }
+
+    /// How it ended, in a few words: `published after the delay`, `cancelled by a reconnect`.
+    pub fn kind(&self) -> &'static str {
+        match self.outcome {
+            WillOutcome::Published { .. } if self.due_at_session_end => {
+                "published at the session's end"
+            }
+            WillOutcome::Published { .. } => "published after the delay",
+            WillOutcome::Reconnected { clean: false, .. } => "cancelled by a reconnect",
+            WillOutcome::Reconnected { clean: true, .. } => "ended by a new session",
+            WillOutcome::Waiting => "still waiting at the end",
+            WillOutcome::NotPublished => "not published",
         }
     }
 
@@ -260,6 +275,8 @@ pub struct V5Facts {
     pub will_waits: Vec<WillWait>,
     /// How many in all.
     pub will_wait_count: usize,
+    /// How many of them ended each way ([`WillWait::kind`]), over all of them.
+    pub will_outcomes: BTreeMap<&'static str, usize>,
     /// Sessions that expired after waiting offline, in the order they ended (at most
     /// [`MAX_V5_ROWS`]).
     pub session_expiries: Vec<SessionExpiry>,
@@ -308,8 +325,13 @@ impl V5Facts {
             session_expiries(&facts, verdict, &published, tolerance_us);
         let groups = shared_groups(&facts, verdict, &bin);
         let expiry = expiry_facts(&facts, verdict, &published);
+        let mut will_outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for w in &waits {
+            *will_outcomes.entry(w.kind()).or_default() += 1;
+        }
         Some(V5Facts {
             will_wait_count: waits.len(),
+            will_outcomes,
             will_waits: waits.into_iter().take(MAX_V5_ROWS).collect(),
             session_expiry_count: expiries.len(),
             session_expiries: expiries.into_iter().take(MAX_V5_ROWS).collect(),
@@ -325,28 +347,10 @@ impl V5Facts {
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.will_wait_count > 0 {
-            let mut by: BTreeMap<&str, usize> = BTreeMap::new();
-            for w in &self.will_waits {
-                let what = match w.outcome {
-                    WillOutcome::Published { .. } if w.due_at_session_end => {
-                        "published at the session's end"
-                    }
-                    WillOutcome::Published { .. } => "published after the delay",
-                    WillOutcome::Reconnected { clean: false, .. } => "cancelled by a reconnect",
-                    WillOutcome::Reconnected { clean: true, .. } => "ended by a new session",
-                    WillOutcome::Waiting => "still waiting at the end",
-                    WillOutcome::NotPublished => "not published",
-                };
-                *by.entry(what).or_default() += 1;
-            }
-            let parts: Vec<String> = by.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            let listed = if self.will_waits.len() < self.will_wait_count {
-                format!(", of the first {}", self.will_waits.len())
-            } else {
-                String::new()
-            };
+            let parts: Vec<String> =
+                self.will_outcomes.iter().map(|(k, n)| format!("{n} {k}")).collect();
             out.push(format!(
-                "Wills that waited (Will Delay, DISCONNECT 0x04): {} ({}{listed})",
+                "Wills that waited (Will Delay, DISCONNECT 0x04): {} ({})",
                 self.will_wait_count,
                 parts.join(", ")
             ));
