@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use mqttsim_sim::check::{CheckOptions, check, warnings};
-use mqttsim_sim::report::{ReportInput, write_report};
+use mqttsim_sim::report::{Analysis, ReportInput, write_analysis};
 use mqttsim_sim::scenario::{TimeSpan, load_scenario};
 use mqttsim_sim::trace::{Collect, JsonLines, Packets, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
@@ -284,7 +284,14 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         replay: &replay,
         device: args.device.as_deref(),
     };
-    let files = write_report(&out, &input).map_err(Failure::environment)?;
+    let analysis = Analysis::build(&input);
+    let files = write_analysis(&out, &analysis).map_err(Failure::environment)?;
+    if let Some(v5) = &analysis.v5 {
+        println!("mqtt 5.0:");
+        for line in v5.lines() {
+            println!("  {line}");
+        }
+    }
     println!("report: {}", files.html.display());
     println!("replay: {replay}");
     Ok(if verdict.failed() { 1 } else { 0 })

@@ -360,7 +360,7 @@ fn shrink_writes_a_scenario_that_run_fails() {
     assert!(small.starts_with("# Shrunk by `mqtt-sim shrink` from "), "{small}");
     let out = mqtt_sim(&["run", "small.yaml"], &dir);
     assert_eq!(out.status.code(), Some(1), "the shrunk scenario fails: {}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("wills                FAIL"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("wills                 FAIL"), "{}", text(&out.stdout));
 
     // A seed without a failure has nothing to shrink.
     let clean = repo("sim/tests/scenarios/run/power-vs-crash.yaml");

@@ -1,6 +1,10 @@
 //! The run report: the `summary.md` snapshot of a small farm, byte-for-byte determinism,
 //! violations linked to the timeline and drawn as sequence diagrams, a bounded page for a large
-//! trace, the sweep index, and the page opened in headless Chromium.
+//! trace, the sweep index, and the page opened in headless Chromium; `v5` (report/v5.rs): the
+//! MQTT 5.0 facts (Will Delay, session expiry, shared groups, message expiry).
+
+#[path = "report/v5.rs"]
+mod v5;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -412,6 +416,17 @@ fn open_in_chromium(page: &Path, profile: &Path) -> Rendered {
     Rendered { dom: String::from_utf8_lossy(&out.stdout).into_owned(), console }
 }
 
+/// Writes the report of `input` into a fresh directory `name` and opens it in headless
+/// Chromium; fails on any console message.
+fn report_in_chromium(input: &ReportInput<'_>, name: &str) -> Rendered {
+    let dir = fresh_dir(name);
+    let files = write_report(&dir, input).unwrap();
+    let page = std::fs::canonicalize(&files.html).unwrap();
+    let rendered = open_in_chromium(&page, &dir.join("profile"));
+    assert!(rendered.console.is_empty(), "console messages: {:#?}", rendered.console);
+    rendered
+}
+
 /// The detector is proved on a page with a script error, so a quiet report means something.
 #[test]
 fn chromium_console_errors_are_caught() {
@@ -437,7 +452,6 @@ fn the_small_farm_report_renders_in_headless_chromium() {
         .unwrap();
     records.remove(gone);
     let verdict = verdict(&run, &records);
-    let dir = fresh_dir("chromium");
     let input = ReportInput {
         scenario: &run.scenario,
         records: &records,
@@ -447,10 +461,7 @@ fn the_small_farm_report_renders_in_headless_chromium() {
         replay: REPLAY,
         device: None,
     };
-    let files = write_report(&dir, &input).unwrap();
-    let page = std::fs::canonicalize(&files.html).unwrap();
-    let rendered = open_in_chromium(&page, &dir.join("profile"));
-    assert!(rendered.console.is_empty(), "console messages: {:#?}", rendered.console);
+    let rendered = report_in_chromium(&input, "chromium");
     let dom = &rendered.dom;
     for id in
         ["fault-timeline", "seq-device", "seq-v1", "latency-plot", "flight-plot", "outcome-plot"]

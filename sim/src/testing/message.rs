@@ -45,9 +45,10 @@ pub(super) fn failure(label: &str, seed: u64, verdict: &Verdict, replay: &Replay
     for outcome in &failed {
         let _ = writeln!(
             out,
-            "  {:<20} FAIL ({})",
+            "  {:<w$} FAIL ({})",
             outcome.guarantee.name(),
-            violations(outcome.violation_count)
+            violations(outcome.violation_count),
+            w = Guarantee::NAME_WIDTH
         );
         for v in outcome.violations.iter().take(VIOLATIONS_SHOWN) {
             for line in v.to_string().lines() {
@@ -75,7 +76,8 @@ pub(super) fn not_exercised(
     let names: Vec<&str> = idle.iter().map(|(g, _)| g.name()).collect();
     let mut out = format!("{what}: {} asked for but not exercised\n", names.join(", "));
     for (g, why) in idle {
-        let _ = writeln!(out, "  {:<20} NOT EXERCISED ({why})", g.name());
+        let _ =
+            writeln!(out, "  {:<w$} NOT EXERCISED ({why})", g.name(), w = Guarantee::NAME_WIDTH);
     }
     out.push_str(
         "  (a guarantee with nothing to judge is not a pass: make the scenario exercise it, or \

@@ -182,7 +182,7 @@ fn a_failure_message_names_the_guarantee_quotes_the_trace_and_says_how_to_replay
         lines[0],
         "scenario `polite-leaver` (polite-leaver.yaml), seed 1: wills failed (1 violation)"
     );
-    assert_eq!(lines[1], "  wills                FAIL (1 violation)");
+    assert_eq!(lines[1], "  wills                 FAIL (1 violation)");
     assert!(lines[2].starts_with("    [wills] "), "{message}");
     assert!(
         message.contains("\n        expected: no Will after a DISCONNECT [MQTT-3.14.4-3]\n"),
@@ -467,7 +467,7 @@ fn a_guarantee_with_nothing_to_judge_fails_the_test() {
         "scenario `greenhouse` (greenhouse.yaml), seed 1: qos2_exactly_once asked for but not \
          exercised"
     );
-    assert!(lines[1].starts_with("  qos2_exactly_once    NOT EXERCISED ("), "{message}");
+    assert!(lines[1].starts_with("  qos2_exactly_once     NOT EXERCISED ("), "{message}");
     assert!(message.contains("replay: mqtt-sim run greenhouse.yaml --seed 1\n"), "{message}");
     let panic = std::panic::catch_unwind(|| run.assert_passed()).unwrap_err();
     assert_eq!(panic.downcast_ref::<String>(), Some(&message));

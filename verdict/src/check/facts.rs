@@ -265,6 +265,24 @@ pub(crate) struct Ending<'r> {
     pub session_end_us: Option<u64>,
 }
 
+impl Ending<'_> {
+    /// MQTT 5.0: whether this connection's Will waits for its Will Delay Interval or the
+    /// session's end (a close without DISCONNECT with a delay, or a DISCONNECT with a reason
+    /// other than 0x00, which keeps the Will [MQTT-3.1.2-8]) rather than going out at the close.
+    pub(crate) fn will_waits(&self) -> bool {
+        let graceful = self.reason == "client-disconnect";
+        let with_will = graceful && self.code.is_some_and(|c| c != 0x00);
+        with_will || (!graceful && self.will_delay_s > 0)
+    }
+
+    /// When a waiting Will is due: the end of its Will Delay Interval or the session's end,
+    /// whichever comes first.
+    pub(crate) fn will_due_us(&self) -> u64 {
+        let delay_end = self.t_us.saturating_add(u64::from(self.will_delay_s) * 1_000_000);
+        self.session_end_us.map_or(delay_end, |s| s.min(delay_end))
+    }
+}
+
 /// Everything the rules read.
 pub(crate) struct Facts<'r> {
     pub records: &'r [Record],

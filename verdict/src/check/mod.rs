@@ -70,7 +70,7 @@ mod coverage;
 mod delivery;
 mod due;
 mod expiry;
-mod facts;
+pub(crate) mod facts;
 mod flow;
 mod liveness;
 mod order;

@@ -82,8 +82,22 @@ impl Guarantee {
         Guarantee::RequestResponse,
     ];
 
+    /// The width of the name column in text forms: the longest name (`shared_redistribution`).
+    pub const NAME_WIDTH: usize = {
+        let mut widest = 0;
+        let mut i = 0;
+        while i < Guarantee::ALL.len() {
+            let n = Guarantee::ALL[i].name().len();
+            if n > widest {
+                widest = n;
+            }
+            i += 1;
+        }
+        widest
+    };
+
     /// The field name in the scenario's `expect:` section.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Guarantee::Qos0MaxDuplicates => "qos0_max_duplicates",
             Guarantee::Qos1AtLeastOnce => "qos1_at_least_once",
@@ -334,7 +348,8 @@ impl Verdict {
                 Status::NotChecked { reason } => format!("not checked ({reason})"),
                 Status::NotExercised { reason } => format!("NOT EXERCISED ({reason})"),
             };
-            let _ = writeln!(out, "  {:<20} {status}", o.guarantee.name());
+            let _ =
+                writeln!(out, "  {:<w$} {status}", o.guarantee.name(), w = Guarantee::NAME_WIDTH);
             for note in &o.notes {
                 let _ = writeln!(out, "      {note}");
             }

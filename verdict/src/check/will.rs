@@ -92,7 +92,7 @@ fn delayed(
 ) {
     let secs = |us: u64| us as f64 / 1e6;
     let delay_end = e.t_us.saturating_add(u64::from(e.will_delay_s) * 1_000_000);
-    let due = e.session_end_us.map_or(delay_end, |s| s.min(delay_end));
+    let due = e.will_due_us();
     let why = match e.session_end_us {
         Some(s) if s == e.t_us => {
             "the close, which ended the session (Session Expiry Interval 0)".to_owned()
@@ -200,9 +200,8 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
         }
         let graceful = e.reason == "client-disconnect";
         // A 5.0 DISCONNECT with a reason other than 0x00 keeps the Will [MQTT-3.1.2-8].
-        let with_will = graceful && e.code.is_some_and(|c| c != 0x00);
         if let Some(info) = info
-            && (with_will || (!graceful && e.will_delay_s > 0))
+            && e.will_waits()
         {
             delayed(facts, e, info, &lines, slack_us, &mut findings);
             continue;

@@ -6,6 +6,7 @@ use crate::check::{QosCounts, Status, Verdict};
 use crate::scenario::Scenario;
 use crate::trace::{Event, Phase, Record};
 
+use super::v5::V5Facts;
 use super::{BINS, MAX_STEPS, MAX_VIOLATION_DIAGRAMS, ReportInput};
 
 /// Upper edges of the latency histogram's buckets, in milliseconds; the last bucket is open.
@@ -44,6 +45,9 @@ pub struct GroupRow {
     pub wills: Vec<u32>,
     /// Faults on the group's devices or links, merged per kind.
     pub faults: Vec<Span>,
+    /// MQTT 5.0: the times its devices' Wills waited for their Will Delay Interval (or their
+    /// session's end), merged.
+    pub will_waits: Vec<Span>,
 }
 
 /// Delivery latencies of one QoS level.
@@ -172,6 +176,9 @@ pub struct Analysis {
     pub device: Option<String>,
     /// The main sequence diagram, then one per violation with a message.
     pub sequences: Vec<Sequence>,
+    /// MQTT 5.0 facts (Will Delay, session expiry, shared groups, message expiry), for a
+    /// scenario with a 5.0 device group.
+    pub v5: Option<V5Facts>,
 }
 
 impl Analysis {
@@ -305,6 +312,23 @@ impl Analysis {
         for (row, spans) in groups.iter_mut().zip(spans) {
             row.faults = merge(spans);
         }
+        let v5 = V5Facts::build(input.scenario, records, input.verdict, end_us, bin_us);
+        if let Some(v5) = &v5 {
+            let mut waits: Vec<Vec<Span>> = vec![Vec::new(); groups.len()];
+            for w in &v5.will_waits {
+                if let Some(g) = row_of(Some(&w.device)) {
+                    let until_us = w.until_us(end_us);
+                    waits[g].push(Span {
+                        from_us: w.closed_us,
+                        until_us,
+                        kind: "will-wait".into(),
+                    });
+                }
+            }
+            for (row, spans) in groups.iter_mut().zip(waits) {
+                row.will_waits = merge(spans);
+            }
+        }
 
         let violations = violations(input.verdict, &published);
         let device = input
@@ -350,6 +374,7 @@ impl Analysis {
             fault_counts,
             device,
             sequences,
+            v5,
         }
     }
 
@@ -368,6 +393,7 @@ fn groups(scenario: &Scenario) -> (BTreeMap<String, usize>, Vec<GroupRow>) {
         disconnects: vec![0; BINS],
         wills: vec![0; BINS],
         faults: Vec::new(),
+        will_waits: Vec::new(),
     };
     let mut rows: Vec<GroupRow> = Vec::new();
     let mut row_of_group = Vec::with_capacity(scenario.devices.len());
@@ -535,8 +561,16 @@ fn step(r: &Record, lane: usize) -> Step {
             (lane, BROKER, StepKind::Arrow, format!("CONNECT #{attempt}"))
         }
         Event::TcpFailed { error } => (lane, lane, StepKind::Bad, format!("TCP failed: {error}")),
-        Event::Connected { session_present, .. } => {
-            (BROKER, lane, StepKind::Arrow, format!("CONNACK ok sp={}", u8::from(*session_present)))
+        Event::Connected { session_present, session_expiry, will_delay, .. } => {
+            // MQTT 5.0: the Session Expiry and Will Delay Intervals in force.
+            let mut label = format!("CONNACK ok sp={}", u8::from(*session_present));
+            if let Some(s) = session_expiry {
+                label.push_str(&format!(" expiry={}", interval(*s)));
+            }
+            if let Some(d) = will_delay {
+                label.push_str(&format!(" will-delay={d}s"));
+            }
+            (BROKER, lane, StepKind::Arrow, label)
         }
         Event::Refused { code } => {
             (BROKER, lane, StepKind::Arrow, format!("CONNACK refused 0x{code:02X}"))
@@ -558,23 +592,30 @@ fn step(r: &Record, lane: usize) -> Step {
             let codes: Vec<String> = codes.iter().map(|c| format!("0x{c:02X}")).collect();
             (BROKER, lane, StepKind::Arrow, format!("SUBACK [{}]", codes.join(",")))
         }
-        Event::DisconnectSent { reason, .. } => {
-            (lane, BROKER, StepKind::Arrow, format!("DISCONNECT 0x{reason:02X}"))
+        Event::DisconnectSent { reason, session_expiry } => {
+            let mut label = format!("DISCONNECT 0x{reason:02X}");
+            if let Some(s) = session_expiry {
+                label.push_str(&format!(" expiry={}", interval(*s)));
+            }
+            (lane, BROKER, StepKind::Arrow, label)
         }
-        Event::AppPublish { msg, qos, .. } => {
-            (lane, lane, StepKind::Note, format!("app publish q{qos} {msg}"))
+        Event::AppPublish { msg, qos, expiry, .. } => {
+            let expiry = expiry.map(|e| format!(" expiry={e}s")).unwrap_or_default();
+            (lane, lane, StepKind::Note, format!("app publish q{qos} {msg}{expiry}"))
         }
         Event::PublishSent { msg, pid, qos, dup } => {
             let dup = if *dup { " DUP" } else { "" };
             (lane, BROKER, StepKind::Arrow, format!("PUBLISH q{qos} pid={pid}{dup} {msg}"))
         }
-        Event::Delivered { msg, qos, pid, dup, payload, .. } => {
+        Event::Delivered { msg, qos, pid, dup, payload, expiry, .. } => {
             let dup = if *dup { " DUP" } else { "" };
             let what = msg
                 .clone()
                 .or_else(|| payload.as_ref().map(|p| format!("{p:?}")))
                 .unwrap_or_default();
-            (BROKER, lane, StepKind::Arrow, format!("PUBLISH q{qos} pid={pid}{dup} {what}"))
+            // MQTT 5.0: the Message Expiry Interval left, after the time at the broker.
+            let expiry = expiry.map(|e| format!(" expiry={e}s")).unwrap_or_default();
+            (BROKER, lane, StepKind::Arrow, format!("PUBLISH q{qos} pid={pid}{dup} {what}{expiry}"))
         }
         Event::Acked { msg, pid, qos } => {
             let ack = if *qos == 2 { "PUBREC…PUBCOMP" } else { "PUBACK" };
@@ -644,6 +685,11 @@ fn step(r: &Record, lane: usize) -> Step {
         ),
     };
     Step { t_us: r.t_us, from, to, label: short(&label, 46), kind }
+}
+
+/// A Session Expiry Interval in a label: seconds, or `never`.
+fn interval(s: u32) -> String {
+    if s == u32::MAX { "never".to_owned() } else { format!("{s}s") }
 }
 
 /// Whether a record is a message event of the device's own messages.

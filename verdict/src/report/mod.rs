@@ -12,6 +12,8 @@
 //! - `markdown`: `summary.md`.
 //! - `junit`: `junit.xml`, one test case per expectation.
 //! - `index`: the `index.html` of a seed sweep.
+//! - `v5`: the MQTT 5.0 facts: Will Delay waits, expired sessions, shared-subscription groups,
+//!   expired messages.
 
 mod analysis;
 mod html;
@@ -19,6 +21,7 @@ mod index;
 mod junit;
 mod markdown;
 mod svg;
+mod v5;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +31,10 @@ pub use analysis::{
     ViolationRef,
 };
 pub use index::render_explore_index;
+pub use v5::{
+    AfterLeave, ExpiredPair, ExpiryFacts, MAX_MEMBERS, MAX_SHARED_GROUPS, MAX_V5_ROWS, Member,
+    SecondCopy, SessionExpiry, SharedGroup, V5Facts, WillOutcome, WillWait,
+};
 
 use crate::check::Verdict;
 use crate::scenario::Scenario;
@@ -116,7 +123,16 @@ pub fn render_junit(analysis: &Analysis) -> Result<String, ReportError> {
 ///
 /// Returns the first file that could not be written.
 pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<ReportFiles, ReportError> {
-    let analysis = Analysis::build(input);
+    write_analysis(dir, &Analysis::build(input))
+}
+
+/// Writes `report.html`, `summary.md` and `junit.xml` of an analysis into `dir` (for a caller
+/// that shows more of the analysis, such as the MQTT 5.0 lines `run` prints).
+///
+/// # Errors
+///
+/// Returns the first file that could not be written.
+pub fn write_analysis(dir: &Path, analysis: &Analysis) -> Result<ReportFiles, ReportError> {
     let files = ReportFiles {
         html: dir.join("report.html"),
         markdown: dir.join("summary.md"),
@@ -126,9 +142,9 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<ReportFiles, 
         std::fs::write(path, text)
             .map_err(|source| ReportError::Io { path: path.to_owned(), source })
     };
-    write(&files.html, render_html(&analysis))?;
-    write(&files.markdown, render_markdown(&analysis))?;
-    write(&files.junit, render_junit(&analysis)?)?;
+    write(&files.html, render_html(analysis))?;
+    write(&files.markdown, render_markdown(analysis))?;
+    write(&files.junit, render_junit(analysis)?)?;
     Ok(files)
 }
 

@@ -1,8 +1,10 @@
 //! The SVG plots, written by hand: plain elements, CSS classes from the page, no script.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::analysis::{Analysis, LATENCY_EDGES_MS, LatencyStats, Sequence, StepKind};
+use super::v5::{SharedGroup, V5Facts, WillOutcome};
 use super::{BINS, escape, millis, secs};
 
 const WIDTH: u64 = 1120;
@@ -87,6 +89,17 @@ pub(crate) fn timeline(a: &Analysis) -> String {
                 fault_class(&s.kind),
                 (x2 - x1).max(1.5),
                 escape(&s.kind),
+                secs(s.from_us),
+                secs(s.until_us)
+            );
+        }
+        // MQTT 5.0: Wills waiting for their delay, a band along the lane's top.
+        for s in &g.will_waits {
+            let (x1, x2) = (x_of(a, s.from_us), x_of(a, s.until_us));
+            let _ = writeln!(
+                out,
+                r#"<rect class="will-wait" x="{x1:.1}" y="{y}" width="{:.1}" height="4"><title>a Will waiting {} to {}</title></rect>"#,
+                (x2 - x1).max(1.5),
                 secs(s.from_us),
                 secs(s.until_us)
             );
@@ -403,6 +416,181 @@ pub(crate) fn outcomes(a: &Analysis) -> String {
             c.allowed_losses,
             c.exempt,
             c.duplicates
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// A lane's background at `y`, `height` high, the `i`-th (from 0), with a device's name.
+fn named_lane(out: &mut String, y: u64, height: u64, i: u64, device: &str) {
+    let _ = writeln!(
+        out,
+        r#"<rect class="lane-bg{}" x="{LEFT}" y="{y}" width="{PLOT}" height="{height}"/><text class="lane" x="{}" y="{}">{}</text>"#,
+        if i.is_multiple_of(2) { "" } else { " odd" },
+        LEFT - 8,
+        y + height / 2 + 4,
+        escape(&super::analysis::short(device, 24))
+    );
+}
+
+/// The most device lanes the Will Delay and session expiry chart draws.
+pub(crate) const MAX_DEVICE_LANES: usize = 40;
+
+/// MQTT 5.0, one lane per device: each Will's wait (from the connection's end to the Will, the
+/// reconnection that cancelled it, or the moment it was due) above, each expired session's
+/// offline time (from its last connection's end to its expiry) below.
+pub(crate) fn will_lanes(a: &Analysis, v5: &V5Facts) -> String {
+    let mut devices: Vec<&str> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut firsts: Vec<(u64, &str)> = v5
+        .will_waits
+        .iter()
+        .map(|w| (w.closed_us, w.device.as_str()))
+        .chain(v5.session_expiries.iter().map(|s| (s.closed_us, s.device.as_str())))
+        .collect();
+    // By time; at the same time in list order (the Wills' in trace order), not by name.
+    firsts.sort_by_key(|(t, _)| *t);
+    for (_, d) in firsts {
+        if seen.insert(d) {
+            devices.push(d);
+        }
+    }
+    let shown = devices.len().min(MAX_DEVICE_LANES);
+    let lane = 24u64;
+    let top = 36u64;
+    let height = top + lane * shown as u64 + 12;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg id="will-delay-lanes" class="plot timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="Will Delay and session expiry per device">"#
+    );
+    axis(&mut out, a, 10);
+    let lane_of: BTreeMap<&str, u64> =
+        devices.iter().take(shown).enumerate().map(|(i, d)| (*d, i as u64)).collect();
+    for (d, &i) in &lane_of {
+        named_lane(&mut out, top + lane * i, lane, i, d);
+    }
+    for w in &v5.will_waits {
+        let Some(&i) = lane_of.get(w.device.as_str()) else { continue };
+        let y = top + lane * i + 3;
+        let until = w.until_us(a.end_us);
+        let (x1, x2) = (x_of(a, w.closed_us), x_of(a, until));
+        let _ = writeln!(
+            out,
+            r#"<rect class="ww {}" x="{x1:.1}" y="{y}" width="{:.1}" height="9"><title>{}: connection ended {} at {}; Will due at {}; {}</title></rect>"#,
+            w.outcome.class(),
+            (x2 - x1).max(1.5),
+            escape(&w.device),
+            escape(&w.ended),
+            secs(w.closed_us),
+            w.due_text(),
+            escape(&w.outcome_text())
+        );
+        if let WillOutcome::Published { at_us } = w.outcome {
+            let _ = writeln!(
+                out,
+                r#"<path class="will" d="M{:.1} {} l4 -7 h-8 z"><title>{}: Will published at {}</title></path>"#,
+                x_of(a, at_us),
+                y + 9,
+                escape(&w.device),
+                secs(at_us)
+            );
+        }
+    }
+    for s in &v5.session_expiries {
+        let Some(&i) = lane_of.get(s.device.as_str()) else { continue };
+        let y = top + lane * i + 14;
+        let (x1, x2) = (x_of(a, s.closed_us), x_of(a, s.ended_us));
+        let _ = writeln!(
+            out,
+            r#"<rect class="sx" x="{x1:.1}" y="{y}" width="{:.1}" height="6"><title>{}: session offline from {}, expired at {}</title></rect><path class="sx-end" d="M{x2:.1} {} l-3 -3 m3 3 l3 -3 m-3 3 l-3 3 m3 -3 l3 3"/>"#,
+            (x2 - x1).max(1.5),
+            escape(&s.device),
+            secs(s.closed_us),
+            secs(s.ended_us),
+            y + 3
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// MQTT 5.0, one lane per member of a shared-subscription group: the copies it received per
+/// bin, the time it had no connection, and where a message reached a second member.
+pub(crate) fn shared_lanes(a: &Analysis, n: usize, g: &SharedGroup) -> String {
+    let lane = 30u64;
+    let top = 36u64;
+    let height = top + lane * g.members.len() as u64 + 12;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg id="shared-{n}" class="plot timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-label="copies per member of {}">"#,
+        escape(&g.filter)
+    );
+    axis(&mut out, a, 10);
+    let max = g.members.iter().flat_map(|m| m.bins.iter()).copied().max().unwrap_or(0).max(1);
+    let bar_w = PLOT as f64 / BINS as f64;
+    let mut lane_of = BTreeMap::new();
+    for (i, m) in g.members.iter().enumerate() {
+        lane_of.insert(m.device.as_str(), i as u64);
+        let y = top + lane * i as u64;
+        named_lane(&mut out, y, lane, i as u64, &m.device);
+        for &(from, until) in &m.down {
+            let (x1, x2) = (x_of(a, from), x_of(a, until));
+            let _ = writeln!(
+                out,
+                r#"<rect class="down" x="{x1:.1}" y="{y}" width="{:.1}" height="{lane}"><title>{}: no connection from {} to {}</title></rect>"#,
+                (x2 - x1).max(1.0),
+                escape(&m.device),
+                secs(from),
+                secs(until)
+            );
+        }
+        for (b, &c) in m.bins.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            let h = ((f64::from(c) / f64::from(max)).sqrt() * (lane - 6) as f64).max(1.0);
+            let x = LEFT as f64 + b as f64 * bar_w;
+            let _ = writeln!(
+                out,
+                r#"<rect class="copies" x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}"><title>{}: {c} copies from {}</title></rect>"#,
+                (y + lane - 3) as f64 - h,
+                bar_w - 1.0,
+                escape(&m.device),
+                secs(b as u64 * a.bin_us)
+            );
+        }
+    }
+    for m in &g.after_leave {
+        let Some(&i) = lane_of.get(m.to.0.as_str()) else { continue };
+        let y = top + lane * i;
+        let x = x_of(a, m.to.1);
+        let _ = writeln!(
+            out,
+            r#"<path class="moved" d="M{x:.1} {} l4 -6 h-8 z"><title>{} to {} at {}, after {}'s session ended at {}</title></path>"#,
+            y + lane - 1,
+            escape(&m.message),
+            escape(&m.to.0),
+            secs(m.to.1),
+            escape(&m.left.0),
+            secs(m.left.1)
+        );
+    }
+    for s in &g.second_copies {
+        let Some(&i) = lane_of.get(s.then.0.as_str()) else { continue };
+        let y = top + lane * i;
+        let x = x_of(a, s.then.1);
+        let _ = writeln!(
+            out,
+            r#"<path class="second" d="M{x:.1} {} l4 6 h-8 z"><title>{} to {} at {}, after {} at {}</title></path>"#,
+            y + 1,
+            escape(&s.message),
+            escape(&s.then.0),
+            secs(s.then.1),
+            escape(&s.first.0),
+            secs(s.first.1)
         );
     }
     out.push_str("</svg>\n");
