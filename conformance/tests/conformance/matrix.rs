@@ -110,10 +110,24 @@ async fn matrix(kind: Kind, file: &str, v5: V5) {
     let all = checks::all();
     let mut runs = Vec::new();
     let mut runs5 = Vec::new();
+    let expected =
+        Expected::parse(&std::fs::read_to_string(expected_dir().join(file)).unwrap_or_default());
     for seed in SEEDS {
         let config = SuiteConfig { seed, ..SuiteConfig::default() };
         let started = Instant::now();
-        let report = run_suite(target.clone(), &all, &config).await;
+        let mut report = run_suite(target.clone(), &all, &config).await;
+        // A real broker can stumble once (NATS closing connections on a loaded machine): a run
+        // whose 3.1.1 verdicts differ from the expectation is run once more, and only a
+        // difference that repeats counts.
+        if !differences(&expected, &report.for_protocol(Protocol::V311).to_expectation()).is_empty()
+            && std::env::var_os("UPDATE_EXPECT").is_none()
+        {
+            say(&format!(
+                "{}: seed {seed} differs from the expectation; running it once more",
+                kind.name()
+            ));
+            report = run_suite(target.clone(), &all, &config).await;
+        }
         let took = started.elapsed();
         let (r311, r5) = (report.for_protocol(Protocol::V311), report.for_protocol(Protocol::V5));
         say(&format!(
@@ -191,8 +205,9 @@ fn judge(broker: &str, path: &Path, runs: &[String]) {
     compare(broker, path, &expected, &runs[0]);
 }
 
-/// Compares one run's expectation text with the file.
-pub fn compare(broker: &str, path: &Path, expected: &Expected, actual: &str) {
+/// The lines where `actual` differs from `expected` (checks marked nondeterministic aside), as
+/// `- expected` / `+ actual` pairs; empty when they agree.
+fn differences(expected: &Expected, actual: &str) -> String {
     let mut diff = String::new();
     for line in actual.lines() {
         let name = line.split(' ').nth(1).unwrap_or_default();
@@ -207,6 +222,12 @@ pub fn compare(broker: &str, path: &Path, expected: &Expected, actual: &str) {
             diff.push_str(&format!("- {}\n", e.line));
         }
     }
+    diff
+}
+
+/// Compares one run's expectation text with the file.
+pub fn compare(broker: &str, path: &Path, expected: &Expected, actual: &str) {
+    let diff = differences(expected, actual);
     assert!(
         diff.is_empty(),
         "the results against {broker} changed ({}):\n{diff}\nrerun with UPDATE_EXPECT=1 to accept after review",
