@@ -1377,13 +1377,18 @@ impl Broker {
                 continue;
             }
             qos = qos.max(Some(options.qos));
-            retain |= options.retain_as_published && message.retain;
+            retain |= options.retain_as_published && message.retain && !self.rap_ignored();
             identifiers.extend(extras.identifier);
         }
         let qos = qos?;
         let mut properties = message.properties.clone();
         properties.0.extend(identifiers.into_iter().map(Property::SubscriptionIdentifier));
         Some(Message { qos: message.qos.min(qos), retain, properties, ..message.clone() })
+    }
+
+    /// With the planted bug, Retain As Published is ignored.
+    fn rap_ignored(&self) -> bool {
+        self.config.has_bug(PlantedBug::RetainAsPublishedIgnored)
     }
 
     /// Sends a message to one member of a shared group (never `exclude`), with that member's
@@ -1412,7 +1417,7 @@ impl Broker {
         message.properties.0.retain(|p| !matches!(p, Property::SubscriptionIdentifier(_)));
         message.properties.0.extend(identifier.map(Property::SubscriptionIdentifier));
         message.qos = message.qos.min(qos);
-        message.retain &= as_published;
+        message.retain &= as_published && !self.rap_ignored();
         message.group = Some(Box::new(group.clone()));
         self.deliver(&member, message);
         true

@@ -215,11 +215,15 @@ pub enum PlantedBug {
     TopicAliasLeak,
     /// Messages are forwarded without their User Properties [MQTT-3.3.2-17].
     UserPropertiesDropped,
+    /// Retain As Published is ignored: a message published with RETAIN=1 is forwarded with
+    /// RETAIN=0 on a subscription that has the option [MQTT-3.3.1-13] (emqx#11671: a bridge
+    /// that lost the option lost every retained flag it republished).
+    RetainAsPublishedIgnored,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 25] = [
+    pub const ALL: [PlantedBug; 26] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -245,6 +249,7 @@ impl PlantedBug {
         PlantedBug::FlowQuotaLeak,
         PlantedBug::TopicAliasLeak,
         PlantedBug::UserPropertiesDropped,
+        PlantedBug::RetainAsPublishedIgnored,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -275,6 +280,7 @@ impl PlantedBug {
             PlantedBug::FlowQuotaLeak => "flow-quota-leak",
             PlantedBug::TopicAliasLeak => "topic-alias-leak",
             PlantedBug::UserPropertiesDropped => "user-properties-dropped",
+            PlantedBug::RetainAsPublishedIgnored => "retain-as-published-ignored",
         }
     }
 }

@@ -269,6 +269,15 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
                 _ => !props.iter().any(|p| matches!(p, Property::UserProperty(..))),
             }
         }
+        PlantedBug::RetainAsPublishedIgnored => {
+            let sub = h.client5("sub");
+            let rap = SubscriptionOptions { retain_as_published: true, ..opts(Q0) };
+            h.subscribe5(sub, &[("t", rap)], Vec::new());
+            let conn = h.client5("pub");
+            h.publish(conn, "t", "kept", Q0, true);
+            // [MQTT-3.3.1-13]
+            !h.publishes(sub).iter().any(|p| p.retain)
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -313,6 +322,7 @@ fn planted_bugs_have_kebab_case_names() {
             "flow-quota-leak",
             "topic-alias-leak",
             "user-properties-dropped",
+            "retain-as-published-ignored",
         ]
     );
     for bug in PlantedBug::ALL {

@@ -236,6 +236,7 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::FlowQuotaLeak => PlantedBug::FlowQuotaLeak,
             BrokerBug::TopicAliasLeak => PlantedBug::TopicAliasLeak,
             BrokerBug::UserPropertiesDropped => PlantedBug::UserPropertiesDropped,
+            BrokerBug::RetainAsPublishedIgnored => PlantedBug::RetainAsPublishedIgnored,
         })
         .collect();
     let defaults = BrokerConfig::default();

@@ -378,10 +378,21 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
     }
     if !subscribe.is_empty() {
         out.push_str("    subscribe:\n");
-        for SubscribeSpec { filter, qos: q, no_local, retain_handling, resubscribe } in subscribe {
+        for SubscribeSpec {
+            filter,
+            qos: q,
+            no_local,
+            retain_handling,
+            retain_as_published,
+            resubscribe,
+        } in subscribe
+        {
             let mut s = vec![("filter", string(filter.as_str())), ("qos", qos(*q))];
             if *no_local {
                 s.push(("no_local", "true".to_owned()));
+            }
+            if *retain_as_published {
+                s.push(("retain_as_published", "true".to_owned()));
             }
             if let Some(h) = retain_handling {
                 s.push(("retain_handling", kebab(h)));
@@ -547,6 +558,7 @@ fn expectations(e: &Expectations) -> Fields {
         topic_aliases,
         message_properties,
         request_response,
+        retain_as_published,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -567,6 +579,7 @@ fn expectations(e: &Expectations) -> Fields {
         ("topic_aliases", topic_aliases),
         ("message_properties", message_properties),
         ("request_response", request_response),
+        ("retain_as_published", retain_as_published),
     ];
     for (key, value) in flags {
         if let Some(v) = value {

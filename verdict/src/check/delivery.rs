@@ -133,7 +133,7 @@ pub(crate) fn check(
         }
         let all = copies.get(&(key, *sub)).map_or(&[][..], Vec::as_slice);
         let routed: Vec<usize> =
-            all.iter().copied().filter(|&i| !facts.deliveries[i].retain).collect();
+            all.iter().copied().filter(|&i| !facts.deliveries[i].on_subscribe).collect();
         let mut lines: Vec<usize> = owes.iter().map(|o| facts.accepts[o.accept].idx).collect();
         lines.extend(all.iter().map(|&i| facts.deliveries[i].idx));
         if let Some(&wrong) = routed.iter().find(|&&i| facts.deliveries[i].qos != effective) {

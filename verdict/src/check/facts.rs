@@ -58,6 +58,9 @@ pub(crate) struct DeviceInfo {
     pub will_delay_s: u32,
     /// The Retain Handling of each of its filters (5.0; 0 otherwise).
     pub retain_handling: BTreeMap<String, u8>,
+    /// MQTT 5.0: each of its filters (a shared one whole) with its Retain As Published; empty
+    /// for a 3.1.1 device.
+    pub retain_as_published: Vec<(String, bool)>,
     /// MQTT 5.0: topic aliases the device uses towards the broker.
     pub topic_aliases: u16,
     /// MQTT 5.0: the filter it answers requests on.
@@ -129,6 +132,10 @@ pub(crate) struct Delivery<'r> {
     pub group: Option<&'r str>,
     /// The Message Expiry Interval the PUBLISH carried (5.0).
     pub expiry: Option<u32>,
+    /// The copy was sent because a subscription was made (a retained message), not forwarded
+    /// as the message was published. For a 3.1.1 device, and a 5.0 one without Retain As
+    /// Published, that is its RETAIN flag; see [`Facts::gather`] for the others.
+    pub on_subscribe: bool,
 }
 
 /// One obligation of a shared subscription group: it had members when the broker accepted the
@@ -357,6 +364,12 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                     (group.expand(&s.filter, i), if v5 { h } else { 0 })
                 })
                 .collect();
+            let retain_as_published = if v5 {
+                let rap = |s: &crate::scenario::SubscribeSpec| s.retain_as_published;
+                group.subscribe.iter().map(|s| (group.expand(&s.filter, i), rap(s))).collect()
+            } else {
+                Vec::new()
+            };
             let info = DeviceInfo {
                 keepalive_us,
                 will,
@@ -365,6 +378,7 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                 session_expiry_s,
                 will_delay_s,
                 retain_handling,
+                retain_as_published,
                 topic_aliases: group.topic_aliases.unwrap_or(0),
                 respond: group.respond.as_ref().map(|r| group.expand(&r.to, i)),
             };
@@ -481,6 +495,8 @@ impl<'r> Facts<'r> {
         let mut unfinished = false;
         // Offline 5.0 sessions by when their expiry is past doubt (expiry + tolerance).
         let mut expiring: BTreeSet<(u64, &'r str)> = BTreeSet::new();
+        // (subscriber, message, session): a forwarded copy arrived (MQTT 5.0).
+        let mut forwarded: BTreeSet<(&'r str, Key<'r>, usize)> = BTreeSet::new();
 
         for (idx, r) in records.iter().enumerate() {
             let t = r.t_us;
@@ -921,6 +937,17 @@ impl<'r> Facts<'r> {
                     let group = member_of.get(device).and_then(|groups| {
                         groups.iter().find(|(_, inner)| topic::matches(inner, topic)).map(|g| *g.0)
                     });
+                    let on_subscribe = match (key, epoch) {
+                        (Some(k), Some(e)) if *retain => {
+                            let copy = RetainedCopy { device, key: k, epoch: e, topic, group };
+                            let sent_before = forwarded.contains(&(device, k, e));
+                            copy.on_subscribe(&f, subscribes_of.get(device), sent_before)
+                        }
+                        _ => *retain,
+                    };
+                    if let (false, Some(k), Some(e)) = (on_subscribe, key, epoch) {
+                        forwarded.insert((device, k, e));
+                    }
                     f.deliveries.push(Delivery {
                         idx,
                         t_us: t,
@@ -935,6 +962,7 @@ impl<'r> Facts<'r> {
                         span,
                         group,
                         expiry: *expiry,
+                        on_subscribe,
                     });
                 }
                 Event::BrokerRestart { phase: Phase::Start, state } => {
@@ -1367,6 +1395,59 @@ fn owe<'r>(
     }
     for (group, members) in group_members(live, routes, &f.groups, topic) {
         f.group_owed.entry((key, group)).or_default().push(GroupOwe { accept, members });
+    }
+}
+
+/// A RETAIN=1 copy that a 5.0 device received, to tell a retained message sent on subscribe
+/// from a forwarded one.
+struct RetainedCopy<'r> {
+    device: &'r str,
+    key: Key<'r>,
+    epoch: usize,
+    topic: &'r str,
+    group: Option<&'r str>,
+}
+
+impl<'r> RetainedCopy<'r> {
+    /// Whether the copy is the retained message a subscription asked for. A RETAIN=1 copy of a
+    /// 5.0 device is forwarded when the message was owed to the session as published and no
+    /// subscription's retained snapshot holds it; when both could be, it is the retained
+    /// message unless a matching subscription has Retain As Published — then the first copy
+    /// is taken for the forwarded one and the next ones for the retained message (a DUP=1 one
+    /// for its resend): the two are alike on the wire, and each reading owes both.
+    fn on_subscribe(&self, f: &Facts<'r>, subscribes: Option<&Vec<usize>>, sent: bool) -> bool {
+        let Some(info) = f.devices.get(self.device).filter(|i| i.v5) else { return true };
+        let owed = match self.group {
+            Some(g) => f.group_owed.get(&(self.key, g)).is_some_and(|owes| {
+                owes.iter()
+                    .any(|o| o.members.iter().any(|m| (m.0, m.1) == (self.device, self.epoch)))
+            }),
+            None => f
+                .owed
+                .get(&(self.key, self.device))
+                .is_some_and(|owes| owes.iter().any(|o| o.epoch == self.epoch)),
+        };
+        if !owed {
+            return true;
+        }
+        let snapshot = subscribes.into_iter().flatten().map(|&i| &f.subscribes[i]).any(|s| {
+            s.epoch.is_none_or(|e| e == self.epoch)
+                && s.sends_retained()
+                && topic::matches(s.filter, self.topic)
+                && s.snapshot
+                    .iter()
+                    .any(|(t, k)| *t == self.topic && k.is_none_or(|k| k == self.key))
+        });
+        if !snapshot {
+            return false;
+        }
+        let as_published = info.retain_as_published.iter().any(|(filter, rap)| {
+            *rap && match self.group {
+                Some(g) => filter == g,
+                None => shared_inner(filter).is_none() && topic::matches(filter, self.topic),
+            }
+        });
+        !as_published || sent
     }
 }
 

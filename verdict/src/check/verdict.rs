@@ -57,11 +57,13 @@ pub enum Guarantee {
     MessageProperties,
     /// `request_response` (MQTT 5.0).
     RequestResponse,
+    /// `retain_as_published` (MQTT 5.0) [MQTT-3.3.1-12, MQTT-3.3.1-13].
+    RetainAsPublished,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 18] = [
+    pub const ALL: [Guarantee; 19] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -80,6 +82,7 @@ impl Guarantee {
         Guarantee::TopicAliases,
         Guarantee::MessageProperties,
         Guarantee::RequestResponse,
+        Guarantee::RetainAsPublished,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -103,6 +106,7 @@ impl Guarantee {
             Guarantee::TopicAliases => "topic_aliases",
             Guarantee::MessageProperties => "message_properties",
             Guarantee::RequestResponse => "request_response",
+            Guarantee::RetainAsPublished => "retain_as_published",
         }
     }
 }

@@ -126,6 +126,9 @@ pub enum BrokerBug {
     TopicAliasLeak,
     /// MQTT 5.0: the broker forwards messages without their User Properties.
     UserPropertiesDropped,
+    /// MQTT 5.0: the broker ignores Retain As Published and forwards every message with
+    /// RETAIN=0 [MQTT-3.3.1-13].
+    RetainAsPublishedIgnored,
 }
 
 /// The reference broker's settings.
@@ -683,6 +686,10 @@ pub struct SubscribeSpec {
     pub no_local: bool,
     /// MQTT 5.0 only: which retained messages the broker sends when the subscription is made.
     pub retain_handling: Option<RetainHandling>,
+    /// MQTT 5.0 only: Retain As Published, forwarded messages keep the RETAIN flag they were
+    /// published with [MQTT-3.3.1-13]; without it they arrive with RETAIN=0 [MQTT-3.3.1-12].
+    #[serde(default)]
+    pub retain_as_published: bool,
     /// When the device subscribes: once, or again on every connection.
     #[serde(default)]
     pub resubscribe: Resubscribe,
@@ -1031,6 +1038,9 @@ pub struct Expectations {
     /// MQTT 5.0: every request delivered to a responder is answered on its Response Topic with
     /// its Correlation Data, and the answer reaches the requester.
     pub request_response: Option<bool>,
+    /// MQTT 5.0: a forwarded message arrives with RETAIN=0 on a subscription without Retain
+    /// As Published, and with the RETAIN flag it was published with on one that has it.
+    pub retain_as_published: Option<bool>,
 }
 
 /// The liveness property.

@@ -569,6 +569,9 @@ fn check_groups(s: &Scenario) -> Check {
             if sub.retain_handling.is_some() {
                 need_v5(s, g, &format!("{sp}.retain_handling"))?;
             }
+            if sub.retain_as_published {
+                need_v5(s, g, &format!("{sp}.retain_as_published"))?;
+            }
             if sub.is_shared() && g.protocol_in(s) != Protocol::V5 {
                 return fail_help(
                     format!("{sp}.filter"),
