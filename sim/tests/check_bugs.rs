@@ -226,6 +226,23 @@ devices:
 expect: { qos1_at_least_once: true, topic_aliases: true, message_properties: true }
 "#;
 
+/// MQTT 5.0: a retained state published now and then; a mirror subscribes with Retain As
+/// Published, a screen without it.
+const RETAIN_AS_PUBLISHED: &str = r#"
+name: retain-as-published
+seed: 1
+duration: 30s
+protocol: "5.0"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/x", qos: 1, retain: true, every: 2s } ] }
+  - { group: q, site: s, count: 1, client_id: "mirror",
+      subscribe: [ { filter: "m/#", qos: 1, retain_as_published: true } ] }
+  - { group: v, site: s, count: 1, client_id: "screen", subscribe: [ { filter: "m/#", qos: 1 } ] }
+expect: { qos1_at_least_once: true, retained: true, retain_as_published: true }
+"#;
+
 fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
     let yaml = match bug {
         Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
@@ -376,6 +393,11 @@ fn user_properties_dropped_breaks_message_properties() {
 }
 
 #[test]
+fn retain_as_published_ignored_breaks_retain_as_published() {
+    caught(RETAIN_AS_PUBLISHED, "retain-as-published-ignored", Guarantee::RetainAsPublished);
+}
+
+#[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
     for yaml in [
         INFLIGHT,
@@ -389,6 +411,7 @@ fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
         EXPIRY,
         RECEIVE_MAXIMUM,
         PROPERTIES,
+        RETAIN_AS_PUBLISHED,
     ] {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
@@ -559,4 +582,14 @@ fn v5_flow_bugs_are_caught_in_device_management() {
     for (bug, guarantee) in cases {
         caught_in_shipped("device-management.yaml", 10, bug, guarantee);
     }
+}
+
+#[test]
+fn retain_as_published_ignored_is_caught_in_retained_mirror() {
+    caught_in_shipped(
+        "retained-mirror.yaml",
+        5,
+        BrokerBug::RetainAsPublishedIgnored,
+        Guarantee::RetainAsPublished,
+    );
 }

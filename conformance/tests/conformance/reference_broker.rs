@@ -80,6 +80,7 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::FlowQuotaLeak, "v5-send-quota-after-resumptions"),
         (PlantedBug::TopicAliasLeak, "v5-no-topic-alias-outbound"),
         (PlantedBug::UserPropertiesDropped, "v5-message-properties-forwarded"),
+        (PlantedBug::RetainAsPublishedIgnored, "v5-retain-as-published-1"),
     ];
     // Bugs no conformance check can catch honestly, with the reason.
     let uncaught: &[(PlantedBug, &str)] = &[(

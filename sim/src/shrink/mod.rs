@@ -52,7 +52,7 @@ pub struct PlantedBugCase {
 }
 
 /// Every planted bug's catching scenario.
-pub const PLANTED_BUG_CASES: [PlantedBugCase; 25] = [
+pub const PLANTED_BUG_CASES: [PlantedBugCase; 26] = [
     PlantedBugCase {
         bug: BrokerBug::ForgetInflightOnReconnect,
         file: "flaky-farm.yaml",
@@ -202,6 +202,12 @@ pub const PLANTED_BUG_CASES: [PlantedBugCase; 25] = [
         file: "device-management.yaml",
         minutes: 10,
         guarantee: Guarantee::MessageProperties,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::RetainAsPublishedIgnored,
+        file: "retained-mirror.yaml",
+        minutes: 5,
+        guarantee: Guarantee::RetainAsPublished,
     },
 ];
 
