@@ -1005,7 +1005,8 @@ impl Broker {
         if receive_maximum < u16::MAX {
             p.push(Property::ReceiveMaximum(receive_maximum));
         }
-        if config.max_qos < QoS::ExactlyOnce {
+        if config.max_qos < QoS::ExactlyOnce && !config.has_bug(PlantedBug::MaximumQosNotAnnounced)
+        {
             // [MQTT-3.2.2-9]
             p.push(Property::MaximumQoS(config.max_qos.as_u8()));
         }
@@ -1259,6 +1260,16 @@ impl Broker {
         &mut sessions.get_mut(client_id).expect("a connected client has a session").inbound_qos2
     }
 
+    /// The highest QoS a PUBLISH may have: `max_qos`, or with the planted bug at most 1 (and
+    /// never announced).
+    fn supported_qos(&self) -> QoS {
+        if self.config.has_bug(PlantedBug::MaximumQosNotAnnounced) {
+            self.config.max_qos.min(QoS::AtLeastOnce)
+        } else {
+            self.config.max_qos
+        }
+    }
+
     /// What a 5.0 PUBLISH may not carry or ask for, as (statement, detail, DISCONNECT code).
     fn v5_publish_violation(
         &self,
@@ -1268,7 +1279,7 @@ impl Broker {
             let detail = "PUBLISH from a client with a Subscription Identifier";
             return Some(("MQTT-3.3.4-6", detail, ReasonCode::PROTOCOL_ERROR));
         }
-        if publish.qos > self.config.max_qos {
+        if publish.qos > self.supported_qos() {
             let detail = "PUBLISH above the Maximum QoS";
             return Some(("MQTT-3.2.2-11", detail, ReasonCode::QOS_NOT_SUPPORTED));
         }

@@ -219,11 +219,14 @@ pub enum PlantedBug {
     /// RETAIN=0 on a subscription that has the option [MQTT-3.3.1-13] (emqx#11671: a bridge
     /// that lost the option lost every retained flag it republished).
     RetainAsPublishedIgnored,
+    /// The CONNACK leaves out the Maximum QoS although `max_qos` is below 2; a 5.0 client
+    /// publishing above it is disconnected with 0x9B [MQTT-3.2.2-9].
+    MaximumQosNotAnnounced,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 26] = [
+    pub const ALL: [PlantedBug; 27] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -250,6 +253,7 @@ impl PlantedBug {
         PlantedBug::TopicAliasLeak,
         PlantedBug::UserPropertiesDropped,
         PlantedBug::RetainAsPublishedIgnored,
+        PlantedBug::MaximumQosNotAnnounced,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -281,6 +285,7 @@ impl PlantedBug {
             PlantedBug::TopicAliasLeak => "topic-alias-leak",
             PlantedBug::UserPropertiesDropped => "user-properties-dropped",
             PlantedBug::RetainAsPublishedIgnored => "retain-as-published-ignored",
+            PlantedBug::MaximumQosNotAnnounced => "maximum-qos-not-announced",
         }
     }
 }

@@ -278,6 +278,13 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             // [MQTT-3.3.1-13]
             !h.publishes(sub).iter().any(|p| p.retain)
         }
+        PlantedBug::MaximumQosNotAnnounced => {
+            let (conn, connack) = h.connect5(connect5("c", true, Vec::new()));
+            let announced = connack.properties.iter().any(|p| matches!(p, Property::MaximumQoS(_)));
+            h.publish(conn, "t", "x", Q2, false);
+            // [MQTT-3.2.2-9]: a QoS it does not support must have been announced.
+            !announced && h.closed(conn).is_some()
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -323,6 +330,7 @@ fn planted_bugs_have_kebab_case_names() {
             "topic-alias-leak",
             "user-properties-dropped",
             "retain-as-published-ignored",
+            "maximum-qos-not-announced",
         ]
     );
     for bug in PlantedBug::ALL {

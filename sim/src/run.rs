@@ -237,6 +237,7 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::TopicAliasLeak => PlantedBug::TopicAliasLeak,
             BrokerBug::UserPropertiesDropped => PlantedBug::UserPropertiesDropped,
             BrokerBug::RetainAsPublishedIgnored => PlantedBug::RetainAsPublishedIgnored,
+            BrokerBug::MaximumQosNotAnnounced => PlantedBug::MaximumQosNotAnnounced,
         })
         .collect();
     let defaults = BrokerConfig::default();
@@ -255,6 +256,7 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
         max_inbound_qos2: spec.receive_maximum.map_or(defaults.max_inbound_qos2, usize::from),
         max_packet_size: spec.max_packet_size.unwrap_or(defaults.max_packet_size),
         topic_alias_maximum: spec.topic_alias_maximum.unwrap_or(defaults.topic_alias_maximum),
+        max_qos: spec.maximum_qos.map_or(defaults.max_qos, |q| q.get()),
         ..defaults
     }
 }

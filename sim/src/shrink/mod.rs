@@ -52,7 +52,7 @@ pub struct PlantedBugCase {
 }
 
 /// Every planted bug's catching scenario.
-pub const PLANTED_BUG_CASES: [PlantedBugCase; 26] = [
+pub const PLANTED_BUG_CASES: [PlantedBugCase; 27] = [
     PlantedBugCase {
         bug: BrokerBug::ForgetInflightOnReconnect,
         file: "flaky-farm.yaml",
@@ -208,6 +208,12 @@ pub const PLANTED_BUG_CASES: [PlantedBugCase; 26] = [
         file: "retained-mirror.yaml",
         minutes: 5,
         guarantee: Guarantee::RetainAsPublished,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::MaximumQosNotAnnounced,
+        file: "retained-mirror.yaml",
+        minutes: 5,
+        guarantee: Guarantee::MaximumQos,
     },
 ];
 

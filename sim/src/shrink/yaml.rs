@@ -159,6 +159,7 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
         receive_maximum,
         max_packet_size,
         topic_alias_maximum,
+        maximum_qos,
     } = b;
     let default = BrokerSpec::default();
     let mut f = Fields::new();
@@ -193,6 +194,9 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
     }
     if let Some(v) = topic_alias_maximum {
         f.push(("topic_alias_maximum", v.to_string()));
+    }
+    if let Some(q) = maximum_qos {
+        f.push(("maximum_qos", qos(*q)));
     }
     f
 }
@@ -559,6 +563,7 @@ fn expectations(e: &Expectations) -> Fields {
         message_properties,
         request_response,
         retain_as_published,
+        maximum_qos,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -580,6 +585,7 @@ fn expectations(e: &Expectations) -> Fields {
         ("message_properties", message_properties),
         ("request_response", request_response),
         ("retain_as_published", retain_as_published),
+        ("maximum_qos", maximum_qos),
     ];
     for (key, value) in flags {
         if let Some(v) = value {

@@ -91,6 +91,9 @@ pub(crate) struct AppMessage<'r> {
     pub candidates: Vec<(&'r str, usize, u8)>,
     /// The 5.0 Message Expiry Interval it was published with, in seconds.
     pub expiry: Option<u32>,
+    /// The QoS it can have gone with: lowered to a 5.0 server's Maximum QoS (the last one its
+    /// publisher was told, at the publish) and to the QoS of each PUBLISH it was sent in.
+    pub qos_sent: u8,
 }
 
 /// The broker taking responsibility for a message (or publishing a Will).
@@ -495,6 +498,8 @@ impl<'r> Facts<'r> {
         let mut unfinished = false;
         // Offline 5.0 sessions by when their expiry is past doubt (expiry + tolerance).
         let mut expiring: BTreeSet<(u64, &'r str)> = BTreeSet::new();
+        // MQTT 5.0: the Maximum QoS each device's latest CONNACK announced (2: none).
+        let mut server_max_qos: BTreeMap<&'r str, u8> = BTreeMap::new();
         // (subscriber, message, session): a forwarded copy arrived (MQTT 5.0).
         let mut forwarded: BTreeSet<(&'r str, Key<'r>, usize)> = BTreeSet::new();
 
@@ -503,7 +508,10 @@ impl<'r> Facts<'r> {
             let device: &'r str = r.device.as_deref().unwrap_or_default();
             super::sessions::expire(&mut f, &mut live, &mut routes, &mut expiring, t, idx);
             match &r.event {
-                Event::Connected { session_expiry, will_delay, .. } => {
+                Event::Connected { session_expiry, will_delay, limits, .. } => {
+                    if let Some(l) = limits {
+                        server_max_qos.insert(device, l.server_maximum_qos.unwrap_or(2));
+                    }
                     live.entry(device).or_default().terms.connected(*session_expiry, *will_delay);
                 }
                 Event::DisconnectSent { reason, session_expiry } => {
@@ -523,10 +531,14 @@ impl<'r> Facts<'r> {
                         idx,
                         candidates,
                         expiry: *expiry,
+                        qos_sent: (*qos).min(server_max_qos.get(device).copied().unwrap_or(2)),
                     };
                     f.messages.insert(msg, message);
                 }
                 Event::PublishSent { msg, pid, qos, .. } => {
+                    if let Some(m) = f.messages.get_mut(msg.as_str()) {
+                        m.qos_sent = m.qos_sent.min(*qos);
+                    }
                     last_sent.insert(msg, (t, *pid));
                     if *qos == 0 {
                         live.entry(device).or_default().qos0.push_back(msg);
@@ -1345,11 +1357,11 @@ fn implied_accept<'r>(
 ) {
     let key = Key::App(msg);
     let Some(m) = f.messages.get(msg) else { return };
-    if m.qos == 0 || f.accepts_of.contains_key(&key) {
+    if m.qos_sent == 0 || f.accepts_of.contains_key(&key) {
         return;
     }
     let accept = f.accepts.len();
-    let (publisher, topic, qos, empty) = (m.publisher, m.topic, m.qos, m.empty);
+    let (publisher, topic, qos, empty) = (m.publisher, m.topic, m.qos_sent, m.empty);
     let then: BTreeSet<&str> = m.candidates.iter().map(|c| c.0).collect();
     // The broker took it over between its publish and this acknowledgement.
     let published = f.records[m.idx].t_us;

@@ -71,6 +71,7 @@ mod expiry;
 mod facts;
 mod flow;
 mod liveness;
+mod max_qos;
 mod order;
 mod properties;
 mod retain_flag;
@@ -394,7 +395,7 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
         _ => not_checked(Guarantee::MessageExpiry, unasked),
     });
     // MQTT 5.0 rules, each judged from what the devices saw.
-    let v5_rules: [V5Rule<'_>; 6] = [
+    let v5_rules: [V5Rule<'_>; 7] = [
         (expect.receive_maximum, Guarantee::ReceiveMaximum, &|| flow::receive_maximum(&facts)),
         (expect.maximum_packet_size, Guarantee::MaximumPacketSize, &|| {
             flow::maximum_packet_size(&facts)
@@ -407,6 +408,7 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
             properties::request_response(&facts, &undelivered)
         }),
         (expect.retain_as_published, Guarantee::RetainAsPublished, &|| retain_flag::check(&facts)),
+        (expect.maximum_qos, Guarantee::MaximumQos, &|| max_qos::check(&facts)),
     ];
     for (asked, guarantee, rule) in v5_rules {
         outcomes.push(match asked {

@@ -59,11 +59,13 @@ pub enum Guarantee {
     RequestResponse,
     /// `retain_as_published` (MQTT 5.0) [MQTT-3.3.1-12, MQTT-3.3.1-13].
     RetainAsPublished,
+    /// `maximum_qos` (MQTT 5.0) [MQTT-3.2.2-9, MQTT-3.2.2-11].
+    MaximumQos,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 19] = [
+    pub const ALL: [Guarantee; 20] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -83,6 +85,7 @@ impl Guarantee {
         Guarantee::MessageProperties,
         Guarantee::RequestResponse,
         Guarantee::RetainAsPublished,
+        Guarantee::MaximumQos,
     ];
 
     /// The field name in the scenario's `expect:` section.
@@ -107,6 +110,7 @@ impl Guarantee {
             Guarantee::MessageProperties => "message_properties",
             Guarantee::RequestResponse => "request_response",
             Guarantee::RetainAsPublished => "retain_as_published",
+            Guarantee::MaximumQos => "maximum_qos",
         }
     }
 }
