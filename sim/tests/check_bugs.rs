@@ -243,8 +243,27 @@ devices:
 expect: { qos1_at_least_once: true, retained: true, retain_as_published: true }
 "#;
 
+/// MQTT 5.0: a broker supporting QoS 0 and 1 only; a publisher's alarms are QoS 2.
+const MAXIMUM_QOS: &str = r#"
+name: maximum-qos
+seed: 1
+duration: 30s
+protocol: "5.0"
+broker: { maximum_qos: 1 }
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/x", qos: 2, every: 2s } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", subscribe: [ { filter: "m/#", qos: 2 } ] }
+expect: { qos1_at_least_once: true, maximum_qos: true }
+"#;
+
 fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
+    // A scenario with broker settings of its own gets the bug among them.
     let yaml = match bug {
+        Some(bug) if yaml.contains("\nbroker: { ") => {
+            yaml.replace("\nbroker: { ", &format!("\nbroker: {{ bugs: [{bug}], "))
+        }
         Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
         None => yaml.to_owned(),
     };
@@ -398,6 +417,11 @@ fn retain_as_published_ignored_breaks_retain_as_published() {
 }
 
 #[test]
+fn maximum_qos_not_announced_breaks_maximum_qos() {
+    caught(MAXIMUM_QOS, "maximum-qos-not-announced", Guarantee::MaximumQos);
+}
+
+#[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
     for yaml in [
         INFLIGHT,
@@ -412,6 +436,7 @@ fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
         RECEIVE_MAXIMUM,
         PROPERTIES,
         RETAIN_AS_PUBLISHED,
+        MAXIMUM_QOS,
     ] {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
@@ -591,5 +616,15 @@ fn retain_as_published_ignored_is_caught_in_retained_mirror() {
         5,
         BrokerBug::RetainAsPublishedIgnored,
         Guarantee::RetainAsPublished,
+    );
+}
+
+#[test]
+fn maximum_qos_not_announced_is_caught_in_retained_mirror() {
+    caught_in_shipped(
+        "retained-mirror.yaml",
+        5,
+        BrokerBug::MaximumQosNotAnnounced,
+        Guarantee::MaximumQos,
     );
 }

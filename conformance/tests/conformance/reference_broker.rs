@@ -81,6 +81,7 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::TopicAliasLeak, "v5-no-topic-alias-outbound"),
         (PlantedBug::UserPropertiesDropped, "v5-message-properties-forwarded"),
         (PlantedBug::RetainAsPublishedIgnored, "v5-retain-as-published-1"),
+        (PlantedBug::MaximumQosNotAnnounced, "v5-maximum-qos-announced"),
     ];
     // Bugs no conformance check can catch honestly, with the reason.
     let uncaught: &[(PlantedBug, &str)] = &[(
