@@ -1006,7 +1006,8 @@ impl Broker {
         if receive_maximum < u16::MAX {
             p.push(Property::ReceiveMaximum(receive_maximum));
         }
-        if config.max_qos < QoS::ExactlyOnce {
+        if config.max_qos < QoS::ExactlyOnce && !config.has_bug(PlantedBug::MaximumQosNotAnnounced)
+        {
             // [MQTT-3.2.2-9]
             p.push(Property::MaximumQoS(config.max_qos.as_u8()));
         }
@@ -1262,6 +1263,16 @@ impl Broker {
         &mut sessions.get_mut(client_id).expect("a connected client has a session").inbound_qos2
     }
 
+    /// The highest QoS a PUBLISH may have: `max_qos`, or with the planted bug at most 1 (and
+    /// never announced).
+    fn supported_qos(&self) -> QoS {
+        if self.config.has_bug(PlantedBug::MaximumQosNotAnnounced) {
+            self.config.max_qos.min(QoS::AtLeastOnce)
+        } else {
+            self.config.max_qos
+        }
+    }
+
     /// What a 5.0 PUBLISH may not carry or ask for, as (statement, detail, DISCONNECT code).
     fn v5_publish_violation(
         &self,
@@ -1271,7 +1282,7 @@ impl Broker {
             let detail = "PUBLISH from a client with a Subscription Identifier";
             return Some(("MQTT-3.3.4-6", detail, ReasonCode::PROTOCOL_ERROR));
         }
-        if publish.qos > self.config.max_qos {
+        if publish.qos > self.supported_qos() {
             let detail = "PUBLISH above the Maximum QoS";
             return Some(("MQTT-3.2.2-11", detail, ReasonCode::QOS_NOT_SUPPORTED));
         }
@@ -1380,13 +1391,18 @@ impl Broker {
                 continue;
             }
             qos = qos.max(Some(options.qos));
-            retain |= options.retain_as_published && message.retain;
+            retain |= options.retain_as_published && message.retain && !self.rap_ignored();
             identifiers.extend(extras.identifier);
         }
         let qos = qos?;
         let mut properties = message.properties.clone();
         properties.0.extend(identifiers.into_iter().map(Property::SubscriptionIdentifier));
         Some(Message { qos: message.qos.min(qos), retain, properties, ..message.clone() })
+    }
+
+    /// With the planted bug, Retain As Published is ignored.
+    fn rap_ignored(&self) -> bool {
+        self.config.has_bug(PlantedBug::RetainAsPublishedIgnored)
     }
 
     /// Sends a message to one member of a shared group (never `exclude`), with that member's
@@ -1415,7 +1431,7 @@ impl Broker {
         message.properties.0.retain(|p| !matches!(p, Property::SubscriptionIdentifier(_)));
         message.properties.0.extend(identifier.map(Property::SubscriptionIdentifier));
         message.qos = message.qos.min(qos);
-        message.retain &= as_published;
+        message.retain &= as_published && !self.rap_ignored();
         message.group = Some(Box::new(group.clone()));
         self.deliver(&member, message);
         true

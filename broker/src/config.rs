@@ -222,11 +222,18 @@ pub enum PlantedBug {
     /// MQTT 5.0: a PUBLISH larger than a 5.0 client's Maximum Packet Size is sent to it anyway,
     /// instead of being discarded [MQTT-3.1.2-24, MQTT-3.1.2-25].
     MaximumPacketSizeIgnored,
+    /// Retain As Published is ignored: a message published with RETAIN=1 is forwarded with
+    /// RETAIN=0 on a subscription that has the option [MQTT-3.3.1-13] (emqx#11671: a bridge
+    /// that lost the option lost every retained flag it republished).
+    RetainAsPublishedIgnored,
+    /// The CONNACK leaves out the Maximum QoS although `max_qos` is below 2; a 5.0 client
+    /// publishing above it is disconnected with 0x9B [MQTT-3.2.2-9].
+    MaximumQosNotAnnounced,
 }
 
 impl PlantedBug {
     /// Every planted bug, in order.
-    pub const ALL: [PlantedBug; 27] = [
+    pub const ALL: [PlantedBug; 29] = [
         PlantedBug::ForgetInflightOnReconnect,
         PlantedBug::DuplicateQos2OnDup,
         PlantedBug::WillAfterDisconnect,
@@ -254,6 +261,8 @@ impl PlantedBug {
         PlantedBug::UserPropertiesDropped,
         PlantedBug::WillPropertyLeak,
         PlantedBug::MaximumPacketSizeIgnored,
+        PlantedBug::RetainAsPublishedIgnored,
+        PlantedBug::MaximumQosNotAnnounced,
     ];
 
     /// The kebab-case name used in scenarios and on the command line.
@@ -286,6 +295,8 @@ impl PlantedBug {
             PlantedBug::UserPropertiesDropped => "user-properties-dropped",
             PlantedBug::WillPropertyLeak => "will-property-leak",
             PlantedBug::MaximumPacketSizeIgnored => "maximum-packet-size-ignored",
+            PlantedBug::RetainAsPublishedIgnored => "retain-as-published-ignored",
+            PlantedBug::MaximumQosNotAnnounced => "maximum-qos-not-announced",
         }
     }
 }

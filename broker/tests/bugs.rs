@@ -302,6 +302,22 @@ fn misbehaves(bug: PlantedBug, enabled: bool) -> bool {
             assert!(got.iter().any(|p| &p.payload[..] == b"small"));
             got.iter().any(|p| p.payload.len() == 100)
         }
+        PlantedBug::RetainAsPublishedIgnored => {
+            let sub = h.client5("sub");
+            let rap = SubscriptionOptions { retain_as_published: true, ..opts(Q0) };
+            h.subscribe5(sub, &[("t", rap)], Vec::new());
+            let conn = h.client5("pub");
+            h.publish(conn, "t", "kept", Q0, true);
+            // [MQTT-3.3.1-13]
+            !h.publishes(sub).iter().any(|p| p.retain)
+        }
+        PlantedBug::MaximumQosNotAnnounced => {
+            let (conn, connack) = h.connect5(connect5("c", true, Vec::new()));
+            let announced = connack.properties.iter().any(|p| matches!(p, Property::MaximumQoS(_)));
+            h.publish(conn, "t", "x", Q2, false);
+            // [MQTT-3.2.2-9]: a QoS it does not support must have been announced.
+            !announced && h.closed(conn).is_some()
+        }
         _ => unreachable!("a planted bug without a scenario: {bug}"),
     }
 }
@@ -348,6 +364,8 @@ fn planted_bugs_have_kebab_case_names() {
             "user-properties-dropped",
             "will-property-leak",
             "maximum-packet-size-ignored",
+            "retain-as-published-ignored",
+            "maximum-qos-not-announced",
         ]
     );
     for bug in PlantedBug::ALL {

@@ -210,8 +210,8 @@ pub(crate) fn subscriptions(
             let options = SubscriptionOptions {
                 qos: s.qos.get(),
                 no_local: s.no_local,
+                retain_as_published: s.retain_as_published,
                 retain_handling,
-                ..Default::default()
             };
             (group.expand(&s.filter, i), options)
         })
@@ -386,6 +386,9 @@ impl EventMapper {
                 server_receive_maximum: server.receive_maximum,
                 server_maximum_packet_size: server.maximum_packet_size,
                 server_topic_alias_maximum: server.topic_alias_maximum,
+                server_maximum_qos: (server.maximum_qos < QoS::ExactlyOnce)
+                    .then(|| server.maximum_qos.as_u8()),
+                server_retain_available: server.retain_available,
             }
         })
     }

@@ -238,6 +238,8 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
             BrokerBug::UserPropertiesDropped => PlantedBug::UserPropertiesDropped,
             BrokerBug::WillPropertyLeak => PlantedBug::WillPropertyLeak,
             BrokerBug::MaximumPacketSizeIgnored => PlantedBug::MaximumPacketSizeIgnored,
+            BrokerBug::RetainAsPublishedIgnored => PlantedBug::RetainAsPublishedIgnored,
+            BrokerBug::MaximumQosNotAnnounced => PlantedBug::MaximumQosNotAnnounced,
         })
         .collect();
     let defaults = BrokerConfig::default();
@@ -256,6 +258,7 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
         max_inbound_qos2: spec.receive_maximum.map_or(defaults.max_inbound_qos2, usize::from),
         max_packet_size: spec.max_packet_size.unwrap_or(defaults.max_packet_size),
         topic_alias_maximum: spec.topic_alias_maximum.unwrap_or(defaults.topic_alias_maximum),
+        max_qos: spec.maximum_qos.map_or(defaults.max_qos, |q| q.get()),
         ..defaults
     }
 }

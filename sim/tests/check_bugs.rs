@@ -264,8 +264,44 @@ devices:
 expect: { qos1_at_least_once: true, maximum_packet_size: true }
 "#;
 
+/// MQTT 5.0: a retained state published now and then; a mirror subscribes with Retain As
+/// Published, a screen without it.
+const RETAIN_AS_PUBLISHED: &str = r#"
+name: retain-as-published
+seed: 1
+duration: 30s
+protocol: "5.0"
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/x", qos: 1, retain: true, every: 2s } ] }
+  - { group: q, site: s, count: 1, client_id: "mirror",
+      subscribe: [ { filter: "m/#", qos: 1, retain_as_published: true } ] }
+  - { group: v, site: s, count: 1, client_id: "screen", subscribe: [ { filter: "m/#", qos: 1 } ] }
+expect: { qos1_at_least_once: true, retained: true, retain_as_published: true }
+"#;
+
+/// MQTT 5.0: a broker supporting QoS 0 and 1 only; a publisher's alarms are QoS 2.
+const MAXIMUM_QOS: &str = r#"
+name: maximum-qos
+seed: 1
+duration: 30s
+protocol: "5.0"
+broker: { maximum_qos: 1 }
+sites: [ { name: s, link: { latency: 20ms } } ]
+devices:
+  - { group: p, site: s, count: 1, client_id: "pub",
+      publish: [ { topic: "m/x", qos: 2, every: 2s } ] }
+  - { group: q, site: s, count: 1, client_id: "sub", subscribe: [ { filter: "m/#", qos: 2 } ] }
+expect: { qos1_at_least_once: true, maximum_qos: true }
+"#;
+
 fn scenario(yaml: &str, bug: Option<&str>) -> Scenario {
+    // A scenario with broker settings of its own gets the bug among them.
     let yaml = match bug {
+        Some(bug) if yaml.contains("\nbroker: { ") => {
+            yaml.replace("\nbroker: { ", &format!("\nbroker: {{ bugs: [{bug}], "))
+        }
         Some(bug) => format!("{yaml}broker: {{ bugs: [{bug}] }}\n"),
         None => yaml.to_owned(),
     };
@@ -424,6 +460,16 @@ fn maximum_packet_size_ignored_breaks_maximum_packet_size() {
 }
 
 #[test]
+fn retain_as_published_ignored_breaks_retain_as_published() {
+    caught(RETAIN_AS_PUBLISHED, "retain-as-published-ignored", Guarantee::RetainAsPublished);
+}
+
+#[test]
+fn maximum_qos_not_announced_breaks_maximum_qos() {
+    caught(MAXIMUM_QOS, "maximum-qos-not-announced", Guarantee::MaximumQos);
+}
+
+#[test]
 fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
     for yaml in [
         INFLIGHT,
@@ -439,6 +485,8 @@ fn the_correct_broker_passes_the_self_test_scenarios_on_a_few_seeds() {
         PROPERTIES,
         WILL_PROPERTIES,
         PACKET_SIZE,
+        RETAIN_AS_PUBLISHED,
+        MAXIMUM_QOS,
     ] {
         let s = scenario(yaml, None);
         for seed in 1..=3 {
@@ -620,4 +668,24 @@ fn will_property_and_packet_size_bugs_are_caught_in_alarm_panels() {
     for (bug, guarantee) in cases {
         caught_in_shipped("alarm-panels.yaml", 10, bug, guarantee);
     }
+}
+
+#[test]
+fn retain_as_published_ignored_is_caught_in_retained_mirror() {
+    caught_in_shipped(
+        "retained-mirror.yaml",
+        5,
+        BrokerBug::RetainAsPublishedIgnored,
+        Guarantee::RetainAsPublished,
+    );
+}
+
+#[test]
+fn maximum_qos_not_announced_is_caught_in_retained_mirror() {
+    caught_in_shipped(
+        "retained-mirror.yaml",
+        5,
+        BrokerBug::MaximumQosNotAnnounced,
+        Guarantee::MaximumQos,
+    );
 }

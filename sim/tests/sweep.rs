@@ -160,3 +160,15 @@ fn sleepy_sensors_hold_over_seeds() {
         &[],
     );
 }
+
+/// The whole run: three absences of the mirrors, each with states queued for them.
+#[test]
+fn retained_mirror_holds_over_seeds() {
+    sweep(
+        "retained_mirror_holds_over_seeds",
+        "retained-mirror.yaml",
+        &seeds(1..=4),
+        Duration::from_secs(600),
+        &[],
+    );
+}

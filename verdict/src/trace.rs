@@ -100,6 +100,21 @@ pub struct Limits {
     pub server_maximum_packet_size: Option<u32>,
     /// The broker's Topic Alias Maximum.
     pub server_topic_alias_maximum: u16,
+    /// The broker's Maximum QoS, if its CONNACK announced one (0 or 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_maximum_qos: Option<u8>,
+    /// The broker's Retain Available (1 when CONNACK has none).
+    #[serde(default = "available", skip_serializing_if = "is_available")]
+    pub server_retain_available: bool,
+}
+
+/// A CONNACK without Retain Available means retained messages are available.
+fn available() -> bool {
+    true
+}
+
+fn is_available(available: &bool) -> bool {
+    *available
 }
 
 /// MQTT 5.0 properties of an application message as a device published or received it (the
@@ -517,6 +532,12 @@ impl fmt::Display for Summary<'_> {
                         size(l.server_maximum_packet_size),
                         l.server_topic_alias_maximum
                     )?;
+                    if let Some(q) = l.server_maximum_qos {
+                        write!(f, " max_qos={q}")?;
+                    }
+                    if !l.server_retain_available {
+                        f.write_str(" retain=0")?;
+                    }
                 }
                 Ok(())
             }

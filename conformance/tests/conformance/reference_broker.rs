@@ -82,6 +82,8 @@ fn every_planted_bug_is_caught() {
         (PlantedBug::UserPropertiesDropped, "v5-message-properties-forwarded"),
         (PlantedBug::WillPropertyLeak, "v5-will-properties"),
         (PlantedBug::MaximumPacketSizeIgnored, "v5-maximum-packet-size-outbound"),
+        (PlantedBug::RetainAsPublishedIgnored, "v5-retain-as-published-1"),
+        (PlantedBug::MaximumQosNotAnnounced, "v5-maximum-qos-announced"),
     ];
     // Bugs no conformance check can catch honestly, with the reason.
     let uncaught: &[(PlantedBug, &str)] = &[(

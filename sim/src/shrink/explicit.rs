@@ -126,6 +126,8 @@ fn only(expect: &Expectations, guarantee: Guarantee) -> Expectations {
         Guarantee::TopicAliases => out.topic_aliases = expect.topic_aliases,
         Guarantee::MessageProperties => out.message_properties = expect.message_properties,
         Guarantee::RequestResponse => out.request_response = expect.request_response,
+        Guarantee::RetainAsPublished => out.retain_as_published = expect.retain_as_published,
+        Guarantee::MaximumQos => out.maximum_qos = expect.maximum_qos,
     }
     out
 }

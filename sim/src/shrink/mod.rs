@@ -52,7 +52,7 @@ pub struct PlantedBugCase {
 }
 
 /// Every planted bug's catching scenario.
-pub const PLANTED_BUG_CASES: [PlantedBugCase; 27] = [
+pub const PLANTED_BUG_CASES: [PlantedBugCase; 29] = [
     PlantedBugCase {
         bug: BrokerBug::ForgetInflightOnReconnect,
         file: "flaky-farm.yaml",
@@ -214,6 +214,18 @@ pub const PLANTED_BUG_CASES: [PlantedBugCase; 27] = [
         file: "alarm-panels.yaml",
         minutes: 10,
         guarantee: Guarantee::MaximumPacketSize,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::RetainAsPublishedIgnored,
+        file: "retained-mirror.yaml",
+        minutes: 5,
+        guarantee: Guarantee::RetainAsPublished,
+    },
+    PlantedBugCase {
+        bug: BrokerBug::MaximumQosNotAnnounced,
+        file: "retained-mirror.yaml",
+        minutes: 5,
+        guarantee: Guarantee::MaximumQos,
     },
 ];
 

@@ -159,6 +159,7 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
         receive_maximum,
         max_packet_size,
         topic_alias_maximum,
+        maximum_qos,
     } = b;
     let default = BrokerSpec::default();
     let mut f = Fields::new();
@@ -193,6 +194,9 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
     }
     if let Some(v) = topic_alias_maximum {
         f.push(("topic_alias_maximum", v.to_string()));
+    }
+    if let Some(q) = maximum_qos {
+        f.push(("maximum_qos", qos(*q)));
     }
     f
 }
@@ -409,10 +413,21 @@ fn group_block(out: &mut String, g: &DeviceGroup) {
     }
     if !subscribe.is_empty() {
         out.push_str("    subscribe:\n");
-        for SubscribeSpec { filter, qos: q, no_local, retain_handling, resubscribe } in subscribe {
+        for SubscribeSpec {
+            filter,
+            qos: q,
+            no_local,
+            retain_handling,
+            retain_as_published,
+            resubscribe,
+        } in subscribe
+        {
             let mut s = vec![("filter", string(filter.as_str())), ("qos", qos(*q))];
             if *no_local {
                 s.push(("no_local", "true".to_owned()));
+            }
+            if *retain_as_published {
+                s.push(("retain_as_published", "true".to_owned()));
             }
             if let Some(h) = retain_handling {
                 s.push(("retain_handling", kebab(h)));
@@ -582,6 +597,8 @@ fn expectations(e: &Expectations) -> Fields {
         topic_aliases,
         message_properties,
         request_response,
+        retain_as_published,
+        maximum_qos,
     } = e;
     let mut f = Fields::new();
     if let Some(n) = qos0_max_duplicates {
@@ -602,6 +619,8 @@ fn expectations(e: &Expectations) -> Fields {
         ("topic_aliases", topic_aliases),
         ("message_properties", message_properties),
         ("request_response", request_response),
+        ("retain_as_published", retain_as_published),
+        ("maximum_qos", maximum_qos),
     ];
     for (key, value) in flags {
         if let Some(v) = value {

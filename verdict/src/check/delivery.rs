@@ -133,7 +133,7 @@ pub(crate) fn check(
         }
         let all = copies.get(&(key, *sub)).map_or(&[][..], Vec::as_slice);
         let routed: Vec<usize> =
-            all.iter().copied().filter(|&i| !facts.deliveries[i].retain).collect();
+            all.iter().copied().filter(|&i| !facts.deliveries[i].on_subscribe).collect();
         let mut lines: Vec<usize> = owes.iter().map(|o| facts.accepts[o.accept].idx).collect();
         lines.extend(all.iter().map(|&i| facts.deliveries[i].idx));
         if let Some(&wrong) = routed.iter().find(|&&i| facts.deliveries[i].qos != effective) {
@@ -396,7 +396,7 @@ pub(crate) fn check(
                 LossReason::PublisherLostState,
                 "its publisher lost it with its memory (power loss, crash or reboot)".to_owned(),
             )
-        } else if m.qos == 0 {
+        } else if m.qos_sent == 0 {
             (LossReason::AtMostOnce, "QoS 0: the broker never received it".to_owned())
         } else if let Some(found) = expiry::at_publisher(facts, m, None) {
             found
@@ -406,7 +406,7 @@ pub(crate) fn check(
             (LossReason::InFlightAtEnd, detail)
         };
         for &(sub, _, granted) in &m.candidates {
-            let effective = m.qos.min(granted);
+            let effective = m.qos_sent.min(granted);
             let q = usize::from(effective.min(2));
             out.counts[q].pairs += 1;
             out.app_pairs[q] += 1;

@@ -126,7 +126,7 @@ impl<'f, 'r> Due<'f, 'r> {
         for (i, d) in facts.deliveries.iter().enumerate() {
             copies_at.entry(d.sub).or_default().push(d.t_us);
             let (Some(key), Some(epoch)) = (&d.key, d.epoch) else { continue };
-            if d.retain || d.qos == 0 {
+            if d.on_subscribe || d.qos == 0 {
                 continue;
             }
             let Some(&first) = facts.accepts_of.get(key).and_then(|a| a.first()) else {

@@ -133,7 +133,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> ExpiryFindings {
         let own = |i: usize| spans.get(i).filter(|s| d.epoch.is_some() && s.epoch == d.epoch);
         // The earliest the broker can have started sending this copy, and the record that
         // shows it.
-        let start = if d.retain {
+        let start = if d.on_subscribe {
             answered_subscriptions(facts, d).into_iter().min()
         } else {
             // Connections of the session open at some moment after the acceptance.
@@ -150,7 +150,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> ExpiryFindings {
         // [MQTT-3.3.2-5]: delivery must have started before the expiry. A copy on a connection
         // that began after it may still be the resend of one sent on an earlier connection
         // open in time.
-        let started_in_time = if d.retain {
+        let started_in_time = if d.on_subscribe {
             start_us < w.hi_us
         } else {
             (0..spans.len()).any(|i| {
@@ -160,7 +160,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> ExpiryFindings {
             })
         };
         if !started_in_time {
-            let (what, since) = if d.retain {
+            let (what, since) = if d.on_subscribe {
                 (
                     "the retained message, sent with RETAIN=1 on a subscription made",
                     format!("at {:.3}s", secs(start_us)),
@@ -204,7 +204,8 @@ pub(crate) fn check(facts: &Facts<'_>) -> ExpiryFindings {
             Some(_) => None,
         };
         if let Some(observed) = observed {
-            let since = if d.retain { "the subscription it answers" } else { "its connection" };
+            let since =
+                if d.on_subscribe { "the subscription it answers" } else { "its connection" };
             findings.push(Violation {
                 guarantee: Guarantee::MessageExpiry,
                 message,

@@ -58,6 +58,9 @@ pub(crate) struct DeviceInfo {
     pub will_delay_s: u32,
     /// The Retain Handling of each of its filters (5.0; 0 otherwise).
     pub retain_handling: BTreeMap<String, u8>,
+    /// MQTT 5.0: each of its filters (a shared one whole) with its Retain As Published; empty
+    /// for a 3.1.1 device.
+    pub retain_as_published: Vec<(String, bool)>,
     /// MQTT 5.0: topic aliases the device uses towards the broker.
     pub topic_aliases: u16,
     /// MQTT 5.0: the filter it answers requests on.
@@ -92,6 +95,9 @@ pub(crate) struct AppMessage<'r> {
     pub candidates: Vec<(&'r str, usize, u8)>,
     /// The 5.0 Message Expiry Interval it was published with, in seconds.
     pub expiry: Option<u32>,
+    /// The QoS it can have gone with: lowered to a 5.0 server's Maximum QoS (the last one its
+    /// publisher was told, at the publish) and to the QoS of each PUBLISH it was sent in.
+    pub qos_sent: u8,
 }
 
 /// The broker taking responsibility for a message (or publishing a Will).
@@ -133,6 +139,10 @@ pub(crate) struct Delivery<'r> {
     pub group: Option<&'r str>,
     /// The Message Expiry Interval the PUBLISH carried (5.0).
     pub expiry: Option<u32>,
+    /// The copy was sent because a subscription was made (a retained message), not forwarded
+    /// as the message was published. For a 3.1.1 device, and a 5.0 one without Retain As
+    /// Published, that is its RETAIN flag; see [`Facts::gather`] for the others.
+    pub on_subscribe: bool,
 }
 
 /// One obligation of a shared subscription group: it had members when the broker accepted the
@@ -388,6 +398,12 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                     (group.expand(&s.filter, i), if v5 { h } else { 0 })
                 })
                 .collect();
+            let retain_as_published = if v5 {
+                let rap = |s: &crate::scenario::SubscribeSpec| s.retain_as_published;
+                group.subscribe.iter().map(|s| (group.expand(&s.filter, i), rap(s))).collect()
+            } else {
+                Vec::new()
+            };
             let info = DeviceInfo {
                 keepalive_us,
                 will,
@@ -396,6 +412,7 @@ fn device_infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
                 session_expiry_s,
                 will_delay_s,
                 retain_handling,
+                retain_as_published,
                 topic_aliases: group.topic_aliases.unwrap_or(0),
                 respond: group.respond.as_ref().map(|r| group.expand(&r.to, i)),
             };
@@ -512,13 +529,20 @@ impl<'r> Facts<'r> {
         let mut unfinished = false;
         // Offline 5.0 sessions by when their expiry is past doubt (expiry + tolerance).
         let mut expiring: BTreeSet<(u64, &'r str)> = BTreeSet::new();
+        // MQTT 5.0: the Maximum QoS each device's latest CONNACK announced (2: none).
+        let mut server_max_qos: BTreeMap<&'r str, u8> = BTreeMap::new();
+        // (subscriber, message, session): a forwarded copy arrived (MQTT 5.0).
+        let mut forwarded: BTreeSet<(&'r str, Key<'r>, usize)> = BTreeSet::new();
 
         for (idx, r) in records.iter().enumerate() {
             let t = r.t_us;
             let device: &'r str = r.device.as_deref().unwrap_or_default();
             super::sessions::expire(&mut f, &mut live, &mut routes, &mut expiring, t, idx);
             match &r.event {
-                Event::Connected { session_expiry, will_delay, .. } => {
+                Event::Connected { session_expiry, will_delay, limits, .. } => {
+                    if let Some(l) = limits {
+                        server_max_qos.insert(device, l.server_maximum_qos.unwrap_or(2));
+                    }
                     live.entry(device).or_default().terms.connected(*session_expiry, *will_delay);
                 }
                 Event::DisconnectSent { reason, session_expiry } => {
@@ -538,10 +562,14 @@ impl<'r> Facts<'r> {
                         idx,
                         candidates,
                         expiry: *expiry,
+                        qos_sent: (*qos).min(server_max_qos.get(device).copied().unwrap_or(2)),
                     };
                     f.messages.insert(msg, message);
                 }
                 Event::PublishSent { msg, pid, qos, .. } => {
+                    if let Some(m) = f.messages.get_mut(msg.as_str()) {
+                        m.qos_sent = m.qos_sent.min(*qos);
+                    }
                     last_sent.insert(msg, (t, *pid));
                     if *qos == 0 {
                         live.entry(device).or_default().qos0.push_back(msg);
@@ -962,6 +990,17 @@ impl<'r> Facts<'r> {
                     let group = member_of.get(device).and_then(|groups| {
                         groups.iter().find(|(_, inner)| topic::matches(inner, topic)).map(|g| *g.0)
                     });
+                    let on_subscribe = match (key, epoch) {
+                        (Some(k), Some(e)) if *retain => {
+                            let copy = RetainedCopy { device, key: k, epoch: e, topic, group };
+                            let sent_before = forwarded.contains(&(device, k, e));
+                            copy.on_subscribe(&f, subscribes_of.get(device), sent_before)
+                        }
+                        _ => *retain,
+                    };
+                    if let (false, Some(k), Some(e)) = (on_subscribe, key, epoch) {
+                        forwarded.insert((device, k, e));
+                    }
                     f.deliveries.push(Delivery {
                         idx,
                         t_us: t,
@@ -976,6 +1015,7 @@ impl<'r> Facts<'r> {
                         span,
                         group,
                         expiry: *expiry,
+                        on_subscribe,
                     });
                 }
                 Event::BrokerRestart { phase: Phase::Start, state } => {
@@ -1358,11 +1398,11 @@ fn implied_accept<'r>(
 ) {
     let key = Key::App(msg);
     let Some(m) = f.messages.get(msg) else { return };
-    if m.qos == 0 || f.accepts_of.contains_key(&key) {
+    if m.qos_sent == 0 || f.accepts_of.contains_key(&key) {
         return;
     }
     let accept = f.accepts.len();
-    let (publisher, topic, qos, empty) = (m.publisher, m.topic, m.qos, m.empty);
+    let (publisher, topic, qos, empty) = (m.publisher, m.topic, m.qos_sent, m.empty);
     let then: BTreeSet<&str> = m.candidates.iter().map(|c| c.0).collect();
     // The broker took it over between its publish and this acknowledgement.
     let published = f.records[m.idx].t_us;
@@ -1408,6 +1448,59 @@ fn owe<'r>(
     }
     for (group, members) in group_members(live, routes, &f.groups, topic) {
         f.group_owed.entry((key, group)).or_default().push(GroupOwe { accept, members });
+    }
+}
+
+/// A RETAIN=1 copy that a 5.0 device received, to tell a retained message sent on subscribe
+/// from a forwarded one.
+struct RetainedCopy<'r> {
+    device: &'r str,
+    key: Key<'r>,
+    epoch: usize,
+    topic: &'r str,
+    group: Option<&'r str>,
+}
+
+impl<'r> RetainedCopy<'r> {
+    /// Whether the copy is the retained message a subscription asked for. A RETAIN=1 copy of a
+    /// 5.0 device is forwarded when the message was owed to the session as published and no
+    /// subscription's retained snapshot holds it; when both could be, it is the retained
+    /// message unless a matching subscription has Retain As Published — then the first copy
+    /// is taken for the forwarded one and the next ones for the retained message (a DUP=1 one
+    /// for its resend): the two are alike on the wire, and each reading owes both.
+    fn on_subscribe(&self, f: &Facts<'r>, subscribes: Option<&Vec<usize>>, sent: bool) -> bool {
+        let Some(info) = f.devices.get(self.device).filter(|i| i.v5) else { return true };
+        let owed = match self.group {
+            Some(g) => f.group_owed.get(&(self.key, g)).is_some_and(|owes| {
+                owes.iter()
+                    .any(|o| o.members.iter().any(|m| (m.0, m.1) == (self.device, self.epoch)))
+            }),
+            None => f
+                .owed
+                .get(&(self.key, self.device))
+                .is_some_and(|owes| owes.iter().any(|o| o.epoch == self.epoch)),
+        };
+        if !owed {
+            return true;
+        }
+        let snapshot = subscribes.into_iter().flatten().map(|&i| &f.subscribes[i]).any(|s| {
+            s.epoch.is_none_or(|e| e == self.epoch)
+                && s.sends_retained()
+                && topic::matches(s.filter, self.topic)
+                && s.snapshot
+                    .iter()
+                    .any(|(t, k)| *t == self.topic && k.is_none_or(|k| k == self.key))
+        });
+        if !snapshot {
+            return false;
+        }
+        let as_published = info.retain_as_published.iter().any(|(filter, rap)| {
+            *rap && match self.group {
+                Some(g) => filter == g,
+                None => shared_inner(filter).is_none() && topic::matches(filter, self.topic),
+            }
+        });
+        !as_published || sent
     }
 }
 

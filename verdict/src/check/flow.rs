@@ -26,16 +26,16 @@ use crate::trace::{Event, Limits};
 
 /// A device's connection as its records show it.
 #[derive(Default)]
-struct Connection {
+pub(super) struct Connection {
     /// The `connected` record and what it announced.
-    limits: Option<(usize, Limits)>,
-    /// Record indices of the connection's packets and deliveries, in order.
-    records: Vec<usize>,
+    pub(super) limits: Option<(usize, Limits)>,
+    /// Record indices of the connection's packets, publishes and deliveries, in order.
+    pub(super) records: Vec<usize>,
 }
 
 /// Splits each device's records into connections: a new one starts at each CONNECT the device
 /// wrote (packet level) or each connection attempt.
-fn connections<'r>(facts: &Facts<'r>) -> BTreeMap<&'r str, Vec<Connection>> {
+pub(super) fn connections<'r>(facts: &Facts<'r>) -> BTreeMap<&'r str, Vec<Connection>> {
     let mut out: BTreeMap<&'r str, Vec<Connection>> = BTreeMap::new();
     for (idx, r) in facts.records.iter().enumerate() {
         let Some(device) = r.device.as_deref() else { continue };
@@ -59,6 +59,7 @@ fn connections<'r>(facts: &Facts<'r>) -> BTreeMap<&'r str, Vec<Connection>> {
             Event::PacketReceived { .. }
             | Event::PacketSent { .. }
             | Event::Delivered { .. }
+            | Event::PublishSent { .. }
             | Event::Closed { .. } => conn.records.push(idx),
             _ => {}
         }
@@ -67,7 +68,7 @@ fn connections<'r>(facts: &Facts<'r>) -> BTreeMap<&'r str, Vec<Connection>> {
 }
 
 /// Whether a `closed` record is the device's own DISCONNECT with `code` (not the server's).
-fn closed_by_device(event: &Event, code: u8) -> bool {
+pub(super) fn closed_by_device(event: &Event, code: u8) -> bool {
     matches!(event, Event::Closed { reason, code: Some(c) }
         if *c == code && (reason.starts_with("protocol") || reason.starts_with("decode")))
 }

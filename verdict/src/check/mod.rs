@@ -73,8 +73,10 @@ mod expiry;
 pub(crate) mod facts;
 mod flow;
 mod liveness;
+mod max_qos;
 mod order;
 mod properties;
+mod retain_flag;
 mod retained;
 mod routes;
 mod sessions;
@@ -397,7 +399,7 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
         _ => not_checked(Guarantee::MessageExpiry, unasked),
     });
     // MQTT 5.0 rules, each judged from what the devices saw.
-    let v5_rules: [V5Rule<'_>; 5] = [
+    let v5_rules: [V5Rule<'_>; 7] = [
         (expect.receive_maximum, Guarantee::ReceiveMaximum, &|| flow::receive_maximum(&facts)),
         (expect.maximum_packet_size, Guarantee::MaximumPacketSize, &|| {
             flow::maximum_packet_size(&facts)
@@ -409,6 +411,8 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
         (expect.request_response, Guarantee::RequestResponse, &|| {
             properties::request_response(&facts, &undelivered)
         }),
+        (expect.retain_as_published, Guarantee::RetainAsPublished, &|| retain_flag::check(&facts)),
+        (expect.maximum_qos, Guarantee::MaximumQos, &|| max_qos::check(&facts)),
     ];
     for (asked, guarantee, rule) in v5_rules {
         outcomes.push(match asked {
@@ -419,12 +423,10 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
             _ => not_checked(guarantee, unasked),
         });
     }
-    Verdict {
-        outcomes,
-        counts,
-        unattributed: facts.unattributed,
-        undelivered,
-        coverage: Coverage::of(records),
-        latencies,
-    }
+    let mut coverage = Coverage::of(records);
+    // A RETAIN=1 copy forwarded on a Retain As Published subscription (MQTT 5.0) was not sent
+    // on subscribe.
+    coverage.retained_on_subscribe =
+        facts.deliveries.iter().filter(|d| d.on_subscribe).count() as u64;
+    Verdict { outcomes, counts, unattributed: facts.unattributed, undelivered, coverage, latencies }
 }

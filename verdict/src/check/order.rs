@@ -35,7 +35,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> (Findings, usize) {
         let Some(Key::App(id)) = &d.key else { continue };
         // A shared subscription's copies are spread over its members, and a redistributed
         // message may follow newer ones (MQTT 5.0 §4.8.2): not judged for order.
-        if d.retain || d.group.is_some() {
+        if d.on_subscribe || d.group.is_some() {
             continue;
         }
         let Some(m) = facts.messages.get(id) else { continue };

@@ -17,6 +17,10 @@
 //!   no other subscription is a violation, and nothing is owed to it; a retained message whose
 //!   Message Expiry Interval may have run out before the broker had its chance is owed no more
 //!   (`expiry` judges a copy sent after it did).
+//!
+//! The copies judged here are those sent because a subscription was made
+//! (`Delivery::on_subscribe`): for a 3.1.1 device every RETAIN=1 copy, for a 5.0 one not the
+//! forwarded copies that Retain As Published leaves RETAIN=1 (`retain_flag` judges those).
 
 use std::collections::BTreeMap;
 
@@ -49,14 +53,14 @@ pub(crate) fn check(
         subscribes.entry(s.sub).or_default().push((i, s));
     }
     let mut retained_copies: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
-    for d in facts.deliveries.iter().filter(|d| d.retain) {
+    for d in facts.deliveries.iter().filter(|d| d.on_subscribe) {
         retained_copies.entry(d.sub).or_default().push(d);
     }
     let exercised = facts.subscribes.iter().any(|s| s.snapshot.iter().any(|(_, k)| k.is_some()))
         || !retained_copies.is_empty();
     // (subscription, topic): its retained copy arrived.
     let mut answered: BTreeMap<(usize, &str), usize> = BTreeMap::new();
-    for d in facts.deliveries.iter().filter(|d| d.retain) {
+    for d in facts.deliveries.iter().filter(|d| d.on_subscribe) {
         let earlier: Vec<(usize, &SubEvent)> = subscribes
             .get(d.sub)
             .into_iter()
@@ -167,7 +171,7 @@ pub(crate) fn check(
     }
     // (subscriber, message) → its last RETAIN=1 copy.
     let mut last_copy: BTreeMap<(&str, &Key), usize> = BTreeMap::new();
-    for d in facts.deliveries.iter().filter(|d| d.retain) {
+    for d in facts.deliveries.iter().filter(|d| d.on_subscribe) {
         if let Some(key) = &d.key {
             last_copy.insert((d.sub, key), d.idx);
         }

@@ -215,7 +215,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
     let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
     for d in &facts.deliveries {
         let (Some(Key::App(id)), Some(now)) = (d.key, d.epoch) else { continue };
-        if d.retain || facts.messages.get(id).is_none_or(|m| m.empty) {
+        if d.on_subscribe || facts.messages.get(id).is_none_or(|m| m.empty) {
             continue;
         }
         let Some(owes) = facts.owed.get(&(Key::App(id), d.sub)) else { continue };

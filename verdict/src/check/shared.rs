@@ -88,7 +88,7 @@ pub(crate) fn check(
     };
     let mut copies: BTreeMap<(&Key<'_>, &str), Vec<usize>> = BTreeMap::new();
     for (i, d) in facts.deliveries.iter().enumerate() {
-        if let (Some(key), Some(group), false) = (&d.key, d.group, d.retain) {
+        if let (Some(key), Some(group), false) = (&d.key, d.group, d.on_subscribe) {
             copies.entry((key, group)).or_default().push(i);
         }
     }

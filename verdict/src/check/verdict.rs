@@ -57,11 +57,15 @@ pub enum Guarantee {
     MessageProperties,
     /// `request_response` (MQTT 5.0).
     RequestResponse,
+    /// `retain_as_published` (MQTT 5.0) [MQTT-3.3.1-12, MQTT-3.3.1-13].
+    RetainAsPublished,
+    /// `maximum_qos` (MQTT 5.0) [MQTT-3.2.2-9, MQTT-3.2.2-11].
+    MaximumQos,
 }
 
 impl Guarantee {
     /// Every guarantee, in report order.
-    pub const ALL: [Guarantee; 18] = [
+    pub const ALL: [Guarantee; 20] = [
         Guarantee::Qos0MaxDuplicates,
         Guarantee::Qos1AtLeastOnce,
         Guarantee::Qos2ExactlyOnce,
@@ -80,6 +84,8 @@ impl Guarantee {
         Guarantee::TopicAliases,
         Guarantee::MessageProperties,
         Guarantee::RequestResponse,
+        Guarantee::RetainAsPublished,
+        Guarantee::MaximumQos,
     ];
 
     /// The width of the name column in text forms: the longest name (`shared_redistribution`).
@@ -117,6 +123,8 @@ impl Guarantee {
             Guarantee::TopicAliases => "topic_aliases",
             Guarantee::MessageProperties => "message_properties",
             Guarantee::RequestResponse => "request_response",
+            Guarantee::RetainAsPublished => "retain_as_published",
+            Guarantee::MaximumQos => "maximum_qos",
         }
     }
 }

@@ -132,6 +132,12 @@ pub enum BrokerBug {
     /// MQTT 5.0: the broker sends a subscriber a message larger than the Maximum Packet Size
     /// the subscriber announced, instead of discarding it [MQTT-3.1.2-24, MQTT-3.1.2-25].
     MaximumPacketSizeIgnored,
+    /// MQTT 5.0: the broker ignores Retain As Published and forwards every message with
+    /// RETAIN=0 [MQTT-3.3.1-13].
+    RetainAsPublishedIgnored,
+    /// MQTT 5.0: the broker supports QoS only up to `maximum_qos` but its CONNACK does not say
+    /// so; it disconnects a client publishing above it with 0x9B [MQTT-3.2.2-9].
+    MaximumQosNotAnnounced,
 }
 
 /// The reference broker's settings.
@@ -157,6 +163,10 @@ pub struct BrokerSpec {
     /// MQTT 5.0 only: the Topic Alias Maximum the broker announces in CONNACK (default 10); 0
     /// refuses topic aliases from clients.
     pub topic_alias_maximum: Option<u16>,
+    /// MQTT 5.0 only: the highest QoS the broker supports, announced in CONNACK as Maximum QoS
+    /// when below 2 (default 2). 5.0 devices publish above it at it; every subscription is
+    /// granted at most it.
+    pub maximum_qos: Option<Qos>,
 }
 
 impl Default for BrokerSpec {
@@ -170,6 +180,7 @@ impl Default for BrokerSpec {
             receive_maximum: None,
             max_packet_size: None,
             topic_alias_maximum: None,
+            maximum_qos: None,
         }
     }
 }
@@ -703,6 +714,10 @@ pub struct SubscribeSpec {
     pub no_local: bool,
     /// MQTT 5.0 only: which retained messages the broker sends when the subscription is made.
     pub retain_handling: Option<RetainHandling>,
+    /// MQTT 5.0 only: Retain As Published, forwarded messages keep the RETAIN flag they were
+    /// published with [MQTT-3.3.1-13]; without it they arrive with RETAIN=0 [MQTT-3.3.1-12].
+    #[serde(default)]
+    pub retain_as_published: bool,
     /// When the device subscribes: once, or again on every connection.
     #[serde(default)]
     pub resubscribe: Resubscribe,
@@ -1051,6 +1066,12 @@ pub struct Expectations {
     /// MQTT 5.0: every request delivered to a responder is answered on its Response Topic with
     /// its Correlation Data, and the answer reaches the requester.
     pub request_response: Option<bool>,
+    /// MQTT 5.0: a forwarded message arrives with RETAIN=0 on a subscription without Retain
+    /// As Published, and with the RETAIN flag it was published with on one that has it.
+    pub retain_as_published: Option<bool>,
+    /// MQTT 5.0: a broker that supports QoS only up to some level announces it as Maximum QoS
+    /// in CONNACK, and no device publishes above the Maximum QoS it was told.
+    pub maximum_qos: Option<bool>,
 }
 
 /// The liveness property.

@@ -160,6 +160,7 @@ fn check_broker(s: &Scenario) -> Check {
         ("receive_maximum", b.receive_maximum.is_some()),
         ("max_packet_size", b.max_packet_size.is_some()),
         ("topic_alias_maximum", b.topic_alias_maximum.is_some()),
+        ("maximum_qos", b.maximum_qos.is_some()),
     ];
     for (field, set) in v5_fields {
         if set && s.devices.iter().all(|g| g.protocol_in(s) != Protocol::V5) {
@@ -168,6 +169,24 @@ fn check_broker(s: &Scenario) -> Check {
                 format!("`{field}` exists only in MQTT 5.0, but no device group speaks it"),
                 "set `protocol: \"5.0\"` for the scenario or a group, or remove this field",
             );
+        }
+    }
+    if let Some(max) = b.maximum_qos {
+        for (gi, g) in s.devices.iter().enumerate() {
+            let Some(w) = g.will.as_ref().filter(|w| w.qos.get() > max.get()) else { continue };
+            if g.protocol_in(s) == Protocol::V5 {
+                return fail_help(
+                    format!("devices[{gi}].will.qos"),
+                    format!(
+                        "the Will of group `{}` has QoS {}, above the broker's maximum_qos {}: \
+                         the broker refuses its CONNECT [MQTT-3.2.2-12]",
+                        g.group,
+                        w.qos.get().as_u8(),
+                        max.get().as_u8()
+                    ),
+                    format!("use a Will QoS of at most {}", max.get().as_u8()),
+                );
+            }
         }
     }
     if b.receive_maximum == Some(0) {
@@ -569,6 +588,9 @@ fn check_groups(s: &Scenario) -> Check {
             check_topic(&format!("{sp}.filter"), g, &sub.filter, true)?;
             if sub.retain_handling.is_some() {
                 need_v5(s, g, &format!("{sp}.retain_handling"))?;
+            }
+            if sub.retain_as_published {
+                need_v5(s, g, &format!("{sp}.retain_as_published"))?;
             }
             if sub.is_shared() && g.protocol_in(s) != Protocol::V5 {
                 return fail_help(
