@@ -259,6 +259,9 @@ pub(crate) struct Tracker {
     filters: RefCell<BTreeMap<String, Vec<String>>>,
     /// PUBLISH packets that matched none of their client's filters: topic and description.
     unsolicited: RefCell<Vec<(String, String)>>,
+    /// Client ids the check connected with a session that outlives the connection
+    /// (CleanSession 0, or a 5.0 Session Expiry Interval above 0) and has not ended since.
+    sessions: RefCell<BTreeSet<String>>,
 }
 
 impl Tracker {
@@ -466,6 +469,11 @@ impl Ctx {
     ) -> Result<(Conn, ConnAck), Stop> {
         let mut conn = self.open(label).await?;
         conn.set_client_id(&connect.client_id);
+        let lasting = !connect.clean_start
+            || connect.properties.session_expiry_interval().is_some_and(|s| s > 0);
+        if lasting {
+            self.inner.tracker.sessions.borrow_mut().insert(connect.client_id.clone());
+        }
         conn.announce(&connect);
         conn.send(&Packet::Connect(connect)).await?;
         match conn.recv().await? {
@@ -482,10 +490,23 @@ impl Ctx {
     /// (NATS sometimes closes a connection that follows a DISCONNECT of the same client id too
     /// closely) must not turn it into a failure of the statements under test.
     pub async fn end_session(&self, connect: Connect) -> Result<(), Stop> {
-        if let Ok((conn, _)) = self.connect_accepted("cleanup", connect).await {
-            let _ = conn.disconnect().await;
+        let client_id = connect.client_id.clone();
+        if let Ok((conn, _)) = self.connect_accepted("cleanup", connect).await
+            && conn.disconnect().await.is_ok()
+        {
+            self.inner.tracker.sessions.borrow_mut().remove(&client_id);
         }
         Ok(())
+    }
+
+    /// Ends, best effort, every session the check left behind: a check that failed half-way
+    /// returns before its own cleanup, and its session (with its subscriptions and undelivered
+    /// messages) would otherwise meet a later run that uses the same client ids.
+    pub(crate) async fn end_leftover_sessions(&self) {
+        let left: Vec<String> = self.inner.tracker.sessions.borrow().iter().cloned().collect();
+        for client_id in left {
+            let _ = self.end_session(self.connect_packet(&client_id)).await;
+        }
     }
 
     /// Connects with `connect` and requires the broker to accept it.

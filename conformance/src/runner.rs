@@ -192,6 +192,7 @@ fn one_check(
     Box::pin(async move {
         let outcome = tokio::time::timeout(budget, body).await;
         let seen = ctx.unsolicited_seen();
+        let _ = tokio::time::timeout(timeout * 2, ctx.end_leftover_sessions()).await;
         let topics = ctx.retained_topics();
         let cleared = tokio::time::timeout(timeout * 2, clear_retained(&ctx, &topics))
             .await

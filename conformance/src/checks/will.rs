@@ -33,6 +33,14 @@ pub fn checks() -> Vec<Check> {
             on_takeover
         ),
         check!(
+            "will-on-takeover-persistent",
+            V311,
+            ["MQTT-3.1.2-8", "MQTT-3.1.4-2"],
+            "The Will is published when a second client with the same id takes a persistent \
+             session (CleanSession 0) over.",
+            on_takeover_persistent
+        ),
+        check!(
             "will-not-after-disconnect",
             V311,
             ["MQTT-3.14.4-3", "MQTT-3.1.2-10"],
@@ -144,6 +152,35 @@ async fn on_takeover(ctx: Ctx) -> Outcome {
     expect_will(&mut watcher, &topic, "a takeover closed the first connection").await?;
     second.disconnect().await?;
     watcher.disconnect().await
+}
+
+/// As `on_takeover`, with CleanSession 0 on both connections: the session carries over to the
+/// second connection, but the first one's network connection still closes without DISCONNECT,
+/// so its Will is published [MQTT-3.1.2-8]; the standard keeps no exception for a session that
+/// continues.
+async fn on_takeover_persistent(ctx: Ctx) -> Outcome {
+    let topic = ctx.topic("will");
+    let mut watcher = watcher(&ctx, &topic, QoS::AtLeastOnce).await?;
+    let mut connect = with_will(&ctx, "a", &topic, QoS::AtMostOnce, false);
+    connect.clean_start = false;
+    let (mut first, _) = ctx.connect_accepted("first", connect).await?;
+    let mut connect = ctx.connect_packet(&ctx.client_id("a"));
+    connect.clean_start = false;
+    let result = async {
+        let (second, _) = ctx.connect_accepted("second", connect).await?;
+        first.expect_close("the first client after a takeover [MQTT-3.1.4-2]").await?;
+        expect_will(
+            &mut watcher,
+            &topic,
+            "a takeover of a persistent session closed the first connection",
+        )
+        .await?;
+        second.disconnect().await?;
+        watcher.disconnect().await
+    }
+    .await;
+    ctx.end_session(ctx.connect_packet(&ctx.client_id("a"))).await?;
+    result
 }
 
 async fn not_after_disconnect(ctx: Ctx) -> Outcome {

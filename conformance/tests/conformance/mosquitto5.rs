@@ -1,6 +1,7 @@
-//! Each MQTT 5.0 deviation of Mosquitto 2.0 that the suite reports, confirmed by a minimal probe
-//! of its own: hand-written packet bytes over a plain socket, none of the suite's code. If
-//! Mosquitto changes, the probe fails and names the expectation line to revisit.
+//! Each MQTT 5.0 deviation of Mosquitto 2.0 that the suite reports (and one of its 3.1.1 ones),
+//! confirmed by a minimal probe of its own: hand-written packet bytes over a plain socket, none
+//! of the suite's code. If Mosquitto changes, the probe fails and names the expectation line to
+//! revisit.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -254,4 +255,45 @@ fn mosquitto5_drops_a_delayed_will_on_takeover_of_a_session_that_ends() {
         None,
         "Mosquitto now publishes the Will when a takeover ends its session"
     );
+}
+
+/// A 3.1.1 CONNECT, keep alive 60 s, with CleanSession as `clean` and, when given, a QoS 0
+/// Will `(topic, payload)`.
+fn connect311(client_id: &str, clean: bool, will: Option<(&str, &[u8])>) -> Vec<u8> {
+    let flags = u8::from(clean) << 1 | if will.is_some() { 0x04 } else { 0 };
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, flags, 0, 60];
+    body.extend(string(client_id));
+    if let Some((topic, payload)) = will {
+        body.extend(string(topic));
+        body.extend((payload.len() as u16).to_be_bytes());
+        body.extend(payload);
+    }
+    packet(0x10, &body)
+}
+
+/// `will-on-takeover-persistent` (3.1.1): a takeover of a clean session publishes the first
+/// connection's Will, a takeover of a persistent one (CleanSession 0 on both) does not.
+#[test]
+fn mosquitto_drops_the_will_when_a_takeover_resumes_a_persistent_session() {
+    let Some(broker) = mosquitto() else { return };
+    let mut watcher = Probe::open(&broker, &connect311("probe4w", true, None));
+    watcher.send(&packet(0x82, &[[0u8, 1].as_slice(), &string("probe4/will/#"), &[0]].concat()));
+    assert_eq!(watcher.read_packet().map(|a| a[0]), Some(0x90));
+    for (clean, topic, published) in
+        [(true, "probe4/will/clean", true), (false, "probe4/will/persistent", false)]
+    {
+        let mut first = Probe::open(&broker, &connect311("probe4a", clean, Some((topic, b"gone"))));
+        let _second = Probe::open(&broker, &connect311("probe4a", clean, None));
+        assert_eq!(first.read_packet(), None, "the takeover closes the first connection");
+        watcher.stream.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+        let will = watcher.read_packet();
+        assert_eq!(
+            will.as_ref().is_some_and(|p| p[0] & 0xF0 == 0x30),
+            published,
+            "CleanSession {clean}: Will {will:02X?}; revisit will-on-takeover-persistent in \
+             expected/mosquitto-2.0.txt"
+        );
+    }
+    // The persistent session ends with a clean connection.
+    drop(Probe::open(&broker, &connect311("probe4a", true, None)));
 }
