@@ -637,6 +637,47 @@ fn a_flapping_link_disturbs_its_device_but_not_the_quiet_period() {
     assert_pass(&t.verdict("{ wills: true }"), Guarantee::Wills);
 }
 
+/// device-management seed 125 (and 315): a gateway's link flapped down for 216 s after the
+/// last fault; the gateway could not reach the broker until its link came back, and was back
+/// 8 s later. Only the time its link was up counts against the quiet period.
+#[test]
+fn a_device_offline_behind_a_long_flap_is_live_seed_125() {
+    let quiet = "{ liveness: { quiet_period: 60s } }";
+    // Offline from 30 s to 250 s, its link down from 20 s to 242 s: back 8 s after the flap.
+    let mut t = Trace::with_subscriber(1);
+    flap(&mut t, 20_000, 242_000, "sub");
+    t.disconnect(30_000, "sub", "keepalive-timeout").connect(250_000, "sub", true, false);
+    assert_pass(&t.verdict(quiet), Guarantee::Liveness);
+
+    // The same offline time with the link back at 100 s: 150 s of it undisturbed.
+    let mut t = Trace::with_subscriber(1);
+    flap(&mut t, 20_000, 100_000, "sub");
+    t.disconnect(30_000, "sub", "keepalive-timeout").connect(250_000, "sub", true, false);
+    let v = t.verdict(quiet);
+    assert_fail(&v, Guarantee::Liveness, 1);
+    assert!(
+        v.to_text().contains(
+            "offline from 30.000s to 250.000s, its link undisturbed from 100.000s to 250.000s"
+        ),
+        "{}",
+        v.to_text()
+    );
+
+    // A publisher whose link is down from its publication to 20 s before the end owes no
+    // PUBACK yet; with its link back 100 s before the end, it does.
+    for (flap_ends, fails) in [(280_000, false), (200_000, true)] {
+        let mut t = Trace::with_subscriber(1);
+        flap(&mut t, 9_000, flap_ends, "pub");
+        t.publish(10_000, 1, "t/a", 1, false);
+        let v = t.verdict(quiet);
+        if fails {
+            assert_fail(&v, Guarantee::Liveness, 1);
+        } else {
+            assert_pass(&v, Guarantee::Liveness);
+        }
+    }
+}
+
 #[test]
 fn liveness_needs_publisher_queues_to_drain() {
     let mut t = Trace::with_subscriber(1);

@@ -1198,6 +1198,35 @@ impl<'r> Facts<'r> {
         self.end_us > cursor && self.end_us - cursor >= settle_us
     }
 
+    /// The first stretch of `[from_us, until_us)` longer than `min_us` in which `device`'s path
+    /// to the broker was not disturbed (by a fault, its link's flapping or a broker outage).
+    pub(crate) fn undisturbed_stretch(
+        &self,
+        device: &str,
+        from_us: u64,
+        until_us: u64,
+        min_us: u64,
+    ) -> Option<(u64, u64)> {
+        let mut busy: Vec<(u64, u64)> = self
+            .disturbances
+            .get(device)
+            .into_iter()
+            .flatten()
+            .chain(self.broker_down.iter())
+            .map(|d| (d.from_us, d.until_us))
+            .filter(|&(from, until)| until > from_us && from < until_us)
+            .collect();
+        busy.sort_unstable();
+        let mut cursor = from_us;
+        for (from, until) in busy {
+            if from > cursor && from - cursor > min_us {
+                return Some((cursor, from));
+            }
+            cursor = cursor.max(until);
+        }
+        (until_us > cursor && until_us - cursor > min_us).then_some((cursor, until_us))
+    }
+
     /// The first acceptance of a message.
     pub(crate) fn first_accept(&self, key: &Key<'r>) -> Option<&Accept<'r>> {
         self.accepts_of.get(key).and_then(|a| a.first()).map(|&i| &self.accepts[i])
