@@ -31,6 +31,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::cite;
 use super::due::{Due, Stream};
 use super::expiry;
 use super::facts::{Facts, Key};
@@ -44,7 +45,7 @@ pub(crate) struct DeliveryFindings {
     pub qos2: Findings,
     /// Violations of Wills' copies.
     pub wills: Findings,
-    /// Violations of retained clears' copies [MQTT-3.3.1-10].
+    /// Violations of retained clears' copies [MQTT-3.3.1-10] (5.0: [MQTT-3.3.1-6]).
     pub retained: Findings,
     pub counts: [QosCounts; 3],
     pub undelivered: Vec<Undelivered>,
@@ -143,7 +144,8 @@ pub(crate) fn check(
                 device: Some((*sub).to_owned()),
                 expected: format!(
                     "delivered at QoS {effective}, the lower of the publish QoS and the granted \
-                     QoS [MQTT-3.8.4-6]"
+                     QoS [{}]",
+                    cite::effective_qos(facts.is_v5(sub))
                 ),
                 observed: format!("a copy at QoS {}", facts.deliveries[wrong].qos),
                 trace: facts.quote(&lines),
@@ -222,7 +224,9 @@ pub(crate) fn check(
                         message: Some(facts.message_ref(key)),
                         device: Some((*sub).to_owned()),
                         expected: format!(
-                            "exactly once at QoS 2 per acceptance (accepted {acceptances} time(s)) [MQTT-4.3.3]"
+                            "exactly once at QoS 2 per acceptance (accepted {acceptances} \
+                             time(s)) [{}]",
+                            cite::qos2_once(facts.is_v5(sub))
                         ),
                         observed: format!("{} copies delivered", routed.len()),
                         trace: facts.quote(&lines),
@@ -300,8 +304,9 @@ pub(crate) fn check(
                     let how = if accept.implied {
                         format!(
                             "its publisher's acknowledgement at {:.3}s says the broker took it over \
-                             [MQTT-4.3.2-2, MQTT-4.3.3-2] (the broker reported no acceptance)",
-                            accept.t_us as f64 / 1e6
+                             [{}] (the broker reported no acceptance)",
+                            accept.t_us as f64 / 1e6,
+                            cite::acknowledged_ownership(facts.is_v5(accept.publisher))
                         )
                     } else {
                         format!("the broker accepted it at {:.3}s", accept.t_us as f64 / 1e6)
@@ -312,13 +317,17 @@ pub(crate) fn check(
                         device: Some((*sub).to_owned()),
                         expected: format!(
                             "delivered at least once at QoS {effective}{}: the subscription \
-                             existed when {how}, and the session lasted [MQTT-4.3.2-1]",
+                             existed when {how}, and the session lasted [{}]",
                             if is_clear_key(facts, key) {
-                                ", a zero-byte retained PUBLISH forwarded like any other \
-                                 [MQTT-3.3.1-10]"
+                                format!(
+                                    ", a zero-byte retained PUBLISH forwarded like any other \
+                                     [{}]",
+                                    cite::retained_clear(facts.is_v5(sub))
+                                )
                             } else {
-                                ""
-                            }
+                                String::new()
+                            },
+                            cite::sender_keeps(facts.is_v5(sub), effective)
                         ),
                         observed: format!("never delivered, and no drop reported; yet {text}"),
                         trace: facts.quote(&lines),
@@ -378,8 +387,9 @@ pub(crate) fn check(
             let detail = format!(
                 "its publisher lost its state at {:.3}s and reused the packet identifier of \
                  {earlier}, whose QoS 2 flow it had left open: the broker rightly took it for a \
-                 resend [MQTT-4.3.3-2]",
-                at as f64 / 1e6
+                 resend [{}]",
+                at as f64 / 1e6,
+                cite::qos2_once(facts.is_v5(m.publisher))
             );
             (LossReason::PublisherLostState, detail)
         } else if let Some(&drop) = facts.device_drops.get(id) {

@@ -1227,6 +1227,11 @@ impl<'r> Facts<'r> {
         (until_us > cursor && until_us - cursor > min_us).then_some((cursor, until_us))
     }
 
+    /// Whether `device` speaks MQTT 5.0 (a device the scenario does not know speaks 3.1.1).
+    pub(crate) fn is_v5(&self, device: &str) -> bool {
+        self.devices.get(device).is_some_and(|d| d.v5)
+    }
+
     /// The first acceptance of a message.
     pub(crate) fn first_accept(&self, key: &Key<'r>) -> Option<&Accept<'r>> {
         self.accepts_of.get(key).and_then(|a| a.first()).map(|&i| &self.accepts[i])

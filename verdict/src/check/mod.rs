@@ -66,6 +66,7 @@
 //! - [`verdict`]: the verdict, outcomes, violations and counts, and their text form.
 
 mod aliases;
+mod cite;
 mod coverage;
 mod delivery;
 mod due;

@@ -1,16 +1,19 @@
-//! Retained messages (MQTT 3.1.1 §3.3.1.3).
+//! Retained messages (MQTT 3.1.1 §3.3.1.3, MQTT 5.0 §3.3.1.3). Ids below are 3.1.1's, with
+//! 5.0's after a slash where it numbers the rule differently (`cite`); a violation cites the
+//! subscriber's version.
 //!
 //! The oracle keeps its own retained store from the trace: the last retained message accepted
 //! on each topic replaces the one before [MQTT-3.3.1-5], a zero-byte retained message (an
-//! application's "clear", or a retained Will with an empty payload) clears it [MQTT-3.3.1-10],
-//! a volatile broker restart forgets them all. Then:
+//! application's "clear", or a retained Will with an empty payload) clears it [MQTT-3.3.1-10 /
+//! MQTT-3.3.1-6], a volatile broker restart forgets them all. Then:
 //! - a copy with RETAIN=1 and DUP=0 answers one subscription of the subscriber's session made
 //!   before it with a matching filter, and must be the message retained on its topic at that
 //!   moment [MQTT-3.3.1-5]; each subscription gets each of its retained messages once
-//!   [MQTT-3.3.1-6], so a copy with no subscription left to answer is a duplicate (a DUP=1
-//!   resend may repeat any earlier subscription's copy of the same session);
+//!   [MQTT-3.3.1-6 / MQTT-3.3.1-9], so a copy with no subscription left to answer is a
+//!   duplicate (a DUP=1 resend may repeat any earlier subscription's copy of the same session);
 //! - every retained message matching a new subscription at effective QoS 1 or 2 must reach the
-//!   subscriber once the broker has had its chance (see `due`) [MQTT-3.3.1-6];
+//!   subscriber once the broker has had its chance (see `due`) [MQTT-3.3.1-6 / MQTT-3.3.1-9,
+//!   and MQTT-3.3.1-10 for Retain Handling 1];
 //! - the forwarded copies of a retained clear are owed like any message (see `delivery`);
 //! - MQTT 5.0: a subscription with Retain Handling 2, or 1 when the session already had it,
 //!   gets no retained message [MQTT-3.3.1-10, MQTT-3.3.1-11]: a RETAIN=1 copy that answers
@@ -24,6 +27,7 @@
 
 use std::collections::BTreeMap;
 
+use super::cite;
 use super::due::Due;
 use super::expiry;
 use super::facts::{Delivery, Facts, Key, SubEvent};
@@ -107,10 +111,11 @@ pub(crate) fn check(
                     device: Some(d.sub.to_string()),
                     expected: format!(
                         "the message retained on {} sent once for the subscription to {} at \
-                         {:.3}s [MQTT-3.3.1-6]",
+                         {:.3}s [{}]",
                         d.topic,
                         s.filter,
-                        s.t_us as f64 / 1e6
+                        s.t_us as f64 / 1e6,
+                        cite::retained_on_subscribe(facts.is_v5(d.sub), s.retain_handling)
                     ),
                     observed: format!(
                         "{} received again with RETAIN=1 and DUP=0 at {:.3}s, with no other \
@@ -202,8 +207,9 @@ pub(crate) fn check(
                 message: Some(facts.message_ref(key)),
                 device: Some(s.sub.to_string()),
                 expected: format!(
-                    "the retained message on {t} sent on subscription to {} [MQTT-3.3.1-6]",
-                    s.filter
+                    "the retained message on {t} sent on subscription to {} [{}]",
+                    s.filter,
+                    cite::retained_on_subscribe(facts.is_v5(s.sub), s.retain_handling)
                 ),
                 observed: format!(
                     "never received with RETAIN=1; yet {}",

@@ -8,13 +8,14 @@
 //! - It carries the topic, QoS and retain flag the device registered.
 //! - It goes out when the broker can know: a silent device (power loss, reboot, a blackout,
 //!   partition or flap of its link towards the broker lasting the whole window) is detected
-//!   within 1.5 × keepalive [MQTT-3.1.2-24] plus the network slack; a crash closes the socket,
+//!   within 1.5 × keepalive [MQTT-3.1.2-24] (5.0: [MQTT-3.1.2-22]) plus the network slack; a crash closes the socket,
 //!   but its FIN may be lost on a bad link, so the same bound applies (without keepalive: the
 //!   slack alone). The rule checks that the connection was closed by then (the Will itself is
 //!   checked at the close). The window starts at the fault; in a packet-level trace it starts
 //!   at the last control packet the device sent before the fault (a PINGREQ, say), which is
 //!   when the broker last heard from it.
-//! - A new connection with the same client id closes the old one first [MQTT-3.1.4-2].
+//! - A new connection with the same client id closes the old one first [MQTT-3.1.4-2] (5.0:
+//!   [MQTT-3.1.4-3]).
 //! - Its delivery to subscribers follows the QoS rules (see `delivery`); a retained Will is
 //!   what later subscribers get (see `retained`).
 //!
@@ -30,6 +31,7 @@
 //!   both ways, and the rule accepts both. So it does for a broker restart while the Will
 //!   waits, and for a new connection within the slack of the moment.
 
+use super::cite;
 use super::facts::{Ending, Facts, WillInfo};
 use super::verdict::{Findings, Guarantee, Violation};
 use crate::trace::{Event, Phase};
@@ -248,15 +250,20 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
             trace: facts.quote(&[idx]),
         });
     }
-    // A new connection takes the session over: the old one is closed first [MQTT-3.1.4-2].
+    // A new connection takes the session over: the old one is closed first [MQTT-3.1.4-2]
+    // (5.0: [MQTT-3.1.4-3]).
     for &(open, new) in &facts.double_connects {
+        let device = facts.records[new].device.clone();
+        let v5 = device.as_deref().is_some_and(|d| facts.is_v5(d));
         findings.push(Violation {
             guarantee: Guarantee::Wills,
             message: None,
-            device: facts.records[new].device.clone(),
-            expected: "the existing connection closed (and its Will published) before a new \
-                       connection with the same client id is accepted [MQTT-3.1.4-2]"
-                .to_owned(),
+            device,
+            expected: format!(
+                "the existing connection closed (and its Will published) before a new \
+                 connection with the same client id is accepted [{}]",
+                cite::takeover(v5)
+            ),
             observed: "a second connection accepted while the first was still open".to_owned(),
             trace: facts.quote(&[open, new]),
         });
