@@ -329,8 +329,8 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
                 !r.exercised && clear_pairs == 0,
                 "no subscription found a retained message, and no retained clear was owed",
             );
-            let given_up = retained_given_up(records);
             if let Some(why) = why.as_mut()
+                && let given_up = retained_given_up(records)
                 && given_up > 0
             {
                 let what = if given_up == 1 {
