@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use mqttsim_sim::check::{CheckOptions, ReadTraceError, check};
-use mqttsim_sim::report::{ReportInput, write_report};
+use mqttsim_sim::report::{Analysis, ReportInput, write_analysis};
 use mqttsim_sim::scenario::load_scenario;
 
 use crate::trace_file::read_trace;
@@ -35,6 +35,18 @@ pub struct ReportArgs {
     /// The device whose sequence diagram to draw.
     #[arg(long)]
     device: Option<String>,
+}
+
+/// Prints the MQTT 5.0 facts of a report (Will Delay waits, expired sessions, shared groups,
+/// expired messages) under an `mqtt 5.0:` heading; nothing for a scenario without a 5.0 group.
+/// `mqtt-sim run` and `mqtt-sim report` both print them through this.
+pub fn print_v5_facts(analysis: &Analysis) {
+    if let Some(v5) = &analysis.v5 {
+        println!("mqtt 5.0:");
+        for line in v5.lines() {
+            println!("  {line}");
+        }
+    }
 }
 
 /// What `mqtt-sim run` recorded in summary.json about how it ran.
@@ -128,8 +140,10 @@ pub fn run(args: ReportArgs) -> Result<u8, Failure> {
         replay: &replay,
         device: args.device.as_deref(),
     };
-    let files = write_report(&out, &input).map_err(Failure::environment)?;
+    let analysis = Analysis::build(&input);
+    let files = write_analysis(&out, &analysis).map_err(Failure::environment)?;
     println!("checks: {} violation(s)", verdict.violation_count());
+    print_v5_facts(&analysis);
     println!("report: {}", files.html.display());
     println!("summary: {}", files.markdown.display());
     println!("junit: {}", files.junit.display());

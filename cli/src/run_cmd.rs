@@ -286,12 +286,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     };
     let analysis = Analysis::build(&input);
     let files = write_analysis(&out, &analysis).map_err(Failure::environment)?;
-    if let Some(v5) = &analysis.v5 {
-        println!("mqtt 5.0:");
-        for line in v5.lines() {
-            println!("  {line}");
-        }
-    }
+    crate::report_cmd::print_v5_facts(&analysis);
     println!("report: {}", files.html.display());
     println!("replay: {replay}");
     Ok(if verdict.failed() { 1 } else { 0 })

@@ -297,3 +297,47 @@ fn a_corrupt_compressed_trace_is_bad_input() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("trace.jsonl.zst"), "{stderr}");
 }
+
+/// The `mqtt 5.0:` heading and the indented lines under it, as a command printed them.
+fn v5_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .skip_while(|l| *l != "mqtt 5.0:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Defect: `mqtt-sim report` wrote the MQTT 5.0 facts into summary.md but did not print them as
+/// `mqtt-sim run` does. Both print the same lines for a 5.0 trace, and none for a 3.1.1 one.
+#[test]
+fn report_prints_the_same_v5_lines_as_run() {
+    let dir = scratch("v5-lines");
+    let path = repo("cli/tests/scenarios/v5-will-delay.yaml");
+    let run = mqtt_sim(&["run", path.to_str().unwrap(), "--out", "v5"], &dir);
+    let run_out = text(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{run_out}\n{}", text(&run.stderr));
+    let report = mqtt_sim(&["report", "v5/trace.jsonl", "--out", "again"], &dir);
+    let report_out = text(&report.stdout);
+    assert_eq!(report.status.code(), Some(0), "{report_out}\n{}", text(&report.stderr));
+    assert_eq!(
+        v5_lines(&report_out),
+        ["  Wills that waited (Will Delay, DISCONNECT 0x04): 2 (2 published after the delay)"],
+        "{report_out}"
+    );
+    assert_eq!(v5_lines(&report_out), v5_lines(&run_out), "{run_out}");
+    let summary = std::fs::read_to_string(dir.join("again/summary.md")).unwrap();
+    assert!(summary.contains("2 published after the delay"), "{summary}");
+
+    let old = repo("cli/tests/scenarios/planted-will-after-disconnect.yaml");
+    let run = mqtt_sim(&["run", old.to_str().unwrap(), "--out", "old"], &dir);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    let report = mqtt_sim(&["report", "old/trace.jsonl"], &dir);
+    let report_out = text(&report.stdout);
+    assert_eq!(report.status.code(), Some(1), "{report_out}\n{}", text(&report.stderr));
+    assert!(report_out.contains("checks: 1 violation(s)"), "{report_out}");
+    assert!(!report_out.contains("mqtt 5.0"), "{report_out}");
+    assert!(!text(&run.stdout).contains("mqtt 5.0"), "{}", text(&run.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}

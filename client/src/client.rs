@@ -827,13 +827,12 @@ impl Client {
         let limits = self.limits();
         let qos = message.qos.min(limits.maximum_qos);
         let retain = message.retain && limits.retain_available;
-        if self.config.limit_policy == LimitPolicy::Refuse {
-            if qos < message.qos {
-                return Err(ReasonCode::QOS_NOT_SUPPORTED);
-            }
-            if retain != message.retain {
-                return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
-            }
+        let policy = self.config.limit_policy;
+        if policy == LimitPolicy::Refuse && qos < message.qos {
+            return Err(ReasonCode::QOS_NOT_SUPPORTED);
+        }
+        if policy != LimitPolicy::Downgrade && retain != message.retain {
+            return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
         }
         Ok((qos, retain))
     }

@@ -38,6 +38,11 @@ pub enum LimitPolicy {
     /// The message is given up with [`crate::DropReason::Unsupported`] (0x9B QoS not supported
     /// or 0x9A Retain not supported).
     Refuse,
+    /// The message goes at the server's Maximum QoS ([`crate::Event::Downgraded`] says so), but
+    /// one with RETAIN when Retain Available is 0 is given up with
+    /// [`crate::DropReason::Unsupported`] (0x9A): a retained message is a state kept for later
+    /// subscribers, and sent without RETAIN it would mean something else.
+    RefuseRetain,
 }
 
 /// Everything a [`crate::Client`] needs to know before its first connection.

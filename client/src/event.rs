@@ -69,7 +69,8 @@ pub enum DropReason {
     /// Its 5.0 Message Expiry Interval ran out before it could be sent.
     Expired,
     /// The 5.0 server does not support its QoS (0x9B) or RETAIN (0x9A) and
-    /// [`crate::LimitPolicy::Refuse`] is set.
+    /// [`crate::LimitPolicy::Refuse`] is set (for RETAIN also
+    /// [`crate::LimitPolicy::RefuseRetain`]).
     Unsupported(ReasonCode),
 }
 

@@ -17,8 +17,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use mqttsim_client::{
     Backoff, Client, ClientConfig, CloseReason, DisconnectOptions, DropReason,
-    Event as ClientEvent, MessageId, MessageProperties, OfflineQos0, QueuePolicy, State,
-    SubscribeRequest,
+    Event as ClientEvent, LimitPolicy, MessageId, MessageProperties, OfflineQos0, QueuePolicy,
+    State, SubscribeRequest,
 };
 use mqttsim_codec::{Properties, Property, Protocol, QoS, ReasonCode, SubscriptionOptions, Will};
 use mqttsim_net::{ClientDriverConfig, ClientWaker, drive_client};
@@ -163,6 +163,9 @@ pub(crate) fn client_config(group: &DeviceGroup, i: usize, protocol: Protocol) -
         }
         config.topic_alias_maximum = group.topic_alias_maximum.unwrap_or(0);
         config.outbound_topic_aliases = group.topic_aliases.unwrap_or(0);
+        // Above the broker's Maximum QoS a message goes at it; a retained message the broker
+        // cannot retain (Retain Available 0) is given up, not sent as a plain one.
+        config.limit_policy = LimitPolicy::RefuseRetain;
     }
     config
 }

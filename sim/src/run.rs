@@ -259,6 +259,7 @@ pub fn broker_config(scenario: &Scenario) -> BrokerConfig {
         max_packet_size: spec.max_packet_size.unwrap_or(defaults.max_packet_size),
         topic_alias_maximum: spec.topic_alias_maximum.unwrap_or(defaults.topic_alias_maximum),
         max_qos: spec.maximum_qos.map_or(defaults.max_qos, |q| q.get()),
+        retain_available: spec.retain_available.unwrap_or(defaults.retain_available),
         ..defaults
     }
 }

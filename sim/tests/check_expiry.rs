@@ -2,12 +2,14 @@
 //! that keeps it and one that breaks it, and snapshots of the violation reports. Times are in
 //! milliseconds.
 
-use std::path::Path;
-use std::time::Duration;
+mod common;
 
-use mqttsim_sim::check::{CheckOptions, Guarantee, LossReason, Status, Verdict, check};
+use std::path::Path;
+
+use common::{Delivery, Message};
+use mqttsim_sim::check::{Guarantee, LossReason, Status, Verdict};
 use mqttsim_sim::scenario::{Scenario, parse_scenario};
-use mqttsim_sim::trace::{Event, Record};
+use mqttsim_sim::trace::Event;
 
 /// `pub` publishes QoS 1 readings on `t/a` that expire after 30 s and a retained status on
 /// `r/a` that expires after 10 s; `sub` has a persistent session on `t/#`; `panel` subscribes
@@ -37,58 +39,38 @@ expect: {expect}
     parse_scenario(&yaml, Path::new("hand-expiry.yaml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[derive(Default)]
-struct Trace {
-    records: Vec<Record>,
-    conn: u64,
+/// The shared builder, in milliseconds, with this scenario's sessions: `sub` and `panel` keep
+/// theirs.
+struct Trace(common::Trace);
+
+impl Default for Trace {
+    fn default() -> Trace {
+        Trace(common::Trace::in_ms())
+    }
 }
 
 impl Trace {
-    fn push(&mut self, ms: u64, device: &str, event: Event) -> &mut Self {
-        self.records.push(Record::new(Duration::from_millis(ms), None, Some(device), event));
+    fn connect(&mut self, ms: u64, device: &str, present: bool) -> &mut Self {
+        let clean = !matches!(device, "sub" | "panel");
+        self.0.connect(ms, device, clean, present);
         self
     }
 
-    fn connect(&mut self, ms: u64, device: &str, present: bool) -> &mut Self {
-        self.conn += 1;
-        let conn = self.conn;
-        let clean = !matches!(device, "sub" | "panel");
-        self.push(ms, device, Event::ConnectAttempt { attempt: 1 });
-        self.push(
-            ms,
-            device,
-            Event::BrokerConnected { conn, clean_session: clean, session_present: present },
-        )
-    }
-
     fn disconnect(&mut self, ms: u64, device: &str) -> &mut Self {
-        let event =
-            Event::BrokerDisconnected { conn: self.conn, reason: "client-disconnect".into() };
-        self.push(ms, device, event)
+        self.0.close(ms, device, "client-disconnect");
+        self
     }
 
     fn subscribe(&mut self, ms: u64, device: &str, filter: &str) -> &mut Self {
-        let event = Event::BrokerSubscribed { filter: filter.into(), granted: Some(1) };
-        self.push(ms, device, event)
+        self.0.subscribe(ms, device, filter);
+        self
     }
 
     /// `pub` publishes message `n` on `topic` with `expiry` seconds; accepted 1 ms later.
     fn publish(&mut self, ms: u64, n: u16, topic: &str, retain: bool, expiry: u32) -> &mut Self {
-        let msg = format!("pub#{n}");
-        let publish = Event::AppPublish {
-            msg: msg.clone(),
-            topic: topic.into(),
-            qos: 1,
-            retain,
-            size: 32,
-            expiry: Some(expiry),
-            props: None,
-        };
-        self.push(ms, "pub", publish);
-        self.push(ms, "pub", Event::PublishSent { msg: msg.clone(), pid: n, qos: 1, dup: false });
-        let accepted =
-            Event::BrokerAccepted { msg: Some(msg), topic: topic.into(), pid: n, qos: 1, retain };
-        self.push(ms + 1, "pub", accepted)
+        let m = Message { retain, expiry: Some(expiry), ..Message::new(n, topic) };
+        self.0.publish(ms, &m).accepted(ms + 1, &m, 1);
+        self
     }
 
     /// `device` receives `pub#n` carrying `expiry` seconds.
@@ -103,32 +85,22 @@ impl Trace {
         retain: bool,
         expiry: Option<u32>,
     ) -> &mut Self {
-        let event = Event::Delivered {
-            msg: Some(format!("pub#{n}")),
-            topic: topic.into(),
-            qos: 1,
-            pid: n,
-            dup,
-            retain,
-            payload: None,
-            expiry,
-            props: None,
-        };
-        self.push(ms, device, event)
+        self.0.deliver(ms, device, &Delivery { dup, retain, expiry, ..Delivery::new(n, topic) });
+        self
     }
 
     fn dropped_expired(&mut self, ms: u64, device: &str, n: u16, topic: &str) -> &mut Self {
         let event = Event::BrokerDropped {
-            msg: Some(format!("pub#{n}")),
+            msg: Some(common::msg(n)),
             topic: topic.into(),
             reason: "expired".into(),
         };
-        self.push(ms, device, event)
+        self.0.push(ms, device, event);
+        self
     }
 
     fn verdict(&self, expect: &str) -> Verdict {
-        let options = CheckOptions { end: Duration::from_secs(300), ..CheckOptions::default() };
-        check(&scenario(expect), &self.records, &options)
+        common::judge_300s(&scenario(expect), &self.0.records)
     }
 }
 

@@ -3,12 +3,14 @@
 //! reports; and the QoS a message is judged at when its publisher was told a Maximum QoS.
 //! Times are in milliseconds.
 
-use std::path::Path;
-use std::time::Duration;
+mod common;
 
-use mqttsim_sim::check::{CheckOptions, Guarantee, Status, Verdict, check};
+use std::path::Path;
+
+use common::{Delivery, Message};
+use mqttsim_sim::check::{Guarantee, Status, Verdict};
 use mqttsim_sim::scenario::{Scenario, parse_scenario};
-use mqttsim_sim::trace::{Event, Limits, Record};
+use mqttsim_sim::trace::Event;
 
 /// `pub` publishes alarms at QoS 2 on `a/x` to a broker whose Maximum QoS is 1; `sub`
 /// subscribes to `a/#` at QoS 2.
@@ -28,94 +30,52 @@ expect: { qos1_at_least_once: true, maximum_qos: true, expected_loss: { qos2: "=
     parse_scenario(yaml, Path::new("hand-maximum-qos.yaml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[derive(Default)]
-struct Trace {
-    records: Vec<Record>,
-    conn: u64,
+/// The shared builder, in milliseconds, on the topic `a/x`.
+struct Trace(common::Trace);
+
+impl Default for Trace {
+    fn default() -> Trace {
+        Trace(common::Trace::in_ms())
+    }
 }
 
-impl Trace {
-    fn push(&mut self, ms: u64, device: &str, event: Event) -> &mut Self {
-        self.records.push(Record::new(Duration::from_millis(ms), None, Some(device), event));
-        self
-    }
+const TOPIC: &str = "a/x";
 
+impl Trace {
     /// `device` connects; its CONNACK announces `maximum_qos` (`None`: no Maximum QoS).
     fn connect(&mut self, ms: u64, device: &str, maximum_qos: Option<u8>) -> &mut Self {
-        self.conn += 1;
-        let conn = self.conn;
-        self.push(ms, device, Event::ConnectAttempt { attempt: 1 });
-        let event = Event::BrokerConnected { conn, clean_session: true, session_present: false };
-        self.push(ms, device, event);
-        let limits = Limits {
-            receive_maximum: 64,
-            maximum_packet_size: None,
-            topic_alias_maximum: 0,
-            server_receive_maximum: 1000,
-            server_maximum_packet_size: None,
-            server_topic_alias_maximum: 10,
-            server_maximum_qos: maximum_qos,
-            server_retain_available: true,
-        };
-        let connected = Event::Connected {
-            session_present: false,
-            session_expiry: None,
-            will_delay: None,
-            limits: Some(limits),
-        };
-        self.push(ms + 1, device, connected)
+        let limits = Some(common::limits(maximum_qos));
+        self.0.connect(ms, device, true, false).connected(
+            ms + 1,
+            device,
+            false,
+            (None, None),
+            limits,
+        );
+        self
     }
 
     /// `pub` publishes `pub#n` (QoS 2) and sends it at `qos`.
     fn publish(&mut self, ms: u64, n: u16, qos: u8) -> &mut Self {
-        let msg = format!("pub#{n}");
-        let publish = Event::AppPublish {
-            msg: msg.clone(),
-            topic: "a/x".into(),
-            qos: 2,
-            retain: false,
-            size: 32,
-            expiry: None,
-            props: None,
-        };
-        self.push(ms, "pub", publish);
-        self.push(ms, "pub", Event::PublishSent { msg, pid: n, qos, dup: false })
+        self.0.app_publish(ms, &Message { qos: 2, ..Message::new(n, TOPIC) }).sent(ms, n, qos);
+        self
     }
 
     /// The broker accepts `pub#n` at `qos` and `sub` gets it.
     fn deliver(&mut self, ms: u64, n: u16, qos: u8) -> &mut Self {
-        let msg = format!("pub#{n}");
-        let accepted = Event::BrokerAccepted {
-            msg: Some(msg.clone()),
-            topic: "a/x".into(),
-            pid: n,
-            qos,
-            retain: false,
-        };
-        self.push(ms, "pub", accepted);
-        self.push(ms + 5, "pub", Event::Acked { msg: msg.clone(), pid: n, qos });
-        let delivered = Event::Delivered {
-            msg: Some(msg),
-            topic: "a/x".into(),
-            qos,
-            pid: n,
-            dup: false,
-            retain: false,
-            payload: None,
-            expiry: None,
-            props: None,
-        };
-        self.push(ms + 5, "sub", delivered)
+        self.0.accepted(ms, &Message::new(n, TOPIC), qos).acked(ms + 5, n, qos);
+        self.0.deliver(ms + 5, "sub", &Delivery { qos, ..Delivery::new(n, TOPIC) });
+        self
     }
 
     fn server_disconnect(&mut self, ms: u64, device: &str, code: u8) -> &mut Self {
         let reason = format!("server-disconnect 0x{code:02X}");
-        self.push(ms, device, Event::Closed { reason, code: Some(code) })
+        self.0.push(ms, device, Event::Closed { reason, code: Some(code) });
+        self
     }
 
     fn verdict(&self) -> Verdict {
-        let options = CheckOptions { end: Duration::from_secs(300), ..CheckOptions::default() };
-        check(&scenario(), &self.records, &options)
+        common::judge_300s(&scenario(), &self.0.records)
     }
 }
 
@@ -132,8 +92,7 @@ fn assert_fail(v: &Verdict, g: Guarantee, count: u64) {
 fn told_one() -> Trace {
     let mut t = Trace::default();
     t.connect(0, "pub", Some(1)).connect(0, "sub", Some(1));
-    let subscribed = Event::BrokerSubscribed { filter: "a/#".into(), granted: Some(1) };
-    t.push(2, "sub", subscribed);
+    t.0.subscribe(2, "sub", "a/#");
     t
 }
 

@@ -2,12 +2,13 @@
 //! keeps it and one that breaks it, and snapshots of the violation reports. Times are in
 //! milliseconds.
 
-use std::path::Path;
-use std::time::Duration;
+mod common;
 
-use mqttsim_sim::check::{CheckOptions, Guarantee, Status, Verdict, check};
+use std::path::Path;
+
+use common::{Delivery, Message};
+use mqttsim_sim::check::{Guarantee, Status, Verdict};
 use mqttsim_sim::scenario::{Scenario, parse_scenario};
-use mqttsim_sim::trace::{Event, Record};
 
 /// `pub` publishes a retained QoS 1 state on `s/a` and plain QoS 1 readings on `f/a`; `mirror`
 /// subscribes to both with Retain As Published (persistent, `s/#` again on every connection),
@@ -37,41 +38,35 @@ expect: {expect}
     parse_scenario(&yaml, Path::new("hand-retain.yaml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[derive(Default)]
+/// The shared builder, in milliseconds, with this scenario's sessions (`mirror` and `screen`
+/// keep theirs) and the broker's own packet identifiers towards subscribers.
 struct Trace {
-    records: Vec<Record>,
-    conn: u64,
+    b: common::Trace,
     /// The broker's last packet identifier towards a subscriber.
     pid: u16,
 }
 
+impl Default for Trace {
+    fn default() -> Trace {
+        Trace { b: common::Trace::in_ms(), pid: 0 }
+    }
+}
+
 impl Trace {
-    fn push(&mut self, ms: u64, device: &str, event: Event) -> &mut Self {
-        self.records.push(Record::new(Duration::from_millis(ms), None, Some(device), event));
+    fn connect(&mut self, ms: u64, device: &str, present: bool) -> &mut Self {
+        let clean = !matches!(device, "mirror" | "screen");
+        self.b.connect(ms, device, clean, present);
         self
     }
 
-    fn connect(&mut self, ms: u64, device: &str, present: bool) -> &mut Self {
-        self.conn += 1;
-        let conn = self.conn;
-        let clean = !matches!(device, "mirror" | "screen");
-        self.push(ms, device, Event::ConnectAttempt { attempt: 1 });
-        self.push(
-            ms,
-            device,
-            Event::BrokerConnected { conn, clean_session: clean, session_present: present },
-        )
-    }
-
     fn disconnect(&mut self, ms: u64, device: &str) -> &mut Self {
-        let event =
-            Event::BrokerDisconnected { conn: self.conn, reason: "client-disconnect".into() };
-        self.push(ms, device, event)
+        self.b.close(ms, device, "client-disconnect");
+        self
     }
 
     fn subscribe(&mut self, ms: u64, device: &str, filter: &str) -> &mut Self {
-        let event = Event::BrokerSubscribed { filter: filter.into(), granted: Some(1) };
-        self.push(ms, device, event)
+        self.b.subscribe(ms, device, filter);
+        self
     }
 
     /// Everyone connected and subscribed by 1 ms.
@@ -86,43 +81,21 @@ impl Trace {
 
     /// `pub` publishes message `n` on `topic`; accepted 1 ms later.
     fn publish(&mut self, ms: u64, n: u16, topic: &str, retain: bool) -> &mut Self {
-        let msg = format!("pub#{n}");
-        let publish = Event::AppPublish {
-            msg: msg.clone(),
-            topic: topic.into(),
-            qos: 1,
-            retain,
-            size: 32,
-            expiry: None,
-            props: None,
-        };
-        self.push(ms, "pub", publish);
-        self.push(ms, "pub", Event::PublishSent { msg: msg.clone(), pid: n, qos: 1, dup: false });
-        let accepted =
-            Event::BrokerAccepted { msg: Some(msg), topic: topic.into(), pid: n, qos: 1, retain };
-        self.push(ms + 1, "pub", accepted)
+        let m = Message { retain, ..Message::new(n, topic) };
+        self.b.publish(ms, &m).accepted(ms + 1, &m, 1);
+        self
     }
 
     /// `device` receives `pub#n` with RETAIN `retain`, with a packet identifier of its own.
     fn deliver(&mut self, ms: u64, device: &str, n: u16, topic: &str, retain: bool) -> &mut Self {
         self.pid += 1;
-        let event = Event::Delivered {
-            msg: Some(format!("pub#{n}")),
-            topic: topic.into(),
-            qos: 1,
-            pid: self.pid,
-            dup: false,
-            retain,
-            payload: None,
-            expiry: None,
-            props: None,
-        };
-        self.push(ms, device, event)
+        let pid = self.pid;
+        self.b.deliver(ms, device, &Delivery { pid, retain, ..Delivery::new(n, topic) });
+        self
     }
 
     fn verdict(&self) -> Verdict {
-        let options = CheckOptions { end: Duration::from_secs(300), ..CheckOptions::default() };
-        check(&scenario(EXPECT), &self.records, &options)
+        common::judge_300s(&scenario(EXPECT), &self.b.records)
     }
 }
 

@@ -6,12 +6,14 @@
 //! Will Delay Interval of 30 s and a session of 120 s; `scoot` a Will on `will/scoot` with a
 //! delay of 60 s and no session after its connection. The run lasts 300 s.
 
-use std::path::Path;
-use std::time::Duration;
+mod common;
 
-use mqttsim_sim::check::{CheckOptions, Guarantee, LossReason, Status, Verdict, check};
+use std::path::Path;
+
+use common::{Delivery, Message};
+use mqttsim_sim::check::{Guarantee, LossReason, Status, Verdict};
 use mqttsim_sim::scenario::{Scenario, parse_scenario};
-use mqttsim_sim::trace::{Event, Record};
+use mqttsim_sim::trace::Event;
 
 fn scenario() -> Scenario {
     let yaml = r#"
@@ -33,112 +35,63 @@ expect: { qos1_at_least_once: true, wills: true, sessions: true }
     parse_scenario(yaml, Path::new("hand5.yaml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[derive(Default)]
-struct Trace {
-    records: Vec<Record>,
-    conn: u64,
-}
+/// The shared builder, in seconds, on the topic `t/a`, with this scenario's intervals.
+struct Trace(common::Trace);
+
+const TOPIC: &str = "t/a";
 
 impl Trace {
-    fn push(&mut self, s: u64, device: &str, event: Event) -> &mut Self {
-        let at = Duration::from_secs(s);
-        self.records.push(Record::new(at, None, Some(device), event));
-        self
-    }
-
     /// The broker accepts a connection of `device`, which then reads CONNACK with the
     /// scenario's intervals in force.
     fn connect(&mut self, s: u64, device: &str, clean: bool, present: bool) -> &mut Self {
-        self.conn += 1;
-        let (session_expiry, will_delay) = match device {
+        let intervals = match device {
             "sub" => (Some(60), None),
             "tracker" => (Some(120), Some(30)),
             "scoot" => (Some(0), Some(60)),
             _ => (Some(0), None),
         };
-        let conn = self.conn;
-        self.push(s, device, Event::ConnectAttempt { attempt: 1 });
-        self.push(
-            s,
-            device,
-            Event::BrokerConnected { conn, clean_session: clean, session_present: present },
-        );
-        self.push(
-            s,
-            device,
-            Event::Connected { session_present: present, session_expiry, will_delay, limits: None },
-        )
+        self.0.connect(s, device, clean, present).connected(s, device, present, intervals, None);
+        self
     }
 
     fn close(&mut self, s: u64, device: &str, reason: &str) -> &mut Self {
-        let conn = self.conn;
-        self.push(s, device, Event::BrokerDisconnected { conn, reason: reason.into() })
+        self.0.close(s, device, reason);
+        self
     }
 
     /// `device` sends DISCONNECT with `code`; the broker sees the connection end.
     fn disconnect(&mut self, s: u64, device: &str, code: u8) -> &mut Self {
-        self.push(s, device, Event::DisconnectSent { reason: code, session_expiry: None });
+        self.0.push(s, device, Event::DisconnectSent { reason: code, session_expiry: None });
         self.close(s, device, "client-disconnect")
     }
 
     fn publish(&mut self, s: u64, n: u16) -> &mut Self {
-        let msg = format!("pub#{n}");
-        let publish = Event::AppPublish {
-            msg: msg.clone(),
-            topic: "t/a".into(),
-            qos: 1,
-            retain: false,
-            size: 32,
-            expiry: None,
-            props: None,
-        };
-        self.push(s, "pub", publish);
-        self.push(s, "pub", Event::PublishSent { msg: msg.clone(), pid: n, qos: 1, dup: false });
-        let accepted = Event::BrokerAccepted {
-            msg: Some(msg),
-            topic: "t/a".into(),
-            pid: n,
-            qos: 1,
-            retain: false,
-        };
-        self.push(s, "pub", accepted)
+        let m = Message::new(n, TOPIC);
+        self.0.publish(s, &m).accepted(s, &m, 1);
+        self
     }
 
     fn deliver(&mut self, s: u64, n: u16) -> &mut Self {
-        let msg = Some(format!("pub#{n}"));
-        let event = Event::Delivered {
-            msg,
-            topic: "t/a".into(),
-            qos: 1,
-            pid: n,
-            dup: false,
-            retain: false,
-            payload: None,
-            expiry: None,
-            props: None,
-        };
-        self.push(s, "sub", event)
+        self.0.deliver(s, "sub", &Delivery::new(n, TOPIC));
+        self
     }
 
     fn will(&mut self, s: u64, device: &str) -> &mut Self {
-        let event = Event::WillPublished { topic: format!("will/{device}"), qos: 1, retain: false };
-        self.push(s, device, event)
+        self.0.will(s, device);
+        self
     }
 
     /// `sub` (subscribed) and `pub` connected from the start.
     fn base() -> Trace {
-        let mut t = Trace::default();
+        let mut t = Trace(common::Trace::in_secs());
         t.connect(0, "sub", false, false);
-        t.push(0, "sub", Event::BrokerSubscribed { filter: "t/#".into(), granted: Some(1) });
+        t.0.subscribe(0, "sub", "t/#");
         t.connect(0, "pub", true, false);
         t
     }
 
     fn verdict(&self) -> Verdict {
-        let options = CheckOptions { end: Duration::from_secs(300), ..CheckOptions::default() };
-        let mut records = self.records.clone();
-        records.sort_by_key(|r| r.t_us);
-        check(&scenario(), &records, &options)
+        common::judge_300s(&scenario(), &self.0.sorted())
     }
 }
 

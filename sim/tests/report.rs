@@ -3,6 +3,7 @@
 //! trace, the sweep index, and the page opened in headless Chromium; `v5` (report/v5.rs): the
 //! MQTT 5.0 facts (Will Delay, session expiry, shared groups, message expiry).
 
+mod common;
 #[path = "report/v5.rs"]
 mod v5;
 

@@ -276,3 +276,37 @@ devices:
     let d = err.diagnostic().unwrap();
     assert_eq!((d.line, d.field.as_deref()), (13, Some("devices[0].keepalive")));
 }
+
+/// `retain_available: false` holds back only 5.0 devices: a 3.1.1 group's retained messages
+/// and retained Will are still retained, so `retained` has something to judge, and a 5.0 group
+/// may publish retained messages (its devices give them up).
+#[test]
+fn retain_unavailable_leaves_3_1_1_retained_messages_to_judge() {
+    let yaml = r##"
+name: no-retain
+seed: 1
+duration: 10m
+protocol: "5.0"
+broker: { retain_available: false }
+sites: [{ name: a }]
+devices:
+  - { group: new, site: a, count: 1, client_id: "new",
+      will: { topic: "w/new", payload: gone, qos: 1 },
+      publish: [ { topic: "s/new", qos: 1, retain: true, every: 1m } ] }
+  - { group: old, site: a, count: 1, client_id: "old", protocol: "3.1.1",
+      will: { topic: "w/old", payload: gone, qos: 1, retain: true } }
+  - { group: screen, site: a, count: 1, client_id: "screen", subscribe: [ { filter: "#", qos: 1 } ] }
+expect: { retained: true }
+"##;
+    let s = parse_scenario(yaml, Path::new("no-retain.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.broker.retain_available, Some(false));
+
+    // Without the 3.1.1 retained Will nothing is left to judge.
+    let bad = yaml.replace("qos: 1, retain: true } }", "qos: 1 } }");
+    let err = parse_scenario(&bad, Path::new("no-retain.yaml")).unwrap_err();
+    let d = err.diagnostic().unwrap();
+    assert_eq!((d.line, d.field.as_deref()), (15, Some("expect.retained")), "{err}");
+    // Accepted again without the expectation.
+    parse_scenario(&bad.replace("expect: { retained: true }", ""), Path::new("no-retain.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+}

@@ -209,6 +209,7 @@ fn mqtt_3_2_2_14_retain_unavailable_clears_retain_or_refuses() {
     for (policy, expected) in [
         (LimitPolicy::Downgrade, lines(&["PUBLISH q1 id=1 dup=0 state"])),
         (LimitPolicy::Refuse, vec![]),
+        (LimitPolicy::RefuseRetain, vec![]),
     ] {
         let mut config = Harness::device_v5();
         config.limit_policy = policy;
@@ -224,7 +225,7 @@ fn mqtt_3_2_2_14_retain_unavailable_clears_retain_or_refuses() {
             LimitPolicy::Downgrade => {
                 assert_eq!(first, Event::Downgraded { id, qos: QoS::AtLeastOnce, retain: false })
             }
-            LimitPolicy::Refuse => assert_eq!(
+            LimitPolicy::Refuse | LimitPolicy::RefuseRetain => assert_eq!(
                 first,
                 Event::Dropped {
                     id,
@@ -233,6 +234,36 @@ fn mqtt_3_2_2_14_retain_unavailable_clears_retain_or_refuses() {
             ),
         }
     }
+}
+
+/// `RefuseRetain` gives up a retained message (also one queued before the CONNACK said
+/// Retain Available 0) but sends one above Maximum QoS at it.
+#[test]
+fn refuse_retain_downgrades_the_qos_and_refuses_the_retain() {
+    let mut config = Harness::device_v5();
+    config.limit_policy = LimitPolicy::RefuseRetain;
+    let mut h = Harness::new(config);
+    let now = h.now;
+    let queued = h.client.publish(now, "early".into(), Bytes::new(), QoS::AtLeastOnce, true);
+    let queued = queued.unwrap();
+    let sent = h.connect_with(false, vec![Property::MaximumQoS(1), Property::RetainAvailable(0)]);
+    assert_eq!(sent, Vec::<String>::new(), "nothing is sent after CONNACK");
+    assert!(
+        h.events().contains(&Event::Dropped {
+            id: queued,
+            reason: DropReason::Unsupported(ReasonCode::RETAIN_NOT_SUPPORTED)
+        }),
+        "the message queued before CONNACK is given up"
+    );
+    let id = MessageId(h.publish("a", 2));
+    assert_eq!(h.out(), lines(&["PUBLISH q1 id=1 dup=0 a"]));
+    assert_eq!(
+        h.events(),
+        vec![
+            Event::Downgraded { id, qos: QoS::AtLeastOnce, retain: false },
+            Event::Published { id, packet_id: 1, qos: QoS::AtLeastOnce, dup: false },
+        ]
+    );
 }
 
 #[test]

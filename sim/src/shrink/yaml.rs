@@ -160,6 +160,7 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
         max_packet_size,
         topic_alias_maximum,
         maximum_qos,
+        retain_available,
     } = b;
     let default = BrokerSpec::default();
     let mut f = Fields::new();
@@ -197,6 +198,9 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
     }
     if let Some(q) = maximum_qos {
         f.push(("maximum_qos", qos(*q)));
+    }
+    if let Some(v) = retain_available {
+        f.push(("retain_available", v.to_string()));
     }
     f
 }

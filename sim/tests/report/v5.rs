@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mqttsim_sim::check::{CheckOptions, Verdict, check};
+use mqttsim_sim::check::Verdict;
 use mqttsim_sim::report::{
     Analysis, MAX_V5_ROWS, ReportInput, V5Facts, WillOutcome, render_html, render_markdown,
 };
@@ -17,6 +17,7 @@ use mqttsim_sim::trace::{Collect, Event, Record};
 use mqttsim_sim::{RunOptions, run};
 
 use super::report_in_chromium;
+use crate::common::{self, Delivery, Message, judge};
 
 // ----- a hand-written trace -----
 
@@ -48,99 +49,59 @@ expect: { qos1_at_least_once: true, wills: true, sessions: true, shared_subscrip
           message_expiry: true }
 "#;
 
-#[derive(Default)]
-struct Trace {
-    records: Vec<Record>,
-    conn: u64,
+/// The shared builder, in seconds, on the topic `t/a`, with this scenario's intervals.
+struct Trace(common::Trace);
+
+impl Default for Trace {
+    fn default() -> Trace {
+        Trace(common::Trace::in_secs())
+    }
 }
 
-impl Trace {
-    fn push(&mut self, s: u64, device: &str, event: Event) -> &mut Self {
-        self.records.push(Record::new(Duration::from_secs(s), None, Some(device), event));
-        self
-    }
+const TOPIC: &str = "t/a";
 
+impl Trace {
     /// The broker accepts a connection of `device`, which reads CONNACK with the scenario's
     /// intervals in force.
     fn connect(&mut self, s: u64, device: &str, clean: bool, present: bool) -> &mut Self {
-        self.conn += 1;
-        let (session_expiry, will_delay) = match device {
+        let intervals = match device {
             "sub" => (Some(20), None),
             d if d.starts_with("tracker") => (Some(120), Some(30)),
             _ => (Some(0), None),
         };
-        let conn = self.conn;
-        self.push(s, device, Event::ConnectAttempt { attempt: 1 });
-        self.push(
-            s,
-            device,
-            Event::BrokerConnected { conn, clean_session: clean, session_present: present },
-        );
-        self.push(
-            s,
-            device,
-            Event::Connected { session_present: present, session_expiry, will_delay, limits: None },
-        )
+        self.0.connect(s, device, clean, present).connected(s, device, present, intervals, None);
+        self
     }
 
     fn close(&mut self, s: u64, device: &str, reason: &str) -> &mut Self {
-        let conn = self.conn;
-        self.push(s, device, Event::BrokerDisconnected { conn, reason: reason.into() })
+        self.0.close(s, device, reason);
+        self
     }
 
     fn subscribe(&mut self, s: u64, device: &str, filter: &str) -> &mut Self {
-        self.push(s, device, Event::BrokerSubscribed { filter: filter.into(), granted: Some(1) })
+        self.0.subscribe(s, device, filter);
+        self
     }
 
     fn will(&mut self, s: u64, device: &str) -> &mut Self {
-        let event = Event::WillPublished { topic: format!("will/{device}"), qos: 1, retain: false };
-        self.push(s, device, event)
+        self.0.will(s, device);
+        self
     }
 
     /// `pub` publishes `pub#n`, with a Message Expiry Interval of 5 s when `expiring`.
     fn publish(&mut self, s: u64, n: u16, expiring: bool) -> &mut Self {
-        let msg = format!("pub#{n}");
-        let publish = Event::AppPublish {
-            msg: msg.clone(),
-            topic: "t/a".into(),
-            qos: 1,
-            retain: false,
-            size: 32,
-            expiry: expiring.then_some(5),
-            props: None,
-        };
-        self.push(s, "pub", publish);
-        self.push(s, "pub", Event::PublishSent { msg: msg.clone(), pid: n, qos: 1, dup: false });
-        let accepted = Event::BrokerAccepted {
-            msg: Some(msg.clone()),
-            topic: "t/a".into(),
-            pid: n,
-            qos: 1,
-            retain: false,
-        };
-        self.push(s, "pub", accepted);
-        self.push(s, "pub", Event::Acked { msg, pid: n, qos: 1 })
+        let m = Message { expiry: expiring.then_some(5), ..Message::new(n, TOPIC) };
+        self.0.publish(s, &m).accepted(s, &m, 1).acked(s, n, 1);
+        self
     }
 
     fn deliver(&mut self, s: u64, device: &str, n: u16, left: Option<u32>) -> &mut Self {
-        let event = Event::Delivered {
-            msg: Some(format!("pub#{n}")),
-            topic: "t/a".into(),
-            qos: 1,
-            pid: n,
-            dup: false,
-            retain: false,
-            payload: None,
-            expiry: left,
-            props: None,
-        };
-        self.push(s, device, event)
+        self.0.deliver(s, device, &Delivery { expiry: left, ..Delivery::new(n, TOPIC) });
+        self
     }
 
     fn records(&self) -> Vec<Record> {
-        let mut records = self.records.clone();
-        records.sort_by_key(|r| r.t_us);
-        records
+        self.0.sorted()
     }
 }
 
@@ -180,10 +141,6 @@ fn hand_trace() -> Vec<Record> {
     t.publish(150, 4, true);
     t.connect(160, "w-1", true, false).subscribe(160, "w-1", "$share/g/t/#");
     t.records()
-}
-
-fn judge(scenario: &Scenario, records: &[Record], end: Duration) -> Verdict {
-    check(scenario, records, &CheckOptions { end, ..CheckOptions::default() })
 }
 
 fn analyse(scenario: &Scenario, records: &[Record], verdict: &Verdict, end: Duration) -> Analysis {

@@ -399,6 +399,13 @@ pub(crate) fn check(
             };
             match expiry::at_publisher(facts, m, Some(why)) {
                 Some(found) => found,
+                // Retain Available 0: the client may not send it with RETAIN=1 [MQTT-3.2.2-14].
+                None if why == "unsupported 0x9A" => (
+                    LossReason::PublisherDropped,
+                    "its publisher gave it up (unsupported 0x9A): a retained message, and the \
+                     broker's CONNACK said Retain Available 0"
+                        .to_owned(),
+                ),
                 None => (LossReason::PublisherDropped, format!("its publisher dropped it ({why})")),
             }
         } else if facts.lost_state_between(m.publisher, published_at, facts.end_us) {

@@ -89,7 +89,7 @@ mod will_props;
 use std::time::Duration;
 
 use crate::scenario::Scenario;
-use crate::trace::Record;
+use crate::trace::{Event, Record};
 
 pub use verdict::{
     Coverage, Guarantee, LossClass, LossReason, MessageRef, Outcome, QosCounts, Status,
@@ -231,6 +231,17 @@ fn missing(none: bool, what: &str) -> Option<String> {
     none.then(|| what.to_owned())
 }
 
+/// How many messages their publishers gave up as retained messages the broker does not support
+/// (a 5.0 CONNACK with Retain Available 0).
+fn retained_given_up(records: &[Record]) -> usize {
+    records
+        .iter()
+        .filter(
+            |r| matches!(&r.event, Event::Dropped { reason, .. } if reason == "unsupported 0x9A"),
+        )
+        .count()
+}
+
 /// Judges `records` (a whole trace, in order) against `scenario.expect`.
 pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) -> Verdict {
     let expect = &scenario.expect;
@@ -315,10 +326,24 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
             let r = retained::check(&facts, &due, tolerance_us, settle_us);
             let mut findings = r.findings;
             findings.absorb(clear_copies);
-            findings.into_outcome(missing(
+            let mut why = missing(
                 !r.exercised && clear_pairs == 0,
                 "no subscription found a retained message, and no retained clear was owed",
-            ))
+            );
+            if let Some(why) = why.as_mut()
+                && let given_up = retained_given_up(records)
+                && given_up > 0
+            {
+                let what = if given_up == 1 {
+                    "1 retained message was".to_owned()
+                } else {
+                    format!("{given_up} retained messages were")
+                };
+                why.push_str(&format!(
+                    "; {what} given up by publishers the broker's CONNACK told Retain Available 0"
+                ));
+            }
+            findings.into_outcome(why)
         }
         _ => not_checked(Guarantee::Retained, unasked),
     });

@@ -12,8 +12,9 @@
 //!   by the options of the device's non-shared filters matching its topic, and only when they
 //!   agree (with overlapping subscriptions the broker may send one copy for all of them).
 //! - The flag a message was published with is the application's, unless its publisher was ever
-//!   told Retain Available 0 (its client then publishes with RETAIN=0): such messages are not
-//!   judged. A Will's flag is its Will Retain.
+//!   told Retain Available 0 (a simulated device then gives its retained messages up; another
+//!   client might send them with RETAIN=0): such messages are not judged. A Will's flag is its
+//!   Will Retain.
 //! - 3.1.1 subscribers have no such option; their RETAIN=1 copies are judged by `retained`.
 
 use super::facts::{Facts, Key};

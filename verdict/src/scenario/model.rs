@@ -167,6 +167,12 @@ pub struct BrokerSpec {
     /// when below 2 (default 2). 5.0 devices publish above it at it; every subscription is
     /// granted at most it.
     pub maximum_qos: Option<Qos>,
+    /// MQTT 5.0 only: whether the broker supports retained messages (default true); false is
+    /// announced in CONNACK as Retain Available 0. 5.0 devices then give their retained
+    /// messages up (`unsupported 0x9A`) instead of sending them, and the broker refuses a 5.0
+    /// CONNECT whose Will has Will Retain 1 [MQTT-3.2.2-13, MQTT-3.2.2-14]; 3.1.1 devices know
+    /// nothing of it and their retained messages and Wills are retained.
+    pub retain_available: Option<bool>,
 }
 
 impl Default for BrokerSpec {
@@ -181,6 +187,7 @@ impl Default for BrokerSpec {
             max_packet_size: None,
             topic_alias_maximum: None,
             maximum_qos: None,
+            retain_available: None,
         }
     }
 }

@@ -84,6 +84,7 @@ pub(crate) fn validate(s: &Scenario) -> Check {
     for (i, fault) in s.faults.iter().enumerate() {
         check_fault(s, &ids, fault, &format!("faults[{i}]"))?;
     }
+    check_retained_expectation(s)?;
     if let Some(l) = &s.expect.liveness
         && (l.quiet_period.get().is_zero() || l.quiet_period > s.duration)
     {
@@ -161,6 +162,7 @@ fn check_broker(s: &Scenario) -> Check {
         ("max_packet_size", b.max_packet_size.is_some()),
         ("topic_alias_maximum", b.topic_alias_maximum.is_some()),
         ("maximum_qos", b.maximum_qos.is_some()),
+        ("retain_available", b.retain_available.is_some()),
     ];
     for (field, set) in v5_fields {
         if set && s.devices.iter().all(|g| g.protocol_in(s) != Protocol::V5) {
@@ -188,6 +190,9 @@ fn check_broker(s: &Scenario) -> Check {
                 );
             }
         }
+    }
+    if b.retain_available == Some(false) {
+        check_retain_unavailable(s)?;
     }
     if b.receive_maximum == Some(0) {
         return fail(
@@ -261,6 +266,46 @@ pub(super) fn need_v5(s: &Scenario, g: &DeviceGroup, path: &str) -> Check {
 }
 
 /// A 5.0 interval sent in whole seconds (Session Expiry Interval, Will Delay Interval).
+/// With `retain_available: false` a 5.0 Will with Will Retain 1 is refused at CONNECT.
+fn check_retain_unavailable(s: &Scenario) -> Check {
+    for (gi, g) in s.devices.iter().enumerate() {
+        if g.protocol_in(s) == Protocol::V5 && g.will.as_ref().is_some_and(|w| w.retain) {
+            return fail_help(
+                format!("devices[{gi}].will.retain"),
+                format!(
+                    "the Will of group `{}` has Will Retain 1, but the broker's retain_available \
+                     is false: the broker refuses its CONNECT with 0x9A [MQTT-3.2.2-13]",
+                    g.group
+                ),
+                "remove `retain: true` from the Will, or the broker's `retain_available: false`",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// With `retain_available: false` a `retained` expectation needs a 3.1.1 group's retained
+/// messages or Wills to judge: 5.0 devices give theirs up.
+fn check_retained_expectation(s: &Scenario) -> Check {
+    if s.broker.retain_available != Some(false) || s.expect.retained != Some(true) {
+        return Ok(());
+    }
+    let v311_retains = s.devices.iter().any(|g| {
+        g.protocol_in(s) != Protocol::V5
+            && (g.publish.iter().any(|p| p.retain) || g.will.as_ref().is_some_and(|w| w.retain))
+    });
+    if !v311_retains {
+        return fail_help(
+            "expect.retained",
+            "`retained` has nothing to judge: with the broker's retain_available false, 5.0 \
+             devices give their retained messages up [MQTT-3.2.2-14] and no 3.1.1 group \
+             publishes a retained message or has a retained Will",
+            "remove `retained` from expect, or the broker's `retain_available: false`",
+        );
+    }
+    Ok(())
+}
+
 fn check_whole_seconds(path: &str, what: &str, value: TimeSpan) -> Check {
     if value.get().subsec_millis() != 0 {
         return fail(path, format!("{what} {value} is not a whole number of seconds"));
