@@ -49,6 +49,7 @@
 //!
 //! Modules:
 //! - [`scenario`]: the YAML scenario format: model, parser with located errors, JSON Schema.
+//! - [`clock`]: "now" since the run's start: simulated (turmoil) or real (a live run).
 //! - [`world`]: builds the turmoil world from a seed, host names, the simulated clock.
 //! - [`rng`]: per-purpose, per-device random streams derived from the scenario seed.
 //! - [`link`]: the per-device link model (pure) and its async adapter on turmoil streams.
@@ -74,6 +75,7 @@
 //! [`link::LinkModel`] and applied on the device side by [`link::DeviceLink`].
 
 pub use mqttsim_verdict::check;
+pub mod clock;
 mod device;
 pub mod explore;
 pub mod link;

@@ -22,7 +22,7 @@ use mqttsim_net::{BrokerDriver, BrokerDriverConfig};
 use serde::Serialize;
 
 use crate::device::{self, DeviceSetup, Recorder};
-use crate::link::{DeviceLink, LinkModel, LinkOptions, Window};
+use crate::link::{DeviceLink, LinkModel, LinkOptions, Transport, Window};
 use crate::plan::{DevicePlan, LinkAction, Plan, PlanError, Restart, direction_name, fmt_pct};
 use crate::rng::{Purpose, Seeds};
 use crate::scenario::{BrokerBug, Scenario, StateMode};
@@ -479,7 +479,7 @@ fn device_setups(
                 link: DeviceLink::new(model, options),
                 rng,
                 recorder: recorder.clone(),
-                broker_addr: broker_addr.clone(),
+                transport: Transport::Turmoil(broker_addr.clone()),
                 packets,
                 responder: device::responder(group, d.i),
             }
