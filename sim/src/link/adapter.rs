@@ -41,7 +41,7 @@ use turmoil::net::TcpStream;
 
 use crate::clock::Clock;
 use crate::link::model::{Direction, Fate, LinkModel};
-use crate::link::transport::{SplitStream, Transport, TransportStream};
+use crate::link::transport::{Named, SplitStream, Transport, TransportStream};
 
 /// The largest segment the adapter sends or reads at once (a typical Ethernet MSS).
 pub const SEGMENT_SIZE: usize = 1460;
@@ -217,8 +217,10 @@ impl DeviceLink {
         }
         Ok(match stream {
             TransportStream::Turmoil(s) => self.wrap_numbered(s, conn),
-            TransportStream::Tcp(s) => self.wrap_numbered(s, conn),
-            TransportStream::Tls(s) => self.wrap_numbered(s, conn),
+            TransportStream::Tcp(s, None) => self.wrap_numbered(s, conn),
+            TransportStream::Tcp(s, Some(n)) => self.wrap_numbered(Named(s, n), conn),
+            TransportStream::Tls(s, None) => self.wrap_numbered(s, conn),
+            TransportStream::Tls(s, Some(n)) => self.wrap_numbered(Named(s, n), conn),
         })
     }
 
@@ -673,7 +675,13 @@ async fn up_pump<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut write: W) {
         match next {
             Next::Exit => return,
             Next::Write(Item::Data(bytes)) => {
-                if write.write_all(&bytes).await.is_err() {
+                // A TLS session or a rewriting layer may hold bytes until flushed; turmoil's
+                // and tokio's TCP flush at once.
+                let written = match write.write_all(&bytes).await {
+                    Ok(()) => write.flush().await,
+                    Err(e) => Err(e),
+                };
+                if written.is_err() {
                     // The broker's socket is gone; the device learns it by a reset.
                     let at = shared.control(Direction::FromBroker, shared.clock.now());
                     let mut st = lock(&shared.state);

@@ -17,4 +17,4 @@ pub use adapter::{Connection, DeviceLink, LinkEvent, LinkEventKind, LinkOptions,
 pub use config::{Flap, LinkConfig, LinkConfigError, Retransmit};
 pub use latency::Latency;
 pub use model::{Direction, Directions, Fate, LinkModel, Window};
-pub use transport::{Joined, SplitStream, Transport, TransportStream};
+pub use transport::{Joined, Named, Namespaced, SplitStream, Transport, TransportStream};

@@ -5,8 +5,11 @@
 use std::fmt;
 use std::io;
 
+use mqttsim_codec::Protocol;
 use mqttsim_net::tls::{ServerName, TlsConnector, TlsStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+
+use crate::live::namespace::{Namespace, PrefixWrite, StripRead};
 
 /// A stream the link adapter can run over: split into halves that its two pumps own.
 ///
@@ -50,13 +53,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin + 'static> SplitStream for Joined<S> {
     }
 }
 
+/// A live run's namespace on one device's connections, and the version the device speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespaced {
+    /// The run's prefix.
+    pub namespace: Namespace,
+    /// The device's MQTT version.
+    pub protocol: Protocol,
+}
+
+/// A stream whose halves rewrite names into and out of a [`Namespace`].
+#[derive(Debug)]
+pub struct Named<S>(pub S, pub Namespaced);
+
+impl<S: SplitStream> SplitStream for Named<S> {
+    type Read = StripRead<S::Read>;
+    type Write = PrefixWrite<S::Write>;
+    fn split_halves(self) -> (Self::Read, Self::Write) {
+        let (read, write) = self.0.split_halves();
+        let Namespaced { namespace, protocol } = self.1;
+        (
+            StripRead::new(read, namespace.clone(), protocol),
+            PrefixWrite::new(write, namespace, protocol),
+        )
+    }
+}
+
 /// How a device connects to the broker.
 #[derive(Clone)]
 pub enum Transport {
     /// TCP on turmoil's simulated network, to `host:port`.
     Turmoil(String),
-    /// Real TCP to `host:port`.
-    Tcp(String),
+    /// Real TCP to `addr` (`host:port`).
+    Tcp {
+        /// `host:port`.
+        addr: String,
+        /// The run's namespace, if names are rewritten.
+        namespace: Option<Namespaced>,
+    },
     /// TLS over real TCP to `addr` (`host:port`), verifying the server as `name`.
     Tls {
         /// `host:port`.
@@ -65,6 +99,8 @@ pub enum Transport {
         connector: TlsConnector,
         /// The name the server's certificate must carry.
         name: ServerName<'static>,
+        /// The run's namespace, if names are rewritten.
+        namespace: Option<Namespaced>,
     },
 }
 
@@ -72,7 +108,7 @@ impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Transport::Turmoil(addr) => write!(f, "Turmoil({addr})"),
-            Transport::Tcp(addr) => write!(f, "Tcp({addr})"),
+            Transport::Tcp { addr, .. } => write!(f, "Tcp({addr})"),
             Transport::Tls { addr, name, .. } => write!(f, "Tls({addr}, {name:?})"),
         }
     }
@@ -83,17 +119,17 @@ pub enum TransportStream {
     /// Turmoil's TCP.
     Turmoil(turmoil::net::TcpStream),
     /// tokio's TCP.
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, Option<Namespaced>),
     /// TLS over tokio's TCP.
-    Tls(Joined<Box<TlsStream<tokio::net::TcpStream>>>),
+    Tls(Joined<Box<TlsStream<tokio::net::TcpStream>>>, Option<Namespaced>),
 }
 
 impl fmt::Debug for TransportStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TransportStream::Turmoil(_) => "TransportStream::Turmoil",
-            TransportStream::Tcp(_) => "TransportStream::Tcp",
-            TransportStream::Tls(_) => "TransportStream::Tls",
+            TransportStream::Tcp(..) => "TransportStream::Tcp",
+            TransportStream::Tls(..) => "TransportStream::Tls",
         })
     }
 }
@@ -109,16 +145,16 @@ impl Transport {
             Transport::Turmoil(addr) => {
                 Ok(TransportStream::Turmoil(turmoil::net::TcpStream::connect(addr.as_str()).await?))
             }
-            Transport::Tcp(addr) => {
+            Transport::Tcp { addr, namespace } => {
                 let stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
                 stream.set_nodelay(true)?;
-                Ok(TransportStream::Tcp(stream))
+                Ok(TransportStream::Tcp(stream, namespace.clone()))
             }
-            Transport::Tls { addr, connector, name } => {
+            Transport::Tls { addr, connector, name, namespace } => {
                 let stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
                 stream.set_nodelay(true)?;
                 let tls = connector.connect(name.clone(), stream).await?;
-                Ok(TransportStream::Tls(Joined(Box::new(tls))))
+                Ok(TransportStream::Tls(Joined(Box::new(tls)), namespace.clone()))
             }
         }
     }

@@ -1,0 +1,249 @@
+//! The broker-side records of a live trace, derived from what the devices observed.
+//!
+//! In the simulator the broker writes these records itself. Live, the broker is a black box, so
+//! each record is written only from evidence a device saw:
+//!
+//! - `broker_connected`: a CONNACK that accepted a connection (its Session Present flag), with
+//!   the Clean Session flag the device sent;
+//! - `broker_subscribed`: a SUBACK, one record per filter of the SUBSCRIBE it answers, with the
+//!   granted QoS (none for a refusal);
+//! - `broker_accepted`: a QoS 1 or 2 message acknowledged (PUBACK, or PUBCOMP after PUBREC), or
+//!   any message some subscriber received, or a QoS 0 message sent; placed at the message's
+//!   first send, the earliest the broker could have had it;
+//! - `will_published`: a subscriber received a device's registered Will (its topic and
+//!   payload); placed at the first such delivery;
+//! - `broker_disconnected`: the device sent DISCONNECT, the broker sent one, the device's Will
+//!   was seen (the broker had closed the connection), or the device connected again with the
+//!   same client id (the broker closes the old connection first [MQTT-3.1.4-2]); a connection
+//!   with none of these is still open for the checker.
+//!
+//! What cannot be known live (a broker's drops, the exact moment it noticed a silent device)
+//! is not written: the checker then says what it could not judge.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use mqttsim_codec::Protocol;
+
+use crate::device;
+use crate::scenario::Scenario;
+use crate::trace::{Event, Record};
+
+/// What one device sent that the derivation needs.
+struct DeviceInfo {
+    clean_session: bool,
+    /// The filters of the SUBSCRIBE at boot (and of a renewal after a lost session).
+    boot: Vec<String>,
+    /// The filters made again on a kept session.
+    again: Vec<String>,
+    /// The registered Will: topic, payload, QoS, retain.
+    will: Option<(String, String, u8, bool)>,
+}
+
+fn infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
+    let mut out = BTreeMap::new();
+    for group in &scenario.devices {
+        for i in 0..group.count as usize {
+            let mut boot: Vec<String> =
+                device::subscriptions(group, i, false).into_iter().map(|(f, _)| f).collect();
+            if let Some(r) = device::responder(group, i) {
+                boot.push(r.filter);
+            }
+            let again = device::subscriptions(group, i, true).into_iter().map(|(f, _)| f).collect();
+            let will = group.will.as_ref().map(|w| {
+                (group.expand(&w.topic, i), w.payload.clone(), w.qos.get().as_u8(), w.retain)
+            });
+            out.insert(
+                group.client_id(i),
+                DeviceInfo { clean_session: group.clean_session, boot, again, will },
+            );
+        }
+    }
+    out
+}
+
+/// The topics the run left a retained message on (scenario names), with the protocol of a
+/// device that published there: retained publications and retained Wills.
+pub fn retained_topics(scenario: &Scenario, records: &[Record]) -> Vec<(String, Protocol)> {
+    let protocols: HashMap<String, Protocol> = scenario
+        .devices
+        .iter()
+        .flat_map(|g| (0..g.count as usize).map(move |i| (g.client_id(i), g.protocol_in(scenario))))
+        .collect();
+    let mut topics: BTreeMap<String, Protocol> = BTreeMap::new();
+    for r in records {
+        let protocol = r.device.as_ref().and_then(|d| protocols.get(d)).copied();
+        let protocol = protocol.unwrap_or(Protocol::V311);
+        match &r.event {
+            Event::AppPublish { topic, retain: true, .. } => {
+                topics.entry(topic.clone()).or_insert(protocol);
+            }
+            Event::Delivered { topic, retain: true, .. } => {
+                topics.entry(topic.clone()).or_insert(protocol);
+            }
+            _ => {}
+        }
+    }
+    for group in &scenario.devices {
+        if let Some(w) = group.will.as_ref().filter(|w| w.retain) {
+            for i in 0..group.count as usize {
+                topics.entry(group.expand(&w.topic, i)).or_insert(group.protocol_in(scenario));
+            }
+        }
+    }
+    topics.into_iter().collect()
+}
+
+/// Returns `records` (device records in time order) with the broker-side records derived from
+/// them, in time order.
+pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
+    let infos = infos(scenario);
+    // Pass 1: the evidence that looks ahead (a message acknowledged or received later, a Will
+    // received later).
+    let mut accepted: BTreeSet<&str> = BTreeSet::new();
+    let mut will_by_delivery: HashMap<usize, &str> = HashMap::new();
+    let wills: Vec<(&str, &DeviceInfo)> =
+        infos.iter().filter(|(_, i)| i.will.is_some()).map(|(d, i)| (d.as_str(), i)).collect();
+    // Which devices' Will each topic and payload is (a Will is told apart by both).
+    let mut will_keys: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for (d, info) in &wills {
+        if let Some((topic, payload, _, _)) = &info.will {
+            will_keys.entry((topic.as_str(), payload.as_str())).or_default().push(d);
+        }
+    }
+    // Connections of a device whose Will is still registered (a Will is published once per
+    // connection that ended without DISCONNECT).
+    let mut will_armed: HashMap<&str, bool> = HashMap::new();
+    for (idx, r) in records.iter().enumerate() {
+        let Some(device) = r.device.as_deref() else { continue };
+        match &r.event {
+            Event::PublishSent { msg, qos: 0, .. } => {
+                accepted.insert(msg);
+            }
+            Event::Acked { msg, .. } => {
+                accepted.insert(msg);
+            }
+            Event::Delivered { msg: Some(m), .. } => {
+                accepted.insert(m);
+            }
+            Event::Connected { .. } => {
+                will_armed.insert(device, true);
+            }
+            Event::Closed { reason, .. } if reason == "client-disconnect" => {
+                will_armed.insert(device, false);
+            }
+            Event::Delivered { msg: None, topic, payload: Some(p), retain: false, .. } => {
+                if let Some(owners) = will_keys.get(&(topic.as_str(), p.as_str())) {
+                    // The first owner whose Will is armed and not yet seen.
+                    if let Some(owner) = owners
+                        .iter()
+                        .find(|o| will_armed.get(**o).copied().unwrap_or(false))
+                        .copied()
+                    {
+                        will_armed.insert(owner, false);
+                        will_by_delivery.insert(idx, owner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Pass 2: write the records.
+    let mut out: Vec<Record> = Vec::with_capacity(records.len() * 2);
+    let mut conn: u64 = 0;
+    let mut open: HashMap<&str, u64> = HashMap::new();
+    let mut first_send: BTreeSet<&str> = BTreeSet::new();
+    let mut topic_of: HashMap<&str, (&str, bool)> = HashMap::new();
+    let broker = |r: &Record, device: &str, event: Event| {
+        Record::new(Duration::from_micros(r.t_us), None, Some(device), event)
+    };
+    for (idx, r) in records.iter().enumerate() {
+        let device = r.device.as_deref();
+        if let Some(owner) = will_by_delivery.get(&idx) {
+            if let Some(c) = open.remove(owner) {
+                let ev = Event::BrokerDisconnected { conn: c, reason: "connection-lost".into() };
+                out.push(broker(r, owner, ev));
+            }
+            if let Some((topic, _, qos, retain)) = &infos[*owner].will {
+                let ev = Event::WillPublished { topic: topic.clone(), qos: *qos, retain: *retain };
+                out.push(broker(r, owner, ev));
+            }
+        }
+        let Some(device) = device else {
+            out.push(r.clone());
+            continue;
+        };
+        let info = infos.get(device);
+        match &r.event {
+            Event::Connected { session_present, .. } => {
+                if let Some(c) = open.remove(device) {
+                    let ev = Event::BrokerDisconnected { conn: c, reason: "taken-over".into() };
+                    out.push(broker(r, device, ev));
+                }
+                conn += 1;
+                open.insert(device, conn);
+                let ev = Event::BrokerConnected {
+                    conn,
+                    clean_session: info.is_some_and(|i| i.clean_session),
+                    session_present: *session_present,
+                };
+                out.push(broker(r, device, ev));
+                out.push(r.clone());
+            }
+            Event::Suback { codes } => {
+                let filters = info.and_then(|i| {
+                    if i.boot.len() == codes.len() {
+                        Some(&i.boot)
+                    } else if i.again.len() == codes.len() {
+                        Some(&i.again)
+                    } else {
+                        None
+                    }
+                });
+                for (filter, code) in filters.into_iter().flatten().zip(codes) {
+                    let ev = Event::BrokerSubscribed {
+                        filter: filter.clone(),
+                        granted: (*code < 0x80).then_some(*code),
+                    };
+                    out.push(broker(r, device, ev));
+                }
+                out.push(r.clone());
+            }
+            Event::AppPublish { msg, topic, retain, .. } => {
+                topic_of.insert(msg, (topic, *retain));
+                out.push(r.clone());
+            }
+            Event::PublishSent { msg, pid, qos, .. } => {
+                out.push(r.clone());
+                if accepted.contains(msg.as_str()) && first_send.insert(msg) {
+                    let (topic, retain) =
+                        topic_of.get(msg.as_str()).copied().unwrap_or(("", false));
+                    let ev = Event::BrokerAccepted {
+                        msg: Some(msg.clone()),
+                        topic: topic.to_owned(),
+                        pid: *pid,
+                        qos: *qos,
+                        retain,
+                    };
+                    out.push(broker(r, device, ev));
+                }
+            }
+            Event::Closed { reason, .. }
+                if reason == "client-disconnect" || reason.starts_with("server-disconnect") =>
+            {
+                out.push(r.clone());
+                if let Some(c) = open.remove(device) {
+                    let why = if reason == "client-disconnect" {
+                        "client-disconnect"
+                    } else {
+                        "connection-lost"
+                    };
+                    let ev = Event::BrokerDisconnected { conn: c, reason: why.into() };
+                    out.push(broker(r, device, ev));
+                }
+            }
+            _ => out.push(r.clone()),
+        }
+    }
+    out
+}
