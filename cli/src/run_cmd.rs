@@ -456,7 +456,7 @@ fn default_tag(seed: u64) -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    format!("s{seed}-{secs}")
+    format!("s{seed}-{secs}-{}", std::process::id())
 }
 
 /// A live run's progress line on a terminal: elapsed/total and the lag.

@@ -98,10 +98,8 @@ pub fn retained_topics(scenario: &Scenario, records: &[Record]) -> Vec<(String, 
 /// them, in time order.
 pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
     let infos = infos(scenario);
-    // Pass 1: the evidence that looks ahead (a message acknowledged or received later, a Will
-    // received later).
+    // Pass 1: the evidence that looks ahead (a message acknowledged or received later).
     let mut accepted: BTreeSet<&str> = BTreeSet::new();
-    let mut will_by_delivery: HashMap<usize, &str> = HashMap::new();
     let wills: Vec<(&str, &DeviceInfo)> =
         infos.iter().filter(|(_, i)| i.will.is_some()).map(|(d, i)| (d.as_str(), i)).collect();
     // Which devices' Will each topic and payload is (a Will is told apart by both).
@@ -111,11 +109,7 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
             will_keys.entry((topic.as_str(), payload.as_str())).or_default().push(d);
         }
     }
-    // Connections of a device whose Will is still registered (a Will is published once per
-    // connection that ended without DISCONNECT).
-    let mut will_armed: HashMap<&str, bool> = HashMap::new();
-    for (idx, r) in records.iter().enumerate() {
-        let Some(device) = r.device.as_deref() else { continue };
+    for r in records {
         match &r.event {
             Event::PublishSent { msg, qos: 0, .. } => {
                 accepted.insert(msg);
@@ -126,28 +120,14 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
             Event::Delivered { msg: Some(m), .. } => {
                 accepted.insert(m);
             }
-            Event::Connected { .. } => {
-                will_armed.insert(device, true);
-            }
-            Event::Closed { reason, .. } if reason == "client-disconnect" => {
-                will_armed.insert(device, false);
-            }
-            Event::Delivered { msg: None, topic, payload: Some(p), retain: false, .. } => {
-                if let Some(owners) = will_keys.get(&(topic.as_str(), p.as_str())) {
-                    // The first owner whose Will is armed and not yet seen.
-                    if let Some(owner) = owners
-                        .iter()
-                        .find(|o| will_armed.get(**o).copied().unwrap_or(false))
-                        .copied()
-                    {
-                        will_armed.insert(owner, false);
-                        will_by_delivery.insert(idx, owner);
-                    }
-                }
-            }
             _ => {}
         }
     }
+    // The subscribers that got each device's latest Will publication: a copy to one of them
+    // again (not a DUP resend) is the next publication.
+    let mut will_copies: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    // Connections that ended without DISCONNECT whose Will was not seen yet.
+    let mut will_owed: HashMap<&str, Vec<u64>> = HashMap::new();
     // Pass 2: write the records.
     let mut out: Vec<Record> = Vec::with_capacity(records.len() * 2);
     let mut conn: u64 = 0;
@@ -157,16 +137,48 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
     let broker = |r: &Record, device: &str, event: Event| {
         Record::new(Duration::from_micros(r.t_us), None, Some(device), event)
     };
-    for (idx, r) in records.iter().enumerate() {
+    for r in records {
         let device = r.device.as_deref();
-        if let Some(owner) = will_by_delivery.get(&idx) {
-            if let Some(c) = open.remove(owner) {
-                let ev = Event::BrokerDisconnected { conn: c, reason: "connection-lost".into() };
-                out.push(broker(r, owner, ev));
-            }
-            if let Some((topic, _, qos, retain)) = &infos[*owner].will {
-                let ev = Event::WillPublished { topic: topic.clone(), qos: *qos, retain: *retain };
-                out.push(broker(r, owner, ev));
+        if let (
+            Some(subscriber),
+            Event::Delivered { msg: None, topic, payload: Some(p), retain: false, dup, .. },
+        ) = (device, &r.event)
+            && let Some(owners) = will_keys.get(&(topic.as_str(), p.as_str()))
+        {
+            // The owner a Will is owed to, else the first (a Will nobody was owed is still a
+            // Will the broker published: the checker judges it).
+            let owner = owners
+                .iter()
+                .find(|o| {
+                    will_owed.get(**o).is_some_and(|v| !v.is_empty()) || open.contains_key(**o)
+                })
+                .or(owners.first())
+                .copied();
+            if let Some(owner) = owner {
+                let copies = will_copies.entry(owner).or_default();
+                let new = copies.is_empty() || (copies.contains(subscriber) && !dup);
+                if new {
+                    copies.clear();
+                    let owed =
+                        will_owed.get_mut(owner).and_then(|v| (!v.is_empty()).then(|| v.remove(0)));
+                    if owed.is_none()
+                        && let Some(c) = open.remove(owner)
+                    {
+                        // The broker had closed the connection: it published the Will.
+                        let ev =
+                            Event::BrokerDisconnected { conn: c, reason: "connection-lost".into() };
+                        out.push(broker(r, owner, ev));
+                    }
+                    if let Some((topic, _, qos, retain)) = &infos[owner].will {
+                        let ev = Event::WillPublished {
+                            topic: topic.clone(),
+                            qos: *qos,
+                            retain: *retain,
+                        };
+                        out.push(broker(r, owner, ev));
+                    }
+                }
+                copies.insert(subscriber);
             }
         }
         let Some(device) = device else {
@@ -179,6 +191,9 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
                 if let Some(c) = open.remove(device) {
                     let ev = Event::BrokerDisconnected { conn: c, reason: "taken-over".into() };
                     out.push(broker(r, device, ev));
+                    if info.is_some_and(|i| i.will.is_some()) {
+                        will_owed.entry(device).or_default().push(c);
+                    }
                 }
                 conn += 1;
                 open.insert(device, conn);
