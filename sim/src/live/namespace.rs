@@ -139,7 +139,6 @@ impl Rewriter {
         }
         self.input.extend_from_slice(bytes);
         loop {
-            let before = self.input.clone();
             match decode(&mut self.input, self.protocol, MAX_PACKET) {
                 Ok(Some(mut packet)) => {
                     if let Packet::Connect(c) = &packet {
@@ -152,9 +151,12 @@ impl Rewriter {
                         self.namespace.incoming(&mut packet);
                     }
                     if encode(&packet, self.protocol, &mut self.output).is_err() {
-                        // Cannot happen for a packet just decoded; pass it unchanged.
-                        let used = before.len() - self.input.len();
-                        self.output.extend_from_slice(&before[..used]);
+                        // Only a name made too long by the prefix (over 65,535 bytes) fails:
+                        // the packet is left out and the rest passes unchanged.
+                        self.broken = true;
+                        let rest = std::mem::take(&mut self.input);
+                        self.output.extend_from_slice(&rest);
+                        return;
                     }
                 }
                 Ok(None) => return,

@@ -262,3 +262,118 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scenario::parse_scenario;
+
+    fn at(ms: u64, device: &str, event: Event) -> Record {
+        Record::new(Duration::from_millis(ms), Some("s"), Some(device), event)
+    }
+
+    fn kinds(records: &[Record]) -> Vec<(u64, String)> {
+        records
+            .iter()
+            .map(|r| {
+                let json = serde_json::to_value(r).unwrap();
+                (r.t_us / 1000, json["ev"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    }
+
+    /// Connections, subscriptions, acceptances (at the first send), a Will seen by two
+    /// subscribers (one publication) and the takeover before it.
+    #[test]
+    fn broker_records_come_from_device_evidence_only() {
+        let scenario = parse_scenario(
+            "name: t\nseed: 1\nduration: 1m\nprotocol: \"3.1.1\"\nsites: [ { name: s } ]\n\
+             devices:\n\
+             - { group: p, site: s, count: 1, client_id: pub, clean_session: false,\n\
+                 will: { topic: w, payload: gone, qos: 1 },\n\
+                 publish: [ { topic: t, qos: 1, every: 1h } ] }\n\
+             - { group: q, site: s, count: 2, client_id: \"sub-{i}\",\n\
+                 subscribe: [ { filter: \"#\", qos: 1 } ] }\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let connected = || Event::Connected {
+            session_present: false,
+            session_expiry: None,
+            will_delay: None,
+            limits: None,
+        };
+        let will = |to: &str, ms| {
+            at(
+                ms,
+                to,
+                Event::Delivered {
+                    msg: None,
+                    topic: "w".into(),
+                    qos: 1,
+                    pid: 1,
+                    dup: false,
+                    retain: false,
+                    payload: Some("gone".into()),
+                    expiry: None,
+                    props: None,
+                },
+            )
+        };
+        let trace = vec![
+            at(1, "sub-0", connected()),
+            at(2, "sub-0", Event::Suback { codes: vec![1] }),
+            at(3, "pub", connected()),
+            at(
+                4,
+                "pub",
+                Event::AppPublish {
+                    msg: "pub#1".into(),
+                    topic: "t".into(),
+                    qos: 1,
+                    retain: false,
+                    size: 8,
+                    expiry: None,
+                    props: None,
+                },
+            ),
+            at(5, "pub", Event::PublishSent { msg: "pub#1".into(), pid: 1, qos: 1, dup: false }),
+            at(6, "pub", Event::PublishSent { msg: "pub#1".into(), pid: 1, qos: 1, dup: true }),
+            at(7, "pub", Event::Acked { msg: "pub#1".into(), pid: 1, qos: 1 }),
+            at(8, "pub", connected()),
+            will("sub-0", 9),
+            will("sub-1", 10),
+        ];
+        let out = observe(&scenario, &trace);
+        let expected: Vec<(u64, &str)> = vec![
+            (1, "broker_connected"),
+            (1, "connected"),
+            (2, "broker_subscribed"),
+            (2, "suback"),
+            (3, "broker_connected"),
+            (3, "connected"),
+            (4, "app_publish"),
+            (5, "publish_sent"),
+            (5, "broker_accepted"),
+            (6, "publish_sent"),
+            (7, "acked"),
+            (8, "broker_disconnected"),
+            (8, "broker_connected"),
+            (8, "connected"),
+            (9, "will_published"),
+            (9, "delivered"),
+            (10, "delivered"),
+        ];
+        let expected: Vec<(u64, String)> =
+            expected.into_iter().map(|(t, k)| (t, k.to_owned())).collect();
+        assert_eq!(kinds(&out), expected);
+        // The takeover ended the first connection; the Will was owed to it, so the second
+        // connection stays open.
+        assert!(matches!(
+            &out[11].event,
+            Event::BrokerDisconnected { conn: 2, reason } if reason == "taken-over"
+        ));
+    }
+}
