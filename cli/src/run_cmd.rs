@@ -29,9 +29,9 @@ const TEXT_TRACE_MAX_DEVICES: u64 = 10_000;
   mqtt-sim run scenarios/will-takeover.yaml --packets     # also every PINGREQ, PUBACK, ...
   mqtt-sim run scenarios/smart-building.yaml --compress   # trace.jsonl.zst, about a tenth the size
   mqtt-sim run scenarios/live-check.yaml --broker mqtt://127.0.0.1:1883            # live mode
-  mqtt-sim run scenarios/live-check.yaml --broker mqtts://broker.lan:8883 --ca-file ca.pem \
+  mqtt-sim run scenarios/live-check.yaml --broker mqtts://broker.lan:8883 --ca-file ca.pem \\
       --username fleet --duration 1m --run-tag ci-42
-  mqtt-sim run scenarios/flaky-farm.yaml --broker mqtt://127.0.0.1:1883 \
+  mqtt-sim run scenarios/flaky-farm.yaml --broker mqtt://127.0.0.1:1883 \\
       --broker-restart 'systemctl restart mosquitto' --broker-state keep
 
 Writes trace.jsonl (one JSON record per event; trace.jsonl.zst with --compress or a --trace name
@@ -101,7 +101,7 @@ pub struct RunArgs {
     #[command(flatten)]
     access: BrokerAccess,
     /// Live mode: the run's tag; client ids and topics get the prefix mqtt-sim/<TAG>/ (default:
-    /// from the seed and the time).
+    /// from the seed, the time and the process id).
     #[arg(long, value_name = "TAG", requires = "broker")]
     run_tag: Option<String>,
     /// Live mode: the shell command that restarts the broker at the scenario's broker
