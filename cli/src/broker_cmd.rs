@@ -118,6 +118,10 @@ pub struct BrokerArgs {
     /// Log nothing per connection.
     #[arg(long, short)]
     quiet: bool,
+    /// For tests only: switch on a planted bug of the reference broker (repeatable), so that a
+    /// live run can show it caught (`mqtt-sim run SCENARIO --broker ...`).
+    #[arg(long, value_name = "NAME", value_parser = crate::conformance_cmd::parse_bug)]
+    bug: Vec<mqttsim_broker::PlantedBug>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -202,8 +206,12 @@ pub fn run(args: BrokerArgs) -> Result<u8, Failure> {
         server_keep_alive: args.server_keep_alive,
         max_session_expiry_interval: args.max_session_expiry,
         topic_alias_maximum: args.topic_alias_maximum,
+        bugs: args.bug.iter().copied().collect(),
         ..BrokerConfig::default()
     };
+    for bug in &args.bug {
+        eprintln!("warning: planted bug {bug} is on: this broker is broken on purpose (for tests)");
+    }
     if let Some(path) = &args.password_file {
         let text = read(path, "password file")?;
         let file = PasswordFile::parse(&text).map_err(|e| {

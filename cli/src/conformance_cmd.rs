@@ -11,10 +11,11 @@ use mqttsim_codec::Protocol;
 use mqttsim_conformance::report::{coverage_markdown, matrix_of_dir};
 use mqttsim_conformance::statements::{Status, coverage};
 use mqttsim_conformance::{
-    BrokerUrl, Credentials, Selection, SuiteConfig, Target, TcpTarget, checks, login,
-    run_against_reference, run_suite,
+    Credentials, Selection, SuiteConfig, Target, TcpTarget, checks, login, run_against_reference,
+    run_suite,
 };
-use mqttsim_net::tls::{self, ServerTrust};
+
+use crate::broker_access::{Access, BrokerAccess};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -104,20 +105,10 @@ pub struct Args {
         required_unless_present_any = ["list", "coverage", "sim", "matrix"]
     )]
     broker: Option<String>,
-    /// With mqtts://, the CA certificates (PEM) the broker's certificate must chain to.
-    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
-    ca_file: Option<std::path::PathBuf>,
-    /// With mqtts://, accept any certificate (self-signed test brokers): encrypted, but the
-    /// broker is not authenticated.
-    #[arg(long)]
-    insecure: bool,
-    /// Log in with this user name (every CONNECT of the suite carries it; hand-made malformed
+    /// TLS and login (every CONNECT of the suite carries the user name; hand-made malformed
     /// CONNECTs refused as not authorised are then inconclusive).
-    #[arg(long, value_name = "NAME")]
-    username: Option<String>,
-    /// The password for --username; read from the MQTT_SIM_PASSWORD variable when not given.
-    #[arg(long, value_name = "PASSWORD", requires = "username")]
-    password: Option<String>,
+    #[command(flatten)]
+    access: BrokerAccess,
     /// Run against the reference broker inside the simulator instead, in simulated time.
     #[arg(long, conflicts_with = "broker")]
     sim: bool,
@@ -176,7 +167,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-fn parse_bug(name: &str) -> Result<PlantedBug, String> {
+pub(crate) fn parse_bug(name: &str) -> Result<PlantedBug, String> {
     name.parse().map_err(|e: mqttsim_broker::UnknownBug| e.to_string())
 }
 
@@ -221,8 +212,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         )));
     }
     let url = args.broker.as_deref().context("--broker is required").map_err(Failure::input)?;
-    let url = BrokerUrl::parse(url).map_err(Failure::input)?;
-    let target = tcp_target(&args, &url)?;
+    let target = tcp_target(&args.access, url)?;
     let selection = Selection {
         only: args.only.clone(),
         skip: args.skip.clone(),
@@ -317,31 +307,13 @@ fn render(
 }
 
 /// The target for `--broker`: TCP or TLS, with the credentials given.
-fn tcp_target(args: &Args, url: &BrokerUrl) -> Result<TcpTarget, Failure> {
-    let target = if url.tls {
-        let trust = match (&args.ca_file, args.insecure) {
-            (Some(path), _) => ServerTrust::CaFile(path.clone()),
-            (None, true) => ServerTrust::Insecure,
-            (None, false) => {
-                return Err(Failure::input(anyhow::anyhow!(
-                    "{} needs --ca-file FILE (the CA certificates the broker's certificate \
-                     chains to), or --insecure for a self-signed test broker",
-                    args.broker.as_deref().unwrap_or("mqtts://")
-                )));
-            }
-        };
-        TcpTarget::tls(url, tls::connector(&trust).map_err(Failure::input)?)
-    } else {
-        if args.ca_file.is_some() || args.insecure {
-            return Err(Failure::input(anyhow::anyhow!(
-                "--ca-file and --insecure are for mqtts:// brokers; {} is plain TCP",
-                args.broker.as_deref().unwrap_or("mqtt://")
-            )));
-        }
-        TcpTarget::new(url)
+fn tcp_target(access: &BrokerAccess, broker: &str) -> Result<TcpTarget, Failure> {
+    let Access { url, tls, login } = access.resolve(broker)?;
+    let target = match tls {
+        Some(connector) => TcpTarget::tls(&url, connector),
+        None => TcpTarget::new(&url),
     };
-    let Some(username) = args.username.clone() else { return Ok(target) };
-    let password = args.password.clone().or_else(|| std::env::var("MQTT_SIM_PASSWORD").ok());
+    let Some((username, password)) = login else { return Ok(target) };
     let password = password.map(|p| bytes::Bytes::from(p.into_bytes()));
     Ok(target.with_credentials(Credentials { username, password }))
 }

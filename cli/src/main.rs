@@ -5,6 +5,7 @@
 
 mod bench_cmd;
 mod bench_shrink;
+mod broker_access;
 mod broker_cmd;
 mod broker_log;
 mod conformance_cmd;

@@ -14,6 +14,7 @@ use mqttsim_sim::scenario::{TimeSpan, load_scenario};
 use mqttsim_sim::trace::{Collect, JsonLines, Packets, Text, TraceSink};
 use mqttsim_sim::{RunOptions, RunReport, SimError};
 
+use crate::broker_access::{Access, BrokerAccess};
 use crate::trace_file::{TraceWriter, human_size, is_compressed};
 use crate::{Failure, Replay};
 
@@ -27,6 +28,11 @@ const TEXT_TRACE_MAX_DEVICES: u64 = 10_000;
   mqtt-sim run scenarios/will-takeover.yaml --out /tmp/wills --trace /tmp/wills.jsonl
   mqtt-sim run scenarios/will-takeover.yaml --packets     # also every PINGREQ, PUBACK, ...
   mqtt-sim run scenarios/smart-building.yaml --compress   # trace.jsonl.zst, about a tenth the size
+  mqtt-sim run scenarios/live-check.yaml --broker mqtt://127.0.0.1:1883            # live mode
+  mqtt-sim run scenarios/live-check.yaml --broker mqtts://broker.lan:8883 --ca-file ca.pem \\
+      --username fleet --duration 1m --run-tag ci-42
+  mqtt-sim run scenarios/flaky-farm.yaml --broker mqtt://127.0.0.1:1883 \\
+      --broker-restart 'systemctl restart mosquitto' --broker-state keep
 
 Writes trace.jsonl (one JSON record per event; trace.jsonl.zst with --compress or a --trace name
 ending in .zst), trace.txt (the same, in aligned columns; left out by default above 10,000 devices),
@@ -37,6 +43,13 @@ command that replays the run exactly. `mqtt-sim report` renders the report again
 The verdict lists every (message, subscriber) pair not delivered with its reason, and what the
 run exercised; an expectation with nothing to judge is `not exercised` and gets a warning, as
 does a device group whose devices never connected.
+
+Live mode (--broker): the same devices, link model and fault timeline run in real time over real
+TCP (or TLS) against the broker, and the same checker judges what the devices observed. Client ids
+and topics get the prefix mqtt-sim/<run-tag>/ on the wire; retained messages the run created are
+cleared at the end. What only the broker knows (its drops, when it noticed a silent device) is not
+in a live trace; broker restarts need --broker-restart, else they are skipped with a warning. A live
+run is not deterministic: the seed fixes the devices' behaviour and the faults, not the broker.
 
 Exit codes: 0 the run completed and its expectations held, 1 an expectation was violated,
 2 bad input (the scenario's diagnostic is printed as is), 3 an I/O failure.")]
@@ -80,6 +93,34 @@ pub struct RunArgs {
     /// packet.
     #[arg(long)]
     packets: bool,
+    /// Live mode: run against this broker, mqtt://host[:port] or mqtts://host[:port], in real
+    /// time.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["swarm", "tick"])]
+    broker: Option<String>,
+    /// TLS and login for --broker (they replace the scenario's per-group credentials).
+    #[command(flatten)]
+    access: BrokerAccess,
+    /// Live mode: the run's tag; client ids and topics get the prefix mqtt-sim/<TAG>/ (default:
+    /// from the seed, the time and the process id).
+    #[arg(long, value_name = "TAG", requires = "broker")]
+    run_tag: Option<String>,
+    /// Live mode: the shell command that restarts the broker at the scenario's broker
+    /// restarts (e.g. 'systemctl restart mosquitto').
+    #[arg(long, value_name = "CMD", requires = "broker")]
+    broker_restart: Option<String>,
+    /// Live mode: whether the broker keeps its sessions and retained messages across a
+    /// --broker-restart (default: the scenario's broker state).
+    #[arg(long, value_enum, value_name = "MODE", requires = "broker_restart")]
+    broker_state: Option<BrokerState>,
+}
+
+/// What a restarted broker keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BrokerState {
+    /// Sessions and retained messages survive (a persistent broker).
+    Keep,
+    /// Everything is lost.
+    Lose,
 }
 
 /// When `mqtt-sim run` writes the text trace.
@@ -171,6 +212,10 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     }
     let summary_path = out.join("summary.json");
 
+    let live = match &args.broker {
+        Some(url) => Some(live_setup(&args, url, &scenario)?),
+        None => None,
+    };
     println!("scenario: {} ({})", scenario.name, args.scenario.display());
     println!("seed: {seed}");
     let writer = TraceWriter::create(&jsonl_path)
@@ -178,7 +223,7 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         .map_err(Failure::environment)?;
     let mut jsonl = Packets(JsonLines(writer));
     let mut text = if write_text { Some(Packets(Text(create(&text_path)?))) } else { None };
-    let bar = progress_bar(scenario.device_count(), duration);
+    let bar = if live.is_none() { progress_bar(scenario.device_count(), duration) } else { None };
     let mut on_progress = |done: Duration, _total: Duration| {
         if let Some(bar) = &bar {
             bar.set_position(done.as_secs());
@@ -200,7 +245,52 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         progress: Some(&mut on_progress),
         tick: args.tick.map_or(RunOptions::default().tick, TimeSpan::get),
     };
-    let result = mqttsim_sim::run(&scenario, options);
+    let mut live_report: Option<mqttsim_sim::live::LiveReport> = None;
+    let result = match &live {
+        None => mqttsim_sim::run(&scenario, options),
+        Some(live) => {
+            drop(options);
+            let tag = args.run_tag.clone().unwrap_or_else(|| default_tag(seed));
+            println!(
+                "live: {} (tag {tag}, client ids and topics under mqtt-sim/{tag}/)",
+                live.describe
+            );
+            let live_bar = live_progress_bar(duration);
+            let mut on_live = |p: mqttsim_sim::live::LiveProgress| {
+                if let Some(bar) = &live_bar {
+                    bar.set_position(p.elapsed.as_secs());
+                    bar.set_message(format!("lag {} ms", p.lag.as_millis()));
+                }
+            };
+            let mut sinks: Vec<&mut dyn TraceSink> = if args.packets {
+                vec![&mut jsonl, &mut records]
+            } else {
+                vec![&mut jsonl.0, &mut records.0]
+            };
+            if let Some(text) = text.as_mut() {
+                sinks.push(if args.packets { text } else { &mut text.0 });
+            }
+            let options = mqttsim_sim::live::LiveOptions {
+                broker: live.target.clone(),
+                tag,
+                seed: Some(seed),
+                duration: Some(duration),
+                trace: sinks,
+                progress: Some(&mut on_live),
+                broker_restart: live.restart.clone(),
+                login: live.login.clone(),
+            };
+            let result = mqttsim_sim::live::run(&scenario, options);
+            if let Some(bar) = &live_bar {
+                bar.finish_and_clear();
+            }
+            result.map(|r| {
+                let run = r.run.clone();
+                live_report = Some(r);
+                run
+            })
+        }
+    };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -223,6 +313,16 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         .map_err(Failure::environment)?;
 
     print_summary(&report);
+    let mut live_notes = Vec::new();
+    if let Some(r) = live_report.as_ref() {
+        println!(
+            "live: lag median {} ms, max {} ms; retained messages cleared: {}",
+            r.median_lag.as_millis(),
+            r.max_lag.as_millis(),
+            r.retained_cleared
+        );
+        live_notes.clone_from(&r.notes);
+    }
     let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
     let records_note =
         format!("{} records", mqttsim_sim::scenario::thousands(report.trace_records));
@@ -254,8 +354,23 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     let verdict = check(&scenario, &records.0, &options);
     println!("checks: {} violation(s)", verdict.violation_count());
     print!("{}", verdict.to_text());
+    if live.is_some() {
+        println!(
+            "live: judged from what the devices observed; real-time tolerances: {} s for a message \
+             held back, {} s of network slack on protocol deadlines, {} s of settling at the end",
+            options.tolerance.as_secs(),
+            options.slack.as_secs(),
+            options.settle.as_secs()
+        );
+        for note in &live_notes {
+            println!("live: {note}");
+        }
+    }
     for warning in warnings(&scenario, &records.0, &verdict) {
         eprintln!("warning: {warning}");
+    }
+    for note in &live_notes {
+        eprintln!("warning: {note}");
     }
     let verdict_path = out.join("verdict.json");
     let json = serde_json::to_string_pretty(&verdict)
@@ -275,6 +390,11 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     // The packet-level records are evidence the checker uses (round trips, a quiet device's
     // last packet), so the replay asks for them too.
     let replay = if args.packets { replay + " --packets" } else { replay };
+    let replay = match &args.broker {
+        // A live run cannot be replayed; the same devices and faults run again against the broker.
+        Some(url) => format!("{replay} --broker {url}"),
+        None => replay,
+    };
     let input = ReportInput {
         scenario: &scenario,
         records: &records.0,
@@ -290,6 +410,61 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     println!("report: {}", files.html.display());
     println!("replay: {replay}");
     Ok(if verdict.failed() { 1 } else { 0 })
+}
+
+/// What a live run needs from the command line.
+struct Live {
+    target: mqttsim_sim::live::BrokerTarget,
+    describe: String,
+    restart: Option<mqttsim_sim::live::BrokerRestart>,
+    login: Option<mqttsim_sim::live::Login>,
+}
+
+fn live_setup(
+    args: &RunArgs,
+    url: &str,
+    scenario: &mqttsim_sim::scenario::Scenario,
+) -> Result<Live, Failure> {
+    let Access { url: parsed, tls, login } = args.access.resolve(url)?;
+    let addr = format!("{}:{}", parsed.host, parsed.port);
+    let target = match tls {
+        Some(connector) => {
+            let name = mqttsim_net::tls::server_name(&parsed.host).map_err(Failure::input)?;
+            mqttsim_sim::live::BrokerTarget::Tls { addr, connector, name }
+        }
+        None => mqttsim_sim::live::BrokerTarget::Tcp(addr),
+    };
+    let restart = args.broker_restart.as_ref().map(|command| {
+        let state = match args.broker_state {
+            Some(BrokerState::Keep) => mqttsim_sim::scenario::StateMode::Durable,
+            Some(BrokerState::Lose) => mqttsim_sim::scenario::StateMode::Volatile,
+            None => scenario.broker.state,
+        };
+        mqttsim_sim::live::BrokerRestart { command: command.clone(), state }
+    });
+    let login = login.map(|(username, password)| mqttsim_sim::live::Login { username, password });
+    Ok(Live { target, describe: url.to_owned(), restart, login })
+}
+
+/// A live run's default tag: the seed and the time, so that two runs never share names.
+fn default_tag(seed: u64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("s{seed}-{secs}-{}", std::process::id())
+}
+
+/// A live run's progress line on a terminal: elapsed/total and the lag.
+fn live_progress_bar(duration: Duration) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(duration.as_secs().max(1));
+    let style = ProgressStyle::with_template("{spinner} {pos}/{len} s [{wide_bar}] {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
 }
 
 /// The run's summary, with what `mqtt-sim report` needs to judge the trace again: the scenario

@@ -13,6 +13,13 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::clock::Clock;
+use crate::link::{Connection, DeviceLink, LinkEventKind, LinkStream, Transport};
+use crate::plan::DevicePlan;
+use crate::rng::SimRng;
+use crate::scenario::{self, DeviceGroup, FaultKind};
+use crate::tap::PacketTap;
+use crate::trace::{Event, Limits, MessageProps, Phase, Record};
 use bytes::{BufMut, Bytes, BytesMut};
 use bytestring::ByteString;
 use mqttsim_client::{
@@ -23,15 +30,6 @@ use mqttsim_client::{
 use mqttsim_codec::{Properties, Property, Protocol, QoS, ReasonCode, SubscriptionOptions, Will};
 use mqttsim_net::{ClientDriverConfig, ClientWaker, drive_client};
 use rand::Rng;
-use tokio::time::Instant;
-
-use crate::link::{Connection, DeviceLink, LinkEventKind, LinkStream};
-use crate::plan::DevicePlan;
-use crate::rng::SimRng;
-use crate::scenario::{self, DeviceGroup, FaultKind};
-use crate::tap::PacketTap;
-use crate::trace::{Event, Limits, MessageProps, Phase, Record};
-use crate::world;
 
 /// The largest packet a device accepts from the broker; a 5.0 device announces it as its
 /// Maximum Packet Size, so that a broker never sends it a larger one.
@@ -42,18 +40,6 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
 /// Where the device's records go: the run's shared buffer.
 pub(crate) type Recorder = Rc<RefCell<Vec<Record>>>;
-
-/// The simulated time on this host.
-fn now() -> Duration {
-    world::sim_now().expect("devices run inside a turmoil host")
-}
-
-async fn sleep_until(at: Duration) {
-    let now = now();
-    if at > now {
-        tokio::time::sleep(at - now).await;
-    }
-}
 
 /// Everything fixed about a device, prepared before its task starts.
 pub(crate) struct DeviceSetup {
@@ -70,7 +56,8 @@ pub(crate) struct DeviceSetup {
     pub link: DeviceLink,
     pub rng: SimRng,
     pub recorder: Recorder,
-    pub broker_addr: String,
+    /// How the device's link reaches the broker.
+    pub transport: Transport,
     /// Whether to record every control packet (the packet-level trace).
     pub packets: bool,
     /// MQTT 5.0: the requests this device answers.
@@ -334,6 +321,8 @@ pub(crate) fn message_id(payload: &[u8]) -> Option<&str> {
 
 /// Turns the client core's events into trace records.
 struct EventMapper {
+    /// The device's clock (its link's): simulated, or real in a live run.
+    clock: Clock,
     client_id: String,
     site: String,
     recorder: Recorder,
@@ -374,7 +363,7 @@ impl EventMapper {
     ) {
         self.connected.set(true);
         let event = Event::Connected { session_present, session_expiry, will_delay, limits };
-        self.push(now(), event);
+        self.push(self.clock.now(), event);
     }
 
     /// MQTT 5.0: what the device's CONNECT announced and its CONNACK answered.
@@ -397,7 +386,7 @@ impl EventMapper {
     }
 
     fn on_client_event(&self, event: &ClientEvent, client: &RefCell<Client>) {
-        let at = now();
+        let at = self.clock.now();
         let v5 = client.borrow().config().protocol == Protocol::V5;
         let event = match event {
             ClientEvent::Connected { session_present } => {
@@ -594,6 +583,7 @@ pub(crate) async fn run_device(setup: DeviceSetup) {
         });
     let waker = ClientWaker::new();
     let mapper = Rc::new(EventMapper {
+        clock: setup.link.clock(),
         client_id: setup.plan.client_id.clone(),
         site: setup.plan.site.clone(),
         recorder: setup.recorder.clone(),
@@ -634,8 +624,13 @@ impl Device {
         self.agenda.insert(pos, (at, action));
     }
 
+    /// The time on the device's clock.
+    fn now(&self) -> Duration {
+        self.mapper.clock.now()
+    }
+
     fn record(&self, event: Event) {
-        self.mapper.push(now(), event);
+        self.mapper.push(self.now(), event);
     }
 
     fn alive(&self) -> bool {
@@ -646,7 +641,7 @@ impl Device {
     /// still wakes every [`HOUSEKEEPING`] to empty its link's event log, which keeps its
     /// memory bounded however long a connection lives.
     fn next_wakeup(&self) -> Duration {
-        let housekeeping = now() + HOUSEKEEPING;
+        let housekeeping = self.now() + HOUSEKEEPING;
         let agenda = self.agenda.first().map_or(housekeeping, |(at, _)| *at);
         let publish = self.setup.streams.iter().map(PublishStream::due).min();
         agenda.min(publish.unwrap_or(housekeeping)).min(housekeeping)
@@ -654,7 +649,8 @@ impl Device {
 
     async fn run(&mut self) {
         loop {
-            let timer = sleep_until(self.next_wakeup());
+            let clock = self.mapper.clock;
+            let timer = clock.sleep_until(self.next_wakeup());
             let outcome = match self.phase.as_mut() {
                 Some(phase) => tokio::select! {
                     biased;
@@ -688,7 +684,7 @@ impl Device {
     }
 
     fn on_timer(&mut self) {
-        let t = now();
+        let t = self.now();
         while self.agenda.first().is_some_and(|(at, _)| *at <= t) {
             let (_, action) = self.agenda.remove(0);
             self.act(action, t);
@@ -841,11 +837,12 @@ impl Device {
     fn start_attempt(&mut self) {
         self.attempts += 1;
         self.record(Event::ConnectAttempt { attempt: self.attempts });
-        let t = now();
+        let t = self.now();
         self.setup.link.with_model(|m| m.forget_before(t));
         let link = self.setup.link.clone();
-        let addr = self.setup.broker_addr.clone();
-        self.phase = Some(Box::pin(async move { Outcome::Connect(link.connect(&addr).await) }));
+        let transport = self.setup.transport.clone();
+        self.phase =
+            Some(Box::pin(async move { Outcome::Connect(link.connect_via(&transport).await) }));
     }
 
     fn retry_later(&mut self) {
@@ -876,7 +873,8 @@ impl Device {
                 let waker = self.waker.clone();
                 let mapper = self.mapper.clone();
                 let max_packet_size = MAX_PACKET_SIZE as usize;
-                let config = ClientDriverConfig { max_packet_size, epoch: epoch() };
+                let config =
+                    ClientDriverConfig { max_packet_size, epoch: self.mapper.clock.epoch() };
                 let core = client.clone();
                 let protocol = self.setup.config.protocol;
                 let will_delay = self.will_delay();
@@ -907,7 +905,7 @@ impl Device {
                     };
                     if packets {
                         let tap = mapper.clone();
-                        let record = move |event: Event| tap.push(now(), event);
+                        let record = move |event: Event| tap.push(tap.clock.now(), event);
                         let stream = PacketTap::new(stream, protocol, record);
                         drive_client(&client, stream, &waker, config, &mut sink).await;
                     } else {
@@ -998,13 +996,6 @@ impl Device {
             }
         }
     }
-}
-
-/// The tokio instant of simulated time zero on this host, so that the client core's `now` is
-/// the simulated time.
-fn epoch() -> Instant {
-    let now = Instant::now();
-    now.checked_sub(self::now()).unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -49,9 +49,12 @@
 //!
 //! Modules:
 //! - [`scenario`]: the YAML scenario format: model, parser with located errors, JSON Schema.
+//! - [`clock`]: "now" since the run's start: simulated (turmoil) or real (a live run).
 //! - [`world`]: builds the turmoil world from a seed, host names, the simulated clock.
 //! - [`rng`]: per-purpose, per-device random streams derived from the scenario seed.
 //! - [`link`]: the per-device link model (pure) and its async adapter on turmoil streams.
+//! - [`live`]: live mode: the same devices, links and faults in real time against a real
+//!   broker, and the broker-side records derived from what the devices saw.
 //! - [`plan`]: a scenario resolved for one seed: devices, start times, links, fault schedule.
 //! - [`run`](mod@run): the runner: the broker host and the device hosts on turmoil, the step loop, the
 //!   summary.
@@ -74,9 +77,11 @@
 //! [`link::LinkModel`] and applied on the device side by [`link::DeviceLink`].
 
 pub use mqttsim_verdict::check;
+pub mod clock;
 mod device;
 pub mod explore;
 pub mod link;
+pub mod live;
 pub mod plan;
 pub mod replay;
 pub use mqttsim_verdict::report;

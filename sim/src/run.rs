@@ -21,8 +21,9 @@ use mqttsim_broker::{
 use mqttsim_net::{BrokerDriver, BrokerDriverConfig};
 use serde::Serialize;
 
+use crate::clock::Clock;
 use crate::device::{self, DeviceSetup, Recorder};
-use crate::link::{DeviceLink, LinkModel, LinkOptions, Window};
+use crate::link::{DeviceLink, LinkModel, LinkOptions, Transport, Window};
 use crate::plan::{DevicePlan, LinkAction, Plan, PlanError, Restart, direction_name, fmt_pct};
 use crate::rng::{Purpose, Seeds};
 use crate::scenario::{BrokerBug, Scenario, StateMode};
@@ -160,7 +161,7 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    fn observe(&mut self, record: &Record) {
+    pub(crate) fn observe(&mut self, record: &Record) {
         self.trace_records += 1;
         let bump = |map: &mut BTreeMap<String, u64>, key: &str| {
             *map.entry(key.to_owned()).or_default() += 1;
@@ -465,27 +466,42 @@ fn device_setups(
     let broker_addr = format!("{BROKER_HOST}:{BROKER_PORT}");
     plan.devices_on(host)
         .map(|d| {
-            let group = &scenario.devices[d.group];
-            let model = link_model(d, &seeds);
-            let options = LinkOptions { record_events: true, ..LinkOptions::default() };
-            let mut rng = seeds.stream(Purpose::DEVICE, d.stream);
-            let streams = device::publish_streams(group, d.i, d.start, &mut rng);
-            DeviceSetup {
-                plan: d.clone(),
-                config: device::client_config(group, d.i, group.protocol_in(scenario)),
-                subscriptions: device::subscriptions(group, d.i, false),
-                resubscribe: device::subscriptions(group, d.i, true),
-                streams,
-                reconnect: group.reconnect.clone(),
-                link: DeviceLink::new(model, options),
-                rng,
-                recorder: recorder.clone(),
-                broker_addr: broker_addr.clone(),
-                packets,
-                responder: device::responder(group, d.i),
-            }
+            let transport = Transport::Turmoil(broker_addr.clone());
+            device_setup(scenario, d, &seeds, recorder, packets, transport, Clock::Simulated)
         })
         .collect()
+}
+
+/// Builds the setup of device `d`: the same in the simulator and in a live run, but for how it
+/// reaches the broker and the clock it runs on.
+pub(crate) fn device_setup(
+    scenario: &Scenario,
+    d: &DevicePlan,
+    seeds: &Seeds,
+    recorder: &Recorder,
+    packets: bool,
+    transport: Transport,
+    clock: Clock,
+) -> DeviceSetup {
+    let group = &scenario.devices[d.group];
+    let model = link_model(d, seeds);
+    let options = LinkOptions { record_events: true, ..LinkOptions::default() };
+    let mut rng = seeds.stream(Purpose::DEVICE, d.stream);
+    let streams = device::publish_streams(group, d.i, d.start, &mut rng);
+    DeviceSetup {
+        plan: d.clone(),
+        config: device::client_config(group, d.i, group.protocol_in(scenario)),
+        subscriptions: device::subscriptions(group, d.i, false),
+        resubscribe: device::subscriptions(group, d.i, true),
+        streams,
+        reconnect: group.reconnect.clone(),
+        link: DeviceLink::with_clock(model, options, clock),
+        rng,
+        recorder: recorder.clone(),
+        transport,
+        packets,
+        responder: device::responder(group, d.i),
+    }
 }
 
 /// The link model of device `d`: its link's configuration and the link faults aimed at it.
@@ -513,7 +529,7 @@ fn link_model(d: &DevicePlan, seeds: &Seeds) -> LinkModel {
 /// The link fault records, at their scheduled times, in time order: the scenario's link
 /// faults, and each device's flapping as `flap` periods (the same periods its link model
 /// keeps, drawn from the same streams), so that the checker and the report see them.
-fn link_fault_records(plan: &Plan) -> Vec<Record> {
+pub(crate) fn link_fault_records(plan: &Plan) -> Vec<Record> {
     let mut out = Vec::new();
     let seeds = Seeds::new(plan.seed);
     for d in &plan.devices {

@@ -36,11 +36,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use turmoil::net::TcpStream;
-use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::clock::Clock;
 use crate::link::model::{Direction, Fate, LinkModel};
+use crate::link::transport::{Named, SplitStream, Transport, TransportStream};
 
 /// The largest segment the adapter sends or reads at once (a typical Ethernet MSS).
 pub const SEGMENT_SIZE: usize = 1460;
@@ -99,6 +100,7 @@ pub enum LinkEventKind {
 
 #[derive(Debug)]
 struct DeviceInner {
+    clock: Clock,
     model: LinkModel,
     options: LinkOptions,
     events: Vec<LinkEvent>,
@@ -108,7 +110,7 @@ struct DeviceInner {
 impl DeviceInner {
     fn record(&mut self, conn: u32, kind: LinkEventKind) {
         if self.options.record_events {
-            self.events.push(LinkEvent { at: now(), conn, kind });
+            self.events.push(LinkEvent { at: self.clock.now(), conn, kind });
         }
     }
 }
@@ -117,6 +119,7 @@ impl DeviceInner {
 #[derive(Debug, Clone)]
 pub struct DeviceLink {
     inner: Arc<Mutex<DeviceInner>>,
+    clock: Clock,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,38 +127,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Returns the simulated time on this host.
-///
-/// # Panics
-///
-/// Panics outside a turmoil host: the adapter only runs inside the simulation.
-fn now() -> Duration {
-    crate::world::sim_now().expect("the link adapter runs inside a turmoil host")
-}
-
-/// Sleeps until simulated time `at` (returns at once if it has passed).
-async fn sleep_until(at: Duration) {
-    let now = now();
-    if at > now {
-        tokio::time::sleep(at - now).await;
-    }
-}
-
-fn instant_of(at: Duration) -> Instant {
-    Instant::now() + at.saturating_sub(now())
-}
-
 impl DeviceLink {
-    /// Creates a device's link from its model.
+    /// Creates a device's link from its model, on the simulated clock.
     pub fn new(model: LinkModel, options: LinkOptions) -> DeviceLink {
+        DeviceLink::with_clock(model, options, Clock::Simulated)
+    }
+
+    /// Creates a device's link from its model, on `clock` (real in a live run).
+    pub fn with_clock(model: LinkModel, options: LinkOptions, clock: Clock) -> DeviceLink {
         DeviceLink {
             inner: Arc::new(Mutex::new(DeviceInner {
+                clock,
                 model,
                 options,
                 events: Vec::new(),
                 next_conn: 0,
             })),
+            clock,
         }
+    }
+
+    /// The clock the link runs on.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Runs `f` on the model, e.g. to add a blackout.
@@ -168,19 +162,30 @@ impl DeviceLink {
         std::mem::take(&mut lock(&self.inner).events)
     }
 
-    /// Connects to `addr` through the link: the handshake goes through the model (a lost
-    /// handshake fails with `TimedOut` when the sender gives up), then the connection is
-    /// wrapped. Must run inside a turmoil host's `LocalSet`.
+    /// Connects to `addr` on turmoil's network through the link: the handshake goes through
+    /// the model (a lost handshake fails with `TimedOut` when the sender gives up), then the
+    /// connection is wrapped. Must run inside a turmoil host's `LocalSet`.
     ///
     /// # Errors
     ///
     /// Returns `TimedOut` if the handshake is lost, or turmoil's error (e.g. refused).
     pub async fn connect(&self, addr: &str) -> io::Result<(LinkStream, Connection)> {
+        self.connect_via(&Transport::Turmoil(addr.to_owned())).await
+    }
+
+    /// Connects through the link with `transport`: the handshake goes through the model (a
+    /// lost handshake fails with `TimedOut` when the sender gives up), then the transport's
+    /// stream is wrapped. Must run inside a `LocalSet` (a turmoil host's, or a live run's).
+    ///
+    /// # Errors
+    ///
+    /// Returns `TimedOut` if the handshake is lost, or the transport's error (e.g. refused).
+    pub async fn connect_via(&self, transport: &Transport) -> io::Result<(LinkStream, Connection)> {
         let (syn, conn) = {
             let mut inner = lock(&self.inner);
             let conn = inner.next_conn;
             inner.next_conn += 1;
-            let t = now();
+            let t = self.clock.now();
             let syn = inner.model.segment_unordered(Direction::ToBroker, t);
             inner.record(
                 conn,
@@ -192,11 +197,11 @@ impl DeviceLink {
             Fate::Delivered { at, .. } => at,
             Fate::Reset { at, .. } => return self.connect_timeout(conn, at).await,
         };
-        sleep_until(arrived).await;
-        let stream = TcpStream::connect(addr).await?;
+        self.clock.sleep_until(arrived).await;
+        let stream = transport.connect().await?;
         let syn_ack = {
             let mut inner = lock(&self.inner);
-            let fate = inner.model.segment_unordered(Direction::FromBroker, now());
+            let fate = inner.model.segment_unordered(Direction::FromBroker, self.clock.now());
             inner.record(
                 conn,
                 LinkEventKind::Segment { direction: Direction::FromBroker, len: 0, fate },
@@ -204,17 +209,23 @@ impl DeviceLink {
             fate
         };
         match syn_ack {
-            Fate::Delivered { at, .. } => sleep_until(at).await,
+            Fate::Delivered { at, .. } => self.clock.sleep_until(at).await,
             Fate::Reset { at, .. } => {
                 drop(stream);
                 return self.connect_timeout(conn, at).await;
             }
         }
-        Ok(self.wrap_numbered(stream, conn))
+        Ok(match stream {
+            TransportStream::Turmoil(s) => self.wrap_numbered(s, conn),
+            TransportStream::Tcp(s, None) => self.wrap_numbered(s, conn),
+            TransportStream::Tcp(s, Some(n)) => self.wrap_numbered(Named(s, n), conn),
+            TransportStream::Tls(s, None) => self.wrap_numbered(s, conn),
+            TransportStream::Tls(s, Some(n)) => self.wrap_numbered(Named(s, n), conn),
+        })
     }
 
     async fn connect_timeout<T>(&self, conn: u32, at: Duration) -> io::Result<T> {
-        sleep_until(at).await;
+        self.clock.sleep_until(at).await;
         let mut inner = lock(&self.inner);
         inner.record(conn, LinkEventKind::ConnectTimeout);
         Err(io::Error::new(io::ErrorKind::TimedOut, "connection handshake lost on the link"))
@@ -232,9 +243,10 @@ impl DeviceLink {
         self.wrap_numbered(stream, conn)
     }
 
-    fn wrap_numbered(&self, stream: TcpStream, conn: u32) -> (LinkStream, Connection) {
+    fn wrap_numbered<S: SplitStream>(&self, stream: S, conn: u32) -> (LinkStream, Connection) {
         let max_in_flight = lock(&self.inner).options.max_in_flight;
         let shared = Arc::new(Shared {
+            clock: self.clock,
             device: self.clone(),
             conn,
             max_in_flight: max_in_flight.max(1),
@@ -242,7 +254,7 @@ impl DeviceLink {
             up_notify: Notify::new(),
             down_notify: Notify::new(),
         });
-        let (read, write) = stream.into_split();
+        let (read, write) = stream.split_halves();
         tokio::task::spawn_local(up_pump(shared.clone(), write));
         tokio::task::spawn_local(down_pump(shared.clone(), read));
         let stream = LinkStream {
@@ -297,6 +309,7 @@ struct ConnState {
 
 #[derive(Debug)]
 struct Shared {
+    clock: Clock,
     device: DeviceLink,
     conn: u32,
     max_in_flight: usize,
@@ -312,7 +325,7 @@ impl Shared {
 
     /// Decides a segment's fate; delivery is in order within this connection only.
     fn fate(&self, direction: Direction, len: usize) -> Fate {
-        let t = now();
+        let t = self.clock.now();
         let fate = lock(&self.device.inner).model.segment_unordered(direction, t);
         let fate = match fate {
             Fate::Delivered { at, transmissions } => {
@@ -402,7 +415,7 @@ pub struct LinkStream {
 
 impl LinkStream {
     fn wait_until(&mut self, cx: &mut Context<'_>, at: Duration) -> bool {
-        self.sleep.as_mut().reset(instant_of(at));
+        self.sleep.as_mut().reset(self.shared.clock.instant_of(at));
         self.sleep.as_mut().poll(cx).is_ready()
     }
 }
@@ -422,7 +435,7 @@ impl AsyncRead for LinkStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         loop {
-            let t = now();
+            let t = self.shared.clock.now();
             let mut st = lock(&self.shared.state);
             if st.device != DeviceSide::Open && st.device != DeviceSide::Closed {
                 return Poll::Ready(Err(gone_error()));
@@ -469,7 +482,7 @@ impl AsyncWrite for LinkStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            let t = now();
+            let t = self.shared.clock.now();
             let mut st = lock(&self.shared.state);
             if st.device == DeviceSide::PoweredOff {
                 return Poll::Ready(Err(gone_error()));
@@ -551,7 +564,7 @@ impl DeviceSide {
 
 impl Drop for LinkStream {
     fn drop(&mut self) {
-        if crate::world::sim_now().is_none() {
+        if !self.shared.clock.is_running() {
             // The simulation is being torn down; there is nobody left to tell.
             return;
         }
@@ -613,7 +626,7 @@ impl Connection {
 
 /// Moves device → broker items to turmoil when due; handles resets on the device's sending
 /// side and keeps the write half open while the broker must not be told anything.
-async fn up_pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
+async fn up_pump<W: AsyncWrite + Unpin>(shared: Arc<Shared>, mut write: W) {
     enum Next {
         Write(Item),
         SleepUntil(Duration),
@@ -624,7 +637,7 @@ async fn up_pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
     let mut fin_sent = false;
     loop {
         let next = {
-            let t = now();
+            let t = shared.clock.now();
             let mut st = lock(&shared.state);
             let device_done = fin_sent
                 || st.device != DeviceSide::Open
@@ -662,9 +675,15 @@ async fn up_pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
         match next {
             Next::Exit => return,
             Next::Write(Item::Data(bytes)) => {
-                if write.write_all(&bytes).await.is_err() {
+                // A TLS session or a rewriting layer may hold bytes until flushed; turmoil's
+                // and tokio's TCP flush at once.
+                let written = match write.write_all(&bytes).await {
+                    Ok(()) => write.flush().await,
+                    Err(e) => Err(e),
+                };
+                if written.is_err() {
                     // The broker's socket is gone; the device learns it by a reset.
-                    let at = shared.control(Direction::FromBroker, now());
+                    let at = shared.control(Direction::FromBroker, shared.clock.now());
                     let mut st = lock(&shared.state);
                     if let Some(at) = at {
                         shared.reset_device(&mut st, at);
@@ -679,15 +698,15 @@ async fn up_pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
                 tokio::select! {
                     biased;
                     () = shared.up_notify.notified() => {}
-                    () = sleep_until(at) => {}
+                    () = shared.clock.sleep_until(at) => {}
                 }
             }
             Next::Reset(r) => {
-                if now() < r {
+                if shared.clock.now() < r {
                     tokio::select! {
                         biased;
                         () = shared.up_notify.notified() => {}
-                        () = sleep_until(r) => {}
+                        () = shared.clock.sleep_until(r) => {}
                     }
                     continue;
                 }
@@ -699,7 +718,7 @@ async fn up_pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
                 // The reset reaches the broker only once the direction is open again.
                 match shared.control(Direction::ToBroker, r) {
                     Some(at) => {
-                        sleep_until(at).await;
+                        shared.clock.sleep_until(at).await;
                         shared.close_broker_stream();
                         return;
                     }
@@ -726,7 +745,7 @@ async fn up_pump(shared: Arc<Shared>, mut write: OwnedWriteHalf) {
 
 /// Reads broker → device bytes from turmoil, decides their fate and queues them for the
 /// device; discards them when the device side is gone.
-async fn down_pump(shared: Arc<Shared>, mut read: OwnedReadHalf) {
+async fn down_pump<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut read: R) {
     let mut buf = [0u8; SEGMENT_SIZE];
     loop {
         let full = {
@@ -746,7 +765,7 @@ async fn down_pump(shared: Arc<Shared>, mut read: OwnedReadHalf) {
             () = shared.down_notify.notified() => continue,
             r = read.read(&mut buf) => r,
         };
-        let t = now();
+        let t = shared.clock.now();
         let (discarding, device_reset) = {
             let st = lock(&shared.state);
             (st.device != DeviceSide::Open, st.device_reset.is_some())
@@ -772,7 +791,7 @@ async fn down_pump(shared: Arc<Shared>, mut read: OwnedReadHalf) {
                             shared.reset_device(&mut st, told);
                         }
                     }
-                    sleep_until(at).await;
+                    shared.clock.sleep_until(at).await;
                     shared.close_broker_stream();
                     return;
                 }

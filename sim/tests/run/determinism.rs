@@ -9,7 +9,7 @@ use mqttsim_sim::trace::Record;
 use crate::helpers::{jsonl, scenario};
 
 /// Every shipped scenario, with a simulated duration short enough for a debug build.
-const SHIPPED: [(&str, u64); 10] = [
+const SHIPPED: [(&str, u64); 11] = [
     ("scenarios/flaky-farm.yaml", 150),
     ("scenarios/smart-building.yaml", 20),
     ("scenarios/reconnect-storm.yaml", 40),
@@ -20,6 +20,7 @@ const SHIPPED: [(&str, u64); 10] = [
     ("scenarios/device-management.yaml", 90),
     ("scenarios/alarm-panels.yaml", 180),
     ("scenarios/retained-mirror.yaml", 240),
+    ("scenarios/live-check.yaml", 120),
 ];
 
 /// Runs `s` three times: twice with its seed, once with the next.

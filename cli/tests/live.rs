@@ -1,0 +1,229 @@
+//! Live mode end to end (`mqtt-sim run SCENARIO --broker URL`): scenarios/live-check.yaml in
+//! real time against `mqtt-sim broker` (correct, and with planted bugs) and against Mosquitto,
+//! over TCP and TLS, with the real binaries on free loopback ports.
+//!
+//! The runs of one test go on at the same time (each is minutes of real time, mostly idle), so
+//! the file takes about as long as its longest run.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{Broker, binary, scratch, write};
+
+fn scenario() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/live-check.yaml")
+}
+
+/// Starts `mqtt-sim run live-check.yaml` with `args` (a live run with `--broker`, or the
+/// simulation without), writing into `out`.
+fn start_run(out: &Path, args: &[&str]) -> Child {
+    Command::new(binary())
+        .arg("run")
+        .arg(scenario())
+        .arg("--out")
+        .arg(out)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mqtt-sim run")
+}
+
+/// What a run printed and how it ended.
+struct Finished {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Finished {
+    /// The verdict's table: each guarantee's first word (`pass`, `FAIL`, `NOT`, `not`).
+    fn guarantees(&self) -> BTreeMap<String, String> {
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .filter_map(|l| {
+                let mut words = l.split_whitespace();
+                let name = words.next()?;
+                let status = words.next()?;
+                let known = ["pass", "FAIL", "NOT", "not", "INCONCLUSIVE"].contains(&status);
+                (known
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()))
+                .then(|| (name.to_owned(), status.to_owned()))
+            })
+            .collect()
+    }
+
+    fn explain(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+}
+
+fn finish(child: Child) -> Finished {
+    let out = child.wait_with_output().expect("wait for mqtt-sim run");
+    Finished {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A Mosquitto on a free loopback port, with a TLS listener if `tls` gives the certificate and
+/// key files. Killed when dropped.
+struct Mosquitto {
+    child: Child,
+    port: u16,
+}
+
+impl Mosquitto {
+    fn start(dir: &Path, tls: Option<(&str, &str)>) -> Mosquitto {
+        // Mosquitto started as root reads its files as the `mosquitto` user.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut conf = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
+        );
+        if let Some((cert, key)) = tls {
+            for path in [cert, key] {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            conf.push_str(&format!("certfile {cert}\nkeyfile {key}\n"));
+        }
+        let conf = write(dir, "mosquitto.conf", &conf);
+        let program = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mosquitto");
+        let child = Command::new(program)
+            .args(["-c", &conf])
+            .spawn()
+            .expect("mosquitto (Debian's mosquitto package; .ci/setup installs it)");
+        let mosquitto = Mosquitto { child, port };
+        // Mosquitto logs nothing here, so its port answering is the sign it is ready.
+        let deadline = std::time::Instant::now() + common::WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "mosquitto never listened on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        mosquitto
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The two-minute live-check passes against the reference broker and against Mosquitto, and
+/// against the reference broker it exercises exactly the guarantees the simulation of the
+/// same scenario and seed does.
+#[test]
+fn the_reference_broker_and_mosquitto_pass_live_check_as_the_simulation_does() {
+    let dir = scratch("live-pass");
+    let reference = Broker::start();
+    let mosquitto = Mosquitto::start(&dir, None);
+    let reference_url = format!("mqtt://127.0.0.1:{}", reference.port);
+    let mosquitto_url = format!("mqtt://127.0.0.1:{}", mosquitto.port);
+    let live = start_run(&dir.join("reference"), &["--broker", &reference_url, "--run-tag", "ref"]);
+    let against_mosquitto =
+        start_run(&dir.join("mosquitto"), &["--broker", &mosquitto_url, "--run-tag", "mosq"]);
+    let simulated = finish(start_run(&dir.join("sim"), &[]));
+    let live = finish(live);
+    let against_mosquitto = finish(against_mosquitto);
+    assert_eq!(simulated.code, Some(0), "{}", simulated.explain());
+    assert_eq!(live.code, Some(0), "{}", live.explain());
+    assert_eq!(against_mosquitto.code, Some(0), "{}", against_mosquitto.explain());
+    let expected = simulated.guarantees();
+    for guarantee in ["qos1_at_least_once", "qos2_exactly_once", "ordering", "wills", "retained"] {
+        assert_eq!(expected.get(guarantee).map(String::as_str), Some("pass"), "{guarantee}");
+    }
+    assert_eq!(live.guarantees(), expected, "{}", live.explain());
+    assert_eq!(against_mosquitto.guarantees(), expected, "{}", against_mosquitto.explain());
+    // The run says what it measured and cleaned up.
+    for run in [&live, &against_mosquitto] {
+        assert!(run.stdout.contains("live: lag median"), "{}", run.explain());
+        assert!(!run.stdout.contains("were not cleared"), "{}", run.explain());
+    }
+}
+
+/// Each planted bug of the reference broker fails live-check under the guarantee it breaks.
+#[test]
+fn planted_bugs_fail_live_check_under_the_guarantee_they_break() {
+    let dir = scratch("live-bugs");
+    let cases = [
+        ("no-will-on-takeover", "wills"),
+        ("will-after-disconnect", "wills"),
+        ("forget-inflight-on-reconnect", "qos1_at_least_once"),
+        ("stale-retained", "retained"),
+    ];
+    // 100 s: past the last fault (the dashboard's link, 60-75 s), the dashboard's keepalive
+    // noticing it (up to 15 s more) and its new connection, and the late subscriber (45 s).
+    let runs: Vec<(&str, &str, Broker, Child)> = cases
+        .iter()
+        .map(|&(bug, guarantee)| {
+            let broker = Broker::start_with(&["--bug", bug]);
+            let url = format!("mqtt://127.0.0.1:{}", broker.port);
+            let child = start_run(&dir.join(bug), &["--broker", &url, "--duration", "100s"]);
+            (bug, guarantee, broker, child)
+        })
+        .collect();
+    for (bug, guarantee, broker, child) in runs {
+        let run = finish(child);
+        drop(broker);
+        assert_eq!(run.code, Some(1), "{bug}: {}", run.explain());
+        let verdicts = run.guarantees();
+        assert_eq!(
+            verdicts.get(guarantee).map(String::as_str),
+            Some("FAIL"),
+            "{bug} should fail {guarantee}: {}",
+            run.explain()
+        );
+    }
+}
+
+/// Over TLS (mqtts://, a certificate made here) live-check passes against the reference broker
+/// and against Mosquitto.
+#[test]
+fn live_runs_over_tls_pass_against_the_reference_broker_and_mosquitto() {
+    let dir = scratch("live-tls");
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let cert = write(&dir, "server.pem", &certified.cert.pem());
+    let key = write(&dir, "server-key.pem", &certified.signing_key.serialize_pem());
+    let mut reference =
+        Broker::start_with(&["--tls-listen", "127.0.0.1:0", "--cert", &cert, "--key", &key]);
+    let banner = reference.wait_for(|l| l.contains("listening for TLS on"));
+    let tls_port = banner.rsplit(':').next().unwrap().trim().to_owned();
+    let mosquitto = Mosquitto::start(&dir, Some((&cert, &key)));
+    let urls =
+        [format!("mqtts://127.0.0.1:{tls_port}"), format!("mqtts://127.0.0.1:{}", mosquitto.port)];
+    let runs: Vec<Child> = urls
+        .iter()
+        .enumerate()
+        .map(|(k, url)| {
+            let out = dir.join(format!("run-{k}"));
+            start_run(&out, &["--broker", url, "--ca-file", &cert, "--duration", "30s"])
+        })
+        .collect();
+    for (url, child) in urls.iter().zip(runs) {
+        let run = finish(child);
+        assert_eq!(run.code, Some(0), "{url}: {}", run.explain());
+        let verdicts = run.guarantees();
+        for guarantee in ["qos1_at_least_once", "qos2_exactly_once", "wills"] {
+            assert_eq!(
+                verdicts.get(guarantee).map(String::as_str),
+                Some("pass"),
+                "{url}: {}",
+                run.explain()
+            );
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The broker-side records of a live trace, derived from what the devices observed.
+//!
+//! In the simulator the broker writes these records itself. Live, the broker is a black box, so
+//! each record is written only from evidence a device saw:
+//!
+//! - `broker_connected`: a CONNACK that accepted a connection (its Session Present flag), with
+//!   the Clean Session flag the device sent;
+//! - `broker_subscribed`: a SUBACK, one record per filter of the SUBSCRIBE it answers, with the
+//!   granted QoS (none for a refusal);
+//! - `broker_accepted`: a QoS 1 or 2 message acknowledged (PUBACK, or PUBCOMP after PUBREC), or
+//!   any message some subscriber received, or a QoS 0 message sent; placed at the message's
+//!   first send, the earliest the broker could have had it;
+//! - `will_published`: a subscriber received a device's registered Will (its topic and
+//!   payload); placed at the first such delivery;
+//! - `broker_disconnected`: the device sent DISCONNECT, the broker sent one, the device's Will
+//!   was seen (the broker had closed the connection), or the device connected again with the
+//!   same client id (the broker closes the old connection first [MQTT-3.1.4-2]); a connection
+//!   with none of these is still open for the checker.
+//!
+//! What cannot be known live (a broker's drops, the exact moment it noticed a silent device)
+//! is not written: the checker then says what it could not judge.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use mqttsim_codec::Protocol;
+
+use crate::device;
+use crate::scenario::Scenario;
+use crate::trace::{Event, Record};
+
+/// What one device sent that the derivation needs.
+struct DeviceInfo {
+    clean_session: bool,
+    /// The filters of the SUBSCRIBE at boot (and of a renewal after a lost session).
+    boot: Vec<String>,
+    /// The filters made again on a kept session.
+    again: Vec<String>,
+    /// The registered Will: topic, payload, QoS, retain.
+    will: Option<(String, String, u8, bool)>,
+}
+
+fn infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
+    let mut out = BTreeMap::new();
+    for group in &scenario.devices {
+        for i in 0..group.count as usize {
+            let mut boot: Vec<String> =
+                device::subscriptions(group, i, false).into_iter().map(|(f, _)| f).collect();
+            if let Some(r) = device::responder(group, i) {
+                boot.push(r.filter);
+            }
+            let again = device::subscriptions(group, i, true).into_iter().map(|(f, _)| f).collect();
+            let will = group.will.as_ref().map(|w| {
+                (group.expand(&w.topic, i), w.payload.clone(), w.qos.get().as_u8(), w.retain)
+            });
+            out.insert(
+                group.client_id(i),
+                DeviceInfo { clean_session: group.clean_session, boot, again, will },
+            );
+        }
+    }
+    out
+}
+
+/// The topics the run left a retained message on (scenario names), with the protocol of a
+/// device that published there: retained publications and retained Wills.
+pub fn retained_topics(scenario: &Scenario, records: &[Record]) -> Vec<(String, Protocol)> {
+    let protocols: HashMap<String, Protocol> = scenario
+        .devices
+        .iter()
+        .flat_map(|g| (0..g.count as usize).map(move |i| (g.client_id(i), g.protocol_in(scenario))))
+        .collect();
+    let mut topics: BTreeMap<String, Protocol> = BTreeMap::new();
+    for r in records {
+        let protocol = r.device.as_ref().and_then(|d| protocols.get(d)).copied();
+        let protocol = protocol.unwrap_or(Protocol::V311);
+        match &r.event {
+            Event::AppPublish { topic, retain: true, .. } => {
+                topics.entry(topic.clone()).or_insert(protocol);
+            }
+            Event::Delivered { topic, retain: true, .. } => {
+                topics.entry(topic.clone()).or_insert(protocol);
+            }
+            _ => {}
+        }
+    }
+    for group in &scenario.devices {
+        if let Some(w) = group.will.as_ref().filter(|w| w.retain) {
+            for i in 0..group.count as usize {
+                topics.entry(group.expand(&w.topic, i)).or_insert(group.protocol_in(scenario));
+            }
+        }
+    }
+    topics.into_iter().collect()
+}
+
+/// Returns `records` (device records in time order) with the broker-side records derived from
+/// them, in time order.
+pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
+    let infos = infos(scenario);
+    // Pass 1: the evidence that looks ahead (a message acknowledged or received later).
+    let mut accepted: BTreeSet<&str> = BTreeSet::new();
+    let wills: Vec<(&str, &DeviceInfo)> =
+        infos.iter().filter(|(_, i)| i.will.is_some()).map(|(d, i)| (d.as_str(), i)).collect();
+    // Which devices' Will each topic and payload is (a Will is told apart by both).
+    let mut will_keys: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    for (d, info) in &wills {
+        if let Some((topic, payload, _, _)) = &info.will {
+            will_keys.entry((topic.as_str(), payload.as_str())).or_default().push(d);
+        }
+    }
+    for r in records {
+        match &r.event {
+            Event::PublishSent { msg, qos: 0, .. } => {
+                accepted.insert(msg);
+            }
+            Event::Acked { msg, .. } => {
+                accepted.insert(msg);
+            }
+            Event::Delivered { msg: Some(m), .. } => {
+                accepted.insert(m);
+            }
+            _ => {}
+        }
+    }
+    // The subscribers that got each device's latest Will publication: a copy to one of them
+    // again (not a DUP resend) is the next publication.
+    let mut will_copies: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    // Connections that ended without DISCONNECT whose Will was not seen yet.
+    let mut will_owed: HashMap<&str, Vec<u64>> = HashMap::new();
+    // Pass 2: write the records.
+    let mut out: Vec<Record> = Vec::with_capacity(records.len() * 2);
+    let mut conn: u64 = 0;
+    let mut open: HashMap<&str, u64> = HashMap::new();
+    let mut first_send: BTreeSet<&str> = BTreeSet::new();
+    let mut topic_of: HashMap<&str, (&str, bool)> = HashMap::new();
+    let broker = |r: &Record, device: &str, event: Event| {
+        Record::new(Duration::from_micros(r.t_us), None, Some(device), event)
+    };
+    for r in records {
+        let device = r.device.as_deref();
+        if let (
+            Some(subscriber),
+            Event::Delivered { msg: None, topic, payload: Some(p), retain: false, dup, .. },
+        ) = (device, &r.event)
+            && let Some(owners) = will_keys.get(&(topic.as_str(), p.as_str()))
+        {
+            // The owner a Will is owed to, else the first (a Will nobody was owed is still a
+            // Will the broker published: the checker judges it).
+            let owner = owners
+                .iter()
+                .find(|o| {
+                    will_owed.get(**o).is_some_and(|v| !v.is_empty()) || open.contains_key(**o)
+                })
+                .or(owners.first())
+                .copied();
+            if let Some(owner) = owner {
+                let copies = will_copies.entry(owner).or_default();
+                let new = copies.is_empty() || (copies.contains(subscriber) && !dup);
+                if new {
+                    copies.clear();
+                    let owed =
+                        will_owed.get_mut(owner).and_then(|v| (!v.is_empty()).then(|| v.remove(0)));
+                    if owed.is_none()
+                        && let Some(c) = open.remove(owner)
+                    {
+                        // The broker had closed the connection: it published the Will.
+                        let ev =
+                            Event::BrokerDisconnected { conn: c, reason: "connection-lost".into() };
+                        out.push(broker(r, owner, ev));
+                    }
+                    if let Some((topic, _, qos, retain)) = &infos[owner].will {
+                        let ev = Event::WillPublished {
+                            topic: topic.clone(),
+                            qos: *qos,
+                            retain: *retain,
+                        };
+                        out.push(broker(r, owner, ev));
+                    }
+                }
+                copies.insert(subscriber);
+            }
+        }
+        let Some(device) = device else {
+            out.push(r.clone());
+            continue;
+        };
+        let info = infos.get(device);
+        match &r.event {
+            Event::Connected { session_present, .. } => {
+                if let Some(c) = open.remove(device) {
+                    let ev = Event::BrokerDisconnected { conn: c, reason: "taken-over".into() };
+                    out.push(broker(r, device, ev));
+                    if info.is_some_and(|i| i.will.is_some()) {
+                        will_owed.entry(device).or_default().push(c);
+                    }
+                }
+                conn += 1;
+                open.insert(device, conn);
+                let ev = Event::BrokerConnected {
+                    conn,
+                    clean_session: info.is_some_and(|i| i.clean_session),
+                    session_present: *session_present,
+                };
+                out.push(broker(r, device, ev));
+                out.push(r.clone());
+            }
+            Event::Suback { codes } => {
+                let filters = info.and_then(|i| {
+                    if i.boot.len() == codes.len() {
+                        Some(&i.boot)
+                    } else if i.again.len() == codes.len() {
+                        Some(&i.again)
+                    } else {
+                        None
+                    }
+                });
+                for (filter, code) in filters.into_iter().flatten().zip(codes) {
+                    let ev = Event::BrokerSubscribed {
+                        filter: filter.clone(),
+                        granted: (*code < 0x80).then_some(*code),
+                    };
+                    out.push(broker(r, device, ev));
+                }
+                out.push(r.clone());
+            }
+            Event::AppPublish { msg, topic, retain, .. } => {
+                topic_of.insert(msg, (topic, *retain));
+                out.push(r.clone());
+            }
+            Event::PublishSent { msg, pid, qos, .. } => {
+                out.push(r.clone());
+                if accepted.contains(msg.as_str()) && first_send.insert(msg) {
+                    let (topic, retain) =
+                        topic_of.get(msg.as_str()).copied().unwrap_or(("", false));
+                    let ev = Event::BrokerAccepted {
+                        msg: Some(msg.clone()),
+                        topic: topic.to_owned(),
+                        pid: *pid,
+                        qos: *qos,
+                        retain,
+                    };
+                    out.push(broker(r, device, ev));
+                }
+            }
+            Event::Closed { reason, .. }
+                if reason == "client-disconnect" || reason.starts_with("server-disconnect") =>
+            {
+                out.push(r.clone());
+                if let Some(c) = open.remove(device) {
+                    let why = if reason == "client-disconnect" {
+                        "client-disconnect"
+                    } else {
+                        "connection-lost"
+                    };
+                    let ev = Event::BrokerDisconnected { conn: c, reason: why.into() };
+                    out.push(broker(r, device, ev));
+                }
+            }
+            _ => out.push(r.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scenario::parse_scenario;
+
+    fn at(ms: u64, device: &str, event: Event) -> Record {
+        Record::new(Duration::from_millis(ms), Some("s"), Some(device), event)
+    }
+
+    fn kinds(records: &[Record]) -> Vec<(u64, String)> {
+        records
+            .iter()
+            .map(|r| {
+                let json = serde_json::to_value(r).unwrap();
+                (r.t_us / 1000, json["ev"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    }
+
+    /// Connections, subscriptions, acceptances (at the first send), a Will seen by two
+    /// subscribers (one publication) and the takeover before it.
+    #[test]
+    fn broker_records_come_from_device_evidence_only() {
+        let scenario = parse_scenario(
+            "name: t\nseed: 1\nduration: 1m\nprotocol: \"3.1.1\"\nsites: [ { name: s } ]\n\
+             devices:\n\
+             - { group: p, site: s, count: 1, client_id: pub, clean_session: false,\n\
+                 will: { topic: w, payload: gone, qos: 1 },\n\
+                 publish: [ { topic: t, qos: 1, every: 1h } ] }\n\
+             - { group: q, site: s, count: 2, client_id: \"sub-{i}\",\n\
+                 subscribe: [ { filter: \"#\", qos: 1 } ] }\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let connected = || Event::Connected {
+            session_present: false,
+            session_expiry: None,
+            will_delay: None,
+            limits: None,
+        };
+        let will = |to: &str, ms| {
+            at(
+                ms,
+                to,
+                Event::Delivered {
+                    msg: None,
+                    topic: "w".into(),
+                    qos: 1,
+                    pid: 1,
+                    dup: false,
+                    retain: false,
+                    payload: Some("gone".into()),
+                    expiry: None,
+                    props: None,
+                },
+            )
+        };
+        let trace = vec![
+            at(1, "sub-0", connected()),
+            at(2, "sub-0", Event::Suback { codes: vec![1] }),
+            at(3, "pub", connected()),
+            at(
+                4,
+                "pub",
+                Event::AppPublish {
+                    msg: "pub#1".into(),
+                    topic: "t".into(),
+                    qos: 1,
+                    retain: false,
+                    size: 8,
+                    expiry: None,
+                    props: None,
+                },
+            ),
+            at(5, "pub", Event::PublishSent { msg: "pub#1".into(), pid: 1, qos: 1, dup: false }),
+            at(6, "pub", Event::PublishSent { msg: "pub#1".into(), pid: 1, qos: 1, dup: true }),
+            at(7, "pub", Event::Acked { msg: "pub#1".into(), pid: 1, qos: 1 }),
+            at(8, "pub", connected()),
+            will("sub-0", 9),
+            will("sub-1", 10),
+        ];
+        let out = observe(&scenario, &trace);
+        let expected: Vec<(u64, &str)> = vec![
+            (1, "broker_connected"),
+            (1, "connected"),
+            (2, "broker_subscribed"),
+            (2, "suback"),
+            (3, "broker_connected"),
+            (3, "connected"),
+            (4, "app_publish"),
+            (5, "publish_sent"),
+            (5, "broker_accepted"),
+            (6, "publish_sent"),
+            (7, "acked"),
+            (8, "broker_disconnected"),
+            (8, "broker_connected"),
+            (8, "connected"),
+            (9, "will_published"),
+            (9, "delivered"),
+            (10, "delivered"),
+        ];
+        let expected: Vec<(u64, String)> =
+            expected.into_iter().map(|(t, k)| (t, k.to_owned())).collect();
+        assert_eq!(kinds(&out), expected);
+        // The takeover ended the first connection; the Will was owed to it, so the second
+        // connection stays open.
+        assert!(matches!(
+            &out[11].event,
+            Event::BrokerDisconnected { conn: 2, reason } if reason == "taken-over"
+        ));
+    }
+}
