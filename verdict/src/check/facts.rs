@@ -1178,24 +1178,8 @@ impl<'r> Facts<'r> {
             return false;
         }
         let lo = from_us.max(span.start_us);
-        let mut busy: Vec<(u64, u64)> = self
-            .disturbances
-            .get(device)
-            .into_iter()
-            .flatten()
-            .chain(self.broker_down.iter())
-            .map(|d| (d.from_us, d.until_us))
-            .filter(|&(_, until)| until > lo)
-            .collect();
-        busy.sort_unstable();
-        let mut cursor = lo;
-        for (from, until) in busy {
-            if from > cursor && from - cursor >= settle_us {
-                return true;
-            }
-            cursor = cursor.max(until);
-        }
-        self.end_us > cursor && self.end_us - cursor >= settle_us
+        // At least `settle_us` (times are whole microseconds).
+        self.undisturbed_stretch(device, lo, self.end_us, settle_us.saturating_sub(1)).is_some()
     }
 
     /// The first stretch of `[from_us, until_us)` longer than `min_us` in which `device`'s path
