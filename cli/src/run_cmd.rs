@@ -238,18 +238,19 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(text) = text.as_mut() {
         sinks.push(if args.packets { text } else { &mut text.0 });
     }
-    let options = RunOptions {
-        seed: Some(seed),
-        duration: Some(duration),
-        trace: sinks,
-        progress: Some(&mut on_progress),
-        tick: args.tick.map_or(RunOptions::default().tick, TimeSpan::get),
-    };
     let mut live_report: Option<mqttsim_sim::live::LiveReport> = None;
     let result = match &live {
-        None => mqttsim_sim::run(&scenario, options),
+        None => {
+            let options = RunOptions {
+                seed: Some(seed),
+                duration: Some(duration),
+                trace: sinks,
+                progress: Some(&mut on_progress),
+                tick: args.tick.map_or(RunOptions::default().tick, TimeSpan::get),
+            };
+            mqttsim_sim::run(&scenario, options)
+        }
         Some(live) => {
-            drop(options);
             let tag = args.run_tag.clone().unwrap_or_else(|| default_tag(seed));
             println!(
                 "live: {} (tag {tag}, client ids and topics under mqtt-sim/{tag}/)",
@@ -262,14 +263,6 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
                     bar.set_message(format!("lag {} ms", p.lag.as_millis()));
                 }
             };
-            let mut sinks: Vec<&mut dyn TraceSink> = if args.packets {
-                vec![&mut jsonl, &mut records]
-            } else {
-                vec![&mut jsonl.0, &mut records.0]
-            };
-            if let Some(text) = text.as_mut() {
-                sinks.push(if args.packets { text } else { &mut text.0 });
-            }
             let options = mqttsim_sim::live::LiveOptions {
                 broker: live.target.clone(),
                 tag,
