@@ -105,12 +105,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "TAG", requires = "broker")]
     run_tag: Option<String>,
     /// Live mode: the shell command that restarts the broker at the scenario's broker
-    /// restarts (e.g. 'systemctl restart mosquitto').
+    /// restarts (e.g. 'systemctl restart mosquitto'); replaces the scenario's
+    /// broker.restart_command.
     #[arg(long, value_name = "CMD", requires = "broker")]
     broker_restart: Option<String>,
     /// Live mode: whether the broker keeps its sessions and retained messages across a
-    /// --broker-restart (default: the scenario's broker state).
-    #[arg(long, value_enum, value_name = "MODE", requires = "broker_restart")]
+    /// restart (default: what the scenario says for each restart: the fault's state, else
+    /// broker.state).
+    #[arg(long, value_enum, value_name = "MODE", requires = "broker")]
     broker_state: Option<BrokerState>,
 }
 
@@ -366,7 +368,15 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
         eprintln!("warning: {note}");
     }
     let verdict_path = out.join("verdict.json");
-    let json = serde_json::to_string_pretty(&verdict)
+    let mut json = serde_json::to_value(&verdict)
+        .context("serialising the verdict")
+        .map_err(Failure::environment)?;
+    if let (Some(live), Some(r), Some(object)) =
+        (live.as_ref(), live_report.as_ref(), json.as_object_mut())
+    {
+        object.insert("live".to_owned(), live_json(live, r, &options));
+    }
+    let json = serde_json::to_string_pretty(&json)
         .context("serialising the verdict")
         .map_err(Failure::environment)?;
     std::fs::write(&verdict_path, json + "\n")
@@ -427,16 +437,39 @@ fn live_setup(
         }
         None => mqttsim_sim::live::BrokerTarget::Tcp(addr),
     };
-    let restart = args.broker_restart.as_ref().map(|command| {
-        let state = match args.broker_state {
-            Some(BrokerState::Keep) => mqttsim_sim::scenario::StateMode::Durable,
-            Some(BrokerState::Lose) => mqttsim_sim::scenario::StateMode::Volatile,
-            None => scenario.broker.state,
-        };
+    // The command line's restart command replaces the scenario's.
+    let command = args.broker_restart.as_ref().or(scenario.broker.restart_command.as_ref());
+    let restart = command.map(|command| {
+        let state = args.broker_state.map(|s| match s {
+            BrokerState::Keep => mqttsim_sim::scenario::StateMode::Durable,
+            BrokerState::Lose => mqttsim_sim::scenario::StateMode::Volatile,
+        });
         mqttsim_sim::live::BrokerRestart { command: command.clone(), state }
     });
     let login = login.map(|(username, password)| mqttsim_sim::live::Login { username, password });
     Ok(Live { target, describe: url.to_owned(), restart, login })
+}
+
+/// What a live run's verdict.json says beside the verdict: the broker, the real-time
+/// tolerances the checker applied, the lag measured and what the run could not do.
+fn live_json(
+    live: &Live,
+    report: &mqttsim_sim::live::LiveReport,
+    options: &CheckOptions,
+) -> serde_json::Value {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    serde_json::json!({
+        "broker": live.describe,
+        "judged_from": "what the devices observed",
+        "tolerances_ms": {
+            "held_back": ms(options.tolerance),
+            "protocol_deadline_slack": ms(options.slack),
+            "settle_at_end": ms(options.settle),
+        },
+        "lag_ms": { "median": ms(report.median_lag), "max": ms(report.max_lag) },
+        "retained_cleared": report.retained_cleared,
+        "notes": report.notes,
+    })
 }
 
 /// A live run's default tag: the seed and the time, so that two runs never share names.

@@ -227,3 +227,144 @@ fn live_runs_over_tls_pass_against_the_reference_broker_and_mosquitto() {
         }
     }
 }
+
+/// Writes a small live scenario (`body` is its broker, devices, faults and expect sections)
+/// and returns its path.
+fn small_scenario(dir: &Path, name: &str, body: &str) -> String {
+    let yaml = format!(
+        "name: {name}\nseed: 5\nduration: 40s\nprotocol: \"3.1.1\"\n\
+         sites: [ {{ name: lab, link: {{ latency: 2ms }} }} ]\n{body}"
+    );
+    write(dir, &format!("{name}.yaml"), &yaml)
+}
+
+/// Runs `mqtt-sim run SCENARIO --out OUT ARGS...` to the end.
+fn run_to_end(scenario: &str, out: &Path, args: &[&str]) -> Finished {
+    finish(
+        Command::new(binary())
+            .arg("run")
+            .arg(scenario)
+            .arg("--out")
+            .arg(out)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mqtt-sim run"),
+    )
+}
+
+/// A scenario's `broker.restart_command` runs at its broker-restart fault: the broker (an
+/// in-memory `mqtt-sim broker`, so `state: volatile`) really restarts, the trace marks the
+/// restart as volatile, and a correct broker passes with the restart's losses exempt. The
+/// verdict.json states the real-time tolerances the checker applied.
+#[test]
+fn a_scenario_restart_command_restarts_the_broker_during_a_live_run() {
+    let dir = scratch("live-restart");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d = dir.display();
+    let bin = binary();
+    // Stops the broker the pid file names (if any), starts a new one and returns once it
+    // listens.
+    let script = write(
+        &dir,
+        "restart.sh",
+        &format!(
+            "pid=$(cat {d}/broker.pid 2>/dev/null)\n\
+             if [ -n \"$pid\" ]; then kill $pid; while kill -0 $pid 2>/dev/null; do sleep 0.05; done; fi\n\
+             n=$(grep -c 'listening on' {d}/broker.log 2>/dev/null || true)\n\
+             {bin} broker --listen 127.0.0.1:{port} >> {d}/broker.log 2>&1 &\n\
+             echo $! > {d}/broker.pid\n\
+             while [ \"$(grep -c 'listening on' {d}/broker.log 2>/dev/null || true)\" -le \"${{n:-0}}\" ]; do sleep 0.05; done\n"
+        ),
+    );
+    let started = Command::new("sh").arg(&script).status().expect("sh");
+    assert!(started.success());
+    let scenario = small_scenario(
+        &dir,
+        "live-restart",
+        &format!(
+            "broker: {{ state: volatile, restart_command: \"sh {script}\" }}\n\
+             devices:\n\
+             - {{ group: sensor, site: lab, count: 2, client_id: \"sensor-{{i}}\", keepalive: 5s,\n\
+                  reconnect: {{ initial: 500ms, max: 2s }},\n\
+                  publish: [ {{ topic: \"lab/{{i}}/t\", qos: 1, every: 1s }} ] }}\n\
+             - {{ group: desk, site: lab, count: 1, client_id: desk, clean_session: false,\n\
+                  keepalive: 5s, reconnect: {{ initial: 500ms, max: 2s }},\n\
+                  subscribe: [ {{ filter: \"lab/#\", qos: 1 }} ] }}\n\
+             faults:\n\
+             - {{ kind: broker-restart, at: 12s, for: 1s }}\n\
+             expect: {{ qos1_at_least_once: true, ordering: true }}\n"
+        ),
+    );
+    let out = dir.join("run");
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let run = run_to_end(&scenario, &out, &["--broker", &url]);
+    if let Ok(pid) = std::fs::read_to_string(dir.join("broker.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert_eq!(run.guarantees().get("qos1_at_least_once").map(String::as_str), Some("pass"));
+    assert!(!run.stdout.contains("skipped"), "{}", run.explain());
+    // The command ran: a second broker process listened.
+    let log = std::fs::read_to_string(dir.join("broker.log")).unwrap();
+    assert_eq!(log.matches("listening on").count(), 2, "{log}");
+    // The trace marks the restart, with the state the scenario declares.
+    let trace = std::fs::read_to_string(out.join("trace.jsonl")).unwrap();
+    let restarts: Vec<&str> = trace.lines().filter(|l| l.contains("\"broker_restart\"")).collect();
+    assert_eq!(restarts.len(), 2, "a start and an end: {restarts:?}");
+    assert!(restarts.iter().all(|l| l.contains("\"volatile\"")), "{restarts:?}");
+    // The devices connected again after it.
+    let connects = trace.lines().filter(|l| l.contains("\"ev\":\"connected\"")).count();
+    assert!(connects >= 6, "{connects} connections");
+    let verdict: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("verdict.json")).unwrap()).unwrap();
+    // The restart ended every connection: the reconnections are no takeovers.
+    assert_eq!(verdict["coverage"]["takeovers"], 0, "{}", verdict["coverage"]);
+    assert_eq!(verdict["coverage"]["broker_restarts"]["volatile"], 1, "{}", verdict["coverage"]);
+    let live = &verdict["live"];
+    assert_eq!(live["broker"], url.as_str());
+    assert_eq!(live["tolerances_ms"]["held_back"], 10_000);
+    assert_eq!(live["tolerances_ms"]["protocol_deadline_slack"], 10_000);
+    assert_eq!(live["tolerances_ms"]["settle_at_end"], 60_000);
+    assert_eq!(live["notes"], serde_json::json!([]));
+}
+
+/// Each group logs in with its own credentials against a broker with a password file, and the
+/// retained messages a group left are cleared at the end with that group's login (an anonymous
+/// cleaner would be refused).
+#[test]
+fn groups_log_in_with_their_own_credentials_in_a_live_run() {
+    let dir = scratch("live-credentials");
+    let users = dir.join("users.txt");
+    for (user, password) in [("sensor", "warm-2"), ("desk", "look-7")] {
+        let mut add = Command::new(binary())
+            .args(["passwd", &users.to_string_lossy(), user, "--stdin"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("mqtt-sim passwd");
+        use std::io::Write as _;
+        add.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        assert!(add.wait().unwrap().success());
+    }
+    let broker = Broker::start_with(&["--password-file", &users.to_string_lossy()]);
+    let scenario = small_scenario(
+        &dir,
+        "live-credentials",
+        "devices:\n\
+         - { group: sensor, site: lab, count: 2, client_id: \"sensor-{i}\",\n\
+             credentials: { username: sensor, password: warm-2 },\n\
+             publish: [ { topic: \"lab/{i}/status\", qos: 1, retain: true, every: 5s } ] }\n\
+         - { group: desk, site: lab, count: 1, client_id: desk,\n\
+             credentials: { username: desk, password: look-7 },\n\
+             subscribe: [ { filter: \"lab/#\", qos: 1 } ] }\n\
+         expect: { qos1_at_least_once: true }\n",
+    );
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let run = run_to_end(&scenario, &dir.join("run"), &["--broker", &url, "--duration", "20s"]);
+    drop(broker);
+    assert_eq!(run.code, Some(0), "{}", run.explain());
+    assert_eq!(run.guarantees().get("qos1_at_least_once").map(String::as_str), Some("pass"));
+    assert!(run.stdout.contains("retained messages cleared: 2"), "{}", run.explain());
+    assert!(!run.stderr.contains("not cleared"), "{}", run.explain());
+}

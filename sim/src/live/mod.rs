@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use bytestring::ByteString;
 use mqttsim_client::{Client, ClientConfig, Event as ClientEvent, State};
-use mqttsim_codec::{Protocol, QoS};
+use mqttsim_codec::QoS;
 use mqttsim_net::tls::{ServerName, TlsConnector};
 use mqttsim_net::{ClientDriverConfig, ClientWaker, drive_client};
 
@@ -81,8 +81,9 @@ impl BrokerTarget {
 pub struct BrokerRestart {
     /// The shell command that restarts the broker (run with `sh -c`).
     pub command: String,
-    /// Whether the broker keeps its sessions and retained messages across the restart.
-    pub state: StateMode,
+    /// Whether the broker keeps its sessions and retained messages across the restart; `None`:
+    /// what the scenario says for each restart (the fault's `state`, else `broker.state`).
+    pub state: Option<StateMode>,
 }
 
 /// Credentials that replace every group's own.
@@ -211,17 +212,15 @@ pub fn run(scenario: &Scenario, options: LiveOptions<'_>) -> Result<LiveReport, 
             lags.push(lag);
             let elapsed = clock.now();
             while let Some(r) = restarts.next_if(|r| r.at <= elapsed) {
-                let state = match &broker_restart {
-                    Some(b) => b.state,
-                    None => {
-                        notes.push(format!(
-                            "the broker restart at {:?} was skipped: no --broker-restart command",
-                            r.at
-                        ));
-                        continue;
-                    }
+                let Some(b) = &broker_restart else {
+                    notes.push(format!(
+                        "the broker restart at {:?} was skipped: no --broker-restart command \
+                         and no broker.restart_command in the scenario",
+                        r.at
+                    ));
+                    continue;
                 };
-                let Some(b) = &broker_restart else { continue };
+                let state = b.state.unwrap_or(r.state);
                 restart_state = match state {
                     StateMode::Durable => "durable".to_owned(),
                     StateMode::Volatile => "volatile".to_owned(),
@@ -262,20 +261,19 @@ pub fn run(scenario: &Scenario, options: LiveOptions<'_>) -> Result<LiveReport, 
     // The devices stop: their connections close (a device with a Will may leave it retained,
     // which the clearing below removes too).
     drop(local);
-    let retained = observe::retained_topics(&scenario, &records);
-    let retained_cleared = if retained.is_empty() {
-        0
-    } else {
-        let cleaner = clear_retained(&broker, &namespace, &retained, login.as_ref());
+    let mut retained_cleared = 0;
+    for (group, topics) in observe::retained_topics(&scenario, &records) {
+        let group = &scenario.devices[group];
+        let cleaner = clear_retained(&broker, &namespace, &topics, &scenario, group);
         let local = tokio::task::LocalSet::new();
         match local.block_on(&runtime, cleaner) {
-            Ok(n) => n,
-            Err(why) => {
-                notes.push(format!("the retained messages of the run were not cleared: {why}"));
-                0
-            }
+            Ok(n) => retained_cleared += n,
+            Err(why) => notes.push(format!(
+                "the retained messages of group `{}` were not cleared: {why}",
+                group.group
+            )),
         }
-    };
+    }
     drop(runtime);
 
     let total_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
@@ -314,14 +312,16 @@ pub fn run(scenario: &Scenario, options: LiveOptions<'_>) -> Result<LiveReport, 
 }
 
 /// Publishes an empty retained message on every topic in `topics` (scenario names; the
-/// namespace prefixes them), at QoS 1, and waits for each PUBACK.
+/// namespace prefixes them), at QoS 1, and waits for each PUBACK; it connects as `group`'s
+/// devices do (their version and credentials: the broker's ACL let them publish there).
 async fn clear_retained(
     broker: &BrokerTarget,
     namespace: &Namespace,
-    topics: &[(String, Protocol)],
-    login: Option<&Login>,
+    topics: &[String],
+    scenario: &Scenario,
+    group: &crate::scenario::DeviceGroup,
 ) -> Result<usize, String> {
-    let protocol = topics.first().map_or(Protocol::V311, |t| t.1);
+    let protocol = group.protocol_in(scenario);
     let ns = Namespaced { namespace: namespace.clone(), protocol };
     let transport = broker.transport(Some(ns));
     let stream = match transport.connect().await.map_err(|e| e.to_string())? {
@@ -331,13 +331,13 @@ async fn clear_retained(
         crate::link::TransportStream::Tls(s, Some(n)) => Box::new(crate::link::Named(s, n)),
         _ => return Err("unexpected transport".to_owned()),
     };
-    let mut config = ClientConfig::new("cleaner".to_owned());
+    let mut config = ClientConfig::new(format!("cleaner-{}", group.group));
     config.protocol = protocol;
     config.clean_session = true;
     config.keep_alive = 30;
-    if let Some(login) = login {
-        config.username = Some(login.username.clone());
-        config.password = login.password.clone().map(|p| Bytes::from(p.into_bytes()));
+    if let Some(credentials) = &group.credentials {
+        config.username = Some(credentials.username.clone());
+        config.password = credentials.password.clone().map(|p| Bytes::from(p.into_bytes()));
     }
     let client = RefCell::new(Client::new(config));
     let epoch = tokio::time::Instant::now();
@@ -347,7 +347,7 @@ async fn clear_retained(
     let mut refused = None;
     let mut sink = |t: Duration, event: &ClientEvent| match event {
         ClientEvent::Connected { .. } => {
-            for (topic, _) in topics {
+            for topic in topics {
                 let topic = ByteString::from(topic.as_str());
                 // The devices published on these topics, so they are valid.
                 let _ = client.borrow_mut().publish(t, topic, Bytes::new(), QoS::AtLeastOnce, true);

@@ -15,7 +15,9 @@
 //! - `broker_disconnected`: the device sent DISCONNECT, the broker sent one, the device's Will
 //!   was seen (the broker had closed the connection), or the device connected again with the
 //!   same client id (the broker closes the old connection first [MQTT-3.1.4-2]); a connection
-//!   with none of these is still open for the checker.
+//!   with none of these is still open for the checker. A broker restart the run made ends
+//!   every connection (the checker ends them at its record), so the next CONNECT after it is
+//!   no takeover.
 //!
 //! What cannot be known live (a broker's drops, the exact moment it noticed a silent device)
 //! is not written: the checker then says what it could not judge.
@@ -23,11 +25,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use mqttsim_codec::Protocol;
-
 use crate::device;
 use crate::scenario::Scenario;
-use crate::trace::{Event, Record};
+use crate::trace::{Event, Phase, Record};
 
 /// What one device sent that the derivation needs.
 struct DeviceInfo {
@@ -62,36 +62,42 @@ fn infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
     out
 }
 
-/// The topics the run left a retained message on (scenario names), with the protocol of a
-/// device that published there: retained publications and retained Wills.
-pub fn retained_topics(scenario: &Scenario, records: &[Record]) -> Vec<(String, Protocol)> {
-    let protocols: HashMap<String, Protocol> = scenario
+/// The topics the run left a retained message on (scenario names), by the device group that
+/// published there (whose version and credentials clear them): retained publications, retained
+/// messages a subscriber received (by the subscriber's group if no publisher is known) and
+/// retained Wills.
+pub fn retained_topics(scenario: &Scenario, records: &[Record]) -> BTreeMap<usize, Vec<String>> {
+    let groups: HashMap<String, usize> = scenario
         .devices
         .iter()
-        .flat_map(|g| (0..g.count as usize).map(move |i| (g.client_id(i), g.protocol_in(scenario))))
+        .enumerate()
+        .flat_map(|(gi, g)| (0..g.count as usize).map(move |i| (g.client_id(i), gi)))
         .collect();
-    let mut topics: BTreeMap<String, Protocol> = BTreeMap::new();
+    let mut topics: BTreeMap<String, usize> = BTreeMap::new();
     for r in records {
-        let protocol = r.device.as_ref().and_then(|d| protocols.get(d)).copied();
-        let protocol = protocol.unwrap_or(Protocol::V311);
+        let Some(group) = r.device.as_ref().and_then(|d| groups.get(d)).copied() else {
+            continue;
+        };
         match &r.event {
-            Event::AppPublish { topic, retain: true, .. } => {
-                topics.entry(topic.clone()).or_insert(protocol);
-            }
-            Event::Delivered { topic, retain: true, .. } => {
-                topics.entry(topic.clone()).or_insert(protocol);
+            Event::AppPublish { topic, retain: true, .. }
+            | Event::Delivered { topic, retain: true, .. } => {
+                topics.entry(topic.clone()).or_insert(group);
             }
             _ => {}
         }
     }
-    for group in &scenario.devices {
+    for (gi, group) in scenario.devices.iter().enumerate() {
         if let Some(w) = group.will.as_ref().filter(|w| w.retain) {
             for i in 0..group.count as usize {
-                topics.entry(group.expand(&w.topic, i)).or_insert(group.protocol_in(scenario));
+                topics.entry(group.expand(&w.topic, i)).or_insert(gi);
             }
         }
     }
-    topics.into_iter().collect()
+    let mut by_group: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (topic, group) in topics {
+        by_group.entry(group).or_default().push(topic);
+    }
+    by_group
 }
 
 /// Returns `records` (device records in time order) with the broker-side records derived from
@@ -182,6 +188,11 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
             }
         }
         let Some(device) = device else {
+            if let Event::BrokerRestart { phase: Phase::Start, .. } = &r.event {
+                // The restart ends every connection (the checker ends them at this record):
+                // a device's next CONNECT is not a takeover.
+                open.clear();
+            }
             out.push(r.clone());
             continue;
         };
@@ -375,5 +386,50 @@ mod tests {
             &out[11].event,
             Event::BrokerDisconnected { conn: 2, reason } if reason == "taken-over"
         ));
+    }
+
+    /// A broker restart ends every connection: the CONNECT after it is not a takeover.
+    #[test]
+    fn a_connection_after_a_broker_restart_is_no_takeover() {
+        let scenario = parse_scenario(
+            "name: t\nseed: 1\nduration: 1m\nprotocol: \"3.1.1\"\nsites: [ { name: s } ]\n\
+             devices:\n\
+             - { group: q, site: s, count: 1, client_id: sub, subscribe: [ { filter: \"#\" } ] }\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let connected = || Event::Connected {
+            session_present: false,
+            session_expiry: None,
+            will_delay: None,
+            limits: None,
+        };
+        let restart = |ms, phase| {
+            Record::new(
+                Duration::from_millis(ms),
+                None,
+                None,
+                Event::BrokerRestart { phase, state: "volatile".into() },
+            )
+        };
+        let trace = vec![
+            at(1, "sub", connected()),
+            restart(2, Phase::Start),
+            restart(3, Phase::End),
+            at(4, "sub", connected()),
+        ];
+        let out = observe(&scenario, &trace);
+        let kinds: Vec<String> = kinds(&out).into_iter().map(|(_, k)| k).collect();
+        assert_eq!(
+            kinds,
+            [
+                "broker_connected",
+                "connected",
+                "broker_restart",
+                "broker_restart",
+                "broker_connected",
+                "connected"
+            ]
+        );
     }
 }

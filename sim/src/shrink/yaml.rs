@@ -161,6 +161,7 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
         topic_alias_maximum,
         maximum_qos,
         retain_available,
+        restart_command,
     } = b;
     let default = BrokerSpec::default();
     let mut f = Fields::new();
@@ -201,6 +202,9 @@ fn broker_spec(b: &BrokerSpec) -> Fields {
     }
     if let Some(v) = retain_available {
         f.push(("retain_available", v.to_string()));
+    }
+    if let Some(c) = restart_command {
+        f.push(("restart_command", string(c)));
     }
     f
 }

@@ -173,6 +173,10 @@ pub struct BrokerSpec {
     /// CONNECT whose Will has Will Retain 1 [MQTT-3.2.2-13, MQTT-3.2.2-14]; 3.1.1 devices know
     /// nothing of it and their retained messages and Wills are retained.
     pub retain_available: Option<bool>,
+    /// Live mode only (`mqtt-sim run --broker`): the shell command, run with `sh -c`, that
+    /// restarts the broker under test at each `broker-restart` fault; `state` declares what the
+    /// broker keeps across it. `--broker-restart` replaces it; the simulation ignores it.
+    pub restart_command: Option<String>,
 }
 
 impl Default for BrokerSpec {
@@ -188,6 +192,7 @@ impl Default for BrokerSpec {
             topic_alias_maximum: None,
             maximum_qos: None,
             retain_available: None,
+            restart_command: None,
         }
     }
 }

@@ -191,6 +191,14 @@ fn check_broker(s: &Scenario) -> Check {
             }
         }
     }
+    if b.restart_command.as_ref().is_some_and(|c| c.trim().is_empty()) {
+        return fail_help(
+            "broker.restart_command",
+            "restart_command is empty",
+            "give the shell command that restarts the broker under test, e.g. \
+             'systemctl restart mosquitto', or remove the field",
+        );
+    }
     if b.retain_available == Some(false) {
         check_retain_unavailable(s)?;
     }
