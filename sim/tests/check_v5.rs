@@ -186,6 +186,28 @@ fn a_will_before_its_delay_or_after_a_reconnection_breaks_wills() {
     insta::assert_snapshot!("v5_will_after_reconnection", violations(&v, Guarantee::Wills));
 }
 
+/// A Will a few seconds before its moment is early: the tolerance before it is one second (the
+/// intervals are whole seconds), not the network slack of the late side. Regression: a broker
+/// that ignored a Will Delay Interval of up to 10 s passed, as the 10 s slack covered it.
+#[test]
+fn a_will_seconds_before_its_delay_is_early_bug_will_delay_within_the_slack() {
+    // (seconds after the close the Will goes out, whether `wills` passes); the delay is 30 s.
+    let cases = [(30, true), (29, true), (28, false), (25, false), (21, false), (40, true)];
+    for (after, passes) in cases {
+        let mut t = Trace::base();
+        t.connect(0, "tracker", false, false)
+            .close(50, "tracker", "keepalive-timeout")
+            .will(50 + after, "tracker");
+        let v = t.verdict();
+        if passes {
+            assert_pass(&v, Guarantee::Wills);
+        } else {
+            assert_fail(&v, Guarantee::Wills, 1);
+            assert!(violations(&v, Guarantee::Wills).contains("published early"), "{after}");
+        }
+    }
+}
+
 /// No session after the connection: the Will goes out at the close, also on a takeover.
 #[test]
 fn a_will_whose_session_ends_with_the_connection_goes_out_at_the_close() {

@@ -110,6 +110,10 @@ pub struct CheckOptions {
     pub settle: Duration,
     /// The network delay allowed on top of protocol deadlines (Will timing).
     pub slack: Duration,
+    /// How much earlier than its Will Delay Interval's end (or its session's end) a waiting
+    /// MQTT 5.0 Will may be published: the intervals are whole seconds, which a broker may count
+    /// on a one-second timer.
+    pub early: Duration,
 }
 
 impl Default for CheckOptions {
@@ -119,6 +123,7 @@ impl Default for CheckOptions {
             tolerance: Duration::from_secs(10),
             settle: Duration::from_secs(60),
             slack: Duration::from_secs(10),
+            early: Duration::from_secs(1),
         }
     }
 }
@@ -311,7 +316,7 @@ pub fn check(scenario: &Scenario, records: &[Record], options: &CheckOptions) ->
     });
     outcomes.push(match expect.wills {
         Some(true) => {
-            let mut findings = will::check(&facts, micros(options.slack));
+            let mut findings = will::check(&facts, micros(options.slack), micros(options.early));
             findings.absorb(will_copies);
             findings.absorb(will_props::check(&facts));
             findings.into_outcome(missing(

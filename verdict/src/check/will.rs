@@ -24,7 +24,10 @@
 //! - After a connection ends without DISCONNECT 0x00 (0x04 "with Will message" and the error
 //!   codes keep the Will), the Will is published when the delay has passed or the session ends,
 //!   whichever comes first [MQTT-3.1.2-8]; the session's end is `sessions`' (its Session Expiry
-//!   Interval, 0: at the close). Not before (beyond the slack), and not later.
+//!   Interval, 0: at the close). Not later (beyond the slack), and not before: the intervals
+//!   are whole seconds, which a broker may count on a one-second timer, so a Will up to 1 s
+//!   early passes (`CheckOptions::early`); so does one published when a broker restart or a new
+//!   Clean Start 1 connection ended the session first.
 //! - Not at all if a new connection with Clean Start 0 comes before that moment: it continues
 //!   the session [MQTT-3.1.3-9]. A new connection with Clean Start 1 ends the old session,
 //!   which may publish the Will then, or the new connection may delete it: the standard reads
@@ -89,7 +92,7 @@ fn delayed(
     e: &Ending<'_>,
     info: &WillInfo,
     lines: &[usize],
-    slack_us: u64,
+    (slack_us, early_us): (u64, u64),
     findings: &mut Findings,
 ) {
     let secs = |us: u64| us as f64 / 1e6;
@@ -143,7 +146,8 @@ fn delayed(
                     ),
                     format!("the Will was published at {:.3}s", secs(tw)),
                 ));
-            } else if tw.saturating_add(slack_us) < due
+            } else if tw.saturating_add(early_us) < due
+                && !restart
                 && !next.is_some_and(|n| n.clean && n.start_us.abs_diff(tw) <= slack_us)
             {
                 findings.push(violation(
@@ -185,7 +189,9 @@ fn delayed(
     }
 }
 
-pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
+/// `slack_us`: the network delay allowed on top of protocol deadlines; `early_us`: how much
+/// earlier than its moment a waiting 5.0 Will may go out.
+pub(crate) fn check(facts: &Facts<'_>, slack_us: u64, early_us: u64) -> Findings {
     let mut findings = Findings::new(Guarantee::Wills);
     for e in &facts.endings {
         let info = facts.devices.get(e.device).and_then(|d| d.will.as_ref());
@@ -205,7 +211,7 @@ pub(crate) fn check(facts: &Facts<'_>, slack_us: u64) -> Findings {
         if let Some(info) = info
             && e.will_waits()
         {
-            delayed(facts, e, info, &lines, slack_us, &mut findings);
+            delayed(facts, e, info, &lines, (slack_us, early_us), &mut findings);
             continue;
         }
         match (info, e.will, graceful) {
