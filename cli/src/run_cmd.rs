@@ -352,9 +352,11 @@ pub fn run(args: RunArgs) -> Result<u8, Failure> {
     if live.is_some() {
         println!(
             "live: judged from what the devices observed; real-time tolerances: {} s for a message \
-             held back, {} s of network slack on protocol deadlines, {} s of settling at the end",
+             held back, {} s of network slack on protocol deadlines, {} s for a 5.0 Will before its \
+             moment, {} s of settling at the end",
             options.tolerance.as_secs(),
             options.slack.as_secs(),
+            options.early.as_secs(),
             options.settle.as_secs()
         );
         for note in &live_notes {
@@ -464,6 +466,7 @@ fn live_json(
         "tolerances_ms": {
             "held_back": ms(options.tolerance),
             "protocol_deadline_slack": ms(options.slack),
+            "will_early": ms(options.early),
             "settle_at_end": ms(options.settle),
         },
         "lag_ms": { "median": ms(report.median_lag), "max": ms(report.max_lag) },

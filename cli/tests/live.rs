@@ -20,9 +20,14 @@ fn scenario() -> PathBuf {
 /// Starts `mqtt-sim run live-check.yaml` with `args` (a live run with `--broker`, or the
 /// simulation without), writing into `out`.
 fn start_run(out: &Path, args: &[&str]) -> Child {
+    spawn_run(&scenario(), out, args)
+}
+
+/// Starts `mqtt-sim run SCENARIO --out OUT ARGS...`.
+fn spawn_run(scenario: &Path, out: &Path, args: &[&str]) -> Child {
     Command::new(binary())
         .arg("run")
-        .arg(scenario())
+        .arg(scenario)
         .arg("--out")
         .arg(out)
         .args(args)
@@ -240,18 +245,7 @@ fn small_scenario(dir: &Path, name: &str, body: &str) -> String {
 
 /// Runs `mqtt-sim run SCENARIO --out OUT ARGS...` to the end.
 fn run_to_end(scenario: &str, out: &Path, args: &[&str]) -> Finished {
-    finish(
-        Command::new(binary())
-            .arg("run")
-            .arg(scenario)
-            .arg("--out")
-            .arg(out)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mqtt-sim run"),
-    )
+    finish(spawn_run(Path::new(scenario), out, args))
 }
 
 /// A scenario's `broker.restart_command` runs at its broker-restart fault: the broker (an
@@ -325,6 +319,7 @@ fn a_scenario_restart_command_restarts_the_broker_during_a_live_run() {
     let live = &verdict["live"];
     assert_eq!(live["broker"], url.as_str());
     assert_eq!(live["tolerances_ms"]["held_back"], 10_000);
+    assert_eq!(live["tolerances_ms"]["will_early"], 1_000);
     assert_eq!(live["tolerances_ms"]["protocol_deadline_slack"], 10_000);
     assert_eq!(live["tolerances_ms"]["settle_at_end"], 60_000);
     assert_eq!(live["notes"], serde_json::json!([]));
@@ -367,4 +362,86 @@ fn groups_log_in_with_their_own_credentials_in_a_live_run() {
     assert_eq!(run.guarantees().get("qos1_at_least_once").map(String::as_str), Some("pass"));
     assert!(run.stdout.contains("retained messages cleared: 2"), "{}", run.explain());
     assert!(!run.stderr.contains("not cleared"), "{}", run.explain());
+}
+
+/// MQTT 5.0 live: a Will Delay Interval and a Session Expiry Interval are judged from what the
+/// devices saw. The close of a crashed device's connection is placed its Will Delay before the
+/// Will (not before the crash), and a device back after a power loss longer than 1.5 times its
+/// keepalive finds a connection the broker had closed by then. So a correct broker (ours,
+/// Mosquitto) passes, one that ignores the delay fails `wills`, and one that ignores the
+/// session's expiry fails `sessions`.
+#[test]
+fn five_zero_will_delay_and_session_expiry_are_judged_live() {
+    let dir = scratch("live-v5");
+    let mosquitto = Mosquitto::start(&dir, None);
+    let scenario = write(
+        &dir,
+        "v5-live.yaml",
+        r#"name: v5-live
+seed: 5
+duration: 50s
+protocol: "5.0"
+sites: [ { name: lab, link: { latency: 2ms } } ]
+devices:
+  - { group: valve, site: lab, count: 1, client_id: valve, keepalive: 4s, session_expiry: 30s,
+      will: { topic: "lab/valve/gone", payload: "v", qos: 1, delay: 8s } }
+  - { group: tank, site: lab, count: 1, client_id: tank, keepalive: 4s, session_expiry: 5s,
+      clean_session: false, subscribe: [ { filter: "lab/feed", qos: 1 } ] }
+  - { group: feed, site: lab, count: 1, client_id: feed, keepalive: 4s,
+      publish: [ { topic: "lab/feed", qos: 1, every: 2s } ] }
+  - { group: watch, site: lab, count: 1, client_id: watch, keepalive: 4s,
+      subscribe: [ { filter: "lab/+/gone", qos: 1 } ] }
+faults:
+  - { kind: crash, target: { device: valve }, at: 10s }
+  - { kind: power-loss, target: { device: tank }, at: 10s, for: 30s }
+expect: { qos1_at_least_once: true, wills: true, sessions: true }
+"#,
+    );
+    // (the broker's planted bug, the guarantee that must fail)
+    let cases = [
+        (None, None),
+        (Some("will-delay-ignored"), Some("wills")),
+        (Some("session-expiry-ignored"), Some("sessions")),
+    ];
+    let mut brokers = Vec::new();
+    let mut runs = Vec::new();
+    for (bug, fails) in cases {
+        let broker = match bug {
+            Some(bug) => Broker::start_with(&["--bug", bug]),
+            None => Broker::start(),
+        };
+        let url = format!("mqtt://127.0.0.1:{}", broker.port);
+        let out = dir.join(bug.unwrap_or("correct"));
+        runs.push((
+            bug.unwrap_or("the reference broker"),
+            fails,
+            spawn_run(Path::new(&scenario), &out, &["--broker", &url]),
+        ));
+        brokers.push(broker);
+    }
+    let url = format!("mqtt://127.0.0.1:{}", mosquitto.port);
+    runs.push((
+        "Mosquitto",
+        None,
+        spawn_run(Path::new(&scenario), &dir.join("mosquitto"), &["--broker", &url]),
+    ));
+    for (what, fails, child) in runs {
+        let run = finish(child);
+        let verdicts = run.guarantees();
+        for guarantee in ["qos1_at_least_once", "wills", "sessions"] {
+            let expected = if fails == Some(guarantee) { "FAIL" } else { "pass" };
+            assert_eq!(
+                verdicts.get(guarantee).map(String::as_str),
+                Some(expected),
+                "{what}: {guarantee}: {}",
+                run.explain()
+            );
+        }
+        assert_eq!(
+            run.code,
+            Some(if fails.is_some() { 1 } else { 0 }),
+            "{what}: {}",
+            run.explain()
+        );
+    }
 }

@@ -38,6 +38,38 @@ struct DeviceInfo {
     again: Vec<String>,
     /// The registered Will: topic, payload, QoS, retain.
     will: Option<(String, String, u8, bool)>,
+    /// Whether the device speaks MQTT 5.0 (Will Delay and Session Expiry apply).
+    v5: bool,
+    /// The keepalive it asks for, in microseconds (0: none).
+    keepalive_us: u64,
+}
+
+/// What the derivation knows of a device's open connection.
+#[derive(Default, Clone, Copy)]
+struct ConnInfo {
+    /// The connection's number.
+    conn: u64,
+    /// From its CONNACK: the Session Expiry Interval and the Will Delay Interval, in seconds.
+    session_expiry: u32,
+    will_delay: u32,
+    /// The last time the device received something on it: the broker still had it then.
+    heard_down_us: u64,
+    /// When a crash, power loss or reboot of the device began on it, if one did.
+    silenced_us: Option<u64>,
+    /// Whether the device's link was disturbed (a link fault) while it was open.
+    disturbed: bool,
+}
+
+impl ConnInfo {
+    /// The earliest the broker can have closed the connection: when the device fell silent if
+    /// its link was undisturbed until then (the broker had no cause before), else the last
+    /// time the device heard from the broker.
+    fn earliest_close_us(&self) -> u64 {
+        match self.silenced_us {
+            Some(t) if !self.disturbed => t.max(self.heard_down_us),
+            _ => self.heard_down_us,
+        }
+    }
 }
 
 fn infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
@@ -53,9 +85,17 @@ fn infos(scenario: &Scenario) -> BTreeMap<String, DeviceInfo> {
             let will = group.will.as_ref().map(|w| {
                 (group.expand(&w.topic, i), w.payload.clone(), w.qos.get().as_u8(), w.retain)
             });
+            let keepalive_us = u64::try_from(group.keepalive.get().as_micros()).unwrap_or(0);
             out.insert(
                 group.client_id(i),
-                DeviceInfo { clean_session: group.clean_session, boot, again, will },
+                DeviceInfo {
+                    clean_session: group.clean_session,
+                    boot,
+                    again,
+                    will,
+                    v5: group.protocol_in(scenario) == mqttsim_codec::Protocol::V5,
+                    keepalive_us,
+                },
             );
         }
     }
@@ -137,12 +177,13 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
     // Pass 2: write the records.
     let mut out: Vec<Record> = Vec::with_capacity(records.len() * 2);
     let mut conn: u64 = 0;
-    let mut open: HashMap<&str, u64> = HashMap::new();
+    let mut open: HashMap<&str, ConnInfo> = HashMap::new();
     let mut first_send: BTreeSet<&str> = BTreeSet::new();
     let mut topic_of: HashMap<&str, (&str, bool)> = HashMap::new();
-    let broker = |r: &Record, device: &str, event: Event| {
-        Record::new(Duration::from_micros(r.t_us), None, Some(device), event)
+    let at = |t_us: u64, device: &str, event: Event| {
+        Record::new(Duration::from_micros(t_us), None, Some(device), event)
     };
+    let broker = |r: &Record, device: &str, event: Event| at(r.t_us, device, event);
     for r in records {
         let device = r.device.as_deref();
         if let (
@@ -170,10 +211,22 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
                     if owed.is_none()
                         && let Some(c) = open.remove(owner)
                     {
-                        // The broker had closed the connection: it published the Will.
-                        let ev =
-                            Event::BrokerDisconnected { conn: c, reason: "connection-lost".into() };
-                        out.push(broker(r, owner, ev));
+                        // The broker had closed the connection: it published the Will. A 5.0
+                        // Will waits for the earlier of its delay and the session's end, so
+                        // the close was that long before, but not before the broker can have
+                        // closed it.
+                        let wait_s =
+                            if infos[owner].v5 { c.will_delay.min(c.session_expiry) } else { 0 };
+                        let close = r
+                            .t_us
+                            .saturating_sub(u64::from(wait_s) * 1_000_000)
+                            .max(c.earliest_close_us())
+                            .min(r.t_us);
+                        let ev = Event::BrokerDisconnected {
+                            conn: c.conn,
+                            reason: "connection-lost".into(),
+                        };
+                        out.push(at(close, owner, ev));
                     }
                     if let Some((topic, _, qos, retain)) = &infos[owner].will {
                         let ev = Event::WillPublished {
@@ -188,26 +241,75 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
             }
         }
         let Some(device) = device else {
-            if let Event::BrokerRestart { phase: Phase::Start, .. } = &r.event {
-                // The restart ends every connection (the checker ends them at this record):
-                // a device's next CONNECT is not a takeover.
-                open.clear();
+            match &r.event {
+                Event::BrokerRestart { phase: Phase::Start, .. } => {
+                    // The restart ends every connection (the checker ends them at this
+                    // record): a device's next CONNECT is not a takeover.
+                    open.clear();
+                }
+                Event::LinkFault { phase: Phase::Start, devices, .. } => {
+                    for d in devices {
+                        if let Some(c) = open.get_mut(d.as_str()) {
+                            c.disturbed = true;
+                        }
+                    }
+                }
+                _ => {}
             }
             out.push(r.clone());
             continue;
         };
         let info = infos.get(device);
+        if matches!(
+            r.event,
+            Event::Suback { .. }
+                | Event::Delivered { .. }
+                | Event::Acked { .. }
+                | Event::PacketReceived { .. }
+        ) && let Some(c) = open.get_mut(device)
+        {
+            c.heard_down_us = r.t_us;
+        }
         match &r.event {
-            Event::Connected { session_present, .. } => {
+            Event::Connected { session_present, session_expiry, will_delay, .. } => {
                 if let Some(c) = open.remove(device) {
-                    let ev = Event::BrokerDisconnected { conn: c, reason: "taken-over".into() };
-                    out.push(broker(r, device, ev));
+                    // A 5.0 device silent for longer than the broker may wait (1.5 times its
+                    // keepalive [MQTT-3.1.2-22]) is back on a connection the broker had
+                    // closed by then: its session's expiry ran from that moment, the latest
+                    // one the standard allows.
+                    let deadline = c.silenced_us.zip(info).and_then(|(t, i)| {
+                        (i.v5 && i.keepalive_us > 0).then(|| t + i.keepalive_us * 3 / 2)
+                    });
+                    let ev = match deadline {
+                        Some(d) if d < r.t_us => (
+                            d,
+                            Event::BrokerDisconnected {
+                                conn: c.conn,
+                                reason: "keepalive-timeout".into(),
+                            },
+                        ),
+                        _ => (
+                            r.t_us,
+                            Event::BrokerDisconnected { conn: c.conn, reason: "taken-over".into() },
+                        ),
+                    };
+                    out.push(at(ev.0, device, ev.1));
                     if info.is_some_and(|i| i.will.is_some()) {
-                        will_owed.entry(device).or_default().push(c);
+                        will_owed.entry(device).or_default().push(c.conn);
                     }
                 }
                 conn += 1;
-                open.insert(device, conn);
+                open.insert(
+                    device,
+                    ConnInfo {
+                        conn,
+                        session_expiry: session_expiry.unwrap_or(0),
+                        will_delay: will_delay.unwrap_or(0),
+                        heard_down_us: r.t_us,
+                        silenced_us: None,
+                        disturbed: false,
+                    },
+                );
                 let ev = Event::BrokerConnected {
                     conn,
                     clean_session: info.is_some_and(|i| i.clean_session),
@@ -217,6 +319,11 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
                 out.push(r.clone());
             }
             Event::Suback { codes } => {
+                // A device sends two kinds of SUBSCRIBE: the boot's (every filter, and the
+                // responder's) and, on a session the broker kept, the on-connect filters again
+                // (a subset of the boot's without the responder's); the client core renews the
+                // boot's after a lost session. So the number of codes tells them apart: equal
+                // counts mean the same filters.
                 let filters = info.and_then(|i| {
                     if i.boot.len() == codes.len() {
                         Some(&i.boot)
@@ -264,13 +371,23 @@ pub fn observe(scenario: &Scenario, records: &[Record]) -> Vec<Record> {
                     } else {
                         "connection-lost"
                     };
-                    let ev = Event::BrokerDisconnected { conn: c, reason: why.into() };
+                    let ev = Event::BrokerDisconnected { conn: c.conn, reason: why.into() };
                     out.push(broker(r, device, ev));
                 }
+            }
+            Event::DeviceFault { kind, phase: Phase::Start }
+                if matches!(kind.as_str(), "crash" | "power-loss" | "reboot") =>
+            {
+                if let Some(c) = open.get_mut(device) {
+                    c.silenced_us.get_or_insert(r.t_us);
+                }
+                out.push(r.clone());
             }
             _ => out.push(r.clone()),
         }
     }
+    // A derived close goes where it happened, before records written after it.
+    out.sort_by_key(|r| r.t_us);
     out
 }
 
@@ -283,6 +400,22 @@ mod tests {
 
     fn at(ms: u64, device: &str, event: Event) -> Record {
         Record::new(Duration::from_millis(ms), Some("s"), Some(device), event)
+    }
+
+    /// `to` receives the Will on `w` with the payload `gone`.
+    fn will_copy(ms: u64, to: &str) -> Record {
+        let delivered = Event::Delivered {
+            msg: None,
+            topic: "w".into(),
+            qos: 1,
+            pid: 1,
+            dup: false,
+            retain: false,
+            payload: Some("gone".into()),
+            expiry: None,
+            props: None,
+        };
+        at(ms, to, delivered)
     }
 
     fn kinds(records: &[Record]) -> Vec<(u64, String)> {
@@ -316,23 +449,7 @@ mod tests {
             will_delay: None,
             limits: None,
         };
-        let will = |to: &str, ms| {
-            at(
-                ms,
-                to,
-                Event::Delivered {
-                    msg: None,
-                    topic: "w".into(),
-                    qos: 1,
-                    pid: 1,
-                    dup: false,
-                    retain: false,
-                    payload: Some("gone".into()),
-                    expiry: None,
-                    props: None,
-                },
-            )
-        };
+        let will = |to: &str, ms| will_copy(ms, to);
         let trace = vec![
             at(1, "sub-0", connected()),
             at(2, "sub-0", Event::Suback { codes: vec![1] }),
@@ -386,6 +503,63 @@ mod tests {
             &out[11].event,
             Event::BrokerDisconnected { conn: 2, reason } if reason == "taken-over"
         ));
+    }
+
+    /// MQTT 5.0: a Will seen after a crash was published after its Will Delay Interval, so the
+    /// broker closed the connection that long before, but not before the crash; a device back
+    /// after a power loss longer than 1.5 times its keepalive finds a connection the broker
+    /// had closed at that deadline (its session's expiry ran from then), not a takeover.
+    #[test]
+    fn a_5_0_close_is_placed_before_the_will_delay_and_at_the_keepalive_deadline() {
+        let scenario = parse_scenario(
+            "name: t\nseed: 1\nduration: 2m\nprotocol: \"5.0\"\nsites: [ { name: s } ]\n\
+             devices:\n\
+             - { group: v, site: s, count: 1, client_id: valve, keepalive: 4s,\n\
+                 session_expiry: 30s, will: { topic: w, payload: gone, qos: 1, delay: 10s } }\n\
+             - { group: q, site: s, count: 1, client_id: watch,\n\
+                 subscribe: [ { filter: \"#\", qos: 1 } ] }\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let connected = || Event::Connected {
+            session_present: false,
+            session_expiry: Some(30),
+            will_delay: Some(10),
+            limits: None,
+        };
+        let fault = |ms, kind: &str| {
+            at(ms, "valve", Event::DeviceFault { kind: kind.into(), phase: Phase::Start })
+        };
+        let will = |ms| will_copy(ms, "watch");
+        let closes = |trace: Vec<Record>| -> Vec<(u64, String)> {
+            observe(&scenario, &trace)
+                .iter()
+                .filter_map(|r| match &r.event {
+                    Event::BrokerDisconnected { reason, .. } => {
+                        Some((r.t_us / 1000, reason.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let base = || vec![at(0, "watch", connected()), at(0, "valve", connected())];
+        // (the device's fault, when the Will or the device came back) -> the derived close.
+        let mut t = base();
+        t.extend([fault(10_000, "crash"), will(20_050)]);
+        assert_eq!(closes(t), [(10_050, "connection-lost".to_owned())], "delay honoured");
+        let mut t = base();
+        t.extend([fault(10_000, "crash"), will(10_020)]);
+        assert_eq!(closes(t), [(10_000, "connection-lost".to_owned())], "delay ignored");
+        let mut t = base();
+        t.extend([fault(10_000, "power-loss"), at(40_000, "valve", connected())]);
+        assert_eq!(
+            closes(t),
+            [(16_000, "keepalive-timeout".to_owned())],
+            "back after the deadline"
+        );
+        let mut t = base();
+        t.extend([fault(10_000, "reboot"), at(13_000, "valve", connected())]);
+        assert_eq!(closes(t), [(13_000, "taken-over".to_owned())], "back before it");
     }
 
     /// A broker restart ends every connection: the CONNECT after it is not a takeover.
