@@ -235,6 +235,22 @@ fn offers_mqtt(request: &Request) -> bool {
         .any(|p| p.trim() == SUBPROTOCOL)
 }
 
+/// The server's answer to an opening handshake: `mqtt` selected, or 400 if it is not offered.
+// The signature is tungstenite's callback's, its error a whole HTTP response.
+#[allow(clippy::result_large_err)]
+fn select_mqtt(request: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+    if !offers_mqtt(request) {
+        let mut refusal = ErrorResponse::new(Some(
+            "MQTT over WebSocket needs the \"mqtt\" sub-protocol (Sec-WebSocket-Protocol: mqtt)"
+                .to_owned(),
+        ));
+        *refusal.status_mut() = StatusCode::BAD_REQUEST;
+        return Err(refusal);
+    }
+    response.headers_mut().insert(PROTOCOL_HEADER, HeaderValue::from_static(SUBPROTOCOL));
+    Ok(response)
+}
+
 /// Runs the server's opening handshake over `stream`: the client must offer the `mqtt`
 /// sub-protocol ([MQTT-6.0.0-3]), which the answer selects ([MQTT-6.0.0-4]); any path is
 /// accepted. A message (and a frame) may be at most `max_message` bytes.
@@ -246,21 +262,9 @@ pub async fn accept<S>(stream: S, max_message: usize) -> io::Result<WsStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let callback = |request: &Request, mut response: Response| {
-        if !offers_mqtt(request) {
-            let mut refusal = ErrorResponse::new(Some(
-                "MQTT over WebSocket needs the \"mqtt\" sub-protocol (Sec-WebSocket-Protocol: mqtt)"
-                    .to_owned(),
-            ));
-            *refusal.status_mut() = StatusCode::BAD_REQUEST;
-            return Err(refusal);
-        }
-        response.headers_mut().insert(PROTOCOL_HEADER, HeaderValue::from_static(SUBPROTOCOL));
-        Ok(response)
-    };
     let ws = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
-        callback,
+        select_mqtt,
         Some(config(max_message)),
     )
     .await
@@ -415,12 +419,8 @@ mod tests {
     #[tokio::test]
     async fn a_server_that_does_not_select_mqtt_is_refused() {
         let (a, b) = duplex(1 << 16);
-        let answer_without = async {
-            tokio_tungstenite::accept_hdr_async(b, |_: &Request, response: Response| {
-                Ok::<_, ErrorResponse>(response)
-            })
-            .await
-        };
+        // A plain WebSocket server, which selects no sub-protocol.
+        let answer_without = tokio_tungstenite::accept_async(b);
         let (client, _server) = tokio::join!(connect(a, "ws://localhost/mqtt"), answer_without);
         let error = client.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused, "{error}");
