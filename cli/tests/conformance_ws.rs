@@ -1,10 +1,11 @@
 //! `mqtt-sim conformance` over MQTT over WebSocket (`ws://`): against `mqtt-sim broker
 //! --ws-listen` and Mosquitto's websockets listener, each check gets the verdict it gets over
-//! plain TCP from the same broker.
+//! plain TCP from the same broker; and the broker's WebSocket listener's opening handshake.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 
 use common::{Broker, Mosquitto, binary, scratch};
@@ -109,4 +110,67 @@ fn the_suite_over_websocket_gives_the_verdicts_it_gives_over_tcp() {
     let known =
         [("v5-refused-connect-ignores-data".to_owned(), "PASS".to_owned(), "FAIL".to_owned())];
     assert_eq!(differences(&mosquitto_tcp, &mosquitto_ws), known, "{}", mosquitto_ws.output);
+}
+
+/// The port in a broker banner such as `listening for WebSocket on 127.0.0.1:PORT (...)`.
+fn banner_port(banner: &str) -> u16 {
+    let addr = banner.split(" on ").nth(1).and_then(|s| s.split(' ').next()).unwrap_or_default();
+    addr.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{banner}"))
+}
+
+/// The broker's WebSocket listener answers an opening handshake that offers `mqtt` (alone or
+/// among others) with 101 and `mqtt` selected, on any path [MQTT-6.0.0-4], and refuses one
+/// that does not with 400, logging why [MQTT-6.0.0-3].
+#[test]
+fn the_websocket_listener_selects_mqtt_and_refuses_a_handshake_without_it() {
+    let mut broker = Broker::start_with(&["--ws-listen", "127.0.0.1:0"]);
+    let port = banner_port(&broker.wait_for(|l| l.contains("listening for WebSocket on")));
+    // (path, the Sec-WebSocket-Protocol header or none, the status line's start, selected)
+    let cases: &[(&str, Option<&str>, &str, bool)] = &[
+        ("/mqtt", Some("mqtt"), "HTTP/1.1 101", true),
+        ("/", Some("wamp, mqtt"), "HTTP/1.1 101", true),
+        ("/any/path", Some("mqtt"), "HTTP/1.1 101", true),
+        ("/mqtt", None, "HTTP/1.1 400", false),
+        ("/mqtt", Some("mqttv3.1"), "HTTP/1.1 400", false),
+    ];
+    for (path, protocol, status, selected) in cases {
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        socket.set_read_timeout(Some(common::WAIT)).unwrap();
+        let mut request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n"
+        );
+        if let Some(protocol) = protocol {
+            request.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
+        }
+        request.push_str("\r\n");
+        socket.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).unwrap();
+            assert!(n > 0, "{path} {protocol:?}: closed after {answer:?}");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        assert!(answer.starts_with(&status.to_ascii_lowercase()), "{path} {protocol:?}: {answer}");
+        let says_mqtt = answer.contains("sec-websocket-protocol: mqtt\r\n");
+        assert_eq!(says_mqtt, *selected, "{path} {protocol:?}: {answer}");
+        if !selected {
+            broker.wait_for(|l| l.contains("websocket  handshake from") && l.contains("failed"));
+        }
+    }
+}
+
+/// `--cert` and `--key` need a listener that uses them.
+#[test]
+fn a_certificate_without_a_tls_or_wss_listener_is_an_error() {
+    let out = Command::new(binary())
+        .args(["broker", "--listen", "127.0.0.1:0", "--cert", "c.pem", "--key", "k.pem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--tls-listen ADDR or --wss-listen ADDR"), "{stderr}");
 }
