@@ -1,5 +1,5 @@
 //! How `mqtt-sim conformance` and `mqtt-sim run --broker` reach a real broker: the URL
-//! (`mqtt://` or `mqtts://`), the TLS trust (`--ca-file`, `--insecure`) and the login
+//! (`mqtt://`, `mqtts://`, or MQTT over WebSocket `ws://` and `wss://`), the TLS trust (`--ca-file`, `--insecure`) and the login
 //! (`--username`, `--password` or `MQTT_SIM_PASSWORD`).
 
 use clap::Args;
@@ -11,10 +11,10 @@ use crate::Failure;
 /// The TLS and login options shared by the commands that talk to a real broker.
 #[derive(Debug, Clone, Args)]
 pub struct BrokerAccess {
-    /// With mqtts://, the CA certificates (PEM) the broker's certificate must chain to.
+    /// With mqtts:// or wss://, the CA certificates (PEM) the broker's certificate must chain to.
     #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
     pub ca_file: Option<std::path::PathBuf>,
-    /// With mqtts://, accept any certificate (self-signed test brokers): encrypted, but the
+    /// With mqtts:// or wss://, accept any certificate (self-signed test brokers): encrypted, but the
     /// broker is not authenticated.
     #[arg(long)]
     pub insecure: bool,
@@ -26,7 +26,7 @@ pub struct BrokerAccess {
     pub password: Option<String>,
 }
 
-/// A broker reached: its URL, the TLS connector for `mqtts://`, the login.
+/// A broker reached: its URL, the TLS connector for `mqtts://` and `wss://`, the login.
 pub struct Access {
     pub url: BrokerUrl,
     pub tls: Option<TlsConnector>,
@@ -52,7 +52,8 @@ impl BrokerAccess {
         } else {
             if self.ca_file.is_some() || self.insecure {
                 return Err(Failure::input(anyhow::anyhow!(
-                    "--ca-file and --insecure are for mqtts:// brokers; {broker} is plain TCP"
+                    "--ca-file and --insecure are for mqtts:// and wss:// brokers; {broker} is \
+                     not over TLS"
                 )));
             }
             None

@@ -1,4 +1,5 @@
-//! `mqtt-sim broker`: the reference broker on real TCP (and TLS), and `mqtt-sim passwd`.
+//! `mqtt-sim broker`: the reference broker on real TCP (and TLS, and WebSocket), and
+//! `mqtt-sim passwd`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,10 +21,13 @@ use crate::broker_log::Logger;
   mqtt-sim passwd users.txt alice                   # add alice (asks for the password)
   mqtt-sim broker --password-file users.txt --acl-file topics.acl
   mqtt-sim broker --tls-listen 127.0.0.1:8883 --cert server.pem --key server-key.pem
+  mqtt-sim broker --ws-listen 127.0.0.1:8080        # also ws://127.0.0.1:8080/mqtt
+  mqtt-sim broker --wss-listen 127.0.0.1:8443 --cert server.pem --key server-key.pem
   mqtt-sim broker --max-outbox-bytes 1MiB --max-buffered-bytes 64MiB --write-timeout 10s
   mqtt-sim broker --server-keep-alive 30 --max-session-expiry 3600
 
-Speaks MQTT 3.1.1, 5.0 and 3.1 on the same port. Sizes take the suffixes B, KiB, MiB, GiB;
+Speaks MQTT 3.1.1, 5.0 and 3.1 on the same port. MQTT over WebSocket (--ws-listen, --wss-listen)
+takes binary frames on any path and needs the `mqtt` sub-protocol, as MQTT's section 6 says. Sizes take the suffixes B, KiB, MiB, GiB;
 durations ms, s, m. Logs one line per connect, per close (whatever the cause), per subscription
 and Will, every MQTT 5.0 reason code as it is sent (CONNACK, DISCONNECT, and PUBACK, PUBREC,
 SUBACK and UNSUBACK codes other than success), and rate-limited lines when messages to a client
@@ -36,11 +40,17 @@ pub struct BrokerArgs {
     /// Address for MQTT over TLS too (needs --cert and --key).
     #[arg(long, requires_all = ["cert", "key"])]
     tls_listen: Option<SocketAddr>,
-    /// PEM certificate chain for the TLS listener, leaf first.
-    #[arg(long, requires = "tls_listen")]
+    /// Address for MQTT over WebSocket too (ws://ADDR/mqtt; any path is served).
+    #[arg(long, value_name = "ADDR")]
+    ws_listen: Option<SocketAddr>,
+    /// Address for MQTT over WebSocket over TLS too (wss://ADDR/mqtt; needs --cert and --key).
+    #[arg(long, value_name = "ADDR", requires_all = ["cert", "key"])]
+    wss_listen: Option<SocketAddr>,
+    /// PEM certificate chain for the TLS and WSS listeners, leaf first.
+    #[arg(long)]
     cert: Option<PathBuf>,
     /// PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, requires = "tls_listen")]
+    #[arg(long)]
     key: Option<PathBuf>,
     /// Password file of `user:hash` lines (written by `mqtt-sim passwd`); without it every
     /// client is allowed in.
@@ -242,13 +252,22 @@ pub fn run(args: BrokerArgs) -> Result<u8, Failure> {
         })?;
         config.authorizer = Arc::new(acl);
     }
-    let tls = match (&args.tls_listen, &args.cert, &args.key) {
-        (Some(addr), Some(cert), Some(key)) => {
-            let acceptor = mqttsim_net::tls::acceptor(cert, key).map_err(Failure::input)?;
-            Some((*addr, acceptor))
+    if (args.cert.is_some() || args.key.is_some())
+        && args.tls_listen.is_none()
+        && args.wss_listen.is_none()
+    {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--cert and --key are for --tls-listen ADDR or --wss-listen ADDR; give one of them"
+        )));
+    }
+    let acceptor = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            Some(mqttsim_net::tls::acceptor(cert, key).map_err(Failure::input)?)
         }
         _ => None,
     };
+    let tls = args.tls_listen.zip(acceptor.clone());
+    let wss = args.wss_listen.zip(acceptor);
     let driver_config = BrokerDriverConfig {
         max_packet_size: args.max_packet_size,
         max_connections: args.max_connections,
@@ -284,16 +303,44 @@ pub fn run(args: BrokerArgs) -> Result<u8, Failure> {
             }
             None => None,
         };
+        let ws = match args.ws_listen {
+            Some(ws_addr) => {
+                let ws_listener = bind(ws_addr).await?;
+                let bound = ws_listener.local_addr().map_err(Failure::environment)?;
+                println!("mqtt-sim broker listening for WebSocket on {bound} (ws://{bound}/mqtt)");
+                Some(ws_listener)
+            }
+            None => None,
+        };
+        let wss = match wss {
+            Some((wss_addr, acceptor)) => {
+                let wss_listener = bind(wss_addr).await?;
+                let bound = wss_listener.local_addr().map_err(Failure::environment)?;
+                println!(
+                    "mqtt-sim broker listening for WebSocket over TLS on {bound} (wss://{bound}/mqtt)"
+                );
+                Some((wss_listener, acceptor))
+            }
+            None => None,
+        };
         let sinks = if args.quiet { mqttsim_net::tcp::Sinks::default() } else { Logger::sinks() };
         let core = Broker::new(config, Box::new(MemoryStore::volatile()));
         let signals = shutdown_signal().map_err(Failure::environment)?;
-        let listeners = mqttsim_net::tcp::Listeners { tcp: listener, tls };
+        let listeners = mqttsim_net::tcp::Listeners { tcp: listener, tls, ws, wss };
         let accepted = mqttsim_net::tcp::serve(listeners, core, driver_config, sinks, signals)
             .await
             .map_err(Failure::environment)?;
         println!("mqtt-sim broker stopped after {accepted} connections");
         Ok(0)
     })
+}
+
+/// Binds a listener, the error naming the address.
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Failure> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))
+        .map_err(Failure::environment)
 }
 
 /// Completes on SIGINT or SIGTERM, saying which.

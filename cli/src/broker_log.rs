@@ -150,6 +150,9 @@ impl Logger {
             DriverEvent::TlsFailed { peer, error } => {
                 format!("tls        handshake from {peer} failed: {error}")
             }
+            DriverEvent::WebSocketFailed { peer, error } => {
+                format!("websocket  handshake from {peer} failed: {error}")
+            }
             _ => return None,
         })
     }

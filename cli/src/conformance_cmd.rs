@@ -26,6 +26,8 @@ Examples:
   mqtt-sim conformance --broker mqtt://localhost --protocol 5.0 --only MQTT-3.3.2-6
   mqtt-sim conformance --broker mqtts://localhost:8883 --ca-file ca.pem --username suite
   mqtt-sim conformance --broker mqtts://127.0.0.1:8883 --insecure   # a self-signed test broker
+  mqtt-sim conformance --broker ws://127.0.0.1:8080/mqtt            # MQTT over WebSocket
+  mqtt-sim conformance --broker wss://broker.lan/mqtt --ca-file ca.pem
   mqtt-sim conformance --sim                       # the reference broker in simulated time
   mqtt-sim conformance --sim --bug will-after-disconnect
   mqtt-sim conformance --list --protocol 5.0
@@ -97,8 +99,10 @@ impl Versions {
     after_help = EXAMPLES
 )]
 pub struct Args {
-    /// The broker under test, as mqtt://host[:port] (TCP, port 1883 by default) or
-    /// mqtts://host[:port] (TLS, port 8883 by default).
+    /// The broker under test, as mqtt://host[:port] (TCP, port 1883 by default),
+    /// mqtts://host[:port] (TLS, port 8883 by default), ws://host[:port][/path] (MQTT over
+    /// WebSocket, port 80 and path /mqtt by default) or wss://host[:port][/path] (WebSocket over
+    /// TLS, port 443 by default).
     #[arg(
         long,
         value_name = "URL",
@@ -306,7 +310,7 @@ fn render(
     }
 }
 
-/// The target for `--broker`: TCP or TLS, with the credentials given.
+/// The target for `--broker`: TCP or TLS, or WebSocket over either, with the credentials given.
 fn tcp_target(access: &BrokerAccess, broker: &str) -> Result<TcpTarget, Failure> {
     let Access { url, tls, login } = access.resolve(broker)?;
     let target = match tls {

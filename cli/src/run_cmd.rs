@@ -31,6 +31,8 @@ const TEXT_TRACE_MAX_DEVICES: u64 = 10_000;
   mqtt-sim run scenarios/live-check.yaml --broker mqtt://127.0.0.1:1883            # live mode
   mqtt-sim run scenarios/live-check.yaml --broker mqtts://broker.lan:8883 --ca-file ca.pem \\
       --username fleet --duration 1m --run-tag ci-42
+  mqtt-sim run scenarios/live-check.yaml --broker ws://127.0.0.1:8080/mqtt        # WebSocket
+  mqtt-sim run scenarios/live-check.yaml --broker wss://broker.lan/mqtt --ca-file ca.pem
   mqtt-sim run scenarios/flaky-farm.yaml --broker mqtt://127.0.0.1:1883 \\
       --broker-restart 'systemctl restart mosquitto' --broker-state keep
 
@@ -45,7 +47,7 @@ run exercised; an expectation with nothing to judge is `not exercised` and gets 
 does a device group whose devices never connected.
 
 Live mode (--broker): the same devices, link model and fault timeline run in real time over real
-TCP (or TLS) against the broker, and the same checker judges what the devices observed. Client ids
+TCP (or TLS, or MQTT over WebSocket on either) against the broker, and the same checker judges what the devices observed. Client ids
 and topics get the prefix mqtt-sim/<run-tag>/ on the wire; retained messages the run created are
 cleared at the end. What only the broker knows (its drops, when it noticed a silent device) is not
 in a live trace; broker restarts need --broker-restart, else they are skipped with a warning. A live
@@ -93,8 +95,9 @@ pub struct RunArgs {
     /// packet.
     #[arg(long)]
     packets: bool,
-    /// Live mode: run against this broker, mqtt://host[:port] or mqtts://host[:port], in real
-    /// time.
+    /// Live mode: run against this broker in real time: mqtt://host[:port] (TCP, port 1883 by
+    /// default), mqtts://host[:port] (TLS, 8883), ws://host[:port][/path] (MQTT over WebSocket,
+    /// port 80, path /mqtt) or wss://host[:port][/path] (WebSocket over TLS, port 443).
     #[arg(long, value_name = "URL", conflicts_with_all = ["swarm", "tick"])]
     broker: Option<String>,
     /// TLS and login for --broker (they replace the scenario's per-group credentials).
@@ -432,12 +435,19 @@ fn live_setup(
 ) -> Result<Live, Failure> {
     let Access { url: parsed, tls, login } = args.access.resolve(url)?;
     let addr = format!("{}:{}", parsed.host, parsed.port);
-    let target = match tls {
+    let tls = match tls {
         Some(connector) => {
             let name = mqttsim_net::tls::server_name(&parsed.host).map_err(Failure::input)?;
+            Some((connector, name))
+        }
+        None => None,
+    };
+    let target = match (parsed.websocket_url(), tls) {
+        (Some(url), tls) => mqttsim_sim::live::BrokerTarget::WebSocket { addr, url, tls },
+        (None, Some((connector, name))) => {
             mqttsim_sim::live::BrokerTarget::Tls { addr, connector, name }
         }
-        None => mqttsim_sim::live::BrokerTarget::Tcp(addr),
+        (None, None) => mqttsim_sim::live::BrokerTarget::Tcp(addr),
     };
     // The command line's restart command replaces the scenario's.
     let command = args.broker_restart.as_ref().or(scenario.broker.restart_command.as_ref());

@@ -108,7 +108,9 @@ fn a_refused_login_or_an_unusable_certificate_stops_before_the_checks() {
         // No --password and no MQTT_SIM_PASSWORD: the user without a password is refused.
         (&["--broker", &url, "--insecure"], 2, "does not authorise anonymous clients"),
         (&["--broker", &url], 2, "needs --ca-file FILE"),
-        (&["--broker", "mqtt://127.0.0.1:1", "--insecure"], 2, "are for mqtts:// brokers"),
+        (&["--broker", "mqtt://127.0.0.1:1", "--insecure"], 2, "are for mqtts:// and wss://"),
+        (&["--broker", "ws://127.0.0.1:1", "--insecure"], 2, "are for mqtts:// and wss://"),
+        (&["--broker", "wss://127.0.0.1:1"], 2, "needs --ca-file FILE"),
         (
             &["--broker", &url, "--insecure", "--username", "suite", "--password", "guess"],
             2,

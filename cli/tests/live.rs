@@ -1,6 +1,7 @@
 //! Live mode end to end (`mqtt-sim run SCENARIO --broker URL`): scenarios/live-check.yaml in
 //! real time against `mqtt-sim broker` (correct, and with planted bugs) and against Mosquitto,
-//! over TCP and TLS, with the real binaries on free loopback ports.
+//! over TCP and TLS, and a short scenario over WebSocket (ws:// and wss://), with the real
+//! binaries on free loopback ports.
 //!
 //! The runs of one test go on at the same time (each is minutes of real time, mostly idle), so
 //! the file takes about as long as its longest run.
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{Broker, binary, scratch, write};
+use common::{Broker, Mosquitto, binary, scratch, write};
 
 fn scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/live-check.yaml")
@@ -75,55 +76,6 @@ fn finish(child: Child) -> Finished {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// A Mosquitto on a free loopback port, with a TLS listener if `tls` gives the certificate and
-/// key files. Killed when dropped.
-struct Mosquitto {
-    child: Child,
-    port: u16,
-}
-
-impl Mosquitto {
-    fn start(dir: &Path, tls: Option<(&str, &str)>) -> Mosquitto {
-        // Mosquitto started as root reads its files as the `mosquitto` user.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
-        );
-        if let Some((cert, key)) = tls {
-            for path in [cert, key] {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            }
-            conf.push_str(&format!("certfile {cert}\nkeyfile {key}\n"));
-        }
-        let conf = write(dir, "mosquitto.conf", &conf);
-        let program = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("mosquitto");
-        let child = Command::new(program)
-            .args(["-c", &conf])
-            .spawn()
-            .expect("mosquitto (Debian's mosquitto package; .ci/setup installs it)");
-        let mosquitto = Mosquitto { child, port };
-        // Mosquitto logs nothing here, so its port answering is the sign it is ready.
-        let deadline = std::time::Instant::now() + common::WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "mosquitto never listened on {port}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        mosquitto
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -443,5 +395,125 @@ expect: { qos1_at_least_once: true, wills: true, sessions: true }
             "{what}: {}",
             run.explain()
         );
+    }
+}
+
+/// A 15-second scenario for the WebSocket runs: QoS 1 sensors with retained statuses and Wills
+/// (one crashes: its Will at once), a QoS 2 meter, a dashboard on everything and a late
+/// subscriber to the retained statuses.
+const WS_CHECK: &str = r#"
+name: ws-check
+seed: 7
+duration: 15s
+protocol: "3.1.1"
+broker: { state: durable }
+sites:
+  - { name: plant, link: { latency: 2ms } }
+devices:
+  - group: sensor
+    site: plant
+    count: 3
+    client_id: "sensor-{i}"
+    clean_session: false
+    keepalive: 10s
+    will: { topic: "plant/{i}/status", payload: "offline", qos: 1, retain: true }
+    start: { at: 0s, stagger: 1s }
+    publish:
+      - { topic: "plant/{i}/temp", qos: 1, payload_size: 24, every: 1s }
+      - { topic: "plant/{i}/status", qos: 1, retain: true, payload_size: 12, every: 5s }
+  - group: meter
+    site: plant
+    count: 1
+    client_id: "meter-{i}"
+    clean_session: false
+    keepalive: 10s
+    publish:
+      - { topic: "plant/meter/{i}/energy", qos: 2, payload_size: 32, every: 1s }
+  - group: dashboard
+    site: plant
+    count: 1
+    client_id: "dashboard-{i}"
+    clean_session: false
+    keepalive: 10s
+    subscribe:
+      - { filter: "plant/#", qos: 2 }
+  - group: late
+    site: plant
+    count: 1
+    client_id: "late-{i}"
+    keepalive: 10s
+    start: { at: 8s }
+    subscribe:
+      - { filter: "plant/+/status", qos: 1 }
+faults:
+  - { kind: crash, target: { device: sensor-2 }, at: 6s }
+expect:
+  qos1_at_least_once: true
+  qos2_exactly_once: true
+  ordering: true
+  wills: true
+  retained: true
+"#;
+
+/// The port in a broker banner such as `listening for WebSocket on 127.0.0.1:PORT (...)`.
+fn banner_port(banner: &str) -> String {
+    let addr = banner.split(" on ").nth(1).and_then(|s| s.split(' ').next()).unwrap_or_default();
+    addr.rsplit(':').next().unwrap_or_default().to_owned()
+}
+
+/// Over MQTT over WebSocket, a short scenario passes against the reference broker's
+/// --ws-listen and --wss-listen (a certificate made here) and against Mosquitto's websockets
+/// listener, exactly as it does in the simulation; the retained messages are cleared over
+/// WebSocket too.
+#[test]
+fn live_runs_over_websocket_pass_against_the_reference_broker_and_mosquitto() {
+    let dir = scratch("live-ws");
+    let scenario = Path::new(&write(&dir, "ws-check.yaml", WS_CHECK)).to_path_buf();
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let cert = write(&dir, "server.pem", &certified.cert.pem());
+    let key = write(&dir, "server-key.pem", &certified.signing_key.serialize_pem());
+    let mut reference = Broker::start_with(&[
+        "--ws-listen",
+        "127.0.0.1:0",
+        "--wss-listen",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ]);
+    let ws_port = banner_port(&reference.wait_for(|l| l.contains("listening for WebSocket on")));
+    let wss_port =
+        banner_port(&reference.wait_for(|l| l.contains("listening for WebSocket over TLS on")));
+    let mosquitto = Mosquitto::start_with(&dir, None, true);
+    let runs: Vec<(String, Child)> = [
+        format!("ws://127.0.0.1:{ws_port}/mqtt"),
+        format!("wss://127.0.0.1:{wss_port}"),
+        format!("ws://127.0.0.1:{}", mosquitto.ws_port.unwrap()),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(k, url)| {
+        let out = dir.join(format!("run-{k}"));
+        let mut args = vec!["--broker", url.as_str()];
+        if url.starts_with("wss") {
+            args.extend(["--ca-file", cert.as_str()]);
+        }
+        let child = spawn_run(&scenario, &out, &args);
+        (url, child)
+    })
+    .collect();
+    let simulated = finish(spawn_run(&scenario, &dir.join("sim"), &[]));
+    assert_eq!(simulated.code, Some(0), "{}", simulated.explain());
+    let expected = simulated.guarantees();
+    for guarantee in ["qos1_at_least_once", "qos2_exactly_once", "ordering", "wills", "retained"] {
+        assert_eq!(expected.get(guarantee).map(String::as_str), Some("pass"), "{guarantee}");
+    }
+    for (url, child) in runs {
+        let run = finish(child);
+        assert_eq!(run.code, Some(0), "{url}: {}", run.explain());
+        assert_eq!(run.guarantees(), expected, "{url}: {}", run.explain());
+        assert!(run.stdout.contains("retained messages cleared: 3"), "{url}: {}", run.explain());
     }
 }

@@ -120,6 +120,9 @@ pub enum DriverEvent {
     AcceptResumed { failures: u64, paused: Duration },
     /// A TLS handshake failed or timed out; the socket was dropped.
     TlsFailed { peer: SocketAddr, error: String },
+    /// A WebSocket opening handshake (or the TLS one under it) failed or timed out; the socket
+    /// was dropped.
+    WebSocketFailed { peer: SocketAddr, error: String },
 }
 
 /// A running broker: cheap to clone, all clones drive the same core.

@@ -8,6 +8,8 @@
 //!   loop backs off when accept fails (EMFILE) instead of spinning.
 //! - [`tls`]: the rustls server configuration from PEM files.
 //! - `throttle`: the delay after failed authentication, per source address.
+//! - [`ws`]: MQTT over WebSocket: a WebSocket connection as a byte stream, and the client's and
+//!   server's opening handshakes.
 //!
 //! Both run on a single thread inside a tokio `LocalSet`, as turmoil runs its hosts.
 
@@ -16,6 +18,7 @@ pub mod client;
 pub mod tcp;
 mod throttle;
 pub mod tls;
+pub mod ws;
 
 pub use broker::{
     BrokerDriver, BrokerDriverConfig, DriverEvent, DriverSink, EventSink, SocketSlot,

@@ -1,7 +1,9 @@
-//! Serving the broker on real TCP (tokio), plain and TLS, as `mqtt-sim broker` does.
+//! Serving the broker on real TCP (tokio), plain and TLS, and MQTT over WebSocket on either,
+//! as `mqtt-sim broker` does.
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use mqttsim_broker::Broker;
@@ -11,7 +13,8 @@ use tokio::time::Instant;
 use crate::broker::{BrokerDriver, BrokerDriverConfig, DriverEvent, DriverSink, EventSink};
 use crate::tls::TlsAcceptor;
 
-/// How long a TLS handshake may take before the socket is dropped.
+/// How long a TLS or WebSocket opening handshake (both, for `wss`) may take before the socket
+/// is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The first pause of the accept loop after an error such as EMFILE; it doubles up to
@@ -25,6 +28,17 @@ pub struct Listeners {
     pub tcp: TcpListener,
     /// MQTT over TLS, with its acceptor.
     pub tls: Option<(TcpListener, TlsAcceptor)>,
+    /// MQTT over WebSocket (`ws://`, the `mqtt` sub-protocol, any path).
+    pub ws: Option<TcpListener>,
+    /// MQTT over WebSocket over TLS (`wss://`), with its acceptor.
+    pub wss: Option<(TcpListener, TlsAcceptor)>,
+}
+
+impl Listeners {
+    /// Plain TCP only.
+    pub fn tcp(tcp: TcpListener) -> Listeners {
+        Listeners { tcp, tls: None, ws: None, wss: None }
+    }
 }
 
 /// Where the broker's events go.
@@ -41,6 +55,8 @@ impl std::fmt::Debug for Listeners {
         f.debug_struct("Listeners")
             .field("tcp", &self.tcp)
             .field("tls", &self.tls.as_ref().map(|(listener, _)| listener))
+            .field("ws", &self.ws)
+            .field("wss", &self.wss.as_ref().map(|(listener, _)| listener))
             .finish()
     }
 }
@@ -63,7 +79,7 @@ pub async fn serve_broker(
     sink: Option<EventSink>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<u64> {
-    let listeners = Listeners { tcp: listener, tls: None };
+    let listeners = Listeners::tcp(listener);
     serve(listeners, core, config, Sinks { core: sink, driver: None }, shutdown).await
 }
 
@@ -75,6 +91,8 @@ pub async fn serve(
     sinks: Sinks,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<u64> {
+    // A WebSocket message may hold more than one packet; its bound keeps memory bounded.
+    let max_message = config.max_packet_size.saturating_mul(2);
     let driver = BrokerDriver::new(core, config);
     if let Some(sink) = sinks.core {
         driver.set_event_sink(sink);
@@ -86,10 +104,10 @@ pub async fn serve(
     let mut accepted = 0u64;
     let mut plain = AcceptLoop::default();
     let mut secure = AcceptLoop::default();
-    let (tls_listener, acceptor) = match listeners.tls {
-        Some((listener, acceptor)) => (Some(listener), Some(acceptor)),
-        None => (None, None),
-    };
+    let mut web = AcceptLoop::default();
+    let mut web_secure = AcceptLoop::default();
+    let (tls_listener, acceptor) = split(listeners.tls);
+    let (wss_listener, wss_acceptor) = split(listeners.wss);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -104,37 +122,78 @@ pub async fn serve(
             }
             incoming = secure.accept_on(&driver, tls_listener.as_ref()) => {
                 let Some((stream, peer)) = incoming else { continue };
-                let Some(slot) = driver.reserve() else {
-                    driver.report(DriverEvent::Rejected { peer: Some(peer) });
-                    continue;
-                };
                 let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone().expect("enabled");
-                let driver = driver.clone();
-                accepted += 1;
-                // The handshake holds its place under max_connections but not the accept loop.
-                tokio::task::spawn_local(async move {
-                    let handshake = acceptor.accept(stream);
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
-                        Ok(Ok(tls)) => {
-                            driver.spawn_in(slot, tls, Some(peer));
-                        }
-                        Ok(Err(error)) => driver.report(DriverEvent::TlsFailed {
-                            peer,
-                            error: error.to_string(),
-                        }),
-                        Err(_) => driver.report(DriverEvent::TlsFailed {
-                            peer,
-                            error: "handshake timed out".into(),
-                        }),
-                    }
-                });
+                let handshake = async move { acceptor.accept(stream).await };
+                accepted += u64::from(spawn_handshake(&driver, peer, handshake, tls_failed));
+            }
+            incoming = web.accept_on(&driver, listeners.ws.as_ref()) => {
+                let Some((stream, peer)) = incoming else { continue };
+                let _ = stream.set_nodelay(true);
+                let handshake = crate::ws::accept(stream, max_message);
+                accepted += u64::from(spawn_handshake(&driver, peer, handshake, ws_failed));
+            }
+            incoming = web_secure.accept_on(&driver, wss_listener.as_ref()) => {
+                let Some((stream, peer)) = incoming else { continue };
+                let _ = stream.set_nodelay(true);
+                let acceptor = wss_acceptor.clone().expect("enabled");
+                let handshake = async move {
+                    let tls = acceptor.accept(stream).await?;
+                    crate::ws::accept(tls, max_message).await
+                };
+                accepted += u64::from(spawn_handshake(&driver, peer, handshake, ws_failed));
             }
         }
     }
     driver.shutdown(std::time::Duration::from_secs(1)).await;
     timers.abort();
     Ok(accepted)
+}
+
+/// A listener and its acceptor, apart.
+fn split(pair: Option<(TcpListener, TlsAcceptor)>) -> (Option<TcpListener>, Option<TlsAcceptor>) {
+    match pair {
+        Some((listener, acceptor)) => (Some(listener), Some(acceptor)),
+        None => (None, None),
+    }
+}
+
+fn tls_failed(peer: SocketAddr, error: String) -> DriverEvent {
+    DriverEvent::TlsFailed { peer, error }
+}
+
+fn ws_failed(peer: SocketAddr, error: String) -> DriverEvent {
+    DriverEvent::WebSocketFailed { peer, error }
+}
+
+/// Runs an accepted socket's handshake (TLS, WebSocket, or both) in its own task, which holds
+/// the socket's place under `max_connections` but not the accept loop, then serves the stream.
+/// Returns whether the socket got a place.
+fn spawn_handshake<H, S>(
+    driver: &BrokerDriver,
+    peer: SocketAddr,
+    handshake: H,
+    failed: fn(SocketAddr, String) -> DriverEvent,
+) -> bool
+where
+    H: Future<Output = io::Result<S>> + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + 'static,
+{
+    let Some(slot) = driver.reserve() else {
+        driver.report(DriverEvent::Rejected { peer: Some(peer) });
+        return false;
+    };
+    let driver = driver.clone();
+    tokio::task::spawn_local(async move {
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(stream)) => {
+                driver.spawn_in(slot, stream, Some(peer));
+            }
+            Ok(Err(error)) => driver.report(failed(peer, error.to_string())),
+            Err(_) => driver.report(failed(peer, "handshake timed out".into())),
+        }
+    });
+    true
 }
 
 /// An accept loop's memory of errors: while accept fails (EMFILE, ENFILE, ENOBUFS, ...), it

@@ -1,11 +1,13 @@
 //! What the real-TCP broker tests share: a running `mqtt-sim broker` on a free loopback port
-//! whose log lines can be waited for, and Debian's `mosquitto_pub`/`mosquitto_sub`.
+//! whose log lines can be waited for, a Mosquitto on free loopback ports, and Debian's
+//! `mosquitto_pub`/`mosquitto_sub`.
 //!
 //! `MQTT_SIM_BIN=path` runs the tests against another build of `mqtt-sim` (an older one, to see
 //! a regression test fail there).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -182,4 +184,71 @@ pub fn lines(out: &Output) -> Vec<String> {
 /// The `mqtt-sim` binary under test.
 pub fn binary() -> String {
     std::env::var("MQTT_SIM_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mqtt-sim").to_owned())
+}
+
+/// A Mosquitto on a free loopback port, with a TLS listener if `tls` gives the certificate and
+/// key files, and a second listener for MQTT over WebSocket if asked. Killed when dropped.
+pub struct Mosquitto {
+    child: Child,
+    pub port: u16,
+    /// The port of the WebSocket listener (plain, `ws://127.0.0.1:PORT/mqtt`), if any.
+    pub ws_port: Option<u16>,
+}
+
+/// A free port on 127.0.0.1 (for a program that binds it itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Mosquitto {
+    pub fn start(dir: &Path, tls: Option<(&str, &str)>) -> Mosquitto {
+        Mosquitto::start_with(dir, tls, false)
+    }
+
+    /// [`Mosquitto::start`], with a WebSocket listener too if `websockets`.
+    pub fn start_with(dir: &Path, tls: Option<(&str, &str)>, websockets: bool) -> Mosquitto {
+        // Mosquitto started as root reads its files as the `mosquitto` user.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let port = free_port();
+        let mut conf = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n"
+        );
+        if let Some((cert, key)) = tls {
+            for path in [cert, key] {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            conf.push_str(&format!("certfile {cert}\nkeyfile {key}\n"));
+        }
+        let ws_port = websockets.then(free_port);
+        if let Some(ws_port) = ws_port {
+            conf.push_str(&format!("listener {ws_port} 127.0.0.1\nprotocol websockets\n"));
+        }
+        let conf = write(dir, "mosquitto.conf", &conf);
+        let program = ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mosquitto");
+        let child = Command::new(program)
+            .args(["-c", &conf])
+            .spawn()
+            .expect("mosquitto (Debian's mosquitto package; .ci/setup installs it)");
+        let mosquitto = Mosquitto { child, port, ws_port };
+        // Mosquitto logs nothing here, so its ports answering are the sign it is ready.
+        let deadline = Instant::now() + WAIT;
+        for port in std::iter::once(port).chain(ws_port) {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "mosquitto never listened on {port}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        mosquitto
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -221,6 +221,8 @@ impl DeviceLink {
             TransportStream::Tcp(s, Some(n)) => self.wrap_numbered(Named(s, n), conn),
             TransportStream::Tls(s, None) => self.wrap_numbered(s, conn),
             TransportStream::Tls(s, Some(n)) => self.wrap_numbered(Named(s, n), conn),
+            TransportStream::WebSocket(s, None) => self.wrap_numbered(s, conn),
+            TransportStream::WebSocket(s, Some(n)) => self.wrap_numbered(Named(s, n), conn),
         })
     }
 

@@ -1,5 +1,5 @@
 //! How a device's link reaches the broker: turmoil's TCP in the simulator, tokio's TCP or TLS
-//! over it in a live run. The link adapter is the same for all of them: it only needs the
+//! over it in a live run, or MQTT over WebSocket on either (`mqttsim_net::ws`). The link adapter is the same for all of them: it only needs the
 //! stream split into a read half and a write half.
 
 use std::fmt;
@@ -7,6 +7,7 @@ use std::io;
 
 use mqttsim_codec::Protocol;
 use mqttsim_net::tls::{ServerName, TlsConnector, TlsStream};
+use mqttsim_net::ws::WsStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 
 use crate::live::namespace::{Namespace, PrefixWrite, StripRead};
@@ -79,6 +80,11 @@ impl<S: SplitStream> SplitStream for Named<S> {
     }
 }
 
+/// A byte stream of any kind, boxed: what a WebSocket connection runs over (TCP or TLS).
+pub trait AnyStream: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AnyStream for T {}
+
 /// How a device connects to the broker.
 #[derive(Clone)]
 pub enum Transport {
@@ -102,6 +108,18 @@ pub enum Transport {
         /// The run's namespace, if names are rewritten.
         namespace: Option<Namespaced>,
     },
+    /// MQTT over WebSocket to `addr` (`host:port`), over TLS if `tls` says how.
+    WebSocket {
+        /// `host:port`.
+        addr: String,
+        /// The opening handshake's URL (`ws://host:port/path` or `wss://...`).
+        url: String,
+        /// TLS under the WebSocket: the rustls client configuration and the name the server's
+        /// certificate must carry.
+        tls: Option<(TlsConnector, ServerName<'static>)>,
+        /// The run's namespace, if names are rewritten.
+        namespace: Option<Namespaced>,
+    },
 }
 
 impl fmt::Debug for Transport {
@@ -110,6 +128,7 @@ impl fmt::Debug for Transport {
             Transport::Turmoil(addr) => write!(f, "Turmoil({addr})"),
             Transport::Tcp { addr, .. } => write!(f, "Tcp({addr})"),
             Transport::Tls { addr, name, .. } => write!(f, "Tls({addr}, {name:?})"),
+            Transport::WebSocket { url, .. } => write!(f, "WebSocket({url})"),
         }
     }
 }
@@ -122,6 +141,8 @@ pub enum TransportStream {
     Tcp(tokio::net::TcpStream, Option<Namespaced>),
     /// TLS over tokio's TCP.
     Tls(Joined<Box<TlsStream<tokio::net::TcpStream>>>, Option<Namespaced>),
+    /// MQTT over WebSocket over tokio's TCP or TLS.
+    WebSocket(Joined<Box<WsStream<Box<dyn AnyStream>>>>, Option<Namespaced>),
 }
 
 impl fmt::Debug for TransportStream {
@@ -130,12 +151,14 @@ impl fmt::Debug for TransportStream {
             TransportStream::Turmoil(_) => "TransportStream::Turmoil",
             TransportStream::Tcp(..) => "TransportStream::Tcp",
             TransportStream::Tls(..) => "TransportStream::Tls",
+            TransportStream::WebSocket(..) => "TransportStream::WebSocket",
         })
     }
 }
 
 impl Transport {
-    /// Opens a connection (TCP, then the TLS handshake for [`Transport::Tls`]).
+    /// Opens a connection (TCP, then the TLS handshake for [`Transport::Tls`], then the
+    /// WebSocket handshake for [`Transport::WebSocket`]).
     ///
     /// # Errors
     ///
@@ -155,6 +178,18 @@ impl Transport {
                 stream.set_nodelay(true)?;
                 let tls = connector.connect(name.clone(), stream).await?;
                 Ok(TransportStream::Tls(Joined(Box::new(tls)), namespace.clone()))
+            }
+            Transport::WebSocket { addr, url, tls, namespace } => {
+                let stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
+                stream.set_nodelay(true)?;
+                let stream: Box<dyn AnyStream> = match tls {
+                    None => Box::new(stream),
+                    Some((connector, name)) => {
+                        Box::new(connector.connect(name.clone(), stream).await?)
+                    }
+                };
+                let ws = mqttsim_net::ws::connect(stream, url).await?;
+                Ok(TransportStream::WebSocket(Joined(Box::new(ws)), namespace.clone()))
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Live mode: a scenario's devices, link model and fault timeline in real time over real TCP
-//! (or TLS) against any broker, judged by the same checker.
+//! (or TLS, or MQTT over WebSocket on either) against any broker, judged by the same checker.
 //!
 //! The devices are the simulator's own (one device, one link model), run on a current-thread
 //! tokio runtime in a `LocalSet` with a real [`Clock`]; every device's behaviour and the fault
@@ -51,6 +51,16 @@ pub enum BrokerTarget {
         /// The name the broker's certificate must carry.
         name: ServerName<'static>,
     },
+    /// MQTT over WebSocket to `host:port`, over TLS if `tls` is given.
+    WebSocket {
+        /// `host:port`.
+        addr: String,
+        /// The opening handshake's URL (`ws://host:port/path` or `wss://...`).
+        url: String,
+        /// For `wss://`: the rustls client configuration and the name the broker's
+        /// certificate must carry.
+        tls: Option<(TlsConnector, ServerName<'static>)>,
+    },
 }
 
 impl std::fmt::Debug for BrokerTarget {
@@ -58,6 +68,7 @@ impl std::fmt::Debug for BrokerTarget {
         match self {
             BrokerTarget::Tcp(addr) => write!(f, "mqtt://{addr}"),
             BrokerTarget::Tls { addr, .. } => write!(f, "mqtts://{addr}"),
+            BrokerTarget::WebSocket { url, .. } => f.write_str(url),
         }
     }
 }
@@ -70,6 +81,12 @@ impl BrokerTarget {
                 addr: addr.clone(),
                 connector: connector.clone(),
                 name: name.clone(),
+                namespace,
+            },
+            BrokerTarget::WebSocket { addr, url, tls } => Transport::WebSocket {
+                addr: addr.clone(),
+                url: url.clone(),
+                tls: tls.clone(),
                 namespace,
             },
         }
@@ -329,6 +346,7 @@ async fn clear_retained(
             Box::new(crate::link::Named(s, n)) as Box<dyn Joinable>
         }
         crate::link::TransportStream::Tls(s, Some(n)) => Box::new(crate::link::Named(s, n)),
+        crate::link::TransportStream::WebSocket(s, Some(n)) => Box::new(crate::link::Named(s, n)),
         _ => return Err("unexpected transport".to_owned()),
     };
     let mut config = ClientConfig::new(format!("cleaner-{}", group.group));
