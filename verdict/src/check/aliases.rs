@@ -118,13 +118,13 @@ pub(crate) fn check(facts: &Facts<'_>) -> (Findings, Option<String>) {
     for (idx, r) in facts.records.iter().enumerate() {
         let Event::BrokerAccepted { msg: Some(msg), topic, .. } = &r.event else { continue };
         let Some(m) = facts.messages.get(msg.as_str()) else { continue };
-        if aliasing.get(m.publisher).copied().unwrap_or(false) {
+        if aliasing.get(m.publisher.as_str()).copied().unwrap_or(false) {
             aliasing_publishers += 1;
         }
-        if m.topic != topic.as_str() && r.device.as_deref() == Some(m.publisher) {
+        if m.topic != topic.as_str() && r.device.as_deref() == Some(m.publisher.as_str()) {
             out.push(violation(
-                m.publisher,
-                Some(facts.message_ref(&Key::App(msg))),
+                &m.publisher,
+                Some(facts.message_ref(&Key::App(facts.names.of(msg)))),
                 format!(
                     "the broker takes the message on its topic `{}`, whatever alias carried it \
                      (5.0 §3.3.2.3.4, no statement id)",
@@ -137,10 +137,10 @@ pub(crate) fn check(facts: &Facts<'_>) -> (Findings, Option<String>) {
     }
     for d in &facts.deliveries {
         let Some(Key::App(id)) = d.key else { continue };
-        let Some(m) = facts.messages.get(id) else { continue };
+        let Some(m) = facts.messages.get(&id) else { continue };
         if m.topic != d.topic {
             out.push(violation(
-                d.sub,
+                &d.sub,
                 Some(facts.message_ref(&Key::App(id))),
                 format!(
                     "every copy arrives on the message's topic `{}`, whatever alias carried it \

@@ -35,6 +35,7 @@ use super::cite;
 use super::due::{Due, Stream};
 use super::expiry;
 use super::facts::{Facts, Key};
+use super::name::Name;
 use super::verdict::{Findings, Guarantee, LossReason, QosCounts, Undelivered, Violation};
 use crate::scenario::Expectations;
 
@@ -63,7 +64,7 @@ impl DeliveryFindings {
     fn push(&mut self, facts: &Facts<'_>, key: &Key<'_>, effective: u8, mut violation: Violation) {
         let findings = match (key, effective) {
             (Key::Will(_), _) => &mut self.wills,
-            (Key::App(id), _) if is_clear(facts, id) => &mut self.retained,
+            (Key::App(id), _) if is_clear(facts, *id) => &mut self.retained,
             (_, 0) => &mut self.qos0,
             (_, 1) => &mut self.qos1,
             _ => &mut self.qos2,
@@ -74,8 +75,8 @@ impl DeliveryFindings {
 }
 
 /// Whether a message is a zero-byte retained message (a retained clear).
-fn is_clear(facts: &Facts<'_>, id: &str) -> bool {
-    facts.messages.get(id).is_some_and(|m| m.empty && m.retain)
+fn is_clear(facts: &Facts<'_>, id: Name<'_>) -> bool {
+    facts.messages.get(&id).is_some_and(|m| m.empty && m.retain)
 }
 
 pub(crate) fn check(
@@ -98,7 +99,7 @@ pub(crate) fn check(
         app_delivered: [0; 3],
         clear_pairs: 0,
     };
-    let mut copies: BTreeMap<(&Key<'_>, &str), Vec<usize>> = BTreeMap::new();
+    let mut copies: BTreeMap<(&Key<'_>, Name<'_>), Vec<usize>> = BTreeMap::new();
     for (i, d) in facts.deliveries.iter().enumerate() {
         if let Some(key) = &d.key {
             copies.entry((key, d.sub)).or_default().push(i);
@@ -129,7 +130,7 @@ pub(crate) fn check(
         if !will {
             out.app_pairs[q] += 1;
         }
-        if matches!(key, Key::App(id) if is_clear(facts, id)) {
+        if matches!(key, Key::App(id) if is_clear(facts, *id)) {
             out.clear_pairs += 1;
         }
         let all = copies.get(&(key, *sub)).map_or(&[][..], Vec::as_slice);
@@ -218,7 +219,7 @@ pub(crate) fn check(
             if effective == 2 && routed.len() > acceptances {
                 let first = facts.deliveries[routed[0]].t_us;
                 let last = facts.deliveries[routed[routed.len() - 1]].t_us;
-                if !facts.lost_state_between(sub, first, last) {
+                if !facts.lost_state_between(*sub, first, last) {
                     let violation = Violation {
                         guarantee: Guarantee::Qos2ExactlyOnce,
                         message: Some(facts.message_ref(key)),
@@ -294,7 +295,7 @@ pub(crate) fn check(
                 qos: effective,
                 rank: first_accept.unwrap_or(last.accept),
             };
-            let evidence = due.evidence(sub, last.epoch, accept.t_us, Some(stream));
+            let evidence = due.evidence(*sub, last.epoch, accept.t_us, Some(stream));
             let expired = expiry::undelivered(facts, accept, evidence, epoch.end_us, settle_us);
             match (expired, evidence) {
                 (Some(found), _) => found,
@@ -306,7 +307,7 @@ pub(crate) fn check(
                             "its publisher's acknowledgement at {:.3}s says the broker took it over \
                              [{}] (the broker reported no acceptance)",
                             accept.t_us as f64 / 1e6,
-                            cite::acknowledged_ownership(facts.is_v5(accept.publisher))
+                            cite::acknowledged_ownership(facts.is_v5(&accept.publisher))
                         )
                     } else {
                         format!("the broker accepted it at {:.3}s", accept.t_us as f64 / 1e6)
@@ -379,7 +380,7 @@ pub(crate) fn check(
 
     // Messages the broker never accepted, per subscriber that would have received them.
     for (id, m) in &facts.messages {
-        if accepted.contains(&Key::App(id)) || m.candidates.is_empty() {
+        if accepted.contains(&Key::App(*id)) || m.candidates.is_empty() {
             continue;
         }
         let published_at = facts.records[m.idx].t_us;
@@ -389,7 +390,7 @@ pub(crate) fn check(
                  {earlier}, whose QoS 2 flow it had left open: the broker rightly took it for a \
                  resend [{}]",
                 at as f64 / 1e6,
-                cite::qos2_once(facts.is_v5(m.publisher))
+                cite::qos2_once(facts.is_v5(&m.publisher))
             );
             (LossReason::PublisherLostState, detail)
         } else if let Some(&drop) = facts.device_drops.get(id) {
@@ -432,7 +433,7 @@ pub(crate) fn check(
             }
             out.counts[q].add_undelivered(reason);
             out.undelivered.push(Undelivered {
-                message: facts.message_ref(&Key::App(id)),
+                message: facts.message_ref(&Key::App(*id)),
                 subscriber: sub.to_owned(),
                 qos: effective,
                 reason,
@@ -445,7 +446,7 @@ pub(crate) fn check(
 }
 
 fn is_clear_key(facts: &Facts<'_>, key: &Key<'_>) -> bool {
-    matches!(key, Key::App(id) if is_clear(facts, id))
+    matches!(key, Key::App(id) if is_clear(facts, *id))
 }
 
 /// Evaluates the `expected_loss` bounds against the counts: the findings, and what was missing

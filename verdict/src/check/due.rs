@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 
 use super::facts::{Facts, Key};
+use super::name::Name;
 
 /// Why a pair was due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,7 @@ impl Evidence {
 /// The stream a message belongs to, for the overtaking rule.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stream<'r> {
-    pub publisher: &'r str,
+    pub publisher: Name<'r>,
     pub topic: &'r str,
     /// The effective QoS of the pair.
     pub qos: u8,
@@ -102,7 +103,7 @@ pub(crate) struct Stream<'r> {
 }
 
 /// (subscriber, publisher, topic, QoS, session).
-type StreamKey<'r> = (&'r str, &'r str, &'r str, u8, usize);
+type StreamKey<'r> = (Name<'r>, Name<'r>, &'r str, u8, usize);
 
 /// The evidence, indexed once per verdict.
 pub(crate) struct Due<'f, 'r> {
@@ -113,16 +114,16 @@ pub(crate) struct Due<'f, 'r> {
     /// each with the earliest delivery of a message ranked at least as high.
     overtaking: BTreeMap<StreamKey<'r>, Vec<(usize, usize)>>,
     /// (subscriber, session) → the latest acceptance time a copy proves served, with the copy.
-    served: BTreeMap<(&'r str, usize), (u64, usize)>,
+    served: BTreeMap<(Name<'r>, usize), (u64, usize)>,
     /// Each subscriber's copy times, in order.
-    copies_at: BTreeMap<&'r str, Vec<u64>>,
+    copies_at: BTreeMap<Name<'r>, Vec<u64>>,
 }
 
 impl<'f, 'r> Due<'f, 'r> {
     pub(crate) fn new(facts: &'f Facts<'r>, tolerance_us: u64, settle_us: u64) -> Due<'f, 'r> {
         let mut overtaking: BTreeMap<_, Vec<(usize, usize)>> = BTreeMap::new();
-        let mut served: BTreeMap<(&str, usize), (u64, usize)> = BTreeMap::new();
-        let mut copies_at: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        let mut served: BTreeMap<(Name<'r>, usize), (u64, usize)> = BTreeMap::new();
+        let mut copies_at: BTreeMap<Name<'r>, Vec<u64>> = BTreeMap::new();
         for (i, d) in facts.deliveries.iter().enumerate() {
             copies_at.entry(d.sub).or_default().push(d.t_us);
             let (Some(key), Some(epoch)) = (&d.key, d.epoch) else { continue };
@@ -139,7 +140,7 @@ impl<'f, 'r> Due<'f, 'r> {
                 .push((first, i));
             let span_start = d
                 .span
-                .and_then(|s| facts.spans.get(d.sub).and_then(|spans| spans.get(s)))
+                .and_then(|s| facts.spans.get(&d.sub).and_then(|spans| spans.get(s)))
                 .map_or(u64::MAX, |s| s.start_us);
             if let Some(from) = accept.t_us.checked_sub(tolerance_us)
                 && from >= span_start
@@ -171,10 +172,10 @@ impl<'f, 'r> Due<'f, 'r> {
     /// `after_us` (of `stream`, when it belongs to one), if the trace has any.
     pub(crate) fn evidence(
         &self,
-        sub: &str,
+        sub: Name<'r>,
         epoch: usize,
         after_us: u64,
-        stream: Option<Stream<'_>>,
+        stream: Option<Stream<'r>>,
     ) -> Option<Evidence> {
         let f = self.facts;
         if let Some(s) = stream
@@ -191,9 +192,9 @@ impl<'f, 'r> Due<'f, 'r> {
             return Some(Evidence::Served(d));
         }
         let tol = self.tolerance_us;
-        let copies = self.copies_at.get(sub).map_or(&[][..], Vec::as_slice);
-        let spans = f.spans.get(sub).map_or(&[][..], Vec::as_slice);
-        for trip in f.round_trips.get(sub).into_iter().flatten() {
+        let copies = self.copies_at.get(&sub).map_or(&[][..], Vec::as_slice);
+        let spans = f.spans.get(&sub).map_or(&[][..], Vec::as_slice);
+        for trip in f.round_trips.get(&sub).into_iter().flatten() {
             if trip.epoch != Some(epoch) {
                 continue;
             }

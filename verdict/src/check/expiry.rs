@@ -129,7 +129,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> ExpiryFindings {
         let Some(w) = a.expiry else { continue };
         let Some(key) = d.key.as_ref() else { continue };
         judged += 1;
-        let spans = facts.spans.get(d.sub).map_or(&[][..], Vec::as_slice);
+        let spans = facts.spans.get(&d.sub).map_or(&[][..], Vec::as_slice);
         let own = |i: usize| spans.get(i).filter(|s| d.epoch.is_some() && s.epoch == d.epoch);
         // The earliest the broker can have started sending this copy, and the record that
         // shows it.
@@ -193,7 +193,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> ExpiryFindings {
             continue;
         }
         // [MQTT-3.3.2-6]: the interval forwarded is what was received, less the time waited.
-        if !facts.devices.get(d.sub).is_some_and(|i| i.v5) {
+        if !facts.devices.get(d.sub.as_str()).is_some_and(|i| i.v5) {
             continue;
         }
         let waited = start_us.saturating_sub(w.accepted_hi_us) / SECOND;

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use mqttsim_codec::topic;
 
 use super::expiry::Window;
+use super::name::{Name, Names};
 use super::routes::{Routes, shared_inner};
 use crate::scenario::Scenario;
 use crate::trace::{Event, Phase, Record};
@@ -38,7 +39,7 @@ use crate::trace::{Event, Phase, Record};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Key<'r> {
     /// An application message, by id.
-    App(&'r str),
+    App(Name<'r>),
     /// A Will, by the index of its acceptance in [`Facts::accepts`].
     Will(usize),
 }
@@ -83,7 +84,7 @@ pub(crate) struct WillInfo {
 /// An application message.
 #[derive(Debug, Clone)]
 pub(crate) struct AppMessage<'r> {
-    pub publisher: &'r str,
+    pub publisher: Name<'r>,
     pub topic: &'r str,
     pub qos: u8,
     pub retain: bool,
@@ -92,7 +93,7 @@ pub(crate) struct AppMessage<'r> {
     pub idx: usize,
     /// Subscribers whose matching subscription existed when the application published it, with
     /// their session epoch and granted QoS; used only for messages never accepted.
-    pub candidates: Vec<(&'r str, usize, u8)>,
+    pub candidates: Vec<(Name<'r>, usize, u8)>,
     /// The 5.0 Message Expiry Interval it was published with, in seconds.
     pub expiry: Option<u32>,
     /// The QoS it can have gone with: lowered to a 5.0 server's Maximum QoS (the last one its
@@ -105,7 +106,7 @@ pub(crate) struct AppMessage<'r> {
 pub(crate) struct Accept<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub publisher: &'r str,
+    pub publisher: Name<'r>,
     pub key: Option<Key<'r>>,
     pub topic: &'r str,
     pub pid: Option<u16>,
@@ -123,7 +124,7 @@ pub(crate) struct Accept<'r> {
 pub(crate) struct Delivery<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub sub: &'r str,
+    pub sub: Name<'r>,
     pub key: Option<Key<'r>>,
     pub topic: &'r str,
     pub qos: u8,
@@ -150,7 +151,7 @@ pub(crate) struct Delivery<'r> {
 #[derive(Debug, Clone)]
 pub(crate) struct GroupOwe<'r> {
     pub accept: usize,
-    pub members: Vec<(&'r str, usize, u8)>,
+    pub members: Vec<(Name<'r>, usize, u8)>,
 }
 
 /// One obligation: a subscription matched when the broker accepted the message.
@@ -205,7 +206,7 @@ pub(crate) enum EndKind {
 pub(crate) struct SubEvent<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub sub: &'r str,
+    pub sub: Name<'r>,
     pub filter: &'r str,
     pub granted: u8,
     pub epoch: Option<usize>,
@@ -263,7 +264,7 @@ pub(crate) struct DeviceFault<'r> {
 pub(crate) struct Ending<'r> {
     pub idx: usize,
     pub t_us: u64,
-    pub device: &'r str,
+    pub device: Name<'r>,
     pub reason: &'r str,
     pub will: Option<usize>,
     /// MQTT 5.0: the reason code of the DISCONNECT the device sent on this connection.
@@ -298,32 +299,34 @@ pub(crate) struct Facts<'r> {
     pub records: &'r [Record],
     pub end_us: u64,
     pub devices: BTreeMap<String, DeviceInfo>,
-    pub messages: BTreeMap<&'r str, AppMessage<'r>>,
+    /// Every client id and message id the trace names.
+    pub names: Names<'r>,
+    pub messages: BTreeMap<Name<'r>, AppMessage<'r>>,
     pub accepts: Vec<Accept<'r>>,
     /// Each message's acceptances, as indices into `accepts`.
     pub accepts_of: BTreeMap<Key<'r>, Vec<usize>>,
     pub deliveries: Vec<Delivery<'r>>,
-    pub owed: BTreeMap<(Key<'r>, &'r str), Vec<Owe>>,
+    pub owed: BTreeMap<(Key<'r>, Name<'r>), Vec<Owe>>,
     /// (message, shared subscription's whole filter) → the group's obligations (MQTT 5.0).
     pub group_owed: BTreeMap<(Key<'r>, &'r str), Vec<GroupOwe<'r>>>,
     /// Acceptances of a message not owed to its own publisher because all of its matching
     /// subscriptions had No Local: (acceptance, publisher).
-    pub no_local_spared: Vec<(usize, &'r str)>,
+    pub no_local_spared: Vec<(usize, Name<'r>)>,
     /// Every shared subscription (whole filter) a device made.
     pub groups: BTreeSet<&'r str>,
     /// (accept, subscriber) → the `broker_dropped` record.
-    pub broker_drops: BTreeMap<(usize, &'r str), usize>,
+    pub broker_drops: BTreeMap<(usize, Name<'r>), usize>,
     /// msg → the device's `dropped` record.
-    pub device_drops: BTreeMap<&'r str, usize>,
+    pub device_drops: BTreeMap<Name<'r>, usize>,
     /// Messages complete at their publisher (acked, or released after a lost session).
-    pub completed: BTreeSet<&'r str>,
-    pub spans: BTreeMap<&'r str, Vec<Span<'r>>>,
+    pub completed: BTreeSet<Name<'r>>,
+    pub spans: BTreeMap<Name<'r>, Vec<Span<'r>>>,
     pub epochs: Vec<Epoch>,
     pub subscribes: Vec<SubEvent<'r>>,
-    pub device_faults: BTreeMap<&'r str, Vec<DeviceFault<'r>>>,
-    pub disturbances: BTreeMap<&'r str, Vec<Disturbance>>,
+    pub device_faults: BTreeMap<Name<'r>, Vec<DeviceFault<'r>>>,
+    pub disturbances: BTreeMap<Name<'r>, Vec<Disturbance>>,
     /// Blackouts and partitions that silence a device towards the broker.
-    pub cuts: BTreeMap<&'r str, Vec<Cut>>,
+    pub cuts: BTreeMap<Name<'r>, Vec<Cut>>,
     /// A connection accepted while the same client's previous one was still open: (the open
     /// connection's record, the new one's).
     pub double_connects: Vec<(usize, usize)>,
@@ -334,18 +337,18 @@ pub(crate) struct Facts<'r> {
     pub stray_wills: Vec<usize>,
     /// Completed round trips of each device (its acknowledged publishes; at the packet level,
     /// PINGREQ and PINGRESP, SUBSCRIBE and SUBACK).
-    pub round_trips: BTreeMap<&'r str, Vec<RoundTrip>>,
+    pub round_trips: BTreeMap<Name<'r>, Vec<RoundTrip>>,
     /// When each device sent control packets (packet-level traces only).
-    pub packets_up: BTreeMap<&'r str, Vec<u64>>,
+    pub packets_up: BTreeMap<Name<'r>, Vec<u64>>,
     /// Whether the trace has packet-level records.
     pub packet_level: bool,
     /// QoS 2 messages the broker took for a resend of an earlier flow of the same packet
     /// identifier, left open when their publisher lost its state: msg → (the earlier message,
     /// the state loss's time). Acknowledged, never accepted, and not the broker's fault
     /// [MQTT-4.3.3-2].
-    pub swallowed: BTreeMap<&'r str, (&'r str, u64)>,
+    pub swallowed: BTreeMap<Name<'r>, (Name<'r>, u64)>,
     /// The first `connect_attempt` of each device.
-    pub first_attempt: BTreeMap<&'r str, u64>,
+    pub first_attempt: BTreeMap<Name<'r>, u64>,
     /// Connections whose CONNACK said Session Present 1 although the trace shows the session
     /// had ended (see `sessions`): (the connection's record, the ended session).
     pub ended_resumes: Vec<(usize, usize)>,
@@ -442,7 +445,7 @@ pub(super) struct Live<'r> {
     clean: bool,
     subs: BTreeMap<&'r str, u8>,
     /// QoS 0 messages sent on the current connection and not yet accepted.
-    qos0: VecDeque<&'r str>,
+    qos0: VecDeque<Name<'r>>,
     /// A PINGREQ sent and not answered yet (packet level).
     ping: Option<u64>,
     /// SUBSCRIBE packets sent and not answered yet, by packet id (packet level).
@@ -473,6 +476,7 @@ impl<'r> Facts<'r> {
             records,
             end_us,
             devices: device_infos(scenario),
+            names: Names::of_trace(records),
             messages: BTreeMap::new(),
             accepts: Vec::new(),
             accepts_of: BTreeMap::new(),
@@ -504,39 +508,39 @@ impl<'r> Facts<'r> {
             faults_over_us: 0,
             unattributed: 0,
         };
-        let mut live: BTreeMap<&'r str, Live<'r>> = BTreeMap::new();
-        let mut sent_pid: BTreeMap<(&'r str, u16), &'r str> = BTreeMap::new();
+        let mut live: BTreeMap<Name<'r>, Live<'r>> = BTreeMap::new();
+        let mut sent_pid: BTreeMap<(Name<'r>, u16), Name<'r>> = BTreeMap::new();
         let mut retained: BTreeMap<&'r str, Option<Key<'r>>> = BTreeMap::new();
         let mut open_link_faults: BTreeMap<(&'r str, &'r str), Vec<OpenLinkFault<'r>>> =
             BTreeMap::new();
-        let mut open_device_faults: BTreeMap<&'r str, (u64, &'r str)> = BTreeMap::new();
+        let mut open_device_faults: BTreeMap<Name<'r>, (u64, &'r str)> = BTreeMap::new();
         let mut broker_down_since: Option<u64> = None;
         // Anonymous messages (Wills, empty payloads) accepted, as indices into `f.accepts`, by
         // topic.
         let mut anonymous_on: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
         // (anonymous message, device): the device has had its forwarded copy.
-        let mut anonymous_copies: BTreeSet<(usize, &'r str)> = BTreeSet::new();
+        let mut anonymous_copies: BTreeSet<(usize, Name<'r>)> = BTreeSet::new();
         // When each message was last put on the wire by its publisher, and with which packet id.
-        let mut last_sent: BTreeMap<&'r str, (u64, u16)> = BTreeMap::new();
+        let mut last_sent: BTreeMap<Name<'r>, (u64, u16)> = BTreeMap::new();
         // (publisher, packet id) → the QoS 2 message the broker accepted with it and whose flow
         // its publisher has not completed, with the acceptance's time.
-        let mut open_qos2: BTreeMap<(&'r str, u16), (&'r str, u64)> = BTreeMap::new();
+        let mut open_qos2: BTreeMap<(Name<'r>, u16), (Name<'r>, u64)> = BTreeMap::new();
         // Each device's subscriptions, as indices into `f.subscribes`.
-        let mut subscribes_of: BTreeMap<&'r str, Vec<usize>> = BTreeMap::new();
+        let mut subscribes_of: BTreeMap<Name<'r>, Vec<usize>> = BTreeMap::new();
         let mut routes = Routes::default();
         // Each device's shared subscriptions ever made (whole filter → inner filter).
-        let mut member_of: BTreeMap<&'r str, BTreeMap<&'r str, &'r str>> = BTreeMap::new();
+        let mut member_of: BTreeMap<Name<'r>, BTreeMap<&'r str, &'r str>> = BTreeMap::new();
         let mut unfinished = false;
         // Offline 5.0 sessions by when their expiry is past doubt (expiry + tolerance).
-        let mut expiring: BTreeSet<(u64, &'r str)> = BTreeSet::new();
+        let mut expiring: BTreeSet<(u64, Name<'r>)> = BTreeSet::new();
         // MQTT 5.0: the Maximum QoS each device's latest CONNACK announced (2: none).
-        let mut server_max_qos: BTreeMap<&'r str, u8> = BTreeMap::new();
+        let mut server_max_qos: BTreeMap<Name<'r>, u8> = BTreeMap::new();
         // (subscriber, message, session): a forwarded copy arrived (MQTT 5.0).
-        let mut forwarded: BTreeSet<(&'r str, Key<'r>, usize)> = BTreeSet::new();
+        let mut forwarded: BTreeSet<(Name<'r>, Key<'r>, usize)> = BTreeSet::new();
 
         for (idx, r) in records.iter().enumerate() {
             let t = r.t_us;
-            let device: &'r str = r.device.as_deref().unwrap_or_default();
+            let device: Name<'r> = f.names.of(r.device.as_deref().unwrap_or_default());
             super::sessions::expire(&mut f, &mut live, &mut routes, &mut expiring, t, idx);
             match &r.event {
                 Event::Connected { session_expiry, will_delay, limits, .. } => {
@@ -552,6 +556,7 @@ impl<'r> Facts<'r> {
                     f.first_attempt.entry(device).or_insert(t);
                 }
                 Event::AppPublish { msg, topic, qos, retain, size, expiry, .. } => {
+                    let msg = f.names.of(msg);
                     let candidates = matching(&live, &routes, topic, Some(device), &f.devices);
                     let message = AppMessage {
                         publisher: device,
@@ -562,12 +567,13 @@ impl<'r> Facts<'r> {
                         idx,
                         candidates,
                         expiry: *expiry,
-                        qos_sent: (*qos).min(server_max_qos.get(device).copied().unwrap_or(2)),
+                        qos_sent: (*qos).min(server_max_qos.get(&device).copied().unwrap_or(2)),
                     };
                     f.messages.insert(msg, message);
                 }
                 Event::PublishSent { msg, pid, qos, .. } => {
-                    if let Some(m) = f.messages.get_mut(msg.as_str()) {
+                    let msg = f.names.of(msg);
+                    if let Some(m) = f.messages.get_mut(&msg) {
                         m.qos_sent = m.qos_sent.min(*qos);
                     }
                     last_sent.insert(msg, (t, *pid));
@@ -578,13 +584,14 @@ impl<'r> Facts<'r> {
                     }
                 }
                 Event::Acked { msg, qos, .. } => {
+                    let msg = f.names.of(msg);
                     f.completed.insert(msg);
-                    let sent = last_sent.get(msg.as_str()).copied();
+                    let sent = last_sent.get(&msg).copied();
                     round_trip(&mut f, &live, device, sent.map(|s| s.0), t, idx);
                     let pid = sent.map(|s| s.1);
                     if *qos == 2
                         && let Some(pid) = pid
-                        && open_qos2.get(&(device, pid)).is_some_and(|(m, _)| *m == msg.as_str())
+                        && open_qos2.get(&(device, pid)).is_some_and(|(m, _)| *m == msg)
                     {
                         open_qos2.remove(&(device, pid));
                     }
@@ -595,9 +602,10 @@ impl<'r> Facts<'r> {
                     }
                 }
                 Event::SessionLost { released, .. } => {
-                    f.completed.extend(released.iter().map(String::as_str));
+                    let released: Vec<Name<'r>> = released.iter().map(|m| f.names.of(m)).collect();
+                    f.completed.extend(released.iter().copied());
                     for msg in released {
-                        let pid = last_sent.get(msg.as_str()).map(|s| s.1);
+                        let pid = last_sent.get(&msg).map(|s| s.1);
                         if let Some(pid) = pid
                             && open_qos2.get(&(device, pid)).is_some_and(|(m, _)| *m == msg)
                         {
@@ -631,7 +639,7 @@ impl<'r> Facts<'r> {
                     round_trip(&mut f, &live, device, sent, t, idx);
                 }
                 Event::Dropped { msg, .. } => {
-                    f.device_drops.insert(msg, idx);
+                    f.device_drops.insert(f.names.of(msg), idx);
                 }
                 Event::BrokerConnected { clean_session, session_present, .. } => {
                     let l = live.entry(device).or_default();
@@ -657,7 +665,7 @@ impl<'r> Facts<'r> {
                         };
                         let kind = if *clean_session { EndKind::Clean } else { EndKind::NoSession };
                         let end = SessionEnd { t, idx, cause, kind };
-                        end_epoch(&mut f.epochs, &mut routes, device, l, end);
+                        end_epoch(&mut f.epochs, &mut routes, &device, l, end);
                         l.epoch = Some(f.epochs.len());
                         f.epochs.push(Epoch {
                             end_us: None,
@@ -685,7 +693,7 @@ impl<'r> Facts<'r> {
                     });
                 }
                 Event::BrokerDisconnected { reason, .. } => {
-                    if let Some(span) = f.spans.get_mut(device).and_then(|s| s.last_mut())
+                    if let Some(span) = f.spans.get_mut(&device).and_then(|s| s.last_mut())
                         && span.end_us.is_none()
                     {
                         span.end_us = Some(t);
@@ -694,7 +702,7 @@ impl<'r> Facts<'r> {
                     }
                     let l = live.entry(device).or_default();
                     l.qos0.clear();
-                    let info = f.devices.get(device);
+                    let info = f.devices.get(device.as_str());
                     let ending = if info.is_some_and(|d| d.v5) {
                         let default = info.map_or((0, 0), |d| (d.session_expiry_s, d.will_delay_s));
                         super::sessions::on_close(
@@ -711,7 +719,7 @@ impl<'r> Facts<'r> {
                         if l.clean {
                             let cause = "the subscriber's clean session ended with its connection";
                             let end = SessionEnd { t, idx, cause, kind: EndKind::Clean };
-                            end_epoch(&mut f.epochs, &mut routes, device, l, end);
+                            end_epoch(&mut f.epochs, &mut routes, &device, l, end);
                         }
                         super::sessions::Closing {
                             code: None,
@@ -732,22 +740,23 @@ impl<'r> Facts<'r> {
                 }
                 Event::BrokerAccepted { msg, topic, pid, qos, retain } => {
                     let named = msg.as_deref().map(|m| {
+                        let m = f.names.of(m);
                         if *qos == 0 {
                             // Keep the fallback's queue in step with what the broker named.
-                            if let Some(l) = live.get_mut(device)
+                            if let Some(l) = live.get_mut(&device)
                                 && let Some(at) = l.qos0.iter().position(|q| *q == m)
                             {
                                 l.qos0.drain(..=at);
                             }
                         }
-                        f.messages.get(m).filter(|a| a.topic == topic).map(|_| m)
+                        f.messages.get(&m).filter(|a| a.topic == topic).map(|_| m)
                     });
                     let key = if let Some(named) = named {
                         named
                     } else if *qos == 0 {
-                        live.get_mut(device).and_then(|l| {
+                        live.get_mut(&device).and_then(|l| {
                             while let Some(m) = l.qos0.pop_front() {
-                                if f.messages.get(m).is_some_and(|a| a.topic == topic) {
+                                if f.messages.get(&m).is_some_and(|a| a.topic == topic) {
                                     return Some(m);
                                 }
                             }
@@ -763,7 +772,7 @@ impl<'r> Facts<'r> {
                     if key.is_none() {
                         f.unattributed += 1;
                     }
-                    let empty = matches!(key, Some(Key::App(m)) if f.messages[m].empty);
+                    let empty = matches!(key, Some(Key::App(m)) if f.messages[&m].empty);
                     if *retain {
                         if empty {
                             // A zero-byte retained message clears the topic [MQTT-3.3.1-10].
@@ -774,7 +783,7 @@ impl<'r> Facts<'r> {
                     }
                     let accept = f.accepts.len();
                     let expiry = match key {
-                        Some(Key::App(m)) => f.messages.get(m).and_then(|m| {
+                        Some(Key::App(m)) => f.messages.get(&m).and_then(|m| {
                             let published = records[m.idx].t_us;
                             m.expiry.map(|e| Window::new(e, published, t, t))
                         }),
@@ -805,7 +814,7 @@ impl<'r> Facts<'r> {
                 }
                 Event::WillPublished { topic, qos, retain } => {
                     let accept = f.accepts.len();
-                    let registered = f.devices.get(device).and_then(|d| d.will.as_ref());
+                    let registered = f.devices.get(device.as_str()).and_then(|d| d.will.as_ref());
                     let payload = registered.map(|w| w.payload.clone());
                     // MQTT 5.0: a Will's Message Expiry Interval runs from its publication.
                     let expiry = registered.and_then(|w| w.expiry).map(|e| Window::new(e, t, t, t));
@@ -855,7 +864,7 @@ impl<'r> Facts<'r> {
                         // The message's latest acceptance is the copy the broker held.
                         Some(m) => f
                             .accepts_of
-                            .get(&Key::App(m))
+                            .get(&Key::App(f.names.of(m)))
                             .and_then(|a| a.last().copied())
                             .filter(|&a| f.accepts[a].topic == topic),
                         // This instant's acceptances, else (a queued Will that expired, say)
@@ -884,12 +893,12 @@ impl<'r> Facts<'r> {
                     }
                 }
                 Event::BrokerSubscribed { filter, granted: Some(g) } => {
-                    routes.insert(filter, device, *g);
+                    routes.insert(filter, &device, *g);
                     let l = live.entry(device).or_default();
                     let existed = l.subs.insert(filter, *g).is_some();
                     let retain_handling = f
                         .devices
-                        .get(device)
+                        .get(device.as_str())
                         .and_then(|d| d.retain_handling.get(filter.as_str()))
                         .copied()
                         .unwrap_or(0);
@@ -917,7 +926,7 @@ impl<'r> Facts<'r> {
                     });
                 }
                 Event::BrokerUnsubscribed { filter } => {
-                    routes.remove(filter, device);
+                    routes.remove(filter, &device);
                     live.entry(device).or_default().subs.remove(filter.as_str());
                 }
                 Event::Delivered { msg, topic, qos, pid, dup, retain, payload, expiry, .. } => {
@@ -931,7 +940,7 @@ impl<'r> Facts<'r> {
                     // if the same Will was published again since (its payload is the same).
                     let retained_will = || {
                         let s = subscribes_of
-                            .get(device)?
+                            .get(&device)?
                             .iter()
                             .rev()
                             .map(|&s| &f.subscribes[s])
@@ -946,7 +955,7 @@ impl<'r> Facts<'r> {
                     // latest (a duplicate).
                     // Owed to the device's current session: an earlier session's messages went
                     // with it.
-                    let session = live.get(device).and_then(|l| l.epoch);
+                    let session = live.get(&device).and_then(|l| l.epoch);
                     let forwarded_will = || {
                         let wills = anonymous_on.get(topic.as_str())?;
                         let key_of = |i: usize| f.accepts[i].key;
@@ -967,7 +976,7 @@ impl<'r> Facts<'r> {
                         Some((i, key_of(i)?))
                     };
                     let key = match msg {
-                        Some(m) => Some(Key::App(m)),
+                        Some(m) => Some(Key::App(f.names.of(m))),
                         None if *retain => {
                             retained_will().or_else(|| forwarded_will().map(|(_, k)| k))
                         }
@@ -982,19 +991,19 @@ impl<'r> Facts<'r> {
                     if key.is_none() {
                         f.unattributed += 1;
                     }
-                    let epoch = live.get(device).and_then(|l| l.epoch);
+                    let epoch = live.get(&device).and_then(|l| l.epoch);
                     let span = f
                         .spans
-                        .get(device)
+                        .get(&device)
                         .and_then(|s| s.last().filter(|s| s.end_us.is_none()).map(|_| s.len() - 1));
-                    let group = member_of.get(device).and_then(|groups| {
+                    let group = member_of.get(&device).and_then(|groups| {
                         groups.iter().find(|(_, inner)| topic::matches(inner, topic)).map(|g| *g.0)
                     });
                     let on_subscribe = match (key, epoch) {
                         (Some(k), Some(e)) if *retain => {
                             let copy = RetainedCopy { device, key: k, epoch: e, topic, group };
                             let sent_before = forwarded.contains(&(device, k, e));
-                            copy.on_subscribe(&f, subscribes_of.get(device), sent_before)
+                            copy.on_subscribe(&f, subscribes_of.get(&device), sent_before)
                         }
                         _ => *retain,
                     };
@@ -1028,7 +1037,7 @@ impl<'r> Facts<'r> {
                             span.end_us = Some(t);
                             span.end_idx = Some(idx);
                             span.reason = Some("broker-crash");
-                            let l = live.entry(d).or_default();
+                            let l = live.entry(*d).or_default();
                             l.qos0.clear();
                         }
                     }
@@ -1062,7 +1071,7 @@ impl<'r> Facts<'r> {
                             open_device_faults.insert(device, (t, kind));
                         }
                         Phase::End => {
-                            if let Some((from, _)) = open_device_faults.remove(device) {
+                            if let Some((from, _)) = open_device_faults.remove(&device) {
                                 let d = Disturbance { from_us: from, until_us: t };
                                 f.disturbances.entry(device).or_default().push(d);
                             }
@@ -1089,10 +1098,10 @@ impl<'r> Facts<'r> {
                                 let (from, devices, cut) = open.remove(0);
                                 for d in devices {
                                     let dist = Disturbance { from_us: from, until_us: t };
-                                    f.disturbances.entry(d).or_default().push(dist);
+                                    f.disturbances.entry(f.names.of(d)).or_default().push(dist);
                                     if let Some(idx) = cut {
                                         let cut = Cut { from_us: from, until_us: t, idx };
-                                        f.cuts.entry(d).or_default().push(cut);
+                                        f.cuts.entry(f.names.of(d)).or_default().push(cut);
                                     }
                                 }
                             }
@@ -1117,10 +1126,10 @@ impl<'r> Facts<'r> {
                 unfinished |= !is_flap(kind);
                 for d in devices {
                     let dist = Disturbance { from_us: from, until_us: end_us };
-                    f.disturbances.entry(d).or_default().push(dist);
+                    f.disturbances.entry(f.names.of(d)).or_default().push(dist);
                     if let Some(idx) = cut {
                         let cut = Cut { from_us: from, until_us: end_us, idx };
-                        f.cuts.entry(d).or_default().push(cut);
+                        f.cuts.entry(f.names.of(d)).or_default().push(cut);
                     }
                 }
             }
@@ -1159,8 +1168,8 @@ impl<'r> Facts<'r> {
 
     /// Whether `device` had a fault that wipes its client state (power loss, crash, reboot)
     /// starting in `(from, until]`.
-    pub(crate) fn lost_state_between(&self, device: &str, from_us: u64, until_us: u64) -> bool {
-        self.device_faults.get(device).is_some_and(|faults| {
+    pub(crate) fn lost_state_between(&self, device: Name<'r>, from_us: u64, until_us: u64) -> bool {
+        self.device_faults.get(&device).is_some_and(|faults| {
             faults.iter().any(|f| {
                 f.phase == Phase::Start
                     && f.t_us > from_us
@@ -1172,8 +1181,8 @@ impl<'r> Facts<'r> {
 
     /// Whether, after `from_us`, `device` had an undisturbed stretch of at least `settle_us`
     /// while its last broker connection was open through the end of the run.
-    pub(crate) fn settled_after(&self, device: &str, from_us: u64, settle_us: u64) -> bool {
-        let Some(span) = self.spans.get(device).and_then(|s| s.last()) else { return false };
+    pub(crate) fn settled_after(&self, device: Name<'r>, from_us: u64, settle_us: u64) -> bool {
+        let Some(span) = self.spans.get(&device).and_then(|s| s.last()) else { return false };
         if span.end_us.is_some() {
             return false;
         }
@@ -1186,14 +1195,14 @@ impl<'r> Facts<'r> {
     /// to the broker was not disturbed (by a fault, its link's flapping or a broker outage).
     pub(crate) fn undisturbed_stretch(
         &self,
-        device: &str,
+        device: Name<'r>,
         from_us: u64,
         until_us: u64,
         min_us: u64,
     ) -> Option<(u64, u64)> {
         let mut busy: Vec<(u64, u64)> = self
             .disturbances
-            .get(device)
+            .get(&device)
             .into_iter()
             .flatten()
             .chain(self.broker_down.iter())
@@ -1284,18 +1293,18 @@ pub(super) fn end_epoch(
 /// The subscribers with a subscription matching `topic`: (client id, epoch, granted QoS, the
 /// highest over overlapping subscriptions).
 fn matching<'r>(
-    live: &BTreeMap<&'r str, Live<'r>>,
+    live: &BTreeMap<Name<'r>, Live<'r>>,
     routes: &Routes,
     topic: &str,
-    publisher: Option<&str>,
+    publisher: Option<Name<'r>>,
     devices: &BTreeMap<String, DeviceInfo>,
-) -> Vec<(&'r str, usize, u8)> {
+) -> Vec<(Name<'r>, usize, u8)> {
     routes
         .matches(topic)
         .into_iter()
         .filter_map(|(d, granted)| {
             let (&d, l) = live.get_key_value(d)?;
-            if publisher == Some(d) && spared_by_no_local(l, topic, devices.get(d)) {
+            if publisher == Some(d) && spared_by_no_local(l, topic, devices.get(d.as_str())) {
                 return None;
             }
             Some((d, l.epoch?, granted))
@@ -1313,11 +1322,11 @@ fn spared_by_no_local(l: &Live<'_>, topic: &str, info: Option<&DeviceInfo>) -> b
 }
 
 /// Members of a shared subscription group: (client id, session epoch, granted QoS).
-type Members<'r> = Vec<(&'r str, usize, u8)>;
+type Members<'r> = Vec<(Name<'r>, usize, u8)>;
 
 /// The shared subscription groups matching `topic` that had members in a session, with them.
 fn group_members<'r>(
-    live: &BTreeMap<&'r str, Live<'r>>,
+    live: &BTreeMap<Name<'r>, Live<'r>>,
     routes: &Routes,
     groups: &BTreeSet<&'r str>,
     topic: &str,
@@ -1327,7 +1336,7 @@ fn group_members<'r>(
         .into_iter()
         .filter_map(|(filter, members)| {
             let &filter = groups.get(filter)?;
-            let members: Vec<(&'r str, usize, u8)> = members
+            let members: Members<'r> = members
                 .iter()
                 .filter_map(|(d, &granted)| {
                     let (&d, l) = live.get_key_value(d.as_str())?;
@@ -1343,14 +1352,14 @@ fn group_members<'r>(
 /// went out on the connection that is still open.
 fn round_trip<'r>(
     f: &mut Facts<'r>,
-    live: &BTreeMap<&'r str, Live<'r>>,
-    device: &'r str,
+    live: &BTreeMap<Name<'r>, Live<'r>>,
+    device: Name<'r>,
     sent: Option<u64>,
     t: u64,
     idx: usize,
 ) {
     let Some(sent) = sent else { return };
-    let Some(spans) = f.spans.get(device) else { return };
+    let Some(spans) = f.spans.get(&device) else { return };
     let Some(span) = spans.last().filter(|s| s.end_us.is_none() && sent >= s.start_us) else {
         return;
     };
@@ -1359,7 +1368,7 @@ fn round_trip<'r>(
         answered_us: t,
         idx,
         span: Some(spans.len() - 1),
-        epoch: span.epoch.or_else(|| live.get(device).and_then(|l| l.epoch)),
+        epoch: span.epoch.or_else(|| live.get(&device).and_then(|l| l.epoch)),
     };
     f.round_trips.entry(device).or_default().push(trip);
 }
@@ -1370,12 +1379,12 @@ fn round_trip<'r>(
 /// awaiting that flow's PUBREL, rightly took it for a resend [MQTT-4.3.3-2]. Records it.
 fn swallowed<'r>(
     f: &mut Facts<'r>,
-    open_qos2: &BTreeMap<(&'r str, u16), (&'r str, u64)>,
-    device: &'r str,
-    msg: &'r str,
+    open_qos2: &BTreeMap<(Name<'r>, u16), (Name<'r>, u64)>,
+    device: Name<'r>,
+    msg: Name<'r>,
     pid: Option<u16>,
 ) -> bool {
-    let Some(m) = f.messages.get(msg) else { return false };
+    let Some(m) = f.messages.get(&msg) else { return false };
     if m.qos != 2 || f.accepts_of.contains_key(&Key::App(msg)) {
         return false;
     }
@@ -1386,8 +1395,8 @@ fn swallowed<'r>(
     // The publisher left the earlier flow open if it lost its state any time after it published
     // the earlier message: at the very instant the broker accepted it (flaky-farm seed 233), or
     // while its PUBLISH was still on the way.
-    let since = f.messages.get(earlier).map_or(opened, |e| f.records[e.idx].t_us.min(opened));
-    let lost = f.device_faults.get(device).and_then(|faults| {
+    let since = f.messages.get(&earlier).map_or(opened, |e| f.records[e.idx].t_us.min(opened));
+    let lost = f.device_faults.get(&device).and_then(|faults| {
         faults
             .iter()
             .filter(|x| x.phase == Phase::Start && x.t_us >= since && x.t_us <= published)
@@ -1408,20 +1417,20 @@ fn swallowed<'r>(
 /// to the subscribers that matched both when it was published and now.
 fn implied_accept<'r>(
     f: &mut Facts<'r>,
-    live: &BTreeMap<&'r str, Live<'r>>,
+    live: &BTreeMap<Name<'r>, Live<'r>>,
     routes: &Routes,
-    msg: &'r str,
+    msg: Name<'r>,
     t: u64,
     idx: usize,
 ) {
     let key = Key::App(msg);
-    let Some(m) = f.messages.get(msg) else { return };
+    let Some(m) = f.messages.get(&msg) else { return };
     if m.qos_sent == 0 || f.accepts_of.contains_key(&key) {
         return;
     }
     let accept = f.accepts.len();
     let (publisher, topic, qos, empty) = (m.publisher, m.topic, m.qos_sent, m.empty);
-    let then: BTreeSet<&str> = m.candidates.iter().map(|c| c.0).collect();
+    let then: BTreeSet<Name<'r>> = m.candidates.iter().map(|c| c.0).collect();
     // The broker took it over between its publish and this acknowledgement.
     let published = f.records[m.idx].t_us;
     let expiry = m.expiry.map(|e| Window::new(e, published, published, t));
@@ -1439,7 +1448,7 @@ fn implied_accept<'r>(
     });
     f.accepts_of.entry(key).or_default().push(accept);
     for (sub, epoch, granted) in matching(live, routes, topic, Some(publisher), &f.devices) {
-        if then.contains(sub) {
+        if then.contains(&sub) {
             f.owed.entry((key, sub)).or_default().push(Owe { accept, epoch, granted });
         }
     }
@@ -1450,7 +1459,7 @@ fn implied_accept<'r>(
 
 fn owe<'r>(
     f: &mut Facts<'r>,
-    live: &BTreeMap<&'r str, Live<'r>>,
+    live: &BTreeMap<Name<'r>, Live<'r>>,
     routes: &Routes,
     key: Key<'r>,
     accept: usize,
@@ -1458,7 +1467,10 @@ fn owe<'r>(
 ) {
     let publisher = f.accepts[accept].publisher;
     let subs = matching(live, routes, topic, Some(publisher), &f.devices);
-    if live.get(publisher).is_some_and(|l| spared_by_no_local(l, topic, f.devices.get(publisher))) {
+    if live
+        .get(&publisher)
+        .is_some_and(|l| spared_by_no_local(l, topic, f.devices.get(publisher.as_str())))
+    {
         f.no_local_spared.push((accept, publisher));
     }
     for (sub, epoch, granted) in subs {
@@ -1472,7 +1484,7 @@ fn owe<'r>(
 /// A RETAIN=1 copy that a 5.0 device received, to tell a retained message sent on subscribe
 /// from a forwarded one.
 struct RetainedCopy<'r> {
-    device: &'r str,
+    device: Name<'r>,
     key: Key<'r>,
     epoch: usize,
     topic: &'r str,
@@ -1487,7 +1499,7 @@ impl<'r> RetainedCopy<'r> {
     /// is taken for the forwarded one and the next ones for the retained message (a DUP=1 one
     /// for its resend): the two are alike on the wire, and each reading owes both.
     fn on_subscribe(&self, f: &Facts<'r>, subscribes: Option<&Vec<usize>>, sent: bool) -> bool {
-        let Some(info) = f.devices.get(self.device).filter(|i| i.v5) else { return true };
+        let Some(info) = f.devices.get(self.device.as_str()).filter(|i| i.v5) else { return true };
         let owed = match self.group {
             Some(g) => f.group_owed.get(&(self.key, g)).is_some_and(|owes| {
                 owes.iter()

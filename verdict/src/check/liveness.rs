@@ -48,7 +48,7 @@ pub(crate) fn check(facts: &Facts<'_>, quiet_us: u64) -> Findings {
         // period of it (regression: device-management seeds 125 and 315, a flap of 216 s).
         let undisturbed = |from: u64, until: u64| {
             (until - from > quiet_us)
-                .then(|| facts.undisturbed_stretch(device, from, until, quiet_us))
+                .then(|| facts.undisturbed_stretch(*device, from, until, quiet_us))
                 .flatten()
         };
         for &(start, end, idx) in &intervals {
@@ -128,17 +128,17 @@ pub(crate) fn check(facts: &Facts<'_>, quiet_us: u64) -> Findings {
             || facts
                 .undisturbed_stretch(m.publisher, after, facts.end_us, quiet_us.saturating_sub(1))
                 .is_none()
-            || removed(m.publisher)
+            || removed(&m.publisher)
             || facts.lost_state_between(m.publisher, published, facts.end_us)
         {
             continue;
         }
         let lines: Vec<usize> = std::iter::once(m.idx)
-            .chain(facts.first_accept(&super::facts::Key::App(id)).map(|a| a.idx))
+            .chain(facts.first_accept(&super::facts::Key::App(*id)).map(|a| a.idx))
             .collect();
         findings.push(Violation {
             guarantee: Guarantee::Liveness,
-            message: Some(facts.message_ref(&super::facts::Key::App(id))),
+            message: Some(facts.message_ref(&super::facts::Key::App(*id))),
             device: Some(m.publisher.to_string()),
             expected: format!(
                 "completed at the publisher (PUBACK / PUBCOMP) or dropped by its queue within \

@@ -57,7 +57,7 @@ fn judge(facts: &Facts<'_>, device: &str, conn: &Connection, out: &mut Findings)
                         message: facts
                             .messages
                             .get_key_value(msg.as_str())
-                            .map(|(id, _)| facts.message_ref(&Key::App(id))),
+                            .map(|(id, _)| facts.message_ref(&Key::App(*id))),
                         device: Some(device.to_owned()),
                         expected: format!(
                             "no PUBLISH above QoS {max}, the Maximum QoS its CONNACK announced \

@@ -75,6 +75,7 @@ pub(crate) mod facts;
 mod flow;
 mod liveness;
 mod max_qos;
+mod name;
 mod order;
 mod properties;
 mod retain_flag;

@@ -16,21 +16,22 @@
 use std::collections::BTreeMap;
 
 use super::facts::{Facts, Key};
+use super::name::Name;
 use super::verdict::{Findings, Guarantee, Violation};
 
 /// The ordering findings, and how many streams had two messages or more to compare.
 pub(crate) fn check(facts: &Facts<'_>) -> (Findings, usize) {
     let mut findings = Findings::new(Guarantee::Ordering);
     // The rank of each message: its first acceptance.
-    let mut rank: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rank: BTreeMap<Name<'_>, usize> = BTreeMap::new();
     for (i, a) in facts.accepts.iter().enumerate() {
         if let Some(Key::App(id)) = &a.key {
-            rank.entry(id).or_insert(i);
+            rank.entry(*id).or_insert(i);
         }
     }
     // (subscriber, publisher, topic, qos) → message → index of its last routed copy.
-    type Stream<'a> = (&'a str, &'a str, &'a str, u8);
-    let mut last_copy: BTreeMap<Stream<'_>, BTreeMap<&str, usize>> = BTreeMap::new();
+    type Stream<'a> = (Name<'a>, Name<'a>, &'a str, u8);
+    let mut last_copy: BTreeMap<Stream<'_>, BTreeMap<Name<'_>, usize>> = BTreeMap::new();
     for (i, d) in facts.deliveries.iter().enumerate() {
         let Some(Key::App(id)) = &d.key else { continue };
         // A shared subscription's copies are spread over its members, and a redistributed
@@ -40,16 +41,17 @@ pub(crate) fn check(facts: &Facts<'_>) -> (Findings, usize) {
         }
         let Some(m) = facts.messages.get(id) else { continue };
         let stream = (d.sub, m.publisher, d.topic, d.qos);
-        last_copy.entry(stream).or_default().insert(id, i);
+        last_copy.entry(stream).or_default().insert(*id, i);
     }
     let mut judged = 0;
     for ((sub, publisher, topic, qos), copies) in last_copy {
         judged += usize::from(copies.len() > 1);
-        let mut finals: Vec<(usize, &str)> = copies.into_iter().map(|(id, i)| (i, id)).collect();
+        let mut finals: Vec<(usize, Name<'_>)> =
+            copies.into_iter().map(|(id, i)| (i, id)).collect();
         finals.sort_unstable();
-        let mut highest: Option<(usize, &str, usize)> = None;
+        let mut highest: Option<(usize, Name<'_>, usize)> = None;
         for (copy, id) in finals {
-            let Some(&r) = rank.get(id) else { continue };
+            let Some(&r) = rank.get(&id) else { continue };
             match highest {
                 Some((hr, hid, hcopy)) if r < hr => {
                     let lines = [

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::facts::{Facts, Key};
+use super::name::Name;
 use super::verdict::{Findings, Guarantee};
 use super::{LossClass, Undelivered, Violation};
 use crate::trace::{Event, MessageProps};
@@ -95,8 +96,8 @@ pub(crate) fn message_properties(facts: &Facts<'_>) -> (Findings, Option<String>
     let mut with_props = 0u64;
     for d in &facts.deliveries {
         let Some(Key::App(id)) = d.key else { continue };
-        let Some(m) = facts.messages.get(id) else { continue };
-        if !v5(facts, d.sub) {
+        let Some(m) = facts.messages.get(id.as_str()) else { continue };
+        if !v5(facts, d.sub.as_str()) {
             continue;
         }
         judged += 1;
@@ -135,12 +136,12 @@ pub(crate) fn request_response(
 ) -> (Findings, Option<String>) {
     let mut out = Findings::new(Guarantee::RequestResponse);
     // (responder, correlation data) → the responses it published.
-    let mut responses: BTreeMap<(&str, String), Vec<&str>> = BTreeMap::new();
+    let mut responses: BTreeMap<(&str, String), Vec<Name<'_>>> = BTreeMap::new();
     for (id, m) in &facts.messages {
-        if facts.devices.get(m.publisher).is_some_and(|d| d.respond.is_some())
+        if facts.devices.get(m.publisher.as_str()).is_some_and(|d| d.respond.is_some())
             && let Some(c) = props_of(facts, m.idx).correlation
         {
-            responses.entry((m.publisher, c)).or_default().push(id);
+            responses.entry((m.publisher.as_str(), c)).or_default().push(*id);
         }
     }
     let lost: BTreeMap<(&str, &str), &Undelivered> =
@@ -149,15 +150,18 @@ pub(crate) fn request_response(
     let (mut requests, mut answered, mut excused) = (0u64, 0u64, 0u64);
     for d in &facts.deliveries {
         let Some(Key::App(id)) = d.key else { continue };
-        let Some(m) = facts.messages.get(id) else { continue };
-        let Some(filter) = facts.devices.get(d.sub).and_then(|i| i.respond.as_deref()) else {
+        let Some(m) = facts.messages.get(id.as_str()) else { continue };
+        let Some(filter) = facts.devices.get(d.sub.as_str()).and_then(|i| i.respond.as_deref())
+        else {
             continue;
         };
         let sent = props_of(facts, m.idx);
         let (Some(topic), Some(correlation)) = (&sent.response_topic, &sent.correlation) else {
             continue;
         };
-        if !mqttsim_codec::topic::matches(filter, d.topic) || !seen.insert((id, d.sub)) {
+        if !mqttsim_codec::topic::matches(filter, d.topic)
+            || !seen.insert((id.as_str(), d.sub.as_str()))
+        {
             continue;
         }
         requests += 1;
@@ -191,18 +195,17 @@ pub(crate) fn request_response(
             );
             continue;
         }
-        let Some(response) = responses
-            .get(&(d.sub, correlation.clone()))
-            .and_then(|r| r.iter().find(|r| facts.messages[**r].topic == topic.as_str()))
-        else {
+        let Some(response) = responses.get(&(d.sub.as_str(), correlation.clone())).and_then(|r| {
+            r.iter().find(|r| facts.messages[(**r).as_str()].topic == topic.as_str())
+        }) else {
             fail("the responder published no response".to_owned(), vec![m.idx, d.idx]);
             continue;
         };
-        let r = &facts.messages[*response];
+        let r = &facts.messages[response];
         let copy = facts
             .deliveries
             .iter()
-            .find(|c| c.key == Some(Key::App(response)) && c.sub == m.publisher);
+            .find(|c| c.key == Some(Key::App(*response)) && c.sub == m.publisher);
         match copy {
             Some(c) => {
                 answered += 1;
@@ -218,7 +221,7 @@ pub(crate) fn request_response(
                     );
                 }
             }
-            None => match lost.get(&(*response, m.publisher)) {
+            None => match lost.get(&((*response).as_str(), m.publisher.as_str())) {
                 Some(u) if u.class == LossClass::Lost => fail(
                     format!("the response {response} was lost: {}", u.detail),
                     vec![m.idx, d.idx, r.idx],

@@ -38,16 +38,17 @@ pub(crate) fn check(facts: &Facts<'_>) -> (Findings, Option<String>) {
     let mut judged_retained = 0u64;
     for d in facts.deliveries.iter().filter(|d| !d.on_subscribe) {
         let Some(key) = d.key else { continue };
-        let Some(info) = facts.devices.get(d.sub).filter(|i| i.v5) else { continue };
+        let Some(info) = facts.devices.get(d.sub.as_str()).filter(|i| i.v5) else { continue };
         let published = match key {
             Key::App(id) => facts
                 .messages
-                .get(id)
-                .filter(|m| !no_retain.contains(m.publisher))
+                .get(id.as_str())
+                .filter(|m| !no_retain.contains(m.publisher.as_str()))
                 .map(|m| (m.retain, m.idx)),
             Key::Will(a) => {
                 let accept = &facts.accepts[a];
-                let will = facts.devices.get(accept.publisher).and_then(|i| i.will.as_ref());
+                let will =
+                    facts.devices.get(accept.publisher.as_str()).and_then(|i| i.will.as_ref());
                 will.map(|w| (w.retain, accept.idx))
             }
         };

@@ -54,11 +54,11 @@ pub(crate) fn check(
     };
     let mut subscribes: BTreeMap<&str, Vec<(usize, &SubEvent)>> = BTreeMap::new();
     for (i, s) in facts.subscribes.iter().enumerate() {
-        subscribes.entry(s.sub).or_default().push((i, s));
+        subscribes.entry(s.sub.as_str()).or_default().push((i, s));
     }
     let mut retained_copies: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
     for d in facts.deliveries.iter().filter(|d| d.on_subscribe) {
-        retained_copies.entry(d.sub).or_default().push(d);
+        retained_copies.entry(d.sub.as_str()).or_default().push(d);
     }
     let exercised = facts.subscribes.iter().any(|s| s.snapshot.iter().any(|(_, k)| k.is_some()))
         || !retained_copies.is_empty();
@@ -66,7 +66,7 @@ pub(crate) fn check(
     let mut answered: BTreeMap<(usize, &str), usize> = BTreeMap::new();
     for d in facts.deliveries.iter().filter(|d| d.on_subscribe) {
         let earlier: Vec<(usize, &SubEvent)> = subscribes
-            .get(d.sub)
+            .get(d.sub.as_str())
             .into_iter()
             .flatten()
             .copied()
@@ -115,7 +115,7 @@ pub(crate) fn check(
                         d.topic,
                         s.filter,
                         s.t_us as f64 / 1e6,
-                        cite::retained_on_subscribe(facts.is_v5(d.sub), s.retain_handling)
+                        cite::retained_on_subscribe(facts.is_v5(d.sub.as_str()), s.retain_handling)
                     ),
                     observed: format!(
                         "{} received again with RETAIN=1 and DUP=0 at {:.3}s, with no other \
@@ -178,7 +178,7 @@ pub(crate) fn check(
     let mut last_copy: BTreeMap<(&str, &Key), usize> = BTreeMap::new();
     for d in facts.deliveries.iter().filter(|d| d.on_subscribe) {
         if let Some(key) = &d.key {
-            last_copy.insert((d.sub, key), d.idx);
+            last_copy.insert((d.sub.as_str(), key), d.idx);
         }
     }
     for s in facts.subscribes.iter().filter(|s| s.sends_retained()) {
@@ -190,7 +190,7 @@ pub(crate) fn check(
                 // At QoS 0 the copy may be lost like any QoS 0 message.
                 continue;
             }
-            if last_copy.get(&(s.sub, key)).is_some_and(|&copy| copy > s.idx) {
+            if last_copy.get(&(s.sub.as_str(), key)).is_some_and(|&copy| copy > s.idx) {
                 continue;
             }
             let Some(evidence) = due.evidence(s.sub, epoch, s.t_us, None) else { continue };
@@ -209,7 +209,7 @@ pub(crate) fn check(
                 expected: format!(
                     "the retained message on {t} sent on subscription to {} [{}]",
                     s.filter,
-                    cite::retained_on_subscribe(facts.is_v5(s.sub), s.retain_handling)
+                    cite::retained_on_subscribe(facts.is_v5(s.sub.as_str()), s.retain_handling)
                 ),
                 observed: format!(
                     "never received with RETAIN=1; yet {}",

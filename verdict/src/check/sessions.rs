@@ -27,6 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::facts::{EndKind, Epoch, Facts, Key, Live, SessionEnd, end_epoch};
+use super::name::Name;
 use super::routes::Routes;
 use super::verdict::{Findings, Guarantee, Violation};
 
@@ -87,8 +88,8 @@ pub(crate) fn end_after_close(close_us: u64, expiry_s: u32) -> Option<u64> {
 pub(crate) fn on_close<'r>(
     epochs: &mut [Epoch],
     routes: &mut Routes,
-    expiring: &mut BTreeSet<(u64, &'r str)>,
-    device: &'r str,
+    expiring: &mut BTreeSet<(u64, Name<'r>)>,
+    device: Name<'r>,
     l: &mut Live<'r>,
     (t, idx): (u64, usize),
     default: (u32, u32),
@@ -102,7 +103,7 @@ pub(crate) fn on_close<'r>(
     let session_end_us = end_after_close(t, expiry);
     if expiry == 0 {
         let cause = "its Session Expiry Interval was 0: the session ended with its connection";
-        end_epoch(epochs, routes, device, l, SessionEnd { t, idx, cause, kind: EndKind::Expired });
+        end_epoch(epochs, routes, &device, l, SessionEnd { t, idx, cause, kind: EndKind::Expired });
     } else if let Some(at) = session_end_us
         && l.epoch.is_some()
     {
@@ -116,9 +117,9 @@ pub(crate) fn on_close<'r>(
 /// Ends the offline sessions whose expiry is past doubt before `t`.
 pub(crate) fn expire<'r>(
     f: &mut Facts<'r>,
-    live: &mut BTreeMap<&'r str, Live<'r>>,
+    live: &mut BTreeMap<Name<'r>, Live<'r>>,
     routes: &mut Routes,
-    expiring: &mut BTreeSet<(u64, &'r str)>,
+    expiring: &mut BTreeSet<(u64, Name<'r>)>,
     t: u64,
     _idx: usize,
 ) {
@@ -127,12 +128,12 @@ pub(crate) fn expire<'r>(
             break;
         }
         expiring.pop_first();
-        let Some(l) = live.get_mut(device) else { continue };
+        let Some(l) = live.get_mut(&device) else { continue };
         let Some((at, _, close_idx)) = l.expires_at.filter(|e| e.1 == due) else { continue };
         l.expires_at = None;
         let cause = "its Session Expiry Interval, counted from its connection's close, ran out";
         let end = SessionEnd { t: at, idx: close_idx, cause, kind: EndKind::Expired };
-        end_epoch(&mut f.epochs, routes, device, l, end);
+        end_epoch(&mut f.epochs, routes, &device, l, end);
     }
 }
 
@@ -141,8 +142,8 @@ pub(crate) fn expire<'r>(
 pub(crate) fn on_connect<'r>(
     epochs: &mut [Epoch],
     routes: &mut Routes,
-    expiring: &mut BTreeSet<(u64, &'r str)>,
-    device: &'r str,
+    expiring: &mut BTreeSet<(u64, Name<'r>)>,
+    device: Name<'r>,
     l: &mut Live<'r>,
     c: Connect,
     (ended_resumes, checks): (&mut Vec<(usize, usize)>, &mut u64),
@@ -154,7 +155,7 @@ pub(crate) fn on_connect<'r>(
         if (c.clean || !c.present) && c.t >= at {
             let cause = "its Session Expiry Interval, counted from its connection's close, ran out";
             let end = SessionEnd { t: at, idx: close_idx, cause, kind: EndKind::Expired };
-            end_epoch(epochs, routes, device, l, end);
+            end_epoch(epochs, routes, &device, l, end);
         }
         return;
     }
@@ -212,10 +213,10 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
         });
     }
     // A message owed only to an ended session, delivered to the next one.
-    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut seen: BTreeSet<(Name<'_>, Name<'_>)> = BTreeSet::new();
     for d in &facts.deliveries {
         let (Some(Key::App(id)), Some(now)) = (d.key, d.epoch) else { continue };
-        if d.on_subscribe || facts.messages.get(id).is_none_or(|m| m.empty) {
+        if d.on_subscribe || facts.messages.get(&id).is_none_or(|m| m.empty) {
             continue;
         }
         let Some(owes) = facts.owed.get(&(Key::App(id), d.sub)) else { continue };
@@ -235,7 +236,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
         let epoch = &facts.epochs[old.epoch];
         let Some(kind) = epoch.end_kind.filter(|k| *k != EndKind::BrokerLost) else { continue };
         seen.insert((id, d.sub));
-        let v5 = facts.devices.get(d.sub).is_some_and(|i| i.v5);
+        let v5 = facts.devices.get(d.sub.as_str()).is_some_and(|i| i.v5);
         let accept = &facts.accepts[old.accept];
         let mut lines = vec![accept.idx, d.idx];
         lines.extend(epoch.end_idx);

@@ -32,6 +32,7 @@ use mqttsim_codec::topic;
 
 use super::due::{Due, Evidence, Stream};
 use super::facts::{Facts, GroupOwe, Key};
+use super::name::Name;
 use super::verdict::{Findings, Guarantee, LossReason, QosCounts, Undelivered, Violation};
 
 /// What the shared-subscription and No Local rules found.
@@ -184,14 +185,14 @@ fn copy_rules(
     if !qos2.is_empty() {
         // One copy per member, unless it lost its state in between (it may then get the
         // message again, as a single subscriber may).
-        let mut per_member: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut per_member: BTreeMap<Name<'_>, Vec<usize>> = BTreeMap::new();
         for &i in &qos2 {
             per_member.entry(copy(i).sub).or_default().push(i);
         }
         let mut total = 0;
         for (member, cs) in &per_member {
             let (first, last) = (copy(cs[0]).t_us, copy(cs[cs.len() - 1]).t_us);
-            total += if facts.lost_state_between(member, first, last) { 1 } else { cs.len() };
+            total += if facts.lost_state_between(*member, first, last) { 1 } else { cs.len() };
         }
         if total > acceptances {
             let first = qos2[0];
@@ -202,7 +203,7 @@ fn copy_rules(
                     let epoch_end = a.epoch.and_then(|e| facts.epochs[e].end_us);
                     let conn_end = facts
                         .spans
-                        .get(a.sub)
+                        .get(a.sub.as_str())
                         .and_then(|s| a.span.and_then(|i| s.get(i)))
                         .and_then(|s| s.end_us);
                     if epoch_end.is_some_and(|t| t <= b.t_us) {
@@ -258,7 +259,7 @@ fn copy_rules(
         let t = copy(f).t_us;
         let moved = firsts[..n].iter().any(|&e| {
             let earlier = copy(e);
-            facts.spans.get(earlier.sub).is_some_and(|spans| {
+            facts.spans.get(earlier.sub.as_str()).is_some_and(|spans| {
                 spans.iter().any(|s| s.end_us.is_some_and(|end| end >= earlier.t_us && end <= t))
             })
         });
@@ -345,7 +346,7 @@ fn undelivered(
         rank: facts.accepts_of.get(key).and_then(|a| a.first()).copied().unwrap_or(last.accept),
     };
     let first_move =
-        members.iter().filter_map(|&(m, e, _)| next_move(facts, m, e, accept.t_us)).min();
+        members.iter().filter_map(|&(m, e, _)| next_move(facts, m.as_str(), e, accept.t_us)).min();
     let evidence: Vec<Option<(Evidence, u64)>> = members
         .iter()
         .map(|&(m, e, _)| {
@@ -380,7 +381,7 @@ fn undelivered(
         return (LossReason::Lost, text);
     }
     // A candidate's session ended after the acceptance: the message may have ended with it.
-    let ended: Option<(&str, u64, usize)> = members
+    let ended: Option<(Name<'_>, u64, usize)> = members
         .iter()
         .filter_map(|&(m, e, _)| {
             let end = facts.epochs[e].end_us?;
@@ -389,7 +390,8 @@ fn undelivered(
         .min_by_key(|&(_, end, _)| end);
     if let Some((member, end, end_idx)) = ended {
         if effective == 1
-            && let Some((other, ev)) = served_after(facts, due, group, member, end, settle_us)
+            && let Some((other, ev)) =
+                served_after(facts, due, group, member.as_str(), end, settle_us)
         {
             let mut lines = lines.clone();
             lines.push(end_idx);
@@ -419,7 +421,7 @@ fn undelivered(
         return (LossReason::SessionEnded, cause);
     }
     let online = members.iter().any(|&(m, _, _)| {
-        facts.spans.get(m).and_then(|s| s.last()).is_some_and(|s| s.end_us.is_none())
+        facts.spans.get(m.as_str()).and_then(|s| s.last()).is_some_and(|s| s.end_us.is_none())
     });
     if online {
         (
@@ -458,8 +460,8 @@ fn served_after<'f>(
         let from = from_us.max(s.t_us);
         let Some(ev) = due.evidence(s.sub, epoch, from, None) else { continue };
         let at = evidence_at(facts, ev, settle_us);
-        if next_move(facts, s.sub, epoch, from).is_none_or(|mv| at < mv) {
-            return Some((s.sub, ev));
+        if next_move(facts, s.sub.as_str(), epoch, from).is_none_or(|mv| at < mv) {
+            return Some((s.sub.as_str(), ev));
         }
     }
     None
@@ -474,7 +476,8 @@ fn no_local(facts: &Facts<'_>, findings: &mut Findings) {
         if m.publisher != d.sub || d.group.is_some() {
             continue;
         }
-        let Some(info) = facts.devices.get(d.sub).filter(|i| !i.no_local.is_empty()) else {
+        let Some(info) = facts.devices.get(d.sub.as_str()).filter(|i| !i.no_local.is_empty())
+        else {
             continue;
         };
         let mine: Vec<&str> = facts
@@ -488,7 +491,7 @@ fn no_local(facts: &Facts<'_>, findings: &mut Findings) {
         }
         findings.push(Violation {
             guarantee: Guarantee::NoLocal,
-            message: Some(facts.message_ref(&Key::App(id))),
+            message: Some(facts.message_ref(&Key::App(*id))),
             device: Some(d.sub.to_owned()),
             expected: format!(
                 "never sent to its own publisher on a No Local subscription ({}) [MQTT-3.8.3-3]",

@@ -53,7 +53,7 @@ pub(crate) fn exercised(facts: &Facts<'_>) -> bool {
         || facts
             .endings
             .iter()
-            .any(|e| facts.devices.get(e.device).is_some_and(|d| d.will.is_some()))
+            .any(|e| facts.devices.get(e.device.as_str()).is_some_and(|d| d.will.is_some()))
 }
 
 /// The published Will is the one the device registered: topic, QoS, retain flag.
@@ -106,8 +106,10 @@ fn delayed(
         _ => format!("the end of its Will Delay Interval of {}s", e.will_delay_s),
     };
     // The device's next connection, if any.
-    let next =
-        facts.spans.get(e.device).and_then(|spans| spans.iter().find(|s| s.start_idx > e.idx));
+    let next = facts
+        .spans
+        .get(e.device.as_str())
+        .and_then(|spans| spans.iter().find(|s| s.start_idx > e.idx));
     // A session that ended with the connection (a Session Expiry Interval of 0) cannot be
     // continued by the next connection: its Will is due at the close, whatever follows.
     let next = next.filter(|_| e.session_end_us != Some(e.t_us));
@@ -194,7 +196,7 @@ fn delayed(
 pub(crate) fn check(facts: &Facts<'_>, slack_us: u64, early_us: u64) -> Findings {
     let mut findings = Findings::new(Guarantee::Wills);
     for e in &facts.endings {
-        let info = facts.devices.get(e.device).and_then(|d| d.will.as_ref());
+        let info = facts.devices.get(e.device.as_str()).and_then(|d| d.will.as_ref());
         let mut lines = vec![e.idx];
         if let Some(w) = e.will {
             lines.push(facts.accepts[w].idx);

@@ -55,11 +55,12 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
     let mut judged = 0u64;
     for d in &facts.deliveries {
         let Some(Key::Will(a)) = d.key else { continue };
-        if !v5(d.sub) {
+        if !v5(d.sub.as_str()) {
             continue;
         }
         let accept = &facts.accepts[a];
-        let Some(info) = facts.devices.get(accept.publisher).and_then(|p| p.will.as_ref()) else {
+        let Some(info) = facts.devices.get(accept.publisher.as_str()).and_then(|p| p.will.as_ref())
+        else {
             continue;
         };
         judged += 1;
@@ -74,7 +75,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
                     && o.payload == accept.payload
                     && facts
                         .devices
-                        .get(o.publisher)
+                        .get(o.publisher.as_str())
                         .and_then(|p| p.will.as_ref())
                         .is_some_and(|w| w.props == got)
             })
@@ -109,7 +110,7 @@ pub(crate) fn check(facts: &Facts<'_>) -> Findings {
             .enumerate()
             .rev()
             .filter(|(_, a)| a.t_us <= r.t_us)
-            .find(|(i, _)| facts.owed.contains_key(&(Key::Will(*i), device)));
+            .find(|(i, _)| facts.owed.contains_key(&(Key::Will(*i), facts.names.of(device))));
         let mut lines = vec![idx];
         lines.extend(will.map(|(_, a)| a.idx));
         out.push(Violation {

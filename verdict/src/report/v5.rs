@@ -433,14 +433,17 @@ fn plural(n: u64, word: &str) -> String {
 fn will_waits(facts: &Facts<'_>) -> Vec<WillWait> {
     let mut out = Vec::new();
     for e in &facts.endings {
-        let has_will = facts.devices.get(e.device).is_some_and(|d| d.v5 && d.will.is_some());
+        let has_will =
+            facts.devices.get(e.device.as_str()).is_some_and(|d| d.v5 && d.will.is_some());
         if !has_will || !e.will_waits() {
             continue;
         }
         let due_us = e.will_due_us();
         let delay_end = e.t_us.saturating_add(u64::from(e.will_delay_s) * 1_000_000);
-        let next =
-            facts.spans.get(e.device).and_then(|spans| spans.iter().find(|s| s.start_idx > e.idx));
+        let next = facts
+            .spans
+            .get(e.device.as_str())
+            .and_then(|spans| spans.iter().find(|s| s.start_idx > e.idx));
         let outcome = match e.will {
             Some(w) => WillOutcome::Published { at_us: facts.accepts[w].t_us },
             None => match next {
@@ -486,7 +489,7 @@ fn session_expiries(
     let mut out = Vec::new();
     let mut at_close = 0;
     for (device, spans) in &facts.spans {
-        if !facts.devices.get(*device).is_some_and(|d| d.v5) {
+        if !facts.devices.get((*device).as_str()).is_some_and(|d| d.v5) {
             continue;
         }
         let epochs: BTreeSet<usize> = spans.iter().filter_map(|s| s.epoch).collect();
@@ -514,7 +517,7 @@ fn session_expiries(
                 });
             let window = first.start_us..=ended_us.saturating_add(tolerance_us);
             let lost_pairs = lost
-                .get(*device)
+                .get((*device).as_str())
                 .map_or(0, |ts| ts.iter().filter(|t| window.contains(t)).count() as u64);
             out.push(SessionExpiry {
                 device: (*device).to_owned(),
@@ -561,7 +564,7 @@ fn shared_groups(
             }
         };
         for s in facts.subscribes.iter().filter(|s| s.filter == filter) {
-            members.entry(s.sub).or_insert_with(|| member(s.sub));
+            members.entry(s.sub.as_str()).or_insert_with(|| member(s.sub.as_str()));
         }
         // The copies of each message, in trace order.
         let mut copies: BTreeMap<Key<'_>, Vec<usize>> = BTreeMap::new();
@@ -569,7 +572,7 @@ fn shared_groups(
             if d.group != Some(filter) || d.retain {
                 continue;
             }
-            let m = members.entry(d.sub).or_insert_with(|| member(d.sub));
+            let m = members.entry(d.sub.as_str()).or_insert_with(|| member(d.sub.as_str()));
             m.copies += 1;
             m.bins[bin(d.t_us)] += 1;
             if let Some(key) = d.key {
@@ -582,7 +585,7 @@ fn shared_groups(
         let mut second: Vec<(usize, SecondCopy)> = Vec::new();
         for (key, list) in &copies {
             let first = &facts.deliveries[list[0]];
-            if let Some(m) = members.get_mut(first.sub) {
+            if let Some(m) = members.get_mut(first.sub.as_str()) {
                 m.firsts += 1;
             }
             let Some(then) =
@@ -590,7 +593,7 @@ fn shared_groups(
             else {
                 continue;
             };
-            let spans = facts.spans.get(first.sub).map_or(&[][..], Vec::as_slice);
+            let spans = facts.spans.get(first.sub.as_str()).map_or(&[][..], Vec::as_slice);
             let conn_end = first
                 .span
                 .and_then(|s| spans.get(s))
@@ -686,7 +689,7 @@ fn expiry_facts(
         let Some(left) = d.expiry else { continue };
         e.copies += 1;
         if let Some(Key::App(id)) = d.key
-            && let Some(Some(interval)) = facts.messages.get(id).map(|m| m.expiry)
+            && let Some(Some(interval)) = facts.messages.get(id.as_str()).map(|m| m.expiry)
         {
             let waited = interval.saturating_sub(left);
             if longest.is_none_or(|(w, _)| waited > w) {
@@ -697,7 +700,7 @@ fn expiry_facts(
     e.longest_wait = longest.and_then(|(_, i)| {
         let d = &facts.deliveries[i];
         let Some(Key::App(id)) = d.key else { return None };
-        let interval = facts.messages.get(id).and_then(|m| m.expiry)?;
+        let interval = facts.messages.get(id.as_str()).and_then(|m| m.expiry)?;
         Some((id.to_owned(), d.sub.to_owned(), interval, d.expiry?, d.t_us))
     });
     for u in verdict.undelivered.iter().filter(|u| u.reason == LossReason::Expired) {
