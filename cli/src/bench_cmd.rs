@@ -42,7 +42,9 @@ Cases (goals on a 2-core machine):
   sweep           scenarios/qos2-heavy-loss.yaml cut to 5 minutes (51 devices), seeds 1..=40, 1 and 2 jobs,
                   ticks 10, 20 and 50 ms                                          (≥ 20 seeds/s on 2 jobs)
   shrink          each planted broker bug's catching shipped scenario and first failing seed, shrunk
-                  (≤ 3 devices and ≤ 2 faults, in < 2 min each); exits 1 if a case misses it")]
+                  (≤ 3 devices and ≤ 2 faults, in < 2 min each); exits 1 if a case misses it
+  idle-devices    2,000 and 10,000 connected, subscribed, silent MQTT 5.0 devices for 10 simulated
+                  minutes: peak memory of each, and the bytes one more idle device costs")]
 pub struct BenchArgs {
     /// Which cases to run; all of them by default.
     #[arg(long, value_enum)]
@@ -53,6 +55,9 @@ pub struct BenchArgs {
     /// Internal: run one case in this process and print its JSON result.
     #[arg(long, hide = true)]
     child: Option<Case>,
+    /// Internal: the fleet size of an `idle-devices` child.
+    #[arg(long, hide = true, default_value_t = IDLE_FLEETS[0])]
+    devices: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,11 +69,18 @@ enum Case {
     Building100k,
     Sweep,
     Shrink,
+    IdleDevices,
 }
 
 impl Case {
-    const ALL: [Case; 5] =
-        [Case::FlakyFarm, Case::Building10k, Case::Building100k, Case::Sweep, Case::Shrink];
+    const ALL: [Case; 6] = [
+        Case::FlakyFarm,
+        Case::Building10k,
+        Case::Building100k,
+        Case::Sweep,
+        Case::Shrink,
+        Case::IdleDevices,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -77,6 +89,7 @@ impl Case {
             Case::Building100k => "building-100k",
             Case::Sweep => "sweep",
             Case::Shrink => "shrink",
+            Case::IdleDevices => "idle-devices",
         }
     }
 
@@ -86,14 +99,14 @@ impl Case {
             Case::Building10k | Case::Building100k => "smart-building.yaml",
             Case::Sweep => "qos2-heavy-loss.yaml",
             // Its scenarios are each planted bug's (see bench_shrink).
-            Case::Shrink => "",
+            Case::Shrink | Case::IdleDevices => "",
         }
     }
 
     fn duration(self) -> Duration {
         match self {
             Case::FlakyFarm | Case::Building10k => Duration::from_secs(3600),
-            Case::Building100k => Duration::from_secs(600),
+            Case::Building100k | Case::IdleDevices => Duration::from_secs(600),
             Case::Sweep => Duration::from_secs(300),
             Case::Shrink => Duration::ZERO,
         }
@@ -111,7 +124,7 @@ impl Case {
         match self {
             Case::FlakyFarm => Some(Duration::from_secs(10)),
             Case::Building10k => Some(Duration::from_secs(60)),
-            Case::Building100k | Case::Sweep | Case::Shrink => None,
+            Case::Building100k | Case::Sweep | Case::Shrink | Case::IdleDevices => None,
         }
     }
 }
@@ -130,26 +143,55 @@ struct Measurement {
 
 pub fn run_bench(args: BenchArgs) -> Result<u8, Failure> {
     if let Some(case) = args.child {
-        let m = measure(case, &args.scenarios).map_err(Failure::input)?;
+        let m = if case == Case::IdleDevices {
+            measure_idle(args.devices)
+        } else {
+            measure(case, &args.scenarios)
+        }
+        .map_err(Failure::input)?;
         println!("{}", serde_json::to_string(&m).map_err(Failure::environment)?);
         return Ok(0);
     }
     let cases = if args.case.is_empty() { Case::ALL.to_vec() } else { args.case.clone() };
     let exe =
         std::env::current_exe().context("finding this binary").map_err(Failure::environment)?;
-    let (fleets, others): (Vec<Case>, Vec<Case>) =
-        cases.into_iter().partition(|&c| c != Case::Sweep && c != Case::Shrink);
+    let (fleets, others): (Vec<Case>, Vec<Case>) = cases
+        .into_iter()
+        .partition(|&c| !matches!(c, Case::Sweep | Case::Shrink | Case::IdleDevices));
     if !fleets.is_empty() {
         run_fleets(&exe, &fleets, &args.scenarios)?;
     }
     if others.contains(&Case::Sweep) {
         sweep_bench(&args.scenarios.join(Case::Sweep.file())).map_err(Failure::input)?;
     }
+    if others.contains(&Case::IdleDevices) {
+        idle_bench(&exe)?;
+    }
     if others.contains(&Case::Shrink) {
         let met = crate::bench_shrink::shrink_bench(&args.scenarios).map_err(Failure::input)?;
         return Ok(if met { 0 } else { 1 });
     }
     Ok(0)
+}
+
+/// Runs one case in a child process of this binary, so that its peak memory is its own.
+fn child(exe: &Path, args: &[&str]) -> Result<Measurement, Failure> {
+    let out = Command::new(exe)
+        .arg("bench")
+        .args(args)
+        .output()
+        .context("starting a benchmark child")
+        .map_err(Failure::environment)?;
+    if !out.status.success() {
+        return Err(Failure::environment(anyhow::anyhow!(
+            "benchmark child {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    serde_json::from_slice(&out.stdout)
+        .context("reading the child's measurement")
+        .map_err(Failure::environment)
 }
 
 fn run_fleets(exe: &Path, cases: &[Case], scenarios: &Path) -> Result<(), Failure> {
@@ -166,22 +208,8 @@ fn run_fleets(exe: &Path, cases: &[Case], scenarios: &Path) -> Result<(), Failur
     );
     for &case in cases {
         eprintln!("running {} ...", case.name());
-        let out = Command::new(exe)
-            .args(["bench", "--child", case.name(), "--scenarios"])
-            .arg(scenarios)
-            .output()
-            .context("starting a benchmark child")
-            .map_err(Failure::environment)?;
-        if !out.status.success() {
-            return Err(Failure::environment(anyhow::anyhow!(
-                "case {} failed: {}",
-                case.name(),
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        let m: Measurement = serde_json::from_slice(&out.stdout)
-            .context("reading the child's measurement")
-            .map_err(Failure::environment)?;
+        let dir = scenarios.to_string_lossy();
+        let m = child(exe, &["--child", case.name(), "--scenarios", &dir])?;
         let goal = match case.goal() {
             Some(goal) => {
                 format!("{:.0} s ({:.1}x)", goal.as_secs_f64(), goal.as_secs_f64() / m.wall_s)
@@ -351,4 +379,108 @@ fn peak_rss_mib() -> f64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The fleet sizes of the idle-devices case: the cost of one more idle device is the difference
+/// of their peak memory over the difference of their sizes, so what every run holds whatever its
+/// size (the binary, the runtime, the broker's own tables) drops out.
+const IDLE_FLEETS: [u32; 2] = [2_000, 10_000];
+
+/// A fleet that connects, subscribes to one topic of its own and then says nothing but its
+/// keepalive: what an idle device costs the simulator (its client core, link model, driver
+/// buffers and its session at the broker).
+fn idle_scenario(devices: u32) -> String {
+    format!(
+        "name: idle-devices
+seed: 1
+duration: 10m
+protocol: \"5.0\"
+sites:
+  - name: plant
+    link: {{ latency: 5ms }}
+devices:
+  - group: idle
+    site: plant
+    count: {devices}
+    client_id: \"idle-{{i:05}}\"
+    clean_session: false
+    session_expiry: 1h
+    keepalive: 60s
+    subscribe:
+      - {{ filter: \"idle/{{i:05}}/cmd\", qos: 1 }}
+"
+    )
+}
+
+fn measure_idle(devices: u32) -> anyhow::Result<Measurement> {
+    let source = idle_scenario(devices);
+    let scenario = mqttsim_sim::scenario::parse_scenario(&source, Path::new("idle-devices.yaml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut sink = JsonLines(Counting(0));
+    let started = Instant::now();
+    let report = {
+        let trace: Vec<&mut dyn TraceSink> = vec![&mut sink];
+        run(&scenario, RunOptions { trace, ..RunOptions::default() })
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+    };
+    let wall = started.elapsed();
+    Ok(Measurement {
+        devices: report.devices,
+        simulated_s: report.simulated_ms as f64 / 1000.0,
+        wall_s: wall.as_secs_f64(),
+        delivered: 0,
+        trace_records: report.trace_records,
+        trace_bytes: sink.0.0,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Peak memory of the idle fleets, and the bytes per idle device.
+fn idle_bench(exe: &Path) -> Result<(), Failure> {
+    println!(
+        "{:<14} {:>8} {:>10} {:>9} {:>10}",
+        "case", "devices", "simulated", "wall", "peak RSS"
+    );
+    let mut runs = Vec::new();
+    for devices in IDLE_FLEETS {
+        eprintln!("running idle-devices with {devices} devices ...");
+        let m = child(exe, &["--child", "idle-devices", "--devices", &devices.to_string()])?;
+        println!(
+            "{:<14} {:>8} {:>9.0}s {:>8.2}s {:>6.0} MiB",
+            "idle-devices", m.devices, m.simulated_s, m.wall_s, m.peak_rss_mib
+        );
+        runs.push(m);
+    }
+    if let [small, large] = &runs[..]
+        && large.devices > small.devices
+    {
+        let bytes = (large.peak_rss_mib - small.peak_rss_mib) * 1024.0 * 1024.0
+            / (large.devices - small.devices) as f64;
+        println!(
+            "one more idle device: {:.1} KiB of peak memory (the difference of the two runs' peaks \
+             over the difference of their sizes)",
+            bytes / 1024.0
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The idle fleet is a valid scenario of the size asked for, whose devices subscribe and
+    /// never publish.
+    #[test]
+    fn the_idle_fleet_is_a_valid_scenario_of_silent_subscribers() {
+        let scenario = mqttsim_sim::scenario::parse_scenario(
+            &idle_scenario(12),
+            Path::new("idle-devices.yaml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scenario.device_count(), 12);
+        let group = &scenario.devices[0];
+        assert!(group.publish.is_empty());
+        assert_eq!(group.subscribe.len(), 1);
+    }
 }
