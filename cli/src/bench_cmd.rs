@@ -348,11 +348,16 @@ fn measure(case: Case, scenarios: &Path) -> anyhow::Result<Measurement> {
         }
     }
     scenario.duration = TimeSpan(case.duration());
+    measure_scenario(&scenario)
+}
+
+/// Runs `scenario` as `mqtt-sim run` does, its trace serialised into a sink that counts bytes.
+fn measure_scenario(scenario: &mqttsim_sim::scenario::Scenario) -> anyhow::Result<Measurement> {
     let mut sink = JsonLines(Counting(0));
     let started = Instant::now();
     let report = {
         let trace: Vec<&mut dyn TraceSink> = vec![&mut sink];
-        run(&scenario, RunOptions { trace, ..RunOptions::default() })
+        run(scenario, RunOptions { trace, ..RunOptions::default() })
             .map_err(|e| anyhow::anyhow!("{e}"))?
     };
     let wall = started.elapsed();
@@ -416,23 +421,7 @@ fn measure_idle(devices: u32) -> anyhow::Result<Measurement> {
     let source = idle_scenario(devices);
     let scenario = mqttsim_sim::scenario::parse_scenario(&source, Path::new("idle-devices.yaml"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut sink = JsonLines(Counting(0));
-    let started = Instant::now();
-    let report = {
-        let trace: Vec<&mut dyn TraceSink> = vec![&mut sink];
-        run(&scenario, RunOptions { trace, ..RunOptions::default() })
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-    };
-    let wall = started.elapsed();
-    Ok(Measurement {
-        devices: report.devices,
-        simulated_s: report.simulated_ms as f64 / 1000.0,
-        wall_s: wall.as_secs_f64(),
-        delivered: 0,
-        trace_records: report.trace_records,
-        trace_bytes: sink.0.0,
-        peak_rss_mib: peak_rss_mib(),
-    })
+    measure_scenario(&scenario)
 }
 
 /// Peak memory of the idle fleets, and the bytes per idle device.
