@@ -43,6 +43,8 @@ Cases (goals on a 2-core machine):
                   ticks 10, 20 and 50 ms                                          (≥ 20 seeds/s on 2 jobs)
   shrink          each planted broker bug's catching shipped scenario and first failing seed, shrunk
                   (≤ 3 devices and ≤ 2 faults, in < 2 min each); exits 1 if a case misses it
+  flaky-farm-run  `mqtt-sim run scenarios/flaky-farm.yaml` as a user runs it: simulate, check, write the
+                  trace, trace.txt, verdict and report                            (≤ 3 s)
   idle-devices    2,000 and 10,000 connected, subscribed, silent MQTT 5.0 devices for 10 simulated
                   minutes: peak memory of each, and the bytes one more idle device costs")]
 pub struct BenchArgs {
@@ -69,16 +71,18 @@ enum Case {
     Building100k,
     Sweep,
     Shrink,
+    FlakyFarmRun,
     IdleDevices,
 }
 
 impl Case {
-    const ALL: [Case; 6] = [
+    const ALL: [Case; 7] = [
         Case::FlakyFarm,
         Case::Building10k,
         Case::Building100k,
         Case::Sweep,
         Case::Shrink,
+        Case::FlakyFarmRun,
         Case::IdleDevices,
     ];
 
@@ -89,13 +93,14 @@ impl Case {
             Case::Building100k => "building-100k",
             Case::Sweep => "sweep",
             Case::Shrink => "shrink",
+            Case::FlakyFarmRun => "flaky-farm-run",
             Case::IdleDevices => "idle-devices",
         }
     }
 
     fn file(self) -> &'static str {
         match self {
-            Case::FlakyFarm => "flaky-farm.yaml",
+            Case::FlakyFarm | Case::FlakyFarmRun => "flaky-farm.yaml",
             Case::Building10k | Case::Building100k => "smart-building.yaml",
             Case::Sweep => "qos2-heavy-loss.yaml",
             // Its scenarios are each planted bug's (see bench_shrink).
@@ -105,7 +110,7 @@ impl Case {
 
     fn duration(self) -> Duration {
         match self {
-            Case::FlakyFarm | Case::Building10k => Duration::from_secs(3600),
+            Case::FlakyFarm | Case::Building10k | Case::FlakyFarmRun => Duration::from_secs(3600),
             Case::Building100k | Case::IdleDevices => Duration::from_secs(600),
             Case::Sweep => Duration::from_secs(300),
             Case::Shrink => Duration::ZERO,
@@ -124,6 +129,7 @@ impl Case {
         match self {
             Case::FlakyFarm => Some(Duration::from_secs(10)),
             Case::Building10k => Some(Duration::from_secs(60)),
+            Case::FlakyFarmRun => Some(Duration::from_secs(3)),
             Case::Building100k | Case::Sweep | Case::Shrink | Case::IdleDevices => None,
         }
     }
@@ -155,14 +161,17 @@ pub fn run_bench(args: BenchArgs) -> Result<u8, Failure> {
     let cases = if args.case.is_empty() { Case::ALL.to_vec() } else { args.case.clone() };
     let exe =
         std::env::current_exe().context("finding this binary").map_err(Failure::environment)?;
-    let (fleets, others): (Vec<Case>, Vec<Case>) = cases
-        .into_iter()
-        .partition(|&c| !matches!(c, Case::Sweep | Case::Shrink | Case::IdleDevices));
+    let (fleets, others): (Vec<Case>, Vec<Case>) = cases.into_iter().partition(|&c| {
+        !matches!(c, Case::Sweep | Case::Shrink | Case::FlakyFarmRun | Case::IdleDevices)
+    });
     if !fleets.is_empty() {
         run_fleets(&exe, &fleets, &args.scenarios)?;
     }
     if others.contains(&Case::Sweep) {
         sweep_bench(&args.scenarios.join(Case::Sweep.file())).map_err(Failure::input)?;
+    }
+    if others.contains(&Case::FlakyFarmRun) {
+        run_as_a_user(&exe, &args.scenarios)?;
     }
     if others.contains(&Case::IdleDevices) {
         idle_bench(&exe)?;
@@ -451,6 +460,53 @@ fn idle_bench(exe: &Path) -> Result<(), Failure> {
             bytes / 1024.0
         );
     }
+    Ok(())
+}
+
+/// `mqtt-sim run` on flaky-farm in a child process, timed from its start to its exit: what a
+/// user waits for (the simulation, the checker, the trace files, the verdict and the report).
+fn run_as_a_user(exe: &Path, scenarios: &Path) -> Result<(), Failure> {
+    let case = Case::FlakyFarmRun;
+    let scenario = scenarios.join(case.file());
+    let devices = load_scenario(&scenario).map_err(|e| Failure::input(anyhow::anyhow!("{e}")))?;
+    let out = std::env::temp_dir().join(format!("mqtt-sim-bench-run-{}", std::process::id()));
+    eprintln!("running {} ...", case.name());
+    let started = Instant::now();
+    let status = Command::new(exe)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("starting mqtt-sim run")
+        .map_err(Failure::environment);
+    let wall = started.elapsed();
+    let written = std::fs::read_dir(&out)
+        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0u64);
+    let _ = std::fs::remove_dir_all(&out);
+    let status = status?;
+    // 0: the expectations held; 1: a violation, which a benchmark of the shipped scenario would
+    // be wrong to time as a success.
+    if !status.success() {
+        return Err(Failure::environment(anyhow::anyhow!("mqtt-sim run failed: {status}")));
+    }
+    let goal = case.goal().unwrap_or_default().as_secs_f64();
+    println!(
+        "{:<14} {:>8} {:>10} {:>9} {:>14} {:>18}",
+        "case", "devices", "simulated", "wall", "written", "goal (goal/wall)"
+    );
+    println!(
+        "{:<14} {:>8} {:>9.0}s {:>8.2}s {:>10.1} MiB {:>18}",
+        case.name(),
+        devices.device_count(),
+        case.duration().as_secs_f64(),
+        wall.as_secs_f64(),
+        written as f64 / (1024.0 * 1024.0),
+        format!("{goal:.0} s ({:.1}x)", goal / wall.as_secs_f64())
+    );
     Ok(())
 }
 
