@@ -13,7 +13,7 @@ use std::path::Path;
 use common::{Delivery, Message};
 use mqttsim_sim::check::{Guarantee, LossReason, Status, Verdict};
 use mqttsim_sim::scenario::{Scenario, parse_scenario};
-use mqttsim_sim::trace::Event;
+use mqttsim_sim::trace::{Event, Phase};
 
 fn scenario() -> Scenario {
     let yaml = r#"
@@ -206,6 +206,34 @@ fn a_will_seconds_before_its_delay_is_early_bug_will_delay_within_the_slack() {
             assert!(violations(&v, Guarantee::Wills).contains("published early"), "{after}");
         }
     }
+}
+
+/// A broker restart excuses an early Will only if it began by the Will's publication: a restart
+/// after an early Will did not end the session before it (regression: the excuse reached every
+/// restart up to the Will's moment and its slack).
+#[test]
+fn an_early_will_is_excused_only_by_a_restart_before_it_bug_restart_after_an_early_will() {
+    // (when the restart begins, whether `wills` passes); the Will goes out 25 s early, at 55 s.
+    for (restart_at, passes) in [(55, true), (53, true), (56, false), (70, false)] {
+        let mut t = Trace::base();
+        t.connect(0, "tracker", false, false).close(50, "tracker", "keepalive-timeout");
+        let restart = |phase| Event::BrokerRestart { phase, state: "durable".into() };
+        t.0.records.push(record(restart_at, restart(Phase::Start)));
+        t.0.records.push(record(restart_at + 2, restart(Phase::End)));
+        t.will(55, "tracker");
+        let v = t.verdict();
+        if passes {
+            assert_pass(&v, Guarantee::Wills);
+        } else {
+            assert_fail(&v, Guarantee::Wills, 1);
+            assert!(violations(&v, Guarantee::Wills).contains("published early"), "{restart_at}");
+        }
+    }
+}
+
+/// A broker record (no device) at `s` seconds.
+fn record(s: u64, event: Event) -> mqttsim_sim::trace::Record {
+    mqttsim_sim::trace::Record::new(std::time::Duration::from_secs(s), None, None, event)
 }
 
 /// No session after the connection: the Will goes out at the close, also on a takeover.

@@ -27,7 +27,8 @@
 //!   Interval, 0: at the close). Not later (beyond the slack), and not before: the intervals
 //!   are whole seconds, which a broker may count on a one-second timer, so a Will up to 1 s
 //!   early passes (`CheckOptions::early`); so does one published when a broker restart or a new
-//!   Clean Start 1 connection ended the session first.
+//!   Clean Start 1 connection ended the session first (a restart only if it began by the Will's
+//!   publication: one after it explains nothing).
 //! - Not at all if a new connection with Clean Start 0 comes before that moment: it continues
 //!   the session [MQTT-3.1.3-9]. A new connection with Clean Start 1 ends the old session,
 //!   which may publish the Will then, or the new connection may delete it: the standard reads
@@ -115,10 +116,10 @@ fn delayed(
     let next = next.filter(|_| e.session_end_us != Some(e.t_us));
     let near = |t: u64| t.abs_diff(due) <= slack_us;
     let resumed = next.filter(|n| !n.clean && n.start_us < due && !near(n.start_us));
-    let restart = facts
-        .broker_down
-        .iter()
-        .any(|d| d.from_us >= e.t_us && d.from_us <= due.saturating_add(slack_us));
+    // A broker restart after the close, by `t`: it may have ended the session, and a Will then.
+    let restart_by =
+        |t: u64| facts.broker_down.iter().any(|d| d.from_us >= e.t_us && d.from_us <= t);
+    let restart = restart_by(due.saturating_add(slack_us));
     let either = restart
         || next.is_some_and(|n| near(n.start_us) || (n.clean && n.start_us < due + slack_us));
     let mut lines = lines.to_vec();
@@ -149,7 +150,7 @@ fn delayed(
                     format!("the Will was published at {:.3}s", secs(tw)),
                 ));
             } else if tw.saturating_add(early_us) < due
-                && !restart
+                && !restart_by(tw)
                 && !next.is_some_and(|n| n.clean && n.start_us.abs_diff(tw) <= slack_us)
             {
                 findings.push(violation(
